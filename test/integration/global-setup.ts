@@ -1,0 +1,57 @@
+import { execFileSync } from 'node:child_process';
+import type { TestProject } from 'vitest/node';
+import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { clusterDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
+import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
+import { assertKafkaAnswers } from '../support/kafka.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kafkaBrokers: string[];
+    kafkaSource: 'KAFKA_BROKERS' | 'testcontainers' | 'local-jvm';
+  }
+}
+
+/**
+ * Picks the broker for the integration suite, once per run:
+ * KAFKA_BROKERS if set; otherwise a container when a Docker engine answers;
+ * otherwise a local JVM broker of our own, on free ports, wiped afterwards.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const configured = process.env.KAFKA_BROKERS?.trim();
+  if (configured) {
+    const brokers = configured.split(',').map((broker) => broker.trim());
+    await assertKafkaAnswers(brokers, 'KAFKA_BROKERS');
+    project.provide('kafkaBrokers', brokers);
+    project.provide('kafkaSource', 'KAFKA_BROKERS');
+    return async () => {};
+  }
+  if (dockerAnswers()) {
+    const { startKafkaContainer } = await import('../support/kafka-container.js');
+    const container = await startKafkaContainer();
+    project.provide('kafkaBrokers', container.brokers);
+    project.provide('kafkaSource', 'testcontainers');
+    return () => container.stop();
+  }
+  const name = `test-${process.pid}`;
+  const port = await findFreePort();
+  const { cluster } = await LocalKafkaCluster.start({
+    name,
+    layout: layoutFromBasePort(clusterDir(name), 1, port),
+    log: (line) => console.log(line),
+  });
+  console.log(`integration tests use a local Kafka ${cluster.version} at ${cluster.brokers.join(',')}`);
+  project.provide('kafkaBrokers', cluster.brokers);
+  project.provide('kafkaSource', 'local-jvm');
+  return () => cluster.stop({ wipe: true });
+}
+
+function dockerAnswers(): boolean {
+  if (process.env.TXSTREAM_NO_DOCKER) return false;
+  try {
+    execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
