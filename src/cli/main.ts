@@ -1,0 +1,42 @@
+import { Command } from 'commander';
+import { ConfigError } from '../errors/index.js';
+import { addSettingOptions, EXIT, runCommand } from './run.js';
+
+const program = new Command('txstream')
+  .description('Exactly-once stream processing on Apache Kafka')
+  .showHelpAfterError()
+  .exitOverride((error) => {
+    // commander's own usage errors (unknown option, missing argument) are config errors too.
+    process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.config);
+  });
+
+addSettingOptions(program.command('run').description('run the pipelines of the config until SIGTERM/SIGINT')).action(
+  async (options: Record<string, unknown>) => {
+    process.exitCode = await runCommand(options);
+  },
+);
+
+program
+  .command('demo')
+  .description('start a local broker if needed, create the demo topics, and run the demo pipeline over sample orders')
+  .option('--records <count>', 'sample orders to produce', '10000')
+  .action(async (options: { records: string }) => {
+    const { runDemo } = await import('./demo.js');
+    process.exitCode = await runDemo({ records: Number(options.records) });
+  });
+
+// Rejections that escape a handler must never end the process silently.
+process.on('unhandledRejection', (reason) => {
+  console.error('txstream: unhandled rejection:', reason);
+  process.exitCode = EXIT.failed;
+});
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(`txstream: ${error.message}`);
+    process.exitCode = EXIT.config;
+    return;
+  }
+  console.error('txstream:', error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exitCode = EXIT.failed;
+});

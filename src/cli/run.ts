@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { loadSettings } from '../config/load.js';
+import { SETTINGS } from '../config/settings.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { createWorker, type Worker } from '../worker/worker.js';
+import { loadPipelines } from './load-pipelines.js';
+
+export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
+
+/** Adds one option per setting (flags and env share the same table). */
+export function addSettingOptions(command: Command): Command {
+  command.option('-c, --config <file>', 'YAML or JSON config file (env TXSTREAM_CONFIG)');
+  for (const spec of SETTINGS) command.option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(' / ')})`);
+  return command;
+}
+
+export function flagsOf(options: Record<string, unknown>): Record<string, string | undefined> {
+  const flags: Record<string, string | undefined> = {};
+  for (const spec of SETTINGS) {
+    const camel = spec.flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    const value = options[camel];
+    if (value !== undefined) flags[spec.flag] = String(value);
+  }
+  return flags;
+}
+
+export async function runCommand(options: Record<string, unknown>): Promise<number> {
+  const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
+  const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
+  const pipelines = await loadPipelines(settings.pipelines, baseDir, settings.only);
+  const logger = createLogger();
+  const worker = createWorker({
+    brokers: settings.brokers,
+    clientId: settings.clientId,
+    groupId: settings.groupId,
+    commit: settings.commit,
+    partitionsConcurrently: settings.partitionsConcurrently,
+    sessionTimeoutMs: settings.sessionTimeoutMs,
+    heartbeatIntervalMs: settings.heartbeatIntervalMs,
+    rebalanceTimeoutMs: settings.rebalanceTimeoutMs,
+    drainTimeoutMs: settings.drainTimeoutMs,
+    pipelines,
+    logger,
+  });
+  return runUntilSignalled(worker, logger, settings.drainTimeoutMs);
+}
+
+/**
+ * Starts the worker and drains it on SIGTERM/SIGINT: exit 0 when everything in
+ * flight was committed before the deadline, 1 otherwise or on a fatal error.
+ */
+export async function runUntilSignalled(worker: Worker, logger: Logger, drainTimeoutMs: number): Promise<number> {
+  let stopping: Promise<number> | undefined;
+  const stop = (reason: string, code: number): Promise<number> => {
+    stopping ??= (async () => {
+      logger.info({ reason, drainTimeoutMs }, 'draining');
+      const result = await worker.stop(drainTimeoutMs);
+      return result.clean ? code : EXIT.failed;
+    })();
+    return stopping;
+  };
+  const finished = new Promise<number>((resolve) => {
+    process.once('SIGTERM', () => void stop('SIGTERM', EXIT.ok).then(resolve));
+    process.once('SIGINT', () => void stop('SIGINT', EXIT.ok).then(resolve));
+    worker.onFatal((error) => {
+      logger.fatal({ err: error }, 'worker failed');
+      void stop('fatal error', EXIT.failed).then(resolve);
+    });
+  });
+  await worker.start();
+  logger.info({ pipelines: worker.pipelines.map((pipeline) => pipeline.name) }, 'worker running');
+  return finished;
+}

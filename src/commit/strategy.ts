@@ -1,0 +1,71 @@
+import type { Kafka, Message, TopicPartitionOffset } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { CommitStrategyName } from '../config/defaults.js';
+
+/**
+ * A commit strategy decides when outputs become visible and when input offsets
+ * move: the whole difference between exactly-once, at-least-once and
+ * at-most-once lives behind this interface.
+ */
+
+export interface TopicPartition {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+export interface TopicMessages {
+  readonly topic: string;
+  readonly messages: Message[];
+}
+
+/** What a partition task hands over after the handler ran on some records. */
+export interface CommitUnit {
+  readonly outputs: readonly TopicMessages[];
+  /** The offset to read next once this unit is durable (last input + 1). */
+  readonly nextOffset: string;
+  readonly records: number;
+}
+
+export interface PartitionCommitter {
+  readonly transactionalId?: string;
+  /** Makes this worker the partition's writer; the transactional strategy fences older owners here. */
+  open(): Promise<void>;
+  /** At-most-once acknowledges input before the handler runs; the others do nothing. */
+  acknowledgeOnReceipt(nextOffset: string): Promise<void>;
+  write(unit: CommitUnit): Promise<void>;
+  /** Milliseconds since uncommitted work began, or undefined when nothing is pending. */
+  pendingForMs(): number | undefined;
+  commit(): Promise<CommitResult | undefined>;
+  /** Drops uncommitted work; only the transactional strategy has any. */
+  abort(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CommitResult {
+  readonly records: number;
+  readonly nextOffset: string;
+  readonly durationMs: number;
+}
+
+export interface CommitStrategy {
+  readonly name: CommitStrategyName;
+  readonly guarantee: 'exactly-once' | 'at-least-once' | 'at-most-once';
+  /** Per-message hands the handler one record at a time. */
+  readonly recordsPerUnit?: number;
+  forPartition(partition: TopicPartition): PartitionCommitter;
+  close(): Promise<void>;
+}
+
+export interface StrategyContext {
+  readonly kafka: Kafka;
+  readonly groupId: string;
+  readonly transactionTimeoutMs: number;
+  /** The consumer's own offset commit (generation-checked), for the non-transactional strategies. */
+  readonly commitOffsets: (offsets: TopicPartitionOffset[]) => Promise<void>;
+  readonly logger: Logger;
+}
+
+/** Stable per (group, topic, partition): a new owner's init fences the old one. */
+export function transactionalIdFor(groupId: string, partition: TopicPartition): string {
+  return `${groupId}.${partition.topic}.${partition.partition}`;
+}

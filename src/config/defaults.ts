@@ -1,0 +1,39 @@
+/**
+ * Every default of txstream, in one place. Each says why it is what it is;
+ * load-tests/results/ has the measurements behind the commit settings.
+ */
+
+export const COMMIT_STRATEGIES = ['transactional', 'batch', 'per-message', 'auto'] as const;
+export type CommitStrategyName = (typeof COMMIT_STRATEGIES)[number];
+
+export const DEFAULTS = {
+  clientId: 'txstream',
+  /** Exactly-once unless the pipeline asks for less. */
+  commitStrategy: 'transactional' as CommitStrategyName,
+  /** Records handed to the handler at once. */
+  batchSize: 500,
+  /** How long the broker may hold a fetch to fill it (fetch.max.wait.ms). */
+  lingerMs: 50,
+  /**
+   * A transaction spans fetched batches of its partition for this long: each
+   * transaction has a fixed cost of several round trips (kafka-notes), so short
+   * intervals waste throughput and long ones delay read_committed readers.
+   * Kafka Streams uses 100 ms under exactly-once.
+   */
+  commitIntervalMs: 100,
+  /** Above the longest batch, well below the broker's 15 min cap and KafkaJS's 60 s. */
+  transactionTimeoutMs: 30_000,
+  /** Partitions whose batches are processed at the same time by one worker. */
+  partitionsConcurrently: 4,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  rebalanceTimeoutMs: 60_000,
+  /** SIGTERM/SIGINT: finish and commit within this, or abort and exit non-zero. */
+  drainTimeoutMs: 30_000,
+  /** Fetch size per partition; 1 MiB holds about a thousand 1 KB records. */
+  maxBytesPerPartition: 1_048_576,
+  /** Retry in place after a failed batch (until failure routing takes over). */
+  retryBackoff: { initialMs: 200, multiplier: 2, maxMs: 30_000 },
+  /** Dead-letter topic of an input topic. */
+  deadLetterSuffix: '.dlt',
+} as const;

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
+
+/** The validated shape of a worker's configuration, from flags, env and file together. */
+
+const ms = (min = 0) => z.number().int().min(min);
+
+export const commitSettingsSchema = z
+  .object({
+    strategy: z.enum(COMMIT_STRATEGIES),
+    batchSize: z.number().int().min(1).max(100_000),
+    lingerMs: ms(0).max(60_000),
+    commitIntervalMs: ms(0).max(600_000),
+    transactionTimeoutMs: ms(1_000).max(900_000),
+  })
+  .strict();
+
+export const serdeNameSchema = z.enum(['json', 'string', 'bytes']);
+
+export const pipelineFileSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
+    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    output: z.string().min(1).optional(),
+    handler: z
+      .object({
+        module: z.string().min(1),
+        export: z.string().min(1).default('default'),
+      })
+      .strict(),
+    groupId: z.string().min(1).optional(),
+    deadLetterTopic: z.string().min(1).optional(),
+    serde: z.object({ input: serdeNameSchema.optional(), output: serdeNameSchema.optional() }).strict().optional(),
+    commit: commitSettingsSchema.partial().optional(),
+  })
+  .strict();
+
+export const workerSettingsSchema = z
+  .object({
+    brokers: z.array(z.string().regex(/^[^\s:,]+:\d+$/, 'host:port')).min(1),
+    clientId: z.string().min(1),
+    groupId: z.string().min(1).optional(),
+    commit: commitSettingsSchema,
+    partitionsConcurrently: z.number().int().min(1).max(1000),
+    sessionTimeoutMs: ms(1_000),
+    heartbeatIntervalMs: ms(100),
+    rebalanceTimeoutMs: ms(1_000),
+    drainTimeoutMs: ms(0),
+    /** Names of the pipelines to run; all when empty. */
+    only: z.array(z.string()).default([]),
+    pipelines: z.array(pipelineFileSchema).default([]),
+  })
+  .strict();
+
+export type CommitSettings = z.infer<typeof commitSettingsSchema>;
+export type PipelineFileConfig = z.infer<typeof pipelineFileSchema>;
+export type WorkerSettings = z.infer<typeof workerSettingsSchema>;
+
+export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'only'> = {
+  clientId: DEFAULTS.clientId,
+  commit: {
+    strategy: DEFAULTS.commitStrategy,
+    batchSize: DEFAULTS.batchSize,
+    lingerMs: DEFAULTS.lingerMs,
+    commitIntervalMs: DEFAULTS.commitIntervalMs,
+    transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
+  },
+  partitionsConcurrently: DEFAULTS.partitionsConcurrently,
+  sessionTimeoutMs: DEFAULTS.sessionTimeoutMs,
+  heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
+  rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
+  drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+};

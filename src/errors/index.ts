@@ -1,0 +1,67 @@
+/**
+ * Error types that carry intent: the worker decides what to do with a failure
+ * by its class, never by parsing messages.
+ */
+
+/** Invalid configuration: the process exits with code 2 and this message alone. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    /** Where the bad value came from: a flag, an env variable, a file path. */
+    readonly source?: string,
+  ) {
+    super(source ? `${source}: ${message}` : message);
+  }
+}
+
+/**
+ * Thrown by a handler (or by txstream for decode/validation failures) when trying
+ * again cannot help: the record goes straight to the dead-letter topic.
+ */
+export class NonRetryableError extends Error {
+  override readonly name: string = 'NonRetryableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The record's bytes could not be turned into a value by the topic's serde. */
+export class DecodeError extends NonRetryableError {
+  override readonly name = 'DecodeError';
+}
+
+/** What a handler returned does not fit the contract (wrong shape, unknown topic). */
+export class HandlerContractError extends NonRetryableError {
+  override readonly name = 'HandlerContractError';
+}
+
+/**
+ * Another owner initialised the partition's transactional id: this worker must give
+ * the partition up, never retry the transaction.
+ */
+export class ProducerFencedError extends Error {
+  override readonly name = 'ProducerFencedError';
+  constructor(
+    readonly transactionalId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`transactional producer ${transactionalId} was fenced by a newer owner of its partition`, options);
+  }
+}
+
+/** Marks an error as non-retryable without subclassing: `throw nonRetryable(err)`. */
+export function nonRetryable(error: unknown): NonRetryableError {
+  if (error instanceof NonRetryableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new NonRetryableError(message, { cause: error });
+}
+
+export function isNonRetryable(error: unknown): boolean {
+  if (error instanceof NonRetryableError) return true;
+  return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === false;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,15 @@
+/** txstream's public API. */
+export type { CommitStrategyName } from './config/defaults.js';
+export { COMMIT_STRATEGIES, DEFAULTS } from './config/defaults.js';
+export type { CommitSettings } from './config/schema.js';
+export { ConfigError, DecodeError, NonRetryableError, nonRetryable, ProducerFencedError } from './errors/index.js';
+export type { PipelineDefinition } from './pipeline/definition.js';
+export { definePipeline } from './pipeline/definition.js';
+export type { Handler, HandlerContext, HandlerResult, InputRecord, OutputRecord } from './pipeline/records.js';
+export { defineHandler } from './pipeline/records.js';
+export { DLT_HEADERS } from './routing/dead-letter.js';
+export { LINEAGE_HEADER, parseLineage } from './routing/lineage.js';
+export type { Serde } from './serde/index.js';
+export { bytesSerde, jsonSerde, stringSerde } from './serde/index.js';
+export type { StopResult, WorkerOptions, WorkerState } from './worker/worker.js';
+export { createWorker, Worker } from './worker/worker.js';

@@ -1,0 +1,31 @@
+/**
+ * Counters a worker keeps about itself. Plain numbers, so tests and the demo can
+ * read them; the metrics endpoint exports the same values.
+ */
+export interface WorkerStats {
+  recordsIn: number;
+  recordsOut: number;
+  deadLettered: number;
+  transactionsCommitted: number;
+  transactionsAborted: number;
+  offsetCommits: number;
+  handlerFailures: number;
+  fenced: number;
+  rebalances: number;
+  staleBatchesDropped: number;
+}
+
+export function emptyStats(): WorkerStats {
+  return {
+    recordsIn: 0,
+    recordsOut: 0,
+    deadLettered: 0,
+    transactionsCommitted: 0,
+    transactionsAborted: 0,
+    offsetCommits: 0,
+    handlerFailures: 0,
+    fenced: 0,
+    rebalances: 0,
+    staleBatchesDropped: 0,
+  };
+}

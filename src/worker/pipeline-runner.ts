@@ -1,0 +1,147 @@
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
+import type { WorkerStats } from '../observability/stats.js';
+import type { ResolvedPipeline } from '../pipeline/definition.js';
+import { PartitionTask } from './partition-task.js';
+import { TaskManager } from './task-manager.js';
+
+export interface GroupSettings {
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
+  readonly partitionsConcurrently: number;
+  readonly maxBytesPerPartition: number;
+}
+
+export interface PipelineRunnerDeps {
+  readonly pipeline: ResolvedPipeline;
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly group: GroupSettings;
+  readonly stats: WorkerStats;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly onFatal: (error: Error) => void;
+}
+
+/**
+ * One pipeline's consumer group membership (Kafka Streams' StreamThread): a
+ * KafkaJS consumer, a commit strategy, and the tasks of the assigned partitions.
+ */
+export class PipelineRunner {
+  private readonly consumer: Consumer;
+  private readonly strategy: CommitStrategy;
+  private readonly tasks: TaskManager;
+  private readonly log: Logger;
+  private joined = false;
+
+  constructor(private readonly deps: PipelineRunnerDeps) {
+    const { pipeline, kafka, group } = deps;
+    this.log = deps.logger.child({ pipeline: pipeline.name, groupId: pipeline.groupId });
+    this.consumer = kafka.consumer({
+      groupId: pipeline.groupId,
+      sessionTimeout: group.sessionTimeoutMs,
+      heartbeatInterval: group.heartbeatIntervalMs,
+      rebalanceTimeout: group.rebalanceTimeoutMs,
+      maxBytesPerPartition: group.maxBytesPerPartition,
+      maxWaitTimeInMs: pipeline.commit.lingerMs,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    this.strategy = createCommitStrategy(pipeline.commit.strategy, {
+      kafka,
+      groupId: pipeline.groupId,
+      transactionTimeoutMs: pipeline.commit.transactionTimeoutMs,
+      commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+      logger: this.log,
+    });
+    this.tasks = new TaskManager({
+      createTask: (partition) => this.createTask(partition),
+      resume: (partitions) => this.consumer.resume(groupByTopic(partitions)),
+      stats: deps.stats,
+      logger: this.log,
+      fencedRetryMs: group.sessionTimeoutMs,
+    });
+  }
+
+  get hasJoined(): boolean {
+    return this.joined;
+  }
+
+  async start(): Promise<void> {
+    const { events } = this.consumer;
+    this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
+      this.tasks.onAssignment(payload.memberAssignment);
+    });
+    this.consumer.on(events.REBALANCING, () => {
+      this.log.info('group is rebalancing; committing pending work');
+      this.tasks.onRebalancing();
+    });
+    this.consumer.on(events.CRASH, ({ payload }) => {
+      this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+      if (!payload.restart) this.deps.onFatal(payload.error);
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.deps.pipeline.inputs], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.deps.group.partitionsConcurrently,
+      eachBatch: async (payload) => {
+        const task = await this.tasks.taskFor({ topic: payload.batch.topic, partition: payload.batch.partition });
+        if (task) await task.handleBatch(payload);
+      },
+    });
+    this.log.info(
+      { inputs: this.deps.pipeline.inputs, strategy: this.strategy.name, guarantee: this.strategy.guarantee },
+      'pipeline started',
+    );
+  }
+
+  /** Stop fetching, let in-flight batches finish, commit, then leave the group. */
+  async drain(): Promise<void> {
+    this.consumer.pause(this.deps.pipeline.inputs.map((topic) => ({ topic })));
+    await this.tasks.closeAll('commit');
+    await this.shutdown();
+  }
+
+  /** Past the drain deadline: abort open transactions and leave. */
+  async abort(): Promise<void> {
+    await this.tasks.closeAll('abort');
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
+    this.joined = false;
+    await Promise.allSettled([this.consumer.disconnect(), this.strategy.close()]);
+  }
+
+  private createTask(partition: TopicPartition): PartitionTask {
+    const { pipeline, admin } = this.deps;
+    return new PartitionTask({
+      pipeline,
+      partition,
+      committer: this.strategy.forPartition(partition),
+      recordsPerUnit: this.strategy.recordsPerUnit ?? pipeline.commit.batchSize,
+      consumer: this.consumer,
+      readCommittedOffset: async () => {
+        const [topicOffsets] = await admin.fetchOffsets({ groupId: pipeline.groupId, topics: [partition.topic] });
+        const offset = topicOffsets?.partitions.find((entry) => entry.partition === partition.partition)?.offset;
+        return offset === undefined || offset === '-1' ? null : offset;
+      },
+      stats: this.deps.stats,
+      logger: this.log,
+      signal: this.deps.signal,
+      heartbeatIntervalMs: this.deps.group.heartbeatIntervalMs,
+      onFenced: (task) => this.tasks.onFenced(task),
+    });
+  }
+}
+
+function groupByTopic(partitions: TopicPartition[]): Array<{ topic: string; partitions: number[] }> {
+  const byTopic = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+  return [...byTopic].map(([topic, list]) => ({ topic, partitions: list }));
+}

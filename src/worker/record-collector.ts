@@ -1,0 +1,93 @@
+import type { KafkaMessage, Message } from 'kafkajs';
+import { HandlerContractError } from '../errors/index.js';
+import type { ResolvedPipeline } from '../pipeline/definition.js';
+import type { InputRecord, OutputRecord } from '../pipeline/records.js';
+import type { FailedRecord } from '../routing/dead-letter.js';
+import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
+
+/**
+ * Turns fetched messages into handler input and handler results into producer
+ * messages (serialised, with the lineage header), grouped by topic.
+ */
+
+export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partition: number, message: KafkaMessage): InputRecord {
+  const where = { topic, partition, offset: message.offset };
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key?.toString('utf8') ?? null,
+    keyBytes: message.key ?? null,
+    value: pipeline.inputSerde.decode(message.value ?? null, where),
+    headers: stringHeaders(message.headers),
+    timestamp: Number(message.timestamp),
+  };
+}
+
+export function failedRecordOf(topic: string, partition: number, message: KafkaMessage): FailedRecord {
+  const headers: Record<string, Buffer | string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) headers[name] = last;
+  }
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key ?? null,
+    value: message.value ?? null,
+    headers,
+  };
+}
+
+export class OutputCollector {
+  private readonly byTopic = new Map<string, Message[]>();
+  count = 0;
+
+  constructor(private readonly pipeline: ResolvedPipeline) {}
+
+  /** Adds all of one input's outputs, or none of them when any is malformed. */
+  addOutputs(source: InputRecord, outputs: readonly OutputRecord[]): void {
+    const lineage = encodeLineage(source);
+    const prepared = outputs.map((output) => {
+      if (output === null || typeof output !== 'object' || !('value' in output)) {
+        throw new HandlerContractError(`handler of pipeline '${this.pipeline.name}' returned a non-record for ${lineage}`);
+      }
+      const topic = output.topic ?? this.pipeline.output;
+      if (!topic) {
+        throw new HandlerContractError(
+          `pipeline '${this.pipeline.name}' has no default output topic and an output of ${lineage} names none`,
+        );
+      }
+      const message: Message = {
+        key: output.key === undefined ? source.keyBytes : output.key,
+        value: this.pipeline.outputSerde.encode(output.value),
+        headers: { ...output.headers, [LINEAGE_HEADER]: lineage },
+        ...(output.partition === undefined ? {} : { partition: output.partition }),
+      };
+      return { topic, message };
+    });
+    for (const { topic, message } of prepared) this.add(topic, message);
+  }
+
+  add(topic: string, message: Message): void {
+    const messages = this.byTopic.get(topic);
+    if (messages) messages.push(message);
+    else this.byTopic.set(topic, [message]);
+    this.count++;
+  }
+
+  topicMessages(): { topic: string; messages: Message[] }[] {
+    return [...this.byTopic].map(([topic, messages]) => ({ topic, messages }));
+  }
+}
+
+function stringHeaders(headers: KafkaMessage['headers']): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) result[name] = last.toString();
+  }
+  return result;
+}

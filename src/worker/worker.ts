@@ -1,0 +1,177 @@
+import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
+import type { Logger } from 'pino';
+import { DEFAULTS } from '../config/defaults.js';
+import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
+import { ConfigError } from '../errors/index.js';
+import { createKafka } from '../kafka/client.js';
+import { createLogger } from '../observability/logger.js';
+import { emptyStats, type WorkerStats } from '../observability/stats.js';
+import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
+import { PipelineRunner } from './pipeline-runner.js';
+
+export interface WorkerOptions {
+  readonly brokers: readonly string[];
+  readonly pipelines: readonly PipelineDefinition[];
+  readonly clientId?: string;
+  /** Prefix of the pipelines' consumer groups: `<groupId>.<pipeline>`. */
+  readonly groupId?: string;
+  /** Defaults for every pipeline; a pipeline's own `commit` wins. */
+  readonly commit?: Partial<CommitSettings>;
+  readonly partitionsConcurrently?: number;
+  readonly sessionTimeoutMs?: number;
+  readonly heartbeatIntervalMs?: number;
+  readonly rebalanceTimeoutMs?: number;
+  readonly drainTimeoutMs?: number;
+  readonly logger?: Logger;
+  /** Extra KafkaJS client settings (ssl, sasl, connection timeouts). */
+  readonly kafka?: Omit<KafkaConfig, 'brokers' | 'clientId' | 'logCreator' | 'logLevel'>;
+}
+
+export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface StopResult {
+  /** True when everything in flight was committed before the deadline. */
+  readonly clean: boolean;
+  readonly durationMs: number;
+}
+
+/**
+ * A txstream worker: runs its pipelines until stopped. Lifecycle:
+ * created → starting → running → draining → stopped (or failed).
+ */
+export class Worker {
+  private state: WorkerState = 'created';
+  private readonly kafka: Kafka;
+  private admin: Admin | undefined;
+  private runners: PipelineRunner[] = [];
+  private readonly abort = new AbortController();
+  private readonly counters: WorkerStats = emptyStats();
+  private readonly fatalListeners: Array<(error: Error) => void> = [];
+  readonly logger: Logger;
+  readonly pipelines: readonly ResolvedPipeline[];
+
+  constructor(private readonly options: WorkerOptions) {
+    if (options.brokers.length === 0) throw new ConfigError('at least one broker is required (brokers)');
+    if (options.pipelines.length === 0) throw new ConfigError('no pipeline to run (pipelines)');
+    this.logger = options.logger ?? createLogger();
+    const commit = { ...DEFAULT_SETTINGS.commit, ...options.commit };
+    this.pipelines = options.pipelines.map((pipeline) => resolvePipeline(pipeline, { commit, groupId: options.groupId }));
+    const names = this.pipelines.map((pipeline) => pipeline.name);
+    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+    if (duplicate) throw new ConfigError(`pipeline name '${duplicate}' is used twice; names must be unique`);
+    this.kafka = createKafka({
+      brokers: options.brokers,
+      clientId: options.clientId ?? DEFAULT_SETTINGS.clientId,
+      logger: this.logger,
+      kafka: options.kafka,
+    });
+  }
+
+  get status(): WorkerState {
+    return this.state;
+  }
+
+  /** Ready: every pipeline joined its group, and the worker is not draining. */
+  get ready(): boolean {
+    return this.state === 'running' && this.runners.every((runner) => runner.hasJoined);
+  }
+
+  stats(): Readonly<WorkerStats> {
+    return { ...this.counters };
+  }
+
+  /** Called when a consumer cannot recover; the CLI exits non-zero. */
+  onFatal(listener: (error: Error) => void): void {
+    this.fatalListeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') throw new Error(`worker cannot start from state '${this.state}'`);
+    this.state = 'starting';
+    try {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+      await this.checkTopicsExist(this.admin);
+      const group = {
+        sessionTimeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+        rebalanceTimeoutMs: this.options.rebalanceTimeoutMs ?? DEFAULTS.rebalanceTimeoutMs,
+        partitionsConcurrently: this.options.partitionsConcurrently ?? DEFAULTS.partitionsConcurrently,
+        maxBytesPerPartition: DEFAULTS.maxBytesPerPartition,
+      };
+      for (const pipeline of this.pipelines) {
+        const runner = new PipelineRunner({
+          pipeline,
+          kafka: this.kafka,
+          admin: this.admin,
+          group,
+          stats: this.counters,
+          logger: this.logger,
+          signal: this.abort.signal,
+          onFatal: (error) => this.fail(error),
+        });
+        this.runners.push(runner);
+        await runner.start();
+      }
+      this.state = 'running';
+    } catch (error) {
+      this.state = 'failed';
+      await this.release();
+      throw error;
+    }
+  }
+
+  /**
+   * Graceful drain: stop fetching, finish and commit in-flight work, leave the
+   * groups. Past the deadline, open transactions are aborted and `clean` is false.
+   */
+  async stop(deadlineMs = this.options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs): Promise<StopResult> {
+    const started = Date.now();
+    if (this.state === 'stopped') return { clean: true, durationMs: 0 };
+    this.state = 'draining';
+    this.abort.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), deadlineMs);
+    });
+    const drained = Promise.all(this.runners.map((runner) => runner.drain())).then(() => 'drained' as const);
+    const outcome = await Promise.race([drained, deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      this.logger.error({ deadlineMs }, 'drain deadline passed; aborting open transactions');
+      await Promise.allSettled(this.runners.map((runner) => runner.abort()));
+    }
+    await this.release();
+    this.state = 'stopped';
+    const result = { clean: outcome === 'drained', durationMs: Date.now() - started };
+    this.logger.info({ ...result, stats: this.counters }, 'worker stopped');
+    return result;
+  }
+
+  private async checkTopicsExist(admin: Admin): Promise<void> {
+    const existing = new Set(await admin.listTopics());
+    const missing = this.pipelines.flatMap((pipeline) =>
+      topicsOf(pipeline)
+        .filter((topic) => !existing.has(topic))
+        .map((topic) => `${topic} (pipeline '${pipeline.name}')`),
+    );
+    if (missing.length > 0) {
+      throw new ConfigError(`topics do not exist: ${missing.join(', ')}. Create them first; txstream never auto-creates topics.`);
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.state === 'failed' || this.state === 'stopped') return;
+    this.state = 'failed';
+    for (const listener of this.fatalListeners) listener(error);
+  }
+
+  private async release(): Promise<void> {
+    await this.admin?.disconnect().catch(() => {});
+    this.admin = undefined;
+  }
+}
+
+export function createWorker(options: WorkerOptions): Worker {
+  return new Worker(options);
+}
