@@ -12,7 +12,10 @@ const program = new Command('txstream')
 
 addSettingOptions(program.command('run').description('run the pipelines of the config until SIGTERM/SIGINT')).action(
   async (options: Record<string, unknown>) => {
-    process.exitCode = await runCommand(options);
+    const code = await runCommand(options);
+    // The worker is stopped and its clients are disconnected, but KafkaJS may still
+    // hold the retry timer of a rejoin that was under way: exit now, not when it fires.
+    process.exit(code);
   },
 );
 

@@ -49,7 +49,9 @@ class TransactionalPartition implements PartitionCommitter {
       transactionTimeout: this.context.transactionTimeoutMs,
       // A transaction begun right after a commit meets CONCURRENT_TRANSACTIONS while the
       // coordinator writes the markers; retry that in milliseconds, not KafkaJS's 300 ms.
-      retry: { initialRetryTime: 20, maxRetryTime: 1000, retries: 10 },
+      // Retries stay bounded (KafkaJS's default count): a request that keeps failing
+      // aborts the transaction and the partition rewinds, which is safe under EOS.
+      retry: { initialRetryTime: 20, maxRetryTime: 1000 },
     });
     // connect() runs InitProducerId: the coordinator bumps the epoch and aborts
     // (or completes) whatever the previous owner left open.

@@ -46,7 +46,7 @@ export function loadSettings(sources: ConfigSources): LoadedSettings {
     (acc, layer) => deepMerge(acc, layer),
     structuredClone(DEFAULT_SETTINGS) as Layer,
   );
-  const parsed = workerSettingsSchema.safeParse(merged);
+  const parsed = workerSettingsSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, origins)));
   if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -95,7 +95,7 @@ function describeIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): s
   const path = issue.path.map(String);
   const key = path.join('.') || '(root)';
   let origin: string | undefined;
-  for (let length = path.length; length > 0 && !origin; length--) origin = origins.get(path.slice(0, length).join('.'));
+  for (let length = path.length; length >= 0 && !origin; length--) origin = origins.get(path.slice(0, length).join('.'));
   const spec = SETTINGS.find((candidate) => candidate.path.join('.') === key);
   if (issue.code === 'invalid_type' && issue.input === undefined) {
     const where = spec

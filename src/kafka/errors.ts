@@ -1,6 +1,6 @@
 /** Classifies KafkaJS errors by what the worker must do about them. */
 
-const FENCING_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
+const FENCING_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
 
 interface KafkaJsLikeError {
   type?: string;

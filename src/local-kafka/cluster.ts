@@ -115,7 +115,7 @@ export class LocalKafkaCluster {
       new LocalKafkaCluster({
         name: options.name,
         version: version.version,
-        clusterId: randomBytes(16).toString('base64url'),
+        clusterId: newClusterId(),
         host: options.layout.host,
         overrides: options.layout.overrides,
         nodes: options.layout.nodes.map((node) => ({ ...node })),
@@ -222,6 +222,14 @@ export class LocalKafkaCluster {
     const dir = clusterDir(this.state.name);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'cluster.json'), `${JSON.stringify(this.state, null, 2)}\n`);
+  }
+}
+
+/** Kafka's cluster ids are base64url UUIDs; like Kafka's own, never one starting with '-', which CLIs read as a flag. */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { CommitSettings } from '../config/schema.js';
+import { deadLetterTopicOf } from '../routing/dead-letter.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
 
@@ -17,8 +18,12 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly commit?: Partial<CommitSettings>;
 }
 
-export function definePipeline<In = unknown, Out = unknown>(definition: PipelineDefinition<In, Out>): PipelineDefinition<In, Out> {
-  return definition;
+/**
+ * Declares a pipeline. The handler's record types are checked here; the worker
+ * runs pipelines of any types, so the result is the type-erased definition.
+ */
+export function definePipeline<In = unknown, Out = unknown>(definition: PipelineDefinition<In, Out>): PipelineDefinition {
+  return definition as unknown as PipelineDefinition;
 }
 
 /** A pipeline with every default filled in, as the worker runs it. */
@@ -45,11 +50,15 @@ export function resolvePipeline(
     output: definition.output,
     handler: definition.handler,
     groupId: definition.groupId ?? `${defaults.groupId ?? 'txstream'}.${definition.name}`,
-    deadLetterTopicFor: (topic) => definition.deadLetterTopic ?? `${topic}.dlt`,
+    deadLetterTopicFor: (topic) => definition.deadLetterTopic ?? deadLetterTopicOf(topic),
     inputSerde: serdeOf(definition.serde?.input),
     outputSerde: serdeOf(definition.serde?.output),
-    commit: { ...defaults.commit, ...definition.commit },
+    commit: { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) },
   };
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }
 
 function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {

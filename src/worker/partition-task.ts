@@ -54,7 +54,6 @@ export class PartitionTask {
 
   constructor(private readonly deps: PartitionTaskDeps) {
     this.log = deps.logger.child({
-      pipeline: deps.pipeline.name,
       topic: deps.partition.topic,
       partition: deps.partition.partition,
       transactionalId: deps.committer.transactionalId,
@@ -202,7 +201,7 @@ export class PartitionTask {
   private deadLetter(collector: OutputCollector, message: KafkaMessage, error: unknown, reason: string): void {
     const { topic, partition } = this.deps.partition;
     const dlt = this.deps.pipeline.deadLetterTopicFor(topic);
-    collector.add(dlt, deadLetterMessage(failedRecordOf(topic, partition, message), error, reason));
+    collector.addDeadLetter(dlt, deadLetterMessage(failedRecordOf(topic, partition, message), error, reason));
     this.deps.stats.deadLettered++;
     this.log.warn({ offset: message.offset, err: error, deadLetterTopic: dlt, reason }, 'record sent to the dead-letter topic');
   }

@@ -43,6 +43,7 @@ export function failedRecordOf(topic: string, partition: number, message: KafkaM
 
 export class OutputCollector {
   private readonly byTopic = new Map<string, Message[]>();
+  /** Outputs collected (dead-letter copies excluded). */
   count = 0;
 
   constructor(private readonly pipeline: ResolvedPipeline) {}
@@ -71,11 +72,20 @@ export class OutputCollector {
     for (const { topic, message } of prepared) this.add(topic, message);
   }
 
-  add(topic: string, message: Message): void {
+  /** A dead-letter copy: written with the outputs, but not counted as one. */
+  addDeadLetter(topic: string, message: Message): void {
+    this.push(topic, message);
+  }
+
+  private add(topic: string, message: Message): void {
+    this.push(topic, message);
+    this.count++;
+  }
+
+  private push(topic: string, message: Message): void {
     const messages = this.byTopic.get(topic);
     if (messages) messages.push(message);
     else this.byTopic.set(topic, [message]);
-    this.count++;
   }
 
   topicMessages(): { topic: string; messages: Message[] }[] {

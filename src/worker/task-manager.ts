@@ -28,6 +28,8 @@ export class TaskManager {
 
   /** The consumer joined a generation with this assignment. */
   onAssignment(assignment: Readonly<Record<string, readonly number[]>>): void {
+    // A rejoin that completes while draining must not claim (and fence) partitions again.
+    if (this.draining) return;
     this.generation++;
     this.deps.stats.rebalances++;
     const previous = [...this.tasks.values()];

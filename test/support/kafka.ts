@@ -12,11 +12,25 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-export async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>): Promise<T> {
+/**
+ * Runs admin calls, retrying the transient errors a young broker gives (a group
+ * coordinator or a new partition's leader still moving in), which KafkaJS's
+ * admin does not retry for every request.
+ */
+export async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>, attempts = 20): Promise<T> {
   const admin = kafkaClient(brokers).admin();
   await admin.connect();
   try {
-    return await use(admin);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await use(admin);
+      } catch (error) {
+        const retriable =
+          (error as { retriable?: boolean; type?: string }).retriable === true || /coordinator|does not host|leader/i.test(String(error));
+        if (!retriable || attempt >= attempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   } finally {
     await admin.disconnect();
   }
@@ -137,4 +151,50 @@ export async function assertKafkaAnswers(brokers: string[], source: string, time
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/** The committed offsets of a group, by partition (-1 when none). */
+export async function committedOffsets(brokers: string[], groupId: string, topic: string): Promise<Map<number, string>> {
+  return withAdmin(brokers, async (admin) => {
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((offsets?.partitions ?? []).map(({ partition, offset }) => [partition, offset]));
+  });
+}
+
+/** The end offsets (high watermarks) of a topic, by partition. */
+export async function endOffsets(brokers: string[], topic: string): Promise<Map<number, string>> {
+  return withAdmin(
+    brokers,
+    async (admin) => new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, high])),
+  );
+}
+
+/** True once the group has committed every partition of the topic up to its end. */
+export async function caughtUp(brokers: string[], groupId: string, topic: string): Promise<boolean> {
+  const [committed, ends] = await Promise.all([committedOffsets(brokers, groupId, topic), endOffsets(brokers, topic)]);
+  return [...ends].every(([partition, end]) => committed.get(partition) === end);
+}
+
+/** Produces `count` JSON records {n} keyed over `keys` keys; returns them as lineage of what was written. */
+export async function produceNumbered(brokers: string[], topic: string, count: number, keys = 100, from = 0): Promise<void> {
+  await produce(
+    brokers,
+    topic,
+    Array.from({ length: count }, (_, i) => ({ key: `key-${(from + i) % keys}`, value: JSON.stringify({ n: from + i }) })),
+  );
+}
+
+/** The lineage of every record in a topic (read_uncommitted: inputs are produced without transactions). */
+export async function inputLineage(
+  brokers: string[],
+  topic: string,
+  expected: number,
+): Promise<Array<{ topic: string; partition: number; offset: string }>> {
+  const records = await readTopics(brokers, [topic], {
+    readCommitted: false,
+    until: (r) => r.length >= expected,
+    quietMs: 500,
+    timeoutMs: 120_000,
+  });
+  return records.map(({ partition, offset }) => ({ topic, partition, offset }));
 }

@@ -1,0 +1,173 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { type AuditResult, auditLineage } from '../../src/audit/lineage-audit.js';
+import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { caughtUp, committedOffsets, createTopics, inputLineage, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
+
+/**
+ * Exactly-once under faults: workers run as real `txstream run` processes and are
+ * killed with SIGKILL, stopped with SIGSTOP, added and removed while records flow.
+ * Afterwards a read_committed reader must find every input exactly once.
+ */
+const brokers = inject('kafkaBrokers');
+const processes: WorkerProcess[] = [];
+
+afterEach(async () => {
+  for (const worker of processes.splice(0)) {
+    worker.signal('SIGCONT');
+    worker.signal('SIGKILL');
+    await worker.exited();
+  }
+});
+
+async function setup(prefix: string, partitions: number, records: number, overrides: Partial<WorkerConfig> = {}) {
+  const input = uniqueName(prefix);
+  const output = `${input}.out`;
+  await createTopics(brokers, [
+    { topic: input, partitions },
+    { topic: output, partitions },
+    { topic: `${input}.dlt`, partitions: 1 },
+  ]);
+  if (records > 0) await produceNumbered(brokers, input, records);
+  const groupPrefix = uniqueName('chaos');
+  const config = writeWorkerConfig({ brokers, groupId: groupPrefix, input, output, ...overrides });
+  return { input, output, groupId: `${groupPrefix}.echo`, config };
+}
+
+function start(config: string, handlerDelayMs: number, name: string): WorkerProcess {
+  const worker = WorkerProcess.start(config, { handlerDelayMs, name });
+  processes.push(worker);
+  return worker;
+}
+
+async function committedTotal(groupId: string, topic: string): Promise<bigint> {
+  let total = 0n;
+  for (const offset of (await committedOffsets(brokers, groupId, topic)).values()) if (offset !== '-1') total += BigInt(offset);
+  return total;
+}
+
+/** Waits until the group's committed offsets moved past `than` (the worker is mid-run). */
+async function waitForProgress(groupId: string, topic: string, than: bigint, timeoutMs = 60_000): Promise<bigint> {
+  let now = than;
+  await waitFor(
+    async () => {
+      now = await committedTotal(groupId, topic);
+      return now > than;
+    },
+    `progress past ${than} on ${topic}`,
+    timeoutMs,
+    200,
+  );
+  return now;
+}
+
+async function audit(input: string, output: string, inputs: number): Promise<AuditResult> {
+  const outputs = await readTopics(brokers, [output], {
+    readCommitted: true,
+    until: (r) => r.length >= inputs,
+    quietMs: 3000,
+    timeoutMs: 120_000,
+  });
+  const result = auditLineage(
+    await inputLineage(brokers, input, inputs),
+    outputs.map((r) => r.headers[LINEAGE_HEADER]),
+  );
+  console.log(`audit ${input}: ${JSON.stringify(result)}`);
+  return result;
+}
+
+describe('exactly-once under faults', () => {
+  it('survives kill -9 at random moments of a 20,000-record run: every input exactly once', async () => {
+    const records = 20_000;
+    const { input, output, groupId, config } = await setup('crash', 4, records);
+    let progress = 0n;
+    let kills = 0;
+    for (; kills < 5; kills++) {
+      const worker = start(config, 2, `crash-${kills}`);
+      progress = await waitForProgress(groupId, input, progress, 90_000);
+      if (progress >= BigInt(records)) break;
+      await sleep(Math.floor(Math.random() * 1500));
+      worker.signal('SIGKILL');
+      await worker.exited();
+    }
+    const survivor = start(config, 0, 'crash-final');
+    await waitFor(() => caughtUp(brokers, groupId, input), 'the last worker to commit every input', 120_000, 500);
+    expect(await survivor.stop()).toBe(0);
+
+    const result = await audit(input, output, records);
+    expect(kills).toBeGreaterThanOrEqual(3);
+    expect(result).toMatchObject({ inputs: records, missing: 0, duplicates: 0, unexpected: 0, exactlyOnce: true });
+  });
+
+  it('stays exactly-once while members join, leave gracefully and crash during the run', async () => {
+    const { input, output, groupId, config } = await setup('rebalance', 6, 0);
+    let produced = 0;
+    const producing = (async () => {
+      for (let round = 0; round < 16; round++) {
+        await produceNumbered(brokers, input, 1000, 100, produced);
+        produced += 1000;
+        await sleep(700);
+      }
+    })();
+    const a = start(config, 1, 'rebalance-a');
+    let progress = await waitForProgress(groupId, input, 0n);
+    const b = start(config, 1, 'rebalance-b');
+    progress = await waitForProgress(groupId, input, progress + 500n);
+    start(config, 1, 'rebalance-c');
+    progress = await waitForProgress(groupId, input, progress + 500n);
+    expect(await a.stop()).toBe(0);
+    start(config, 1, 'rebalance-d');
+    progress = await waitForProgress(groupId, input, progress + 500n);
+    b.signal('SIGKILL');
+    await producing;
+    await waitFor(() => caughtUp(brokers, groupId, input), 'the remaining members to commit every input', 120_000, 500);
+
+    const result = await audit(input, output, produced);
+    expect(result).toMatchObject({ inputs: 16_000, missing: 0, duplicates: 0, unexpected: 0, exactlyOnce: true });
+  });
+
+  it('fences a member stalled with SIGSTOP past its session: its late commit fails and outputs stay exactly-once', {
+    timeout: 240_000,
+  }, async () => {
+    const records = 8000;
+    // Long transactions, so the stalled member certainly holds one open.
+    const { input, output, groupId, config } = await setup('zombie', 4, records, { commitIntervalMs: 1500, sessionTimeoutMs: 6000 });
+    const zombie = start(config, 3, 'zombie-a');
+    const progress = await waitForProgress(groupId, input, 0n);
+    const healthy = start(config, 3, 'zombie-b');
+    await waitForProgress(groupId, input, progress + 200n);
+    zombie.signal('SIGSTOP');
+    // Past the session timeout the group drops the stalled member; the healthy one takes
+    // its partitions and fences their transactional ids.
+    await sleep(12_000);
+    zombie.signal('SIGCONT');
+    await waitFor(() => caughtUp(brokers, groupId, input), 'every input committed after the stall', 120_000, 500);
+    await Promise.all([zombie.stop(), healthy.stop()]);
+
+    expect(zombie.log()).toMatch(/producer fenced/);
+    const result = await audit(input, output, records);
+    expect(result).toMatchObject({ inputs: records, missing: 0, duplicates: 0, unexpected: 0, exactlyOnce: true });
+  });
+
+  it('loses nothing with the at-least-once batch strategy under kill -9, and counts the duplicates', async () => {
+    const records = 10_000;
+    const { input, output, groupId, config } = await setup('alo', 4, records, { strategy: 'batch' });
+    let progress = 0n;
+    for (let kill = 0; kill < 3; kill++) {
+      const worker = start(config, 2, `alo-${kill}`);
+      progress = await waitForProgress(groupId, input, progress, 90_000);
+      if (progress >= BigInt(records)) break;
+      await sleep(Math.floor(Math.random() * 1000));
+      worker.signal('SIGKILL');
+      await worker.exited();
+    }
+    const survivor = start(config, 0, 'alo-final');
+    await waitFor(() => caughtUp(brokers, groupId, input), 'every input committed', 120_000, 500);
+    expect(await survivor.stop()).toBe(0);
+
+    const result = await audit(input, output, records);
+    console.log(`at-least-once (batch) under kill -9: ${result.duplicates} duplicate outputs for ${records} inputs`);
+    expect(result).toMatchObject({ inputs: records, missing: 0, unexpected: 0 });
+  });
+});

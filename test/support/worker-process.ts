@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const CLI = join(REPO, 'bin', 'txstream.js');
+
+export interface WorkerConfig {
+  readonly brokers: string[];
+  readonly groupId: string;
+  readonly input: string;
+  readonly output: string;
+  readonly strategy?: 'transactional' | 'batch' | 'per-message' | 'auto';
+  readonly batchSize?: number;
+  readonly commitIntervalMs?: number;
+  readonly sessionTimeoutMs?: number;
+  readonly heartbeatIntervalMs?: number;
+  readonly handlerDelayMs?: number;
+}
+
+/** Writes a config file for `txstream run` that echoes input to output through the test handler. */
+export function writeWorkerConfig(config: WorkerConfig): string {
+  const dir = mkdtempSync(join(tmpdir(), 'txstream-worker-'));
+  const file = join(dir, 'txstream.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      brokers: config.brokers,
+      groupId: config.groupId,
+      clientId: 'txstream-test-worker',
+      sessionTimeoutMs: config.sessionTimeoutMs ?? 6000,
+      heartbeatIntervalMs: config.heartbeatIntervalMs ?? 500,
+      rebalanceTimeoutMs: 10_000,
+      drainTimeoutMs: 15_000,
+      commit: {
+        strategy: config.strategy ?? 'transactional',
+        batchSize: config.batchSize ?? 100,
+        commitIntervalMs: config.commitIntervalMs ?? 100,
+        transactionTimeoutMs: 20_000,
+      },
+      pipelines: [
+        {
+          name: 'echo',
+          input: config.input,
+          output: config.output,
+          handler: { module: join(REPO, 'test', 'fixtures', 'echo-handler.ts'), export: 'echo' },
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
+/** A `txstream run` child process, for tests that kill, stop and restart workers. */
+export class WorkerProcess {
+  private exit: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.exit = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit(signal ? null : code)));
+  }
+
+  static start(configFile: string, options: { handlerDelayMs?: number; name?: string } = {}): WorkerProcess {
+    const logFile = join(
+      tmpdir(),
+      `txstream-${options.name ?? 'worker'}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.log`,
+    );
+    const log = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], {
+      stdio: ['ignore', log, log],
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: '',
+        TXSTREAM_LOG_LEVEL: 'info',
+        TXSTREAM_LOG_FORMAT: 'json',
+        TEST_HANDLER_DELAY_MS: String(options.handlerDelayMs ?? 0),
+      },
+    });
+    return new WorkerProcess(child, logFile);
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited(): Promise<number | null> {
+    return this.exit;
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    return this.exit;
+  }
+
+  log(): string {
+    return readFileSync(this.logFile, 'utf8');
+  }
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { DecodeError, isNonRetryable } from '../../src/errors/index.js';
+import { BUILTIN_SERDES, bytesSerde, jsonSerde, stringSerde } from '../../src/serde/index.js';
+
+const where = { topic: 'orders', partition: 3, offset: '77' };
+
+function decodeErrorOf(run: () => unknown): DecodeError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(DecodeError);
+    return error as DecodeError;
+  }
+  throw new Error('expected a DecodeError');
+}
+
+describe('BUILTIN_SERDES', () => {
+  it('maps each name to its serde', () => {
+    expect(BUILTIN_SERDES.json).toBe(jsonSerde);
+    expect(BUILTIN_SERDES.string).toBe(stringSerde);
+    expect(BUILTIN_SERDES.bytes).toBe(bytesSerde);
+    expect(Object.entries(BUILTIN_SERDES).map(([name, serde]) => [name, serde.name])).toEqual([
+      ['json', 'json'],
+      ['string', 'string'],
+      ['bytes', 'bytes'],
+    ]);
+  });
+});
+
+describe('jsonSerde', () => {
+  it('round-trips objects, arrays and primitives', () => {
+    for (const value of [{ a: 1, nested: { b: [1, 'two', null] } }, [1, 2], 'text', 0, false, 3.25]) {
+      const bytes = jsonSerde.encode(value);
+      expect(bytes).toBeInstanceOf(Buffer);
+      expect(jsonSerde.decode(bytes, where)).toEqual(value);
+    }
+  });
+
+  it('encodes as UTF-8 JSON text', () => {
+    expect(jsonSerde.encode({ name: 'café' })?.toString('utf8')).toBe('{"name":"café"}');
+  });
+
+  it('decodes UTF-8 JSON bytes', () => {
+    expect(jsonSerde.decode(Buffer.from('{"name":"café","n":[1]}'), where)).toEqual({ name: 'café', n: [1] });
+  });
+
+  it('encodes null and undefined as a null value (tombstone)', () => {
+    expect(jsonSerde.encode(null)).toBeNull();
+    expect(jsonSerde.encode(undefined)).toBeNull();
+  });
+
+  it('does not treat falsy values as null', () => {
+    expect(jsonSerde.encode(0)?.toString()).toBe('0');
+    expect(jsonSerde.encode(false)?.toString()).toBe('false');
+    expect(jsonSerde.encode('')?.toString()).toBe('""');
+  });
+
+  it('decodes null bytes to null', () => {
+    expect(jsonSerde.decode(null, where)).toBeNull();
+  });
+
+  it('throws a non-retryable DecodeError naming topic[partition]@offset for malformed JSON', () => {
+    const error = decodeErrorOf(() => jsonSerde.decode(Buffer.from('{"a":'), where));
+    expect(error.message).toContain('orders[3]@77');
+    expect(error.message).toContain('not valid JSON');
+    expect(error.cause).toBeInstanceOf(SyntaxError);
+    expect(isNonRetryable(error)).toBe(true);
+  });
+
+  it('rejects an empty buffer', () => {
+    decodeErrorOf(() => jsonSerde.decode(Buffer.alloc(0), where));
+  });
+});
+
+describe('stringSerde', () => {
+  it('round-trips UTF-8 text', () => {
+    const text = 'héllo wörld ✓ 🚀';
+    const bytes = stringSerde.encode(text);
+    expect(bytes).toEqual(Buffer.from(text, 'utf8'));
+    expect(stringSerde.decode(bytes, where)).toBe(text);
+  });
+
+  it('keeps the empty string distinct from null', () => {
+    expect(stringSerde.encode('')).toEqual(Buffer.alloc(0));
+    expect(stringSerde.decode(Buffer.alloc(0), where)).toBe('');
+  });
+
+  it('maps null to null both ways', () => {
+    expect(stringSerde.encode(null)).toBeNull();
+    expect(stringSerde.decode(null, where)).toBeNull();
+  });
+
+  it('does not parse JSON', () => {
+    expect(stringSerde.decode(Buffer.from('{"a":1}'), where)).toBe('{"a":1}');
+  });
+
+  it('rejects invalid UTF-8 with a DecodeError naming the record', () => {
+    const error = decodeErrorOf(() => stringSerde.decode(Buffer.from([0x61, 0xff, 0xfe, 0x62]), where));
+    expect(error.message).toContain('orders[3]@77');
+    expect(error.message).toContain('UTF-8');
+  });
+
+  it('accepts text that really contains the replacement character', () => {
+    const text = 'before \uFFFD after';
+    expect(stringSerde.decode(Buffer.from(text, 'utf8'), where)).toBe(text);
+  });
+});
+
+describe('bytesSerde', () => {
+  it('passes buffers through untouched both ways', () => {
+    const bytes = Buffer.from([0, 1, 0xff]);
+    expect(bytesSerde.decode(bytes, where)).toBe(bytes);
+    expect(bytesSerde.encode(bytes)).toBe(bytes);
+  });
+
+  it('passes null through both ways', () => {
+    expect(bytesSerde.decode(null, where)).toBeNull();
+    expect(bytesSerde.encode(null)).toBeNull();
+  });
+});
