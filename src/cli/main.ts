@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError } from '../errors/index.js';
+import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
 
 const program = new Command('txstream')
@@ -38,6 +38,11 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     console.error(`txstream: ${error.message}`);
     process.exitCode = EXIT.config;
+    return;
+  }
+  if (error instanceof BrokerUnreachableError) {
+    console.error(`txstream: ${error.message}`);
+    process.exitCode = EXIT.failed;
     return;
   }
   console.error('txstream:', error instanceof Error ? (error.stack ?? error.message) : error);

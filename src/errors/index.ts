@@ -65,3 +65,12 @@ export function isNonRetryable(error: unknown): boolean {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** No broker of the bootstrap list answered: a deployment problem, reported in one line. */
+export class BrokerUnreachableError extends Error {
+  override readonly name = 'BrokerUnreachableError';
+  constructor(brokers: readonly string[], options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? 'no answer');
+    super(`cannot reach Kafka at ${brokers.join(',')}: ${reason}`, options);
+  }
+}

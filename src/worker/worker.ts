@@ -2,7 +2,7 @@ import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../config/defaults.js';
 import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
-import { ConfigError } from '../errors/index.js';
+import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
@@ -90,7 +90,9 @@ export class Worker {
     this.state = 'starting';
     try {
       this.admin = this.kafka.admin();
-      await this.admin.connect();
+      await this.admin.connect().catch((error: unknown) => {
+        throw new BrokerUnreachableError(this.options.brokers, { cause: error });
+      });
       await this.checkTopicsExist(this.admin);
       const group = {
         sessionTimeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,

@@ -1,0 +1,53 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/** `txstream run` with bad configuration: one clear message per problem and exit code 2, before any connection. */
+const CLI = resolve(import.meta.dirname, '../../bin/txstream.js');
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [CLI, 'run', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, KAFKA_BROKERS: '', TXSTREAM_BROKERS: '', ...env },
+    timeout: 30_000,
+  });
+  return { code: result.status, stderr: result.stderr };
+}
+
+describe('txstream run with invalid configuration', () => {
+  it('names the flag and the accepted values, and exits 2', () => {
+    const { code, stderr } = run(['--brokers', '127.0.0.1:9092', '--commit-strategy', 'sometimes', '--batch-size', 'many']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--batch-size: 'many' is not a whole number/);
+    expect(stderr).toMatch(/--commit-strategy → commit\.strategy: .*transactional.*batch.*per-message.*auto/);
+  });
+
+  it('says how to give the brokers when none are set', () => {
+    const { code, stderr } = run([]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/brokers is required: set --brokers or TXSTREAM_BROKERS \/ KAFKA_BROKERS/);
+  });
+
+  it('names the environment variable a bad value came from', () => {
+    const { code, stderr } = run(['--brokers', '127.0.0.1:9092'], { TXSTREAM_COMMIT_INTERVAL_MS: '-5' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/env TXSTREAM_COMMIT_INTERVAL_MS: '-5' is not a whole number/);
+  });
+
+  it('names the config file and the handler module that does not exist', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-cli-'));
+    const file = join(dir, 'txstream.yaml');
+    writeFileSync(file, 'brokers: [127.0.0.1:9092]\npipelines:\n  - name: p\n    input: in\n    handler: { module: ./nowhere.ts }\n');
+    const { code, stderr } = run(['-c', file]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/pipeline 'p' handler: module .*nowhere\.ts does not exist/);
+  });
+
+  it('rejects an unknown flag with exit 2', () => {
+    const { code, stderr } = run(['--batch-sise', '10']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown option '--batch-sise'/);
+  });
+});
