@@ -39,6 +39,7 @@ async function importHandler(config: PipelineFileConfig, baseDir: string): Promi
   if (!existsSync(file)) throw new ConfigError(`module ${file} does not exist`, where);
   let module: Record<string, unknown>;
   try {
+    if (/\.(c|m)?ts$/.test(file)) await enableTypeScriptModules();
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new ConfigError(`module ${file} failed to load: ${(error as Error).message}`, where);
@@ -51,6 +52,16 @@ async function importHandler(config: PipelineFileConfig, baseDir: string): Promi
     `export '${config.handler.export}' of ${file} is not a handler (use defineHandler, or export a function); exports: ${available}`,
     where,
   );
+}
+
+let typeScriptEnabled: Promise<void> | undefined;
+
+/** Handler modules may be TypeScript even when txstream itself runs compiled: tsx loads them. */
+function enableTypeScriptModules(): Promise<void> {
+  typeScriptEnabled ??= import('tsx/esm/api').then(({ register }) => {
+    register();
+  });
+  return typeScriptEnabled;
 }
 
 function isHandler(value: unknown): value is Handler {

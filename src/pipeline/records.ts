@@ -23,7 +23,7 @@ export interface OutputRecord<V = unknown> {
 }
 
 /** What a handler returns for one input: nothing (filtered out), one output, or several. */
-// biome-ignore lint/suspicious/noConfusingVoidType: lets `async (record) => { ... }` with no return type-check as "no output".
+// `void` lets `async (record) => { ... }` with no return type-check as "no output".
 export type HandlerResult<V = unknown> = OutputRecord<V> | readonly OutputRecord<V>[] | null | undefined | void;
 
 export interface HandlerContext {

@@ -53,6 +53,9 @@ export class TaskManager {
   }
 
   async taskFor(partition: TopicPartition): Promise<PartitionTask | undefined> {
+    // A batch fetched just before the drain paused the consumer is left unprocessed
+    // (and uncommitted): opening a task for it now would fence the next owner.
+    if (this.draining) return undefined;
     let task = this.tasks.get(key(partition));
     if (!task) {
       task = this.openTask(partition);

@@ -118,7 +118,7 @@ describe('exactly-once under faults', () => {
     progress = await waitForProgress(groupId, input, progress + 500n);
     expect(await a.stop()).toBe(0);
     start(config, 1, 'rebalance-d');
-    progress = await waitForProgress(groupId, input, progress + 500n);
+    await waitForProgress(groupId, input, progress + 500n);
     b.signal('SIGKILL');
     await producing;
     await waitFor(() => caughtUp(brokers, groupId, input), 'the remaining members to commit every input', 120_000, 500);

@@ -1,0 +1,21 @@
+# txstream worker image: build the TypeScript, then ship only runtime dependencies.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production TXSTREAM_LOG_FORMAT=json
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY topics ./topics
+USER node
+# node is PID 1's only child of tini-less images: exec form so SIGTERM reaches it and drains.
+ENTRYPOINT ["node", "bin/txstream.js"]
+CMD ["run", "-c", "topics/txstream.yaml"]
