@@ -28,6 +28,7 @@ export async function loadPipelines(
       deadLetterTopic: config.deadLetterTopic,
       serde: config.serde,
       commit: config.commit,
+      errors: config.errors,
       handler: await importHandler(config, baseDir),
     })),
   );

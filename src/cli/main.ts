@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
+import { registerDltCommands } from './dlt.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
 
 const program = new Command('txstream')
@@ -18,6 +19,8 @@ addSettingOptions(program.command('run').description('run the pipelines of the c
     process.exit(code);
   },
 );
+
+registerDltCommands(program);
 
 program
   .command('demo')

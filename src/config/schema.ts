@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { errorPolicySchema } from '../routing/policy.js';
 import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
 
 /** The validated shape of a worker's configuration, from flags, env and file together. */
@@ -32,6 +33,7 @@ export const pipelineFileSchema = z
     deadLetterTopic: z.string().min(1).optional(),
     serde: z.object({ input: serdeNameSchema.optional(), output: serdeNameSchema.optional() }).strict().optional(),
     commit: commitSettingsSchema.partial().optional(),
+    errors: errorPolicySchema.optional(),
   })
   .strict();
 

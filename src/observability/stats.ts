@@ -6,6 +6,9 @@ export interface WorkerStats {
   recordsIn: number;
   recordsOut: number;
   deadLettered: number;
+  retried: number;
+  skipped: number;
+  replayed: number;
   transactionsCommitted: number;
   transactionsAborted: number;
   offsetCommits: number;
@@ -20,6 +23,9 @@ export function emptyStats(): WorkerStats {
     recordsIn: 0,
     recordsOut: 0,
     deadLettered: 0,
+    retried: 0,
+    skipped: 0,
+    replayed: 0,
     transactionsCommitted: 0,
     transactionsAborted: 0,
     offsetCommits: 0,

@@ -1,5 +1,6 @@
 import type { CommitSettings } from '../config/schema.js';
 import { deadLetterTopicOf } from '../routing/dead-letter.js';
+import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy, retryTopicOf } from '../routing/policy.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
 
@@ -16,6 +17,8 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly deadLetterTopic?: string;
   readonly serde?: { readonly input?: BuiltinSerdeName | Serde; readonly output?: BuiltinSerdeName | Serde };
   readonly commit?: Partial<CommitSettings>;
+  /** What happens to a record whose handler fails; default: 3 retries, then the dead-letter topic. */
+  readonly errors?: ErrorPolicyInput;
 }
 
 /**
@@ -37,6 +40,11 @@ export interface ResolvedPipeline {
   readonly inputSerde: Serde;
   readonly outputSerde: Serde;
   readonly commit: CommitSettings;
+  readonly errorPolicy: ResolvedErrorPolicy;
+  /** Retry topics of an input, one per attempt (none unless the policy retries). */
+  readonly retryTopicsFor: (inputTopic: string) => string[];
+  /** The input a fetched topic belongs to, and its retry tier (0 for the input itself). */
+  readonly sourceOf: (topic: string) => { readonly input: string; readonly tier: number } | undefined;
 }
 
 export function resolvePipeline(
@@ -44,6 +52,13 @@ export function resolvePipeline(
   defaults: { readonly commit: CommitSettings; readonly groupId?: string },
 ): ResolvedPipeline {
   const inputs = typeof definition.input === 'string' ? [definition.input] : [...definition.input];
+  const errorPolicy = resolveErrorPolicy(definition.errors === undefined ? undefined : errorPolicySchema.parse(definition.errors));
+  const retryTopicsFor = (input: string) => Array.from({ length: errorPolicy.attempts }, (_, index) => retryTopicOf(input, index + 1));
+  const sources = new Map<string, { input: string; tier: number }>();
+  for (const input of inputs) {
+    sources.set(input, { input, tier: 0 });
+    retryTopicsFor(input).forEach((topic, index) => sources.set(topic, { input, tier: index + 1 }));
+  }
   return {
     name: definition.name,
     inputs,
@@ -54,6 +69,9 @@ export function resolvePipeline(
     inputSerde: serdeOf(definition.serde?.input),
     outputSerde: serdeOf(definition.serde?.output),
     commit: { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) },
+    errorPolicy,
+    retryTopicsFor,
+    sourceOf: (topic) => sources.get(topic),
   };
 }
 
@@ -70,6 +88,14 @@ function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {
 export function topicsOf(pipeline: ResolvedPipeline): string[] {
   const topics = new Set<string>(pipeline.inputs);
   if (pipeline.output) topics.add(pipeline.output);
-  for (const input of pipeline.inputs) topics.add(pipeline.deadLetterTopicFor(input));
+  for (const input of pipeline.inputs) {
+    topics.add(pipeline.deadLetterTopicFor(input));
+    for (const retry of pipeline.retryTopicsFor(input)) topics.add(retry);
+  }
   return [...topics];
+}
+
+/** Every topic the pipeline consumes: its inputs and their retry topics. */
+export function consumedTopicsOf(pipeline: ResolvedPipeline): string[] {
+  return pipeline.inputs.flatMap((input) => [input, ...pipeline.retryTopicsFor(input)]);
 }

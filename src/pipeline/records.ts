@@ -11,6 +11,11 @@ export interface InputRecord<V = unknown> {
   readonly headers: Readonly<Record<string, string>>;
   /** Record timestamp, milliseconds since the epoch. */
   readonly timestamp: number;
+  /**
+   * 1 for the first delivery; n+1 for a retry after n failures. A retried record keeps
+   * its original topic, partition, offset and timestamp, so outputs keep their lineage.
+   */
+  readonly attempt: number;
 }
 
 export interface OutputRecord<V = unknown> {

@@ -2,14 +2,16 @@ import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { HandlerContractError, isNonRetryable, ProducerFencedError } from '../errors/index.js';
+import { HandlerContractError, ProducerFencedError } from '../errors/index.js';
 import { fetchedOffsetOf } from '../kafka/batch.js';
 import type { WorkerStats } from '../observability/stats.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { type HandlerContext, type InputRecord, normaliseResult } from '../pipeline/records.js';
+import { type BatchHandlerFn, type HandlerContext, type HandlerResult, type InputRecord, normaliseResult } from '../pipeline/records.js';
 import { backoffDelay } from '../routing/backoff.js';
-import { deadLetterMessage } from '../routing/dead-letter.js';
-import { decodeRecord, failedRecordOf, OutputCollector } from './record-collector.js';
+import { decide } from '../routing/decide.js';
+import { dueAtOf, failureCopy, originOf } from '../routing/failure-copy.js';
+import { encodeLineage } from '../routing/lineage.js';
+import { decodeRecord, OutputCollector } from './record-collector.js';
 
 export interface PartitionTaskDeps {
   readonly pipeline: ResolvedPipeline;
@@ -51,8 +53,14 @@ export class PartitionTask {
   private commitTimer: NodeJS.Timeout | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  /** The pipeline input this partition belongs to, and its retry tier (0: the input itself). */
+  private readonly inputTopic: string;
+  private readonly tier: number;
 
   constructor(private readonly deps: PartitionTaskDeps) {
+    const source = deps.pipeline.sourceOf(deps.partition.topic);
+    this.inputTopic = source?.input ?? deps.partition.topic;
+    this.tier = source?.tier ?? 0;
     this.log = deps.logger.child({
       topic: deps.partition.topic,
       partition: deps.partition.partition,
@@ -131,11 +139,13 @@ export class PartitionTask {
     const { batch } = payload;
     const { committer, pipeline } = this.deps;
     const size = this.deps.recordsPerUnit;
-    for (let start = 0; start < batch.messages.length; start += size) {
+    const { due, waitFor } = this.dueMessages(batch.messages);
+    for (let start = 0; start < due.length; start += size) {
       if (!payload.isRunning() || payload.isStale() || this.state !== 'running') return;
-      const records = batch.messages.slice(start, start + size);
+      const records = due.slice(start, start + size);
       const last = records[records.length - 1] as KafkaMessage;
-      const nextOffset = nextOffsetAfter(batch, last, start + size >= batch.messages.length);
+      const endsBatch = waitFor === undefined && start + size >= due.length;
+      const nextOffset = nextOffsetAfter(batch, last, endsBatch);
       await committer.acknowledgeOnReceipt(nextOffset);
       const collector = await this.handle(records, payload.heartbeat);
       const unit: CommitUnit = { outputs: collector.topicMessages(), nextOffset, records: records.length };
@@ -148,20 +158,37 @@ export class PartitionTask {
       if (pendingFor === undefined) this.markCommitted(nextOffset, false);
       else if (pendingFor >= pipeline.commit.commitIntervalMs) await this.commitPending();
     }
+    if (waitFor) {
+      // The retry consumer never sleeps in the handler: the partition pauses until its head is due.
+      this.seek(waitFor.offset);
+      this.pauseFor(waitFor.dueAt - Date.now());
+    }
   }
 
-  /** Runs the handler on one unit; non-retryable record failures become dead-letter copies. */
+  /** On a retry topic, the records that are due now, and the first one that is not. */
+  private dueMessages(messages: KafkaMessage[]): { due: KafkaMessage[]; waitFor?: { offset: string; dueAt: number } } {
+    if (this.tier === 0) return { due: messages };
+    const now = Date.now();
+    const index = messages.findIndex((message) => dueAtOf(message) > now);
+    if (index < 0) return { due: messages };
+    const head = messages[index] as KafkaMessage;
+    return { due: messages.slice(0, index), waitFor: { offset: head.offset, dueAt: dueAtOf(head) } };
+  }
+
+  /**
+   * Runs the handler on one unit. A record that fails is routed alone by the error
+   * policy (retry topic, dead-letter topic, skip); `block` fails the whole unit.
+   */
   private async handle(messages: KafkaMessage[], heartbeat: () => Promise<void>): Promise<OutputCollector> {
     const { pipeline } = this.deps;
     const { topic, partition } = this.deps.partition;
     const collector = new OutputCollector(pipeline);
-    const inputs: Array<{ record: InputRecord; message: KafkaMessage }> = [];
+    const inputs: Input[] = [];
     for (const message of messages) {
       try {
         inputs.push({ record: decodeRecord(pipeline, topic, partition, message), message });
       } catch (error) {
-        if (!isNonRetryable(error)) throw error;
-        this.deadLetter(collector, message, error, 'decode-failed');
+        this.route(collector, message, error);
       }
     }
     if (inputs.length === 0) return collector;
@@ -176,21 +203,11 @@ export class PartitionTask {
           try {
             collector.addOutputs(record, normaliseResult(await handler.handle(record, context)));
           } catch (error) {
-            if (!isNonRetryable(error)) throw error;
-            this.deadLetter(collector, message, error, 'non-retryable');
+            this.route(collector, message, error);
           }
         }
       } else {
-        const records = inputs.map((input) => input.record);
-        const results = await handler.handleBatch(records, context);
-        if (!Array.isArray(results) || results.length !== records.length) {
-          throw new HandlerContractError(
-            `batch handler of pipeline '${pipeline.name}' returned ${Array.isArray(results) ? results.length : typeof results} results for ${records.length} records; it must return one per record`,
-          );
-        }
-        records.forEach((record, index) => {
-          collector.addOutputs(record, normaliseResult(results[index]));
-        });
+        await this.handleIsolating(handler.handleBatch, inputs, collector, context);
       }
     } finally {
       clearInterval(beat);
@@ -198,12 +215,73 @@ export class PartitionTask {
     return collector;
   }
 
-  private deadLetter(collector: OutputCollector, message: KafkaMessage, error: unknown, reason: string): void {
+  /**
+   * Calls a batch handler; when it throws, splits the batch in halves until the
+   * failing records stand alone, so their neighbours' outputs are still kept.
+   * A record is handled again at most log2(batch size) times.
+   */
+  private async handleIsolating(
+    handleBatch: BatchHandlerFn<unknown, unknown>,
+    inputs: Input[],
+    collector: OutputCollector,
+    context: HandlerContext,
+  ): Promise<void> {
+    let results: readonly HandlerResult[];
+    try {
+      results = await handleBatch(
+        inputs.map((input) => input.record),
+        context,
+      );
+      if (!Array.isArray(results) || results.length !== inputs.length) {
+        throw new HandlerContractError(
+          `batch handler of pipeline '${this.deps.pipeline.name}' returned ${Array.isArray(results) ? results.length : typeof results} results for ${inputs.length} records; it must return one per record`,
+        );
+      }
+    } catch (error) {
+      const [only] = inputs;
+      if (inputs.length === 1 && only) return this.route(collector, only.message, error);
+      const middle = Math.ceil(inputs.length / 2);
+      await this.handleIsolating(handleBatch, inputs.slice(0, middle), collector, context);
+      await this.handleIsolating(handleBatch, inputs.slice(middle), collector, context);
+      return;
+    }
+    inputs.forEach((input, index) => {
+      try {
+        collector.addOutputs(input.record, normaliseResult(results[index]));
+      } catch (error) {
+        this.route(collector, input.message, error);
+      }
+    });
+  }
+
+  /** Applies the error policy to one failed record. */
+  private route(collector: OutputCollector, message: KafkaMessage, error: unknown): void {
     const { topic, partition } = this.deps.partition;
-    const dlt = this.deps.pipeline.deadLetterTopicFor(topic);
-    collector.addDeadLetter(dlt, deadLetterMessage(failedRecordOf(topic, partition, message), error, reason));
-    this.deps.stats.deadLettered++;
-    this.log.warn({ offset: message.offset, err: error, deadLetterTopic: dlt, reason }, 'record sent to the dead-letter topic');
+    const { pipeline, stats } = this.deps;
+    const origin = originOf(topic, partition, message);
+    const outcome = decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
+    const now = Date.now();
+    const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };
+    switch (outcome.kind) {
+      case 'retry':
+        collector.addFailureCopy(outcome.topic, failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs }));
+        stats.retried++;
+        this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic');
+        return;
+      case 'dead-letter': {
+        const deadLetterTopic = pipeline.deadLetterTopicFor(this.inputTopic);
+        collector.addFailureCopy(deadLetterTopic, failureCopy(message, origin, { error, now, reason: outcome.reason }));
+        stats.deadLettered++;
+        this.log.warn({ ...fields, deadLetterTopic, reason: outcome.reason }, 'record sent to the dead-letter topic');
+        return;
+      }
+      case 'skip':
+        stats.skipped++;
+        this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)');
+        return;
+      case 'block':
+        throw new BlockedRecord(message.offset, error);
+    }
   }
 
   private async commitPending(): Promise<void> {
@@ -249,10 +327,14 @@ export class PartitionTask {
     this.deps.stats.handlerFailures++;
     this.consecutiveFailures++;
     const rewindTo = this.committedNext ?? fallbackOffset;
-    const delayMs = backoffDelay(DEFAULTS.retryBackoff, this.consecutiveFailures);
+    // A blocked record waits as its policy says; anything else (a broker or producer
+    // failure) with the worker's own backoff.
+    const backoff = error instanceof BlockedRecord ? this.deps.pipeline.errorPolicy.backoff : DEFAULTS.retryBackoff;
+    const delayMs = backoffDelay(backoff, this.consecutiveFailures);
+    const blocked = error instanceof BlockedRecord ? error : undefined;
     this.log.error(
-      { err: error, offset: rewindTo, attempt: this.consecutiveFailures, retryInMs: delayMs },
-      'processing failed; rolled back to the last commit and will retry',
+      { err: blocked ? blocked.cause : error, offset: rewindTo, failedOffset: blocked?.offset, attempt: this.consecutiveFailures, retryInMs: delayMs },
+      blocked ? 'record failed; blocking the partition and retrying in place' : 'processing failed; rolled back to the last commit and will retry',
     );
     if (rewindTo !== null) this.seek(rewindTo);
     this.pauseFor(delayMs);
@@ -313,6 +395,22 @@ export class PartitionTask {
     const run = this.lock.then(operation, operation);
     this.lock = run.catch(() => {});
     return run;
+  }
+}
+
+interface Input {
+  readonly record: InputRecord;
+  readonly message: KafkaMessage;
+}
+
+/** A record failed under the `block` policy: the unit rolls back and the partition waits. */
+class BlockedRecord extends Error {
+  override readonly name = 'BlockedRecord';
+  constructor(
+    readonly offset: string,
+    override readonly cause: unknown,
+  ) {
+    super(`record at offset ${offset} failed under the block policy`);
   }
 }
 

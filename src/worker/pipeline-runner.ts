@@ -2,7 +2,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
 import type { WorkerStats } from '../observability/stats.js';
-import type { ResolvedPipeline } from '../pipeline/definition.js';
+import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
 
@@ -84,7 +84,7 @@ export class PipelineRunner {
       if (!payload.restart) this.deps.onFatal(payload.error);
     });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [...this.deps.pipeline.inputs], fromBeginning: true });
+    await this.consumer.subscribe({ topics: consumedTopicsOf(this.deps.pipeline), fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -102,7 +102,7 @@ export class PipelineRunner {
 
   /** Stop fetching, let in-flight batches finish, commit, then leave the group. */
   async drain(): Promise<void> {
-    this.consumer.pause(this.deps.pipeline.inputs.map((topic) => ({ topic })));
+    this.consumer.pause(consumedTopicsOf(this.deps.pipeline).map((topic) => ({ topic })));
     await this.tasks.closeAll('commit');
     await this.shutdown();
   }

@@ -2,7 +2,7 @@ import type { KafkaMessage, Message } from 'kafkajs';
 import { HandlerContractError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
-import type { FailedRecord } from '../routing/dead-letter.js';
+import { originOf } from '../routing/failure-copy.js';
 import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
 
 /**
@@ -10,34 +10,21 @@ import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
  * messages (serialised, with the lineage header), grouped by topic.
  */
 
+/**
+ * The handler's view of a fetched record. A retry copy is presented as the
+ * original record (its topic, partition, offset, timestamp) with its attempt.
+ */
 export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partition: number, message: KafkaMessage): InputRecord {
-  const where = { topic, partition, offset: message.offset };
+  const origin = originOf(topic, partition, message);
+  const where = { topic: origin.topic, partition: origin.partition, offset: origin.offset };
   return {
-    topic,
-    partition,
-    offset: message.offset,
+    ...where,
     key: message.key?.toString('utf8') ?? null,
     keyBytes: message.key ?? null,
     value: pipeline.inputSerde.decode(message.value ?? null, where),
     headers: stringHeaders(message.headers),
-    timestamp: Number(message.timestamp),
-  };
-}
-
-export function failedRecordOf(topic: string, partition: number, message: KafkaMessage): FailedRecord {
-  const headers: Record<string, Buffer | string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    const last = Array.isArray(value) ? value[value.length - 1] : value;
-    if (last !== undefined) headers[name] = last;
-  }
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    timestamp: message.timestamp,
-    key: message.key ?? null,
-    value: message.value ?? null,
-    headers,
+    timestamp: Number(origin.timestamp),
+    attempt: origin.attempt,
   };
 }
 
@@ -72,8 +59,8 @@ export class OutputCollector {
     for (const { topic, message } of prepared) this.add(topic, message);
   }
 
-  /** A dead-letter copy: written with the outputs, but not counted as one. */
-  addDeadLetter(topic: string, message: Message): void {
+  /** A retry or dead-letter copy: written with the outputs, but not counted as one. */
+  addFailureCopy(topic: string, message: Message): void {
     this.push(topic, message);
   }
 

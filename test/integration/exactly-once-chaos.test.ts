@@ -28,6 +28,7 @@ async function setup(prefix: string, partitions: number, records: number, overri
     { topic: input, partitions },
     { topic: output, partitions },
     { topic: `${input}.dlt`, partitions: 1 },
+    ...[1, 2, 3].map((tier) => ({ topic: `${input}.retry.${tier}`, partitions: 1 })),
   ]);
   if (records > 0) await produceNumbered(brokers, input, records);
   const groupPrefix = uniqueName('chaos');
@@ -35,8 +36,8 @@ async function setup(prefix: string, partitions: number, records: number, overri
   return { input, output, groupId: `${groupPrefix}.echo`, config };
 }
 
-function start(config: string, handlerDelayMs: number, name: string): WorkerProcess {
-  const worker = WorkerProcess.start(config, { handlerDelayMs, name });
+function start(config: string, handlerDelayMs: number, name: string, failMode?: 'routing'): WorkerProcess {
+  const worker = WorkerProcess.start(config, { handlerDelayMs, name, failMode });
   processes.push(worker);
   return worker;
 }
@@ -148,6 +149,45 @@ describe('exactly-once under faults', () => {
     expect(zombie.log()).toMatch(/producer fenced/);
     const result = await audit(input, output, records);
     expect(result).toMatchObject({ inputs: records, missing: 0, duplicates: 0, unexpected: 0, exactlyOnce: true });
+  });
+
+  it('keeps every input in exactly one terminal place (output or DLT) when workers are killed during retries', async () => {
+    const records = 6000;
+    const backoff = { initialMs: 200, multiplier: 2, maxMs: 2000, jitter: 0 };
+    const { input, output, groupId, config } = await setup('retrykill', 3, records, { errors: { onError: 'retry', attempts: 3, backoff } });
+    const consumed = [input, ...[1, 2, 3].map((tier) => `${input}.retry.${tier}`)];
+    let progress = 0n;
+    for (let kill = 0; kill < 3; kill++) {
+      const worker = start(config, 2, `retrykill-${kill}`, 'routing');
+      progress = await waitForProgress(groupId, input, progress, 90_000);
+      if (progress >= BigInt(records)) break;
+      await sleep(Math.floor(Math.random() * 1500));
+      worker.signal('SIGKILL');
+      await worker.exited();
+    }
+    const survivor = start(config, 0, 'retrykill-final', 'routing');
+    // Done when the input and every retry tier are committed to their ends, twice in a row
+    // (a retry copy written by the last transaction must itself be consumed).
+    let streak = 0;
+    await waitFor(
+      async () => {
+        const all = await Promise.all(consumed.map((topic) => caughtUp(brokers, groupId, topic)));
+        streak = all.every(Boolean) ? streak + 1 : 0;
+        return streak >= 4;
+      },
+      'input and retry topics fully committed',
+      120_000,
+      1000,
+    );
+    expect(await survivor.stop()).toBe(0);
+
+    const terminal = await readTopics(brokers, [output, `${input}.dlt`], { readCommitted: true, until: (r) => r.length >= records, quietMs: 3000, timeoutMs: 60_000 });
+    const result = auditLineage(await inputLineage(brokers, input, records), terminal.map((r) => r.headers[LINEAGE_HEADER]));
+    const deadLettered = terminal.filter((r) => r.topic === `${input}.dlt`).length;
+    console.log(`retry kill audit: ${JSON.stringify(result)}; ${deadLettered} in the DLT`);
+    expect(result).toMatchObject({ inputs: records, missing: 0, duplicates: 0, unexpected: 0 });
+    // n % 97 == 0 always fails: 62 of 0..5999 end in the DLT, everything else in the output.
+    expect(deadLettered).toBe(62);
   });
 
   it('loses nothing with the at-least-once batch strategy under kill -9, and counts the duplicates', async () => {

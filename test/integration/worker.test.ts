@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { auditLineage } from '../../src/audit/lineage-audit.js';
-import { createWorker, DLT_HEADERS, defineHandler, definePipeline, LINEAGE_HEADER, type Worker } from '../../src/index.js';
+import { createWorker, FAILURE_HEADERS, defineHandler, definePipeline, LINEAGE_HEADER, type Worker } from '../../src/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { WorkerOptions } from '../../src/worker/worker.js';
 import {
@@ -29,6 +29,7 @@ async function topicsFor(prefix: string, partitions = 3) {
     { topic: input, partitions },
     { topic: output, partitions },
     { topic: `${input}.dlt`, partitions: 1 },
+    ...[1, 2, 3].map((tier) => ({ topic: `${input}.retry.${tier}`, partitions: 1 })),
   ]);
   return { input, output, dlt: `${input}.dlt`, groupPrefix: uniqueName('group') };
 }
@@ -111,11 +112,12 @@ describe('the transactional worker', () => {
         return { value: record.value };
       },
     });
-    // Units of 10 go into one long transaction; the unit holding n=55 fails after five units were sent.
+    // Units of 10 go into one long transaction; the unit holding n=55 fails after five units were
+    // sent. Under the block policy the partition stops there and retries in place.
     const worker = await startWorker({
       groupId: groupPrefix,
       commit: { batchSize: 10, commitIntervalMs: 60_000 },
-      pipelines: [definePipeline({ name: 'failing', input, output, handler: failing })],
+      pipelines: [definePipeline({ name: 'failing', input, output, handler: failing, errors: { onError: 'block' } })],
     });
 
     await waitFor(() => worker.stats().handlerFailures >= 2, 'the failing batch to be retried', 20_000);
@@ -152,10 +154,10 @@ describe('the transactional worker', () => {
     const [dead] = await readTopics(brokers, [dlt], { until: (r) => r.length >= 1 });
     expect(dead?.value).toBe('{"n": 2');
     expect(dead?.key).toBe('b');
-    expect(dead?.headers[DLT_HEADERS.errorClass]).toBe('DecodeError');
-    expect(dead?.headers[DLT_HEADERS.originalOffset]).toBe('1');
-    expect(dead?.headers[DLT_HEADERS.originalTopic]).toBe(input);
-    expect(dead?.headers[DLT_HEADERS.errorMessage]).toMatch(new RegExp(`${input}\\[0\\]@1 is not valid JSON`));
+    expect(dead?.headers[FAILURE_HEADERS.errorClass]).toBe('DecodeError');
+    expect(dead?.headers[FAILURE_HEADERS.originalOffset]).toBe('1');
+    expect(dead?.headers[FAILURE_HEADERS.originalTopic]).toBe(input);
+    expect(dead?.headers[FAILURE_HEADERS.errorMessage]).toMatch(new RegExp(`${input}\\[0\\]@1 is not valid JSON`));
     expect(worker.stats()).toMatchObject({ deadLettered: 1, recordsIn: 3, recordsOut: 2 });
   });
 

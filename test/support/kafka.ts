@@ -61,6 +61,7 @@ export interface ReadRecord {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
+  readonly timestamp: number;
   readonly key: string | null;
   readonly value: string | null;
   readonly headers: Record<string, string>;
@@ -117,6 +118,7 @@ export function toReadRecord(topic: string, partition: number, message: KafkaMes
     topic,
     partition,
     offset: message.offset,
+    timestamp: Number(message.timestamp),
     key: message.key?.toString() ?? null,
     value: message.value?.toString() ?? null,
     headers: headersToStrings(message.headers),

@@ -18,6 +18,7 @@ export interface WorkerConfig {
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   readonly handlerDelayMs?: number;
+  readonly errors?: Record<string, unknown>;
 }
 
 /** Writes a config file for `txstream run` that echoes input to output through the test handler. */
@@ -46,6 +47,7 @@ export function writeWorkerConfig(config: WorkerConfig): string {
           input: config.input,
           output: config.output,
           handler: { module: join(REPO, 'test', 'fixtures', 'echo-handler.ts'), export: 'echo' },
+          ...(config.errors ? { errors: config.errors } : {}),
         },
       ],
     }),
@@ -64,7 +66,7 @@ export class WorkerProcess {
     this.exit = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit(signal ? null : code)));
   }
 
-  static start(configFile: string, options: { handlerDelayMs?: number; name?: string } = {}): WorkerProcess {
+  static start(configFile: string, options: { handlerDelayMs?: number; name?: string; failMode?: 'routing' } = {}): WorkerProcess {
     const logFile = join(
       tmpdir(),
       `txstream-${options.name ?? 'worker'}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.log`,
@@ -78,6 +80,7 @@ export class WorkerProcess {
         TXSTREAM_LOG_LEVEL: 'info',
         TXSTREAM_LOG_FORMAT: 'json',
         TEST_HANDLER_DELAY_MS: String(options.handlerDelayMs ?? 0),
+        TEST_FAIL_MODE: options.failMode ?? '',
       },
     });
     return new WorkerProcess(child, logFile);

@@ -1,0 +1,88 @@
+import type { KafkaMessage } from 'kafkajs';
+import { FAILURE_HEADERS } from './failure-copy.js';
+
+/** Pure summary of dead-letter records, for `txstream dlt inspect`. */
+export interface DeadLetterSummary {
+  readonly topic: string;
+  readonly count: number;
+  readonly byReason: Record<string, number>;
+  readonly byErrorClass: Record<string, number>;
+  readonly oldestFailedAt?: string;
+  readonly newestFailedAt?: string;
+  readonly samples: ReadonlyArray<Record<string, string>>;
+}
+
+export function summariseDeadLetters(topic: string, messages: ReadonlyArray<{ partition: number; message: KafkaMessage }>, sampleCount = 3): DeadLetterSummary {
+  const byReason: Record<string, number> = {};
+  const byErrorClass: Record<string, number> = {};
+  let oldest: string | undefined;
+  let newest: string | undefined;
+  for (const { message } of messages) {
+    const headers = decodedHeaders(message);
+    const reason = headers[FAILURE_HEADERS.reason] ?? 'unknown';
+    const errorClass = headers[FAILURE_HEADERS.errorClass] ?? 'unknown';
+    byReason[reason] = (byReason[reason] ?? 0) + 1;
+    byErrorClass[errorClass] = (byErrorClass[errorClass] ?? 0) + 1;
+    const failedAt = headers[FAILURE_HEADERS.failedAt];
+    if (failedAt) {
+      if (!oldest || failedAt < oldest) oldest = failedAt;
+      if (!newest || failedAt > newest) newest = failedAt;
+    }
+  }
+  const samples = messages.slice(0, sampleCount).map(({ partition, message }) => {
+    const { [FAILURE_HEADERS.errorStack]: _stack, ...headers } = decodedHeaders(message);
+    return { dlt: `${topic}/${partition}/${message.offset}`, key: message.key?.toString() ?? '', value: preview(message.value), ...headers };
+  });
+  return { topic, count: messages.length, byReason, byErrorClass, oldestFailedAt: oldest, newestFailedAt: newest, samples };
+}
+
+export function formatSummary(summary: DeadLetterSummary): string {
+  const lines = [`${summary.topic}: ${summary.count} record(s)`];
+  if (summary.count === 0) return lines[0] as string;
+  lines.push(`  oldest failure ${summary.oldestFailedAt ?? '?'}, newest ${summary.newestFailedAt ?? '?'}`);
+  lines.push(`  by reason:      ${counts(summary.byReason)}`);
+  lines.push(`  by error class: ${counts(summary.byErrorClass)}`);
+  for (const sample of summary.samples) {
+    lines.push(`  sample ${sample.dlt}:`);
+    for (const [name, value] of Object.entries(sample)) if (name !== 'dlt') lines.push(`    ${name}: ${value}`);
+  }
+  return lines.join('\n');
+}
+
+/** Headers as text; headers that are not txstream's are kept too. */
+export function decodedHeaders(message: KafkaMessage): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) result[name] = last.toString();
+  }
+  return result;
+}
+
+/**
+ * `--filter name=value`: a header match (`error-class=DecodeError`, short for
+ * txstream-error-class) or `key=<record key>`. All filters must match.
+ */
+export function matchesFilters(message: KafkaMessage, filters: readonly string[]): boolean {
+  const headers = decodedHeaders(message);
+  return filters.every((filter) => {
+    const separator = filter.indexOf('=');
+    const name = filter.slice(0, separator);
+    const expected = filter.slice(separator + 1);
+    if (name === 'key') return (message.key?.toString() ?? '') === expected;
+    return headers[name] === expected || headers[`txstream-${name}`] === expected;
+  });
+}
+
+function counts(values: Record<string, number>): string {
+  return Object.entries(values)
+    .sort(([, a], [, b]) => b - a)
+    .map(([name, count]) => `${name}=${count}`)
+    .join(', ');
+}
+
+function preview(value: Buffer | null): string {
+  if (value === null) return '(null)';
+  const text = value.toString('utf8');
+  return text.length > 200 ? `${text.slice(0, 200)}… (${value.length} bytes)` : text;
+}

@@ -1,0 +1,115 @@
+import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import { errorMessage } from '../errors/index.js';
+import { encodeLineage, LINEAGE_HEADER } from './lineage.js';
+
+/**
+ * Copies of failed records for retry and dead-letter topics: the original key,
+ * value and user headers, plus headers that say where the record came from, how
+ * often it failed, why, and when it may be tried again. Header names are stable API.
+ */
+export const FAILURE_HEADERS = {
+  /** Failed attempts so far (1 after the first failure). */
+  attempt: 'txstream-attempt',
+  /** Epoch milliseconds before which a retry copy must not be processed. */
+  dueAt: 'txstream-due-at',
+  firstFailedAt: 'txstream-first-failed-at',
+  /** The latest failure (ISO 8601). */
+  failedAt: 'txstream-failed-at',
+  originalTopic: 'txstream-original-topic',
+  originalPartition: 'txstream-original-partition',
+  originalOffset: 'txstream-original-offset',
+  originalTimestamp: 'txstream-original-timestamp',
+  originalKey: 'txstream-original-key',
+  errorClass: 'txstream-error-class',
+  errorMessage: 'txstream-error-message',
+  errorStack: 'txstream-error-stack',
+  /** Dead-letter copies only: why the record ended there. */
+  reason: 'txstream-dlt-reason',
+} as const;
+
+/** Headers a replayed record carries instead of the failure headers. */
+export const REPLAY_HEADERS = { replayedFrom: 'txstream-replayed-from', replayedAt: 'txstream-replayed-at' } as const;
+
+const TXSTREAM_HEADERS = new Set<string>([...Object.values(FAILURE_HEADERS), ...Object.values(REPLAY_HEADERS), LINEAGE_HEADER]);
+const TEXT_LIMIT = 2048;
+
+/** Where a record first entered the pipeline, and how often it has failed since. */
+export interface Origin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly timestamp: string;
+  /** This delivery's attempt: 1 for the original record, n+1 for a copy after n failures. */
+  readonly attempt: number;
+  readonly firstFailedAt?: string;
+}
+
+export interface Failure {
+  readonly error: unknown;
+  readonly now: number;
+  /** Retry copies: when the next attempt is due. */
+  readonly dueAt?: number;
+  /** Dead-letter copies: why the record ends there. */
+  readonly reason?: string;
+}
+
+/** The origin of a fetched record: from the failure headers of a retry copy, else the record itself. */
+export function originOf(topic: string, partition: number, message: KafkaMessage): Origin {
+  const headers = message.headers ?? {};
+  const originalTopic = text(headers[FAILURE_HEADERS.originalTopic]);
+  const failures = Number(text(headers[FAILURE_HEADERS.attempt]));
+  if (originalTopic === undefined || !Number.isInteger(failures) || failures < 1) {
+    return { topic, partition, offset: message.offset, timestamp: message.timestamp, attempt: 1 };
+  }
+  return {
+    topic: originalTopic,
+    partition: Number(text(headers[FAILURE_HEADERS.originalPartition])),
+    offset: text(headers[FAILURE_HEADERS.originalOffset]) ?? message.offset,
+    timestamp: text(headers[FAILURE_HEADERS.originalTimestamp]) ?? message.timestamp,
+    attempt: failures + 1,
+    firstFailedAt: text(headers[FAILURE_HEADERS.firstFailedAt]),
+  };
+}
+
+/** When a retry copy may be processed (0 for a record that is not a retry copy). */
+export function dueAtOf(message: KafkaMessage): number {
+  const due = Number(text(message.headers?.[FAILURE_HEADERS.dueAt]));
+  return Number.isFinite(due) ? due : 0;
+}
+
+export function failureCopy(message: KafkaMessage, origin: Origin, failure: Failure): Message {
+  const failedAt = new Date(failure.now).toISOString();
+  const stack = failure.error instanceof Error && failure.error.stack ? failure.error.stack.slice(0, TEXT_LIMIT) : '';
+  const headers: IHeaders = {
+    ...userHeaders(message.headers),
+    [LINEAGE_HEADER]: encodeLineage(origin),
+    [FAILURE_HEADERS.attempt]: String(origin.attempt),
+    [FAILURE_HEADERS.firstFailedAt]: origin.firstFailedAt ?? failedAt,
+    [FAILURE_HEADERS.failedAt]: failedAt,
+    [FAILURE_HEADERS.originalTopic]: origin.topic,
+    [FAILURE_HEADERS.originalPartition]: String(origin.partition),
+    [FAILURE_HEADERS.originalOffset]: origin.offset,
+    [FAILURE_HEADERS.originalTimestamp]: origin.timestamp,
+    [FAILURE_HEADERS.errorClass]: failure.error instanceof Error ? failure.error.name : typeof failure.error,
+    [FAILURE_HEADERS.errorMessage]: errorMessage(failure.error).slice(0, TEXT_LIMIT),
+    [FAILURE_HEADERS.errorStack]: stack,
+    ...(message.key ? { [FAILURE_HEADERS.originalKey]: message.key } : {}),
+    ...(failure.dueAt === undefined ? {} : { [FAILURE_HEADERS.dueAt]: String(failure.dueAt) }),
+    ...(failure.reason === undefined ? {} : { [FAILURE_HEADERS.reason]: failure.reason }),
+  };
+  return { key: message.key ?? null, value: message.value ?? null, headers, timestamp: origin.timestamp };
+}
+
+/** The record's own headers, without txstream's bookkeeping (a replay starts clean). */
+export function userHeaders(headers: KafkaMessage['headers']): IHeaders {
+  const result: IHeaders = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!TXSTREAM_HEADERS.has(name) && value !== undefined) result[name] = value;
+  }
+  return result;
+}
+
+function text(value: IHeaders[string] | undefined): string | undefined {
+  const last = Array.isArray(value) ? value[value.length - 1] : value;
+  return last === undefined ? undefined : last.toString();
+}
