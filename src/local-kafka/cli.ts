@@ -21,26 +21,28 @@ const program = new Command('kafka')
 program
   .command('up')
   .description('start the local cluster (no-op when it already runs)')
-  .option('--brokers <count>', 'broker processes (1, or 3 for fault tests)', positiveInt, 1)
+  .option('--brokers <count>', 'broker processes (1, or 3 for fault tests; default: 1, or the count the cluster was created with)', positiveInt)
   .option('--port <port>', 'first broker port; controllers listen 100 above', positiveInt, Number(process.env.KAFKA_PORT ?? 9092))
   .option('--name <name>', 'cluster name, selects the state dir', DEFAULT_NAME)
   .option('--kafka-version <version>', 'Kafka version or line (default: KAFKA_VERSION or 3.9.2)')
   .option('--timeout <ms>', 'how long to wait for the brokers to answer', positiveInt, 60_000)
-  .action(async (options: { brokers: number; port: number; name: string; kafkaVersion?: string; timeout: number }) => {
+  .action(async (options: { brokers?: number; port: number; name: string; kafkaVersion?: string; timeout: number }) => {
     const existing = LocalKafkaCluster.load(options.name);
     if (existing && existing.runningNodes().length === existing.nodeIds.length) {
       console.log(`Kafka '${options.name}' is already running (Kafka ${existing.version}); bootstrap: ${existing.brokers.join(',')}`);
       return;
     }
-    if (existing && existing.nodeIds.length !== options.brokers && existing.runningNodes().length === 0) {
+    // Without --brokers, a stopped cluster restarts with the nodes it was created with.
+    const brokers = options.brokers ?? existing?.nodeIds.length ?? 1;
+    if (existing && existing.nodeIds.length !== brokers && existing.runningNodes().length === 0) {
       throw new LocalSetupError(
-        `local cluster '${options.name}' was created with ${existing.nodeIds.length} broker(s); run 'npm run kafka:down -- --wipe${nameFlag(options.name)}' first to recreate it with ${options.brokers}`,
+        `local cluster '${options.name}' was created with ${existing.nodeIds.length} broker(s); run 'npm run kafka:down -- --wipe${nameFlag(options.name)}' first to recreate it with ${brokers}`,
       );
     }
     const started = Date.now();
     const { cluster } = await LocalKafkaCluster.start({
       name: options.name,
-      layout: layoutFromBasePort(clusterDir(options.name), options.brokers, options.port),
+      layout: layoutFromBasePort(clusterDir(options.name), brokers, options.port),
       version: options.kafkaVersion,
       readyTimeoutMs: options.timeout,
       log: (line) => console.log(line),

@@ -122,10 +122,19 @@ export class LocalKafkaCluster {
       });
     const jars = fetchKafkaJars(resolveKafkaVersion(cluster.state.version));
     if (jars.downloaded) log(`downloaded Kafka ${cluster.state.version} jars to ${jars.dir}`);
-    for (const node of cluster.state.nodes) {
-      if (node.pid === undefined || !isAlive(node.pid)) await cluster.startNode(node.nodeId);
+    const started: number[] = [];
+    try {
+      for (const node of cluster.state.nodes) {
+        if (node.pid !== undefined && isAlive(node.pid)) continue;
+        await cluster.startNode(node.nodeId);
+        started.push(node.nodeId);
+      }
+      await cluster.waitUntilReady(options.readyTimeoutMs ?? 60_000);
+    } catch (error) {
+      // Leave no half-started cluster behind: stop what this call started.
+      await Promise.allSettled(started.map((nodeId) => cluster.stopNode(nodeId, 'SIGKILL')));
+      throw error;
     }
-    await cluster.waitUntilReady(options.readyTimeoutMs ?? 60_000);
     return { cluster, alreadyRunning: false, downloaded: jars.downloaded };
   }
 

@@ -8,9 +8,9 @@ const LINE_PINS: Readonly<Record<string, string>> = {
   '3.9': '3.9.2',
   '3': '3.9.2',
   '3.x': '3.9.2',
-  '4': '4.1.1',
-  '4.x': '4.1.1',
-  '4.1': '4.1.1',
+  '4': '4.1.2',
+  '4.x': '4.1.2',
+  '4.1': '4.1.2',
 };
 
 export interface KafkaVersion {

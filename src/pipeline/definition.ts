@@ -1,6 +1,7 @@
 import type { CommitSettings } from '../config/schema.js';
 import { deadLetterTopicOf } from '../routing/dead-letter.js';
 import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy, retryTopicOf } from '../routing/policy.js';
+import { withoutUndefined } from '../util/objects.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
 
@@ -73,10 +74,6 @@ export function resolvePipeline(
     retryTopicsFor,
     sourceOf: (topic) => sources.get(topic),
   };
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }
 
 function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {

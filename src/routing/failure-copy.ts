@@ -53,17 +53,23 @@ export interface Failure {
   readonly reason?: string;
 }
 
-/** The origin of a fetched record: from the failure headers of a retry copy, else the record itself. */
-export function originOf(topic: string, partition: number, message: KafkaMessage): Origin {
+/**
+ * The origin of a fetched record: from the failure headers when it was read from a
+ * retry topic, else the record itself. Headers are trusted only on retry topics: a
+ * pipeline reading another pipeline's dead-letter topic sees those records as its own.
+ */
+export function originOf(topic: string, partition: number, message: KafkaMessage, fromRetryTopic: boolean): Origin {
   const headers = message.headers ?? {};
+  if (!fromRetryTopic) return { topic, partition, offset: message.offset, timestamp: message.timestamp, attempt: 1 };
   const originalTopic = text(headers[FAILURE_HEADERS.originalTopic]);
   const failures = Number(text(headers[FAILURE_HEADERS.attempt]));
   if (originalTopic === undefined || !Number.isInteger(failures) || failures < 1) {
     return { topic, partition, offset: message.offset, timestamp: message.timestamp, attempt: 1 };
   }
+  const originalPartition = Number(text(headers[FAILURE_HEADERS.originalPartition]));
   return {
     topic: originalTopic,
-    partition: Number(text(headers[FAILURE_HEADERS.originalPartition])),
+    partition: Number.isInteger(originalPartition) ? originalPartition : partition,
     offset: text(headers[FAILURE_HEADERS.originalOffset]) ?? message.offset,
     timestamp: text(headers[FAILURE_HEADERS.originalTimestamp]) ?? message.timestamp,
     attempt: failures + 1,
@@ -97,7 +103,9 @@ export function failureCopy(message: KafkaMessage, origin: Origin, failure: Fail
     ...(failure.dueAt === undefined ? {} : { [FAILURE_HEADERS.dueAt]: String(failure.dueAt) }),
     ...(failure.reason === undefined ? {} : { [FAILURE_HEADERS.reason]: failure.reason }),
   };
-  return { key: message.key ?? null, value: message.value ?? null, headers, timestamp: origin.timestamp };
+  // The copy is stamped now (the original time is in a header): retention on the retry and
+  // dead-letter topics then counts from the failure, not from when the record was first written.
+  return { key: message.key ?? null, value: message.value ?? null, headers, timestamp: String(failure.now) };
 }
 
 /** The record's own headers, without txstream's bookkeeping (a replay starts clean). */

@@ -1,12 +1,13 @@
 import { z } from 'zod';
+import { withoutUndefined } from '../util/objects.js';
 
 /**
  * What happens to a record whose handler failed. The RabbitMQ outcomes users
  * know, mapped onto Kafka:
  *
  * - `retry`: write a copy to the pipeline's retry topic of the next attempt (one
- *   topic per attempt, `<input>.retry.<n>`), commit the original; after
- *   `attempts` failures, `then` (dead-letter or skip).
+ *   topic per attempt, `<input>.retry.<n>`), commit the original; when the last
+ *   of the `attempts` retries fails too, `then` (dead-letter or skip).
  * - `block`: retry in place, partition paused, order preserved (nack + requeue).
  * - `dead-letter`: straight to `<input>.dlt` (nack, no requeue).
  * - `skip`: commit past the record, logged and counted: data loss, by choice (ack on error).
@@ -54,7 +55,7 @@ export interface ResolvedErrorPolicy {
 
 export function resolveErrorPolicy(policy: ErrorPolicy | undefined): ResolvedErrorPolicy {
   const chosen = policy ?? DEFAULT_ERROR_POLICY;
-  const backoff = { ...DEFAULT_BACKOFF, ...('backoff' in chosen ? chosen.backoff : {}) };
+  const backoff = { ...DEFAULT_BACKOFF, ...withoutUndefined('backoff' in chosen ? (chosen.backoff ?? {}) : {}) };
   return {
     onError: chosen.onError,
     attempts: chosen.onError === 'retry' ? chosen.attempts : 0,

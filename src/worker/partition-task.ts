@@ -258,7 +258,7 @@ export class PartitionTask {
   private route(collector: OutputCollector, message: KafkaMessage, error: unknown): void {
     const { topic, partition } = this.deps.partition;
     const { pipeline, stats } = this.deps;
-    const origin = originOf(topic, partition, message);
+    const origin = originOf(topic, partition, message, this.tier > 0);
     const outcome = decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
     const now = Date.now();
     const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };

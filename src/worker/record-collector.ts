@@ -2,7 +2,7 @@ import type { KafkaMessage, Message } from 'kafkajs';
 import { HandlerContractError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
-import { originOf } from '../routing/failure-copy.js';
+import { originOf, userHeaders } from '../routing/failure-copy.js';
 import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
 
 /**
@@ -15,14 +15,17 @@ import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
  * original record (its topic, partition, offset, timestamp) with its attempt.
  */
 export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partition: number, message: KafkaMessage): InputRecord {
-  const origin = originOf(topic, partition, message);
+  const fromRetryTopic = (pipeline.sourceOf(topic)?.tier ?? 0) > 0;
+  const origin = originOf(topic, partition, message, fromRetryTopic);
   const where = { topic: origin.topic, partition: origin.partition, offset: origin.offset };
   return {
     ...where,
     key: message.key?.toString('utf8') ?? null,
     keyBytes: message.key ?? null,
     value: pipeline.inputSerde.decode(message.value ?? null, where),
-    headers: stringHeaders(message.headers),
+    // On a retry copy the failure headers are txstream's bookkeeping: the handler sees (and
+    // may forward) the record's own headers only.
+    headers: stringHeaders(fromRetryTopic ? userHeaders(message.headers) : message.headers),
     timestamp: Number(origin.timestamp),
     attempt: origin.attempt,
   };

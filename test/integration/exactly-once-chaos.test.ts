@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type AuditResult, auditLineage } from '../../src/audit/lineage-audit.js';
 import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
-import { caughtUp, committedOffsets, createTopics, inputLineage, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+import { caughtUp, committedOffsets, createPipelineTopics, inputLineage, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
@@ -22,14 +22,7 @@ afterEach(async () => {
 });
 
 async function setup(prefix: string, partitions: number, records: number, overrides: Partial<WorkerConfig> = {}) {
-  const input = uniqueName(prefix);
-  const output = `${input}.out`;
-  await createTopics(brokers, [
-    { topic: input, partitions },
-    { topic: output, partitions },
-    { topic: `${input}.dlt`, partitions: 1 },
-    ...[1, 2, 3].map((tier) => ({ topic: `${input}.retry.${tier}`, partitions: 1 })),
-  ]);
+  const { input, output } = await createPipelineTopics(brokers, prefix, partitions);
   if (records > 0) await produceNumbered(brokers, input, records);
   const groupPrefix = uniqueName('chaos');
   const config = writeWorkerConfig({ brokers, groupId: groupPrefix, input, output, ...overrides });
@@ -63,6 +56,24 @@ async function waitForProgress(groupId: string, topic: string, than: bigint, tim
   return now;
 }
 
+/**
+ * Starts a worker, waits until it has committed something new, kills it with SIGKILL
+ * at a random moment, and again, up to `kills` times or until the input is done.
+ * Returns how many workers were killed.
+ */
+async function killRepeatedly(config: string, groupId: string, input: string, records: number, kills: number, name: string, failMode?: 'routing'): Promise<number> {
+  let progress = 0n;
+  for (let kill = 0; kill < kills; kill++) {
+    const worker = start(config, 2, `${name}-${kill}`, failMode);
+    progress = await waitForProgress(groupId, input, progress, 90_000);
+    if (progress >= BigInt(records)) return kill;
+    await sleep(Math.floor(Math.random() * 1500));
+    worker.signal('SIGKILL');
+    await worker.exited();
+  }
+  return kills;
+}
+
 async function audit(input: string, output: string, inputs: number): Promise<AuditResult> {
   const outputs = await readTopics(brokers, [output], {
     readCommitted: true,
@@ -82,16 +93,7 @@ describe('exactly-once under faults', () => {
   it('survives kill -9 at random moments of a 20,000-record run: every input exactly once', async () => {
     const records = 20_000;
     const { input, output, groupId, config } = await setup('crash', 4, records);
-    let progress = 0n;
-    let kills = 0;
-    for (; kills < 5; kills++) {
-      const worker = start(config, 2, `crash-${kills}`);
-      progress = await waitForProgress(groupId, input, progress, 90_000);
-      if (progress >= BigInt(records)) break;
-      await sleep(Math.floor(Math.random() * 1500));
-      worker.signal('SIGKILL');
-      await worker.exited();
-    }
+    const kills = await killRepeatedly(config, groupId, input, records, 5, 'crash');
     const survivor = start(config, 0, 'crash-final');
     await waitFor(() => caughtUp(brokers, groupId, input), 'the last worker to commit every input', 120_000, 500);
     expect(await survivor.stop()).toBe(0);
@@ -156,15 +158,7 @@ describe('exactly-once under faults', () => {
     const backoff = { initialMs: 200, multiplier: 2, maxMs: 2000, jitter: 0 };
     const { input, output, groupId, config } = await setup('retrykill', 3, records, { errors: { onError: 'retry', attempts: 3, backoff } });
     const consumed = [input, ...[1, 2, 3].map((tier) => `${input}.retry.${tier}`)];
-    let progress = 0n;
-    for (let kill = 0; kill < 3; kill++) {
-      const worker = start(config, 2, `retrykill-${kill}`, 'routing');
-      progress = await waitForProgress(groupId, input, progress, 90_000);
-      if (progress >= BigInt(records)) break;
-      await sleep(Math.floor(Math.random() * 1500));
-      worker.signal('SIGKILL');
-      await worker.exited();
-    }
+    await killRepeatedly(config, groupId, input, records, 3, 'retrykill', 'routing');
     const survivor = start(config, 0, 'retrykill-final', 'routing');
     // Done when the input and every retry tier are committed to their ends, twice in a row
     // (a retry copy written by the last transaction must itself be consumed).
@@ -193,15 +187,7 @@ describe('exactly-once under faults', () => {
   it('loses nothing with the at-least-once batch strategy under kill -9, and counts the duplicates', async () => {
     const records = 10_000;
     const { input, output, groupId, config } = await setup('alo', 4, records, { strategy: 'batch' });
-    let progress = 0n;
-    for (let kill = 0; kill < 3; kill++) {
-      const worker = start(config, 2, `alo-${kill}`);
-      progress = await waitForProgress(groupId, input, progress, 90_000);
-      if (progress >= BigInt(records)) break;
-      await sleep(Math.floor(Math.random() * 1000));
-      worker.signal('SIGKILL');
-      await worker.exited();
-    }
+    await killRepeatedly(config, groupId, input, records, 3, 'alo');
     const survivor = start(config, 0, 'alo-final');
     await waitFor(() => caughtUp(brokers, groupId, input), 'every input committed', 120_000, 500);
     expect(await survivor.stop()).toBe(0);

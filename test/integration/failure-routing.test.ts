@@ -16,8 +16,7 @@ import {
   REPLAY_HEADERS,
   type Worker,
 } from '../../src/index.js';
-import { createTopics, produce, readTopics, uniqueName } from '../support/kafka.js';
-import { waitFor } from '../support/wait.js';
+import { createPipelineTopics, produce, readTopics, uniqueName } from '../support/kafka.js';
 
 const brokers = inject('kafkaBrokers');
 const running: Worker[] = [];
@@ -28,14 +27,7 @@ afterEach(async () => {
 });
 
 async function topicsFor(prefix: string, retryTiers = 3) {
-  const input = uniqueName(prefix);
-  await createTopics(brokers, [
-    { topic: input },
-    { topic: `${input}.out` },
-    { topic: `${input}.dlt` },
-    ...Array.from({ length: retryTiers }, (_, tier) => ({ topic: `${input}.retry.${tier + 1}` })),
-  ]);
-  return { input, output: `${input}.out`, dlt: `${input}.dlt`, groupId: uniqueName('routing') };
+  return { ...(await createPipelineTopics(brokers, prefix, 1, retryTiers)), groupId: uniqueName('routing') };
 }
 
 async function start(groupId: string, pipeline: PipelineDefinition): Promise<Worker> {

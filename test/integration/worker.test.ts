@@ -6,6 +6,7 @@ import type { WorkerOptions } from '../../src/worker/worker.js';
 import {
   caughtUp,
   committedOffsets,
+  createPipelineTopics,
   createTopics,
   inputLineage,
   produce,
@@ -23,15 +24,7 @@ afterEach(async () => {
 });
 
 async function topicsFor(prefix: string, partitions = 3) {
-  const input = uniqueName(prefix);
-  const output = `${input}.out`;
-  await createTopics(brokers, [
-    { topic: input, partitions },
-    { topic: output, partitions },
-    { topic: `${input}.dlt`, partitions: 1 },
-    ...[1, 2, 3].map((tier) => ({ topic: `${input}.retry.${tier}`, partitions: 1 })),
-  ]);
-  return { input, output, dlt: `${input}.dlt`, groupPrefix: uniqueName('group') };
+  return { ...(await createPipelineTopics(brokers, prefix, partitions)), groupPrefix: uniqueName('group') };
 }
 
 async function startWorker(

@@ -200,3 +200,19 @@ export async function inputLineage(
   });
   return records.map(({ partition, offset }) => ({ topic, partition, offset }));
 }
+
+/**
+ * The topics one pipeline needs: input and output with `partitions`, a one-partition
+ * dead-letter topic and `retryTiers` one-partition retry topics (the default policy retries 3 times).
+ */
+export async function createPipelineTopics(brokers: string[], prefix: string, partitions = 1, retryTiers = 3) {
+  const input = uniqueName(prefix);
+  const output = `${input}.out`;
+  await createTopics(brokers, [
+    { topic: input, partitions },
+    { topic: output, partitions },
+    { topic: `${input}.dlt`, partitions: 1 },
+    ...Array.from({ length: retryTiers }, (_, tier) => ({ topic: `${input}.retry.${tier + 1}`, partitions: 1 })),
+  ]);
+  return { input, output, dlt: `${input}.dlt` };
+}

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CommitSettings } from '../../src/config/schema.js';
-import { definePipeline, type PipelineDefinition, resolvePipeline, topicsOf } from '../../src/pipeline/definition.js';
+import { consumedTopicsOf, definePipeline, type PipelineDefinition, resolvePipeline, topicsOf } from '../../src/pipeline/definition.js';
 import { defineHandler } from '../../src/pipeline/records.js';
+import { DEFAULT_BACKOFF } from '../../src/routing/policy.js';
 import { bytesSerde, jsonSerde, type Serde, stringSerde } from '../../src/serde/index.js';
 
 const commit: CommitSettings = {
@@ -81,9 +82,8 @@ describe('resolvePipeline', () => {
     expect(resolved.commit).toEqual({ ...commit, strategy: 'per-message', batchSize: 1 });
   });
 
-  // BUG (minor, src/pipeline/definition.ts): `{ ...defaults.commit, ...definition.commit }` lets a key
-  // present with the value undefined (allowed by Partial<CommitSettings>, e.g. `batchSize: opts.batchSize`)
-  // wipe the worker default, so the resolved CommitSettings holds undefined. Remove `.fails` once fixed.
+  // Regression: a key present with the value undefined (allowed by Partial<CommitSettings>, e.g.
+  // `batchSize: opts.batchSize`) must not wipe the worker default.
   it('keeps the worker default for a pipeline commit key set to undefined', () => {
     const resolved = resolvePipeline(definition({ commit: { batchSize: undefined, strategy: 'batch' } }), { commit });
     expect(resolved.commit).toEqual({ ...commit, strategy: 'batch' });
@@ -115,23 +115,123 @@ describe('resolvePipeline', () => {
   });
 });
 
+describe('resolvePipeline error policy', () => {
+  it('defaults to retry with 3 attempts, the default backoff, then the dead-letter topic', () => {
+    expect(resolvePipeline(definition(), { commit }).errorPolicy).toEqual({
+      onError: 'retry',
+      attempts: 3,
+      backoff: DEFAULT_BACKOFF,
+      then: 'dead-letter',
+    });
+  });
+
+  it('validates and resolves a given policy', () => {
+    const resolved = resolvePipeline(definition({ errors: { onError: 'retry', attempts: 2, backoff: { initialMs: 10 } } }), { commit });
+    expect(resolved.errorPolicy).toEqual({ onError: 'retry', attempts: 2, backoff: { ...DEFAULT_BACKOFF, initialMs: 10 }, then: 'dead-letter' });
+  });
+
+  it('rejects an invalid policy', () => {
+    const errors = { onError: 'retry', attempts: 0 } as const;
+    expect(() => resolvePipeline(definition({ errors }), { commit })).toThrow(/attempts/);
+  });
+
+  it('gives an input one retry topic per attempt of the default policy', () => {
+    expect(resolvePipeline(definition(), { commit }).retryTopicsFor('orders')).toEqual(['orders.retry.1', 'orders.retry.2', 'orders.retry.3']);
+  });
+
+  it('gives an input as many retry topics as the policy has attempts', () => {
+    const resolved = resolvePipeline(definition({ input: ['orders', 'returns'], errors: { onError: 'retry', attempts: 2 } }), { commit });
+    expect(resolved.retryTopicsFor('orders')).toEqual(['orders.retry.1', 'orders.retry.2']);
+    expect(resolved.retryTopicsFor('returns')).toEqual(['returns.retry.1', 'returns.retry.2']);
+  });
+
+  it.each([{ onError: 'dead-letter' }, { onError: 'skip' }, { onError: 'block' }] as const)('gives no retry topics under %j', (errors) => {
+    const resolved = resolvePipeline(definition({ errors }), { commit });
+    expect(resolved.errorPolicy.onError).toBe(errors.onError);
+    expect(resolved.retryTopicsFor('orders')).toEqual([]);
+    expect(resolved.sourceOf('orders.retry.1')).toBeUndefined();
+    expect(consumedTopicsOf(resolved)).toEqual(['orders']);
+    expect(topicsOf(resolved)).toEqual(['orders', 'orders.dlt']);
+  });
+});
+
+describe('sourceOf', () => {
+  const resolved = resolvePipeline(definition({ input: ['orders', 'returns.v2'] }), { commit });
+
+  it('maps an input to itself at tier 0', () => {
+    expect(resolved.sourceOf('orders')).toEqual({ input: 'orders', tier: 0 });
+    expect(resolved.sourceOf('returns.v2')).toEqual({ input: 'returns.v2', tier: 0 });
+  });
+
+  it('maps a retry topic to its input and tier', () => {
+    expect(resolved.sourceOf('orders.retry.1')).toEqual({ input: 'orders', tier: 1 });
+    expect(resolved.sourceOf('orders.retry.3')).toEqual({ input: 'orders', tier: 3 });
+    expect(resolved.sourceOf('returns.v2.retry.2')).toEqual({ input: 'returns.v2', tier: 2 });
+  });
+
+  it('knows no other topic', () => {
+    expect(resolved.sourceOf('orders.retry.4')).toBeUndefined();
+    expect(resolved.sourceOf('orders.dlt')).toBeUndefined();
+    expect(resolved.sourceOf('payments')).toBeUndefined();
+  });
+});
+
+describe('consumedTopicsOf', () => {
+  it('lists each input followed by its retry topics', () => {
+    const resolved = resolvePipeline(definition({ input: ['orders', 'returns'], output: 'enriched', errors: { onError: 'retry', attempts: 2 } }), {
+      commit,
+    });
+    expect(consumedTopicsOf(resolved)).toEqual(['orders', 'orders.retry.1', 'orders.retry.2', 'returns', 'returns.retry.1', 'returns.retry.2']);
+  });
+
+  it('includes the three retry topics of the default policy and no output or dead-letter topic', () => {
+    expect(consumedTopicsOf(resolvePipeline(definition({ output: 'enriched' }), { commit }))).toEqual([
+      'orders',
+      'orders.retry.1',
+      'orders.retry.2',
+      'orders.retry.3',
+    ]);
+  });
+});
+
 describe('topicsOf', () => {
-  it('lists inputs, the output and the dead-letter topics', () => {
+  it('lists inputs, the output, and the dead-letter and retry topics of each input', () => {
     const resolved = resolvePipeline(definition({ input: ['orders', 'returns'], output: 'enriched' }), { commit });
-    expect(topicsOf(resolved)).toEqual(['orders', 'returns', 'enriched', 'orders.dlt', 'returns.dlt']);
+    expect(topicsOf(resolved)).toEqual([
+      'orders',
+      'returns',
+      'enriched',
+      'orders.dlt',
+      'orders.retry.1',
+      'orders.retry.2',
+      'orders.retry.3',
+      'returns.dlt',
+      'returns.retry.1',
+      'returns.retry.2',
+      'returns.retry.3',
+    ]);
+  });
+
+  it('includes every consumed topic', () => {
+    const resolved = resolvePipeline(definition({ input: ['a', 'b'], errors: { onError: 'retry', attempts: 5 } }), { commit });
+    expect(topicsOf(resolved)).toEqual(expect.arrayContaining(consumedTopicsOf(resolved)));
+    expect(topicsOf(resolved)).toHaveLength(2 + 2 * (1 + 5));
   });
 
   it('leaves out the output when there is none', () => {
-    expect(topicsOf(resolvePipeline(definition(), { commit }))).toEqual(['orders', 'orders.dlt']);
+    const resolved = resolvePipeline(definition({ errors: { onError: 'dead-letter' } }), { commit });
+    expect(topicsOf(resolved)).toEqual(['orders', 'orders.dlt']);
   });
 
   it('lists a shared dead-letter topic once', () => {
-    const resolved = resolvePipeline(definition({ input: ['a', 'b'], deadLetterTopic: 'shared.dlt' }), { commit });
-    expect(topicsOf(resolved)).toEqual(['a', 'b', 'shared.dlt']);
+    const resolved = resolvePipeline(definition({ input: ['a', 'b'], deadLetterTopic: 'shared.dlt', errors: { onError: 'retry', attempts: 1 } }), {
+      commit,
+    });
+    expect(topicsOf(resolved)).toEqual(['a', 'b', 'shared.dlt', 'a.retry.1', 'b.retry.1']);
   });
 
   it('lists a topic used as both input and output once', () => {
     const resolved = resolvePipeline(definition({ input: 'loop', output: 'loop' }), { commit });
-    expect(topicsOf(resolved)).toEqual(['loop', 'loop.dlt']);
+    expect(topicsOf(resolved)).toEqual(['loop', 'loop.dlt', 'loop.retry.1', 'loop.retry.2', 'loop.retry.3']);
   });
 });

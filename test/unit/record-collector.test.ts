@@ -1,11 +1,12 @@
-import type { KafkaMessage } from 'kafkajs';
+import type { KafkaMessage, Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { DecodeError, HandlerContractError } from '../../src/errors/index.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord, type OutputRecord } from '../../src/pipeline/records.js';
+import { FAILURE_HEADERS, failureCopy, originOf } from '../../src/routing/failure-copy.js';
 import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
-import { decodeRecord, failedRecordOf, OutputCollector } from '../../src/worker/record-collector.js';
+import { decodeRecord, OutputCollector } from '../../src/worker/record-collector.js';
 
 const handler = defineHandler({ handle: () => undefined });
 
@@ -46,8 +47,25 @@ function inputRecord(overrides: Partial<InputRecord> = {}): InputRecord {
     value: { id: 1 },
     headers: {},
     timestamp: 1700000000123,
+    attempt: 1,
     ...overrides,
   };
+}
+
+/** What a consumer of `topic` fetches after `copy` was produced there: header values arrive as Buffers. */
+function fetchedCopy(copy: Message, offset: string, timestamp: string): KafkaMessage {
+  const headers: Record<string, Buffer> = {};
+  for (const [name, value] of Object.entries(copy.headers ?? {})) {
+    if (typeof value === 'string' || Buffer.isBuffer(value)) headers[name] = Buffer.from(value);
+  }
+  const bytes = (value: Message['key']) => (value === null || value === undefined ? null : Buffer.from(value));
+  return { key: bytes(copy.key), value: bytes(copy.value), timestamp, attributes: 0, offset, headers } as KafkaMessage;
+}
+
+/** The retry copy of `message` (fetched from `topic`[`partition`]) after it failed once more. */
+function retryCopyOf(topic: string, partition: number, message: KafkaMessage, fetchedAt: { offset: string; timestamp: string }): KafkaMessage {
+  const copy = failureCopy(message, originOf(topic, partition, message, topic.includes('.retry.')), { error: new Error('timeout'), now: 1_700_000_100_000, dueAt: 1 });
+  return fetchedCopy(copy, fetchedAt.offset, fetchedAt.timestamp);
 }
 
 describe('decodeRecord', () => {
@@ -63,7 +81,79 @@ describe('decodeRecord', () => {
       value: { id: 1, total: 9.5 },
       headers: { 'trace-id': 't-1', plain: 'text' },
       timestamp: 1700000000123,
+      attempt: 1,
     });
+  });
+
+  it('presents a retry copy as its original record with attempt = failures + 1', () => {
+    const original = kafkaMessage({ offset: '42', timestamp: '1700000000123', headers: { 'trace-id': Buffer.from('t-1') } });
+    const firstCopy = retryCopyOf('orders', 2, original, { offset: '7', timestamp: '1800000000000' });
+    const first = decodeRecord(pipeline(), 'orders.retry.1', 0, firstCopy);
+    expect(first).toMatchObject({
+      topic: 'orders',
+      partition: 2,
+      offset: '42',
+      timestamp: 1700000000123,
+      attempt: 2,
+      key: 'order-1',
+      keyBytes: Buffer.from('order-1'),
+      value: { id: 1, total: 9.5 },
+    });
+    expect(first.headers['trace-id']).toBe('t-1');
+
+    const secondCopy = retryCopyOf('orders.retry.1', 0, firstCopy, { offset: '3', timestamp: '1800000000500' });
+    expect(decodeRecord(pipeline(), 'orders.retry.2', 5, secondCopy)).toMatchObject({
+      topic: 'orders',
+      partition: 2,
+      offset: '42',
+      timestamp: 1700000000123,
+      attempt: 3,
+    });
+  });
+
+  it('gives outputs of a retry copy the lineage of the original record', () => {
+    const copy = retryCopyOf('orders', 2, kafkaMessage({ offset: '42' }), { offset: '7', timestamp: '1800000000000' });
+    const collector = new OutputCollector(pipeline());
+    collector.addOutputs(decodeRecord(pipeline(), 'orders.retry.1', 0, copy), [{ value: 1 }]);
+    expect(collector.topicMessages()[0]?.messages[0]?.headers?.[LINEAGE_HEADER]).toBe('orders/2/42');
+  });
+
+  it('reads attempt and coordinates from failure headers given as strings', () => {
+    const message = kafkaMessage({
+      offset: '5',
+      headers: {
+        [FAILURE_HEADERS.attempt]: '4',
+        [FAILURE_HEADERS.originalTopic]: 'orders',
+        [FAILURE_HEADERS.originalPartition]: '1',
+        [FAILURE_HEADERS.originalOffset]: '900',
+        [FAILURE_HEADERS.originalTimestamp]: '1600000000000',
+      },
+    });
+    expect(decodeRecord(pipeline(), 'orders.retry.3', 0, message)).toMatchObject({
+      topic: 'orders',
+      partition: 1,
+      offset: '900',
+      timestamp: 1600000000000,
+      attempt: 5,
+    });
+  });
+
+  // Failure headers are read only on the pipeline's retry topics: a dead-letter copy consumed as input is a record of its own.
+  it('presents a dead-letter copy consumed from an input topic as itself, at attempt 1', () => {
+    const dlt = pipeline({ name: 'dlt-audit', input: 'orders.dlt' });
+    const original = kafkaMessage({ offset: '42' });
+    const deadLetterCopy = failureCopy(original, { topic: 'orders', partition: 2, offset: '42', timestamp: '1700000000123', attempt: 4 }, {
+      error: new Error('timeout'),
+      now: 1_700_000_100_000,
+      reason: 'retries-exhausted',
+    });
+    const record = decodeRecord(dlt, 'orders.dlt', 0, fetchedCopy(deadLetterCopy, '5', '1700000100000'));
+    expect(record).toMatchObject({ topic: 'orders.dlt', partition: 0, offset: '5', timestamp: 1700000100000, attempt: 1 });
+  });
+
+  it('names the original coordinates when the value of a retry copy cannot be decoded', () => {
+    const copy = retryCopyOf('orders', 2, kafkaMessage({ offset: '42', value: Buffer.from('{"id":') }), { offset: '7', timestamp: '1' });
+    expect(() => decodeRecord(pipeline(), 'orders.retry.1', 0, copy)).toThrow(/orders\[2\]@42/);
   });
 
   it('keeps the original key bytes, not a copy decoded from the string', () => {
@@ -114,23 +204,6 @@ describe('decodeRecord', () => {
     expect(thrown).toBeInstanceOf(DecodeError);
     expect((thrown as Error).message).toContain('orders.v2[7]@1234');
     expect((thrown as Error).message).toContain('not valid JSON');
-  });
-});
-
-describe('failedRecordOf', () => {
-  it('keeps raw bytes, string timestamp and last header values', () => {
-    const key = Buffer.from('k');
-    const value = Buffer.from('not json');
-    const message = kafkaMessage({ key, value, headers: { h: ['a', Buffer.from('b')], gone: undefined } });
-    expect(failedRecordOf('orders', 3, message)).toEqual({
-      topic: 'orders',
-      partition: 3,
-      offset: '42',
-      timestamp: '1700000000123',
-      key,
-      value,
-      headers: { h: Buffer.from('b') },
-    });
   });
 });
 
@@ -236,5 +309,19 @@ describe('OutputCollector.addOutputs', () => {
     );
     expect(collector.count).toBe(1);
     expect(collector.topicMessages()[0]?.messages.map((message) => message.headers?.[LINEAGE_HEADER])).toEqual(['orders/2/1']);
+  });
+});
+
+describe('OutputCollector.addFailureCopy', () => {
+  it('writes a failure copy to its topic without counting it as an output', () => {
+    const collector = new OutputCollector(pipeline());
+    collector.addOutputs(inputRecord(), [{ value: 1 }]);
+    const copy: Message = { key: 'order-1', value: Buffer.from('x'), headers: { [FAILURE_HEADERS.attempt]: '1' } };
+    collector.addFailureCopy('orders.retry.1', copy);
+    expect(collector.count).toBe(1);
+    expect(collector.topicMessages()).toEqual([
+      { topic: 'orders.enriched', messages: [expect.objectContaining({ value: Buffer.from('1') })] },
+      { topic: 'orders.retry.1', messages: [copy] },
+    ]);
   });
 });
