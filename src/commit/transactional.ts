@@ -53,9 +53,16 @@ class TransactionalPartition implements PartitionCommitter {
       // aborts the transaction and the partition rewinds, which is safe under EOS.
       retry: { initialRetryTime: 20, maxRetryTime: 1000 },
     });
-    // connect() runs InitProducerId: the coordinator bumps the epoch and aborts
-    // (or completes) whatever the previous owner left open.
-    await this.guard(() => (this.producer as Producer).connect());
+    const producer = this.producer;
+    await this.guard(async () => {
+      await producer.connect();
+      // KafkaJS sends the transactional InitProducerId on the first transaction(), not in
+      // connect(). Fencing must happen now, before the committed offset is read: the
+      // coordinator bumps the epoch and completes whatever the previous owner left open.
+      // An empty transaction ends without an EndTxn request.
+      const fence = await producer.transaction();
+      await fence.abort();
+    });
   }
 
   async acknowledgeOnReceipt(): Promise<void> {}
