@@ -91,7 +91,9 @@ export class PartitionTask {
 
   /** Commits whatever is pending (rebalance, drain, commit timer). */
   flush(): Promise<void> {
-    return this.exclusive(() => this.commitPending());
+    return this.exclusive(async () => {
+      await this.commitPending();
+    });
   }
 
   close(mode: 'commit' | 'abort'): Promise<void> {
@@ -156,7 +158,8 @@ export class PartitionTask {
       this.consecutiveFailures = 0;
       const pendingFor = committer.pendingForMs();
       if (pendingFor === undefined) this.markCommitted(nextOffset, false);
-      else if (pendingFor >= pipeline.commit.commitIntervalMs) await this.commitPending();
+      // A failed commit has rolled the partition back: nothing after it in this batch may be written.
+      else if (pendingFor >= pipeline.commit.commitIntervalMs && !(await this.commitPending())) return;
     }
     if (waitFor) {
       // The retry consumer never sleeps in the handler: the partition pauses until its head is due.
@@ -284,8 +287,9 @@ export class PartitionTask {
     }
   }
 
-  private async commitPending(): Promise<void> {
-    if (this.state !== 'running') return;
+  /** Commits pending work; false when the commit failed and the partition was rolled back. */
+  private async commitPending(): Promise<boolean> {
+    if (this.state !== 'running') return false;
     this.clearCommitTimer();
     try {
       const result = await this.deps.committer.commit();
@@ -293,8 +297,10 @@ export class PartitionTask {
         this.deps.stats.transactionsCommitted++;
         this.markCommitted(result.nextOffset, true);
       }
+      return true;
     } catch (error) {
       await this.onFailure(error, this.committedNext);
+      return false;
     }
   }
 
