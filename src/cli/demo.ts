@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { loadSettings } from '../config/load.js';
 import { createKafka } from '../kafka/client.js';
 import { clusterDir, LocalKafkaCluster, REPO_ROOT } from '../local-kafka/cluster.js';
 import { layoutFromBasePort } from '../local-kafka/layout.js';
 import { createLogger } from '../observability/logger.js';
-import { topicsOf } from '../pipeline/definition.js';
+import { applyTopics } from '../topics/cluster.js';
+import { loadTopicsRun } from '../topics/run.js';
 import { createWorker } from '../worker/worker.js';
-import { loadPipelines } from './load-pipelines.js';
 import { EXIT } from './run.js';
 
 export interface DemoOptions {
@@ -21,25 +20,24 @@ export interface DemoOptions {
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
   const brokers = process.env.KAFKA_BROKERS?.split(',') ?? (await localBrokers());
-  const file = join(REPO_ROOT, 'topics', 'txstream.yaml');
-  const { settings, baseDir } = loadSettings({ env: { ...process.env, KAFKA_BROKERS: brokers.join(',') }, file });
-  const pipelines = await loadPipelines(settings.pipelines, baseDir, []);
+  // The demo runs what `txstream run` runs by default: the pipelines of topics/, with
+  // the topics those files declare applied first (as `txstream topics apply` would).
+  const { settings, pipelines, project } = await loadTopicsRun({
+    dir: join(REPO_ROOT, 'topics'),
+    env: { ...process.env, KAFKA_BROKERS: brokers.join(',') },
+  });
   const logger = createLogger({ level: process.env.TXSTREAM_LOG_LEVEL ?? 'error' });
   const worker = createWorker({ ...settings, brokers, pipelines, logger });
   const kafka = createKafka({ brokers, clientId: 'txstream-demo-setup', logger });
 
   const admin = kafka.admin();
   await admin.connect();
-  const existing = new Set(await admin.listTopics());
-  const wanted = worker.pipelines.flatMap(topicsOf).filter((topic) => !existing.has(topic));
-  if (wanted.length > 0) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: wanted.map((topic) => ({ topic, numPartitions: topic.endsWith('.dlt') ? 1 : 3 })),
-    });
-    console.log(`created topics: ${wanted.join(', ')}`);
+  try {
+    const applied = await applyTopics(admin, project.topics, { scope: project.topics.map((topic) => topic.name) });
+    if (applied.created.length > 0) console.log(`created topics: ${applied.created.join(', ')}`);
+  } finally {
+    await admin.disconnect();
   }
-  await admin.disconnect();
 
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
 import { registerDltCommands } from './dlt.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
+import { registerTopicsCommands } from './topics.js';
 
 const program = new Command('txstream')
   .description('Exactly-once stream processing on Apache Kafka')
@@ -21,6 +22,7 @@ addSettingOptions(program.command('run').description('run the pipelines of the c
 );
 
 registerDltCommands(program);
+registerTopicsCommands(program);
 
 program
   .command('demo')

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
+import type { WorkerSettings } from '../config/schema.js';
 import { SETTINGS } from '../config/settings.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import type { PipelineDefinition } from '../pipeline/definition.js';
+import { loadTopicsRun } from '../topics/run.js';
 import { createWorker, type Worker } from '../worker/worker.js';
 import { loadPipelines } from './load-pipelines.js';
 
@@ -10,6 +13,7 @@ export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 /** Adds one option per setting (flags and env share the same table). */
 export function addSettingOptions(command: Command): Command {
   command.option('-c, --config <file>', 'YAML or JSON config file (env TXSTREAM_CONFIG)');
+  command.option('--topics-dir <dir>', 'without --config: run every pipeline of this folder (env TXSTREAM_TOPICS_DIR; default topics)');
   for (const spec of SETTINGS) command.option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(' / ')})`);
   return command;
 }
@@ -25,9 +29,7 @@ export function flagsOf(options: Record<string, unknown>): Record<string, string
 }
 
 export async function runCommand(options: Record<string, unknown>): Promise<number> {
-  const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
-  const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
-  const pipelines = await loadPipelines(settings.pipelines, baseDir, settings.only);
+  const { settings, pipelines } = await loadRun(options);
   const logger = createLogger();
   const worker = createWorker({
     brokers: settings.brokers,
@@ -43,6 +45,20 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     logger,
   });
   return runUntilSignalled(worker, logger, settings.drainTimeoutMs);
+}
+
+/**
+ * The pipelines to run: those of one config file (--config), or by default every
+ * pipeline of the topics folder, the same files `txstream topics apply` reads.
+ */
+async function loadRun(options: Record<string, unknown>): Promise<{ settings: WorkerSettings; pipelines: PipelineDefinition[] }> {
+  const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
+  if (file) {
+    const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
+    return { settings, pipelines: await loadPipelines(settings.pipelines, baseDir, settings.only) };
+  }
+  const dir = (options.topicsDir as string | undefined) ?? process.env.TXSTREAM_TOPICS_DIR ?? 'topics';
+  return loadTopicsRun({ dir, flags: flagsOf(options), env: process.env });
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { type BatchHandlerFn, type HandlerContext, type HandlerResult, type InputRecord, normaliseResult } from '../pipeline/records.js';
 import { backoffDelay } from '../routing/backoff.js';
 import { decide } from '../routing/decide.js';
+import { isPreparableSerde } from '../serde/registry.js';
 import { dueAtOf, failureCopy, originOf } from '../routing/failure-copy.js';
 import { encodeLineage } from '../routing/lineage.js';
 import { decodeRecord, OutputCollector } from './record-collector.js';
@@ -186,6 +187,9 @@ export class PartitionTask {
     const { pipeline } = this.deps;
     const { topic, partition } = this.deps.partition;
     const collector = new OutputCollector(pipeline);
+    // Registry serdes fetch the schemas of the unit's ids first, so decode stays synchronous
+    // and a registry outage fails the unit (retried) rather than one record (routed).
+    if (isPreparableSerde(pipeline.inputSerde)) await pipeline.inputSerde.prepare(messages.map((message) => message.value ?? null));
     const inputs: Input[] = [];
     for (const message of messages) {
       try {
