@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
 import { registerDltCommands } from './dlt.js';
+import { registerOpsCommands } from './ops.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
 import { registerTopicsCommands } from './topics.js';
 
@@ -23,6 +24,7 @@ addSettingOptions(program.command('run').description('run the pipelines of the c
 
 registerDltCommands(program);
 registerTopicsCommands(program);
+registerOpsCommands(program);
 
 program
   .command('demo')

@@ -3,7 +3,9 @@ import { loadSettings } from '../config/load.js';
 import type { WorkerSettings } from '../config/schema.js';
 import { SETTINGS } from '../config/settings.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { startOpsServer } from '../observability/ops-server.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
+import { buildKafkaSecurity } from '../security/index.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { createWorker, type Worker } from '../worker/worker.js';
 import { loadPipelines } from './load-pipelines.js';
@@ -29,7 +31,9 @@ export function flagsOf(options: Record<string, unknown>): Record<string, string
 }
 
 export async function runCommand(options: Record<string, unknown>): Promise<number> {
-  const { settings, pipelines } = await loadRun(options);
+  const { settings, pipelines, baseDir } = await loadRun(options);
+  // TLS files are read and SASL checked before anything connects (a ConfigError exits 2).
+  const { ssl, sasl } = buildKafkaSecurity(settings.security, { baseDir });
   const logger = createLogger();
   const worker = createWorker({
     brokers: settings.brokers,
@@ -43,22 +47,31 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     drainTimeoutMs: settings.drainTimeoutMs,
     pipelines,
     logger,
+    kafka: { ssl, sasl },
   });
-  return runUntilSignalled(worker, logger, settings.drainTimeoutMs);
+  const ops = settings.metricsPort === undefined ? undefined : await startOpsServer(worker, { port: settings.metricsPort });
+  if (ops) logger.info({ port: ops.port }, 'serving /metrics, /healthz and /readyz');
+  try {
+    return await runUntilSignalled(worker, logger, settings.drainTimeoutMs);
+  } finally {
+    await ops?.close();
+  }
 }
 
 /**
  * The pipelines to run: those of one config file (--config), or by default every
  * pipeline of the topics folder, the same files `txstream topics apply` reads.
  */
-async function loadRun(options: Record<string, unknown>): Promise<{ settings: WorkerSettings; pipelines: PipelineDefinition[] }> {
+export async function loadRun(
+  options: Record<string, unknown>,
+): Promise<{ settings: WorkerSettings; pipelines: PipelineDefinition[]; baseDir: string }> {
   const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
   if (file) {
     const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
-    return { settings, pipelines: await loadPipelines(settings.pipelines, baseDir, settings.only) };
+    return { settings, pipelines: await loadPipelines(settings.pipelines, baseDir, settings.only), baseDir };
   }
   const dir = (options.topicsDir as string | undefined) ?? process.env.TXSTREAM_TOPICS_DIR ?? 'topics';
-  return loadTopicsRun({ dir, flags: flagsOf(options), env: process.env });
+  return { ...(await loadTopicsRun({ dir, flags: flagsOf(options), env: process.env })), baseDir: process.cwd() };
 }
 
 /**

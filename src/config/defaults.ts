@@ -34,6 +34,8 @@ export const DEFAULTS = {
   maxBytesPerPartition: 1_048_576,
   /** Retry in place after a failed batch (until failure routing takes over). */
   retryBackoff: { initialMs: 200, multiplier: 2, maxMs: 30_000 },
+  /** How often the metrics read consumer lag (committed offset vs high watermark). */
+  lagRefreshMs: 5_000,
   /** Dead-letter topic of an input topic. */
   deadLetterSuffix: '.dlt',
 } as const;

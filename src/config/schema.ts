@@ -37,6 +37,37 @@ export const pipelineFileSchema = z
   })
   .strict();
 
+export const SECURITY_PROTOCOLS = ['plaintext', 'ssl', 'sasl_plaintext', 'sasl_ssl'] as const;
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** How the worker connects to the brokers: TLS, SASL, or both. Checked as a whole in src/security. */
+export const securitySettingsSchema = z
+  .object({
+    /** Inferred when absent: sasl_ssl with both sasl and ssl, sasl_plaintext with sasl, ssl with ssl, else plaintext. */
+    protocol: z.enum(SECURITY_PROTOCOLS).optional(),
+    sasl: z
+      .object({
+        mechanism: z.enum(SASL_MECHANISMS),
+        username: z.string().min(1),
+        password: z.string().min(1),
+      })
+      .strict()
+      .optional(),
+    ssl: z
+      .object({
+        /** PEM file of the CA(s) to trust; Node's bundled CAs when absent. */
+        caFile: z.string().min(1).optional(),
+        /** PEM client certificate and key, for brokers that require mutual TLS. */
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        /** false accepts any broker certificate: for experiments only. */
+        rejectUnauthorized: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const workerSettingsSchema = z
   .object({
     brokers: z.array(z.string().regex(/^[^\s:,]+:\d+$/, 'host:port')).min(1),
@@ -48,15 +79,19 @@ export const workerSettingsSchema = z
     heartbeatIntervalMs: ms(100),
     rebalanceTimeoutMs: ms(1_000),
     drainTimeoutMs: ms(0),
+    /** The ops HTTP server's port; none when unset. */
+    metricsPort: z.number().int().min(0).max(65_535).optional(),
     /** Names of the pipelines to run; all when empty. */
     only: z.array(z.string()).default([]),
     pipelines: z.array(pipelineFileSchema).default([]),
+    security: securitySettingsSchema.optional(),
   })
   .strict();
 
 export type CommitSettings = z.infer<typeof commitSettingsSchema>;
 export type PipelineFileConfig = z.infer<typeof pipelineFileSchema>;
 export type WorkerSettings = z.infer<typeof workerSettingsSchema>;
+export type SecuritySettings = z.infer<typeof securitySettingsSchema>;
 
 export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'only'> = {
   clientId: DEFAULTS.clientId,

@@ -98,6 +98,55 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: 'int',
     description: 'graceful shutdown deadline',
   },
+  {
+    path: ['security', 'protocol'],
+    flag: 'security-protocol',
+    env: ['TXSTREAM_SECURITY_PROTOCOL'],
+    kind: 'string',
+    description: 'plaintext | ssl | sasl_plaintext | sasl_ssl (default: from the sasl and ssl settings given)',
+  },
+  {
+    path: ['security', 'sasl', 'mechanism'],
+    flag: 'sasl-mechanism',
+    env: ['TXSTREAM_SASL_MECHANISM'],
+    kind: 'string',
+    description: 'plain | scram-sha-256 | scram-sha-512',
+  },
+  {
+    path: ['security', 'sasl', 'username'],
+    flag: 'sasl-username',
+    env: ['TXSTREAM_SASL_USERNAME'],
+    kind: 'string',
+    description: 'SASL user name',
+  },
+  {
+    path: ['security', 'sasl', 'password'],
+    flag: 'sasl-password',
+    env: ['TXSTREAM_SASL_PASSWORD'],
+    kind: 'string',
+    description: 'SASL password (prefer the environment variable: flags are visible in ps)',
+  },
+  {
+    path: ['security', 'ssl', 'caFile'],
+    flag: 'ssl-ca-file',
+    env: ['TXSTREAM_SSL_CA_FILE'],
+    kind: 'string',
+    description: 'PEM file of the CA(s) that signed the brokers\' certificates',
+  },
+  {
+    path: ['security', 'ssl', 'certFile'],
+    flag: 'ssl-cert-file',
+    env: ['TXSTREAM_SSL_CERT_FILE'],
+    kind: 'string',
+    description: 'PEM client certificate, for mutual TLS',
+  },
+  {
+    path: ['security', 'ssl', 'keyFile'],
+    flag: 'ssl-key-file',
+    env: ['TXSTREAM_SSL_KEY_FILE'],
+    kind: 'string',
+    description: 'PEM private key of the client certificate',
+  },
 ];
 
 export function settingLabel(spec: SettingSpec): string {

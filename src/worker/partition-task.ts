@@ -4,6 +4,7 @@ import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/i
 import { DEFAULTS } from '../config/defaults.js';
 import { HandlerContractError, ProducerFencedError } from '../errors/index.js';
 import { fetchedOffsetOf } from '../kafka/batch.js';
+import type { TaskMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { type BatchHandlerFn, type HandlerContext, type HandlerResult, type InputRecord, normaliseResult } from '../pipeline/records.js';
@@ -28,6 +29,7 @@ export interface PartitionTaskDeps {
   readonly signal: AbortSignal;
   readonly heartbeatIntervalMs: number;
   readonly onFenced: (task: PartitionTask) => void;
+  readonly metrics: TaskMetrics;
 }
 
 type TaskState = 'created' | 'running' | 'fenced' | 'closed';
@@ -49,6 +51,9 @@ export class PartitionTask {
   private committedNext: string | null = null;
   private pendingIn = 0;
   private pendingOut = 0;
+  /** Routing outcomes and input timestamps of the uncommitted work: counted once it commits. */
+  private pendingRouted = { retried: 0, deadLettered: 0, skipped: 0 };
+  private pendingTimestamps: number[] = [];
   private consecutiveFailures = 0;
   private lock: Promise<unknown> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
@@ -149,16 +154,21 @@ export class PartitionTask {
       const last = records[records.length - 1] as KafkaMessage;
       const endsBatch = waitFor === undefined && start + size >= due.length;
       const nextOffset = nextOffsetAfter(batch, last, endsBatch);
+      const unitStarted = performance.now();
       await committer.acknowledgeOnReceipt(nextOffset);
       const collector = await this.handle(records, payload.heartbeat);
       const unit: CommitUnit = { outputs: collector.topicMessages(), nextOffset, records: records.length };
+      const writeStarted = performance.now();
       await committer.write(unit);
       payload.resolveOffset(last.offset);
+      this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
       this.pendingIn += records.length;
       this.pendingOut += collector.count;
+      for (const record of records) this.pendingTimestamps.push(Number(record.timestamp));
       this.consecutiveFailures = 0;
       const pendingFor = committer.pendingForMs();
-      if (pendingFor === undefined) this.markCommitted(nextOffset, false);
+      // The non-transactional strategies committed the offset inside write().
+      if (pendingFor === undefined) this.markCommitted(nextOffset, false, (performance.now() - writeStarted) / 1000);
       // A failed commit has rolled the partition back: nothing after it in this batch may be written.
       else if (pendingFor >= pipeline.commit.commitIntervalMs && !(await this.commitPending())) return;
     }
@@ -264,7 +274,7 @@ export class PartitionTask {
   /** Applies the error policy to one failed record. */
   private route(collector: OutputCollector, message: KafkaMessage, error: unknown): void {
     const { topic, partition } = this.deps.partition;
-    const { pipeline, stats } = this.deps;
+    const { pipeline } = this.deps;
     const origin = originOf(topic, partition, message, this.tier > 0);
     const outcome = decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
     const now = Date.now();
@@ -272,18 +282,18 @@ export class PartitionTask {
     switch (outcome.kind) {
       case 'retry':
         collector.addFailureCopy(outcome.topic, failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs }));
-        stats.retried++;
+        this.pendingRouted.retried++;
         this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic');
         return;
       case 'dead-letter': {
         const deadLetterTopic = pipeline.deadLetterTopicFor(this.inputTopic);
         collector.addFailureCopy(deadLetterTopic, failureCopy(message, origin, { error, now, reason: outcome.reason }));
-        stats.deadLettered++;
+        this.pendingRouted.deadLettered++;
         this.log.warn({ ...fields, deadLetterTopic, reason: outcome.reason }, 'record sent to the dead-letter topic');
         return;
       }
       case 'skip':
-        stats.skipped++;
+        this.pendingRouted.skipped++;
         this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)');
         return;
       case 'block':
@@ -299,7 +309,7 @@ export class PartitionTask {
       const result = await this.deps.committer.commit();
       if (result) {
         this.deps.stats.transactionsCommitted++;
-        this.markCommitted(result.nextOffset, true);
+        this.markCommitted(result.nextOffset, true, result.durationMs / 1000);
       }
       return true;
     } catch (error) {
@@ -308,13 +318,25 @@ export class PartitionTask {
     }
   }
 
-  private markCommitted(nextOffset: string, transactional: boolean): void {
+  private markCommitted(nextOffset: string, transactional: boolean, commitSeconds: number): void {
+    const { stats, metrics } = this.deps;
     this.committedNext = nextOffset;
-    this.deps.stats.recordsIn += this.pendingIn;
-    this.deps.stats.recordsOut += this.pendingOut;
-    if (!transactional) this.deps.stats.offsetCommits++;
+    stats.recordsIn += this.pendingIn;
+    stats.recordsOut += this.pendingOut;
+    stats.retried += this.pendingRouted.retried;
+    stats.deadLettered += this.pendingRouted.deadLettered;
+    stats.skipped += this.pendingRouted.skipped;
+    if (!transactional) stats.offsetCommits++;
+    metrics.committed(commitSeconds, this.pendingTimestamps);
+    this.dropPending();
+  }
+
+  /** Forgets uncommitted work: committed, or rolled back. */
+  private dropPending(): void {
     this.pendingIn = 0;
     this.pendingOut = 0;
+    this.pendingRouted = { retried: 0, deadLettered: 0, skipped: 0 };
+    this.pendingTimestamps = [];
   }
 
   /**
@@ -332,8 +354,7 @@ export class PartitionTask {
       this.log.warn({ err: abortError }, 'aborting the transaction failed');
     }
     if (hadPending) this.deps.stats.transactionsAborted++;
-    this.pendingIn = 0;
-    this.pendingOut = 0;
+    this.dropPending();
     this.deps.stats.handlerFailures++;
     this.consecutiveFailures++;
     const rewindTo = this.committedNext ?? fallbackOffset;
@@ -354,8 +375,7 @@ export class PartitionTask {
     this.state = 'fenced';
     this.clearTimers();
     this.deps.stats.fenced++;
-    this.pendingIn = 0;
-    this.pendingOut = 0;
+    this.dropPending();
     this.log.warn({ err: error }, 'producer fenced: another member owns this partition now; giving it up');
     this.deps.consumer.pause([{ topic: this.deps.partition.topic, partitions: [this.deps.partition.partition] }]);
     try {

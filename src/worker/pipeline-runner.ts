@@ -1,6 +1,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
+import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
 import { PartitionTask } from './partition-task.js';
@@ -23,6 +24,9 @@ export interface PipelineRunnerDeps {
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly onFatal: (error: Error) => void;
+  readonly metrics: WorkerMetrics;
+  /** How often consumer lag is read for the metrics (0: never). */
+  readonly lagRefreshMs: number;
 }
 
 /**
@@ -34,7 +38,9 @@ export class PipelineRunner {
   private readonly strategy: CommitStrategy;
   private readonly tasks: TaskManager;
   private readonly log: Logger;
+  private readonly taskMetrics: TaskMetrics;
   private joined = false;
+  private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PipelineRunnerDeps) {
     const { pipeline, kafka, group } = deps;
@@ -56,6 +62,7 @@ export class PipelineRunner {
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
     });
+    this.taskMetrics = deps.metrics.forPipeline(pipeline.name, pipeline.commit.strategy);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
       resume: (partitions) => this.consumer.resume(groupByTopic(partitions)),
@@ -74,6 +81,8 @@ export class PipelineRunner {
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
       this.joined = true;
       this.tasks.onAssignment(payload.memberAssignment);
+      const assigned = Object.values(payload.memberAssignment).reduce((sum, partitions) => sum + partitions.length, 0);
+      this.deps.metrics.assignedPartitions.set({ pipeline: this.deps.pipeline.name }, assigned);
     });
     this.consumer.on(events.REBALANCING, () => {
       this.log.info('group is rebalancing; committing pending work');
@@ -98,6 +107,12 @@ export class PipelineRunner {
       { inputs: this.deps.pipeline.inputs, strategy: this.strategy.name, guarantee: this.strategy.guarantee },
       'pipeline started',
     );
+    if (this.deps.lagRefreshMs > 0) {
+      this.lagTimer = setInterval(() => {
+        this.refreshLag().catch((error: unknown) => this.log.debug({ err: error }, 'lag refresh failed'));
+      }, this.deps.lagRefreshMs);
+      this.lagTimer.unref();
+    }
   }
 
   /** Stop fetching, let in-flight batches finish, commit, then leave the group. */
@@ -113,7 +128,23 @@ export class PipelineRunner {
     await this.shutdown();
   }
 
+  /** Lag of every consumed partition: high watermark minus the group's committed offset. */
+  async refreshLag(): Promise<void> {
+    const { admin, pipeline, metrics } = this.deps;
+    const topics = consumedTopicsOf(pipeline);
+    const committed = await admin.fetchOffsets({ groupId: pipeline.groupId, topics });
+    for (const { topic, partitions } of committed) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      for (const { partition, high } of ends) {
+        const offset = partitions.find((entry) => entry.partition === partition)?.offset ?? '-1';
+        const lag = offset === '-1' ? BigInt(high) : BigInt(high) - BigInt(offset);
+        metrics.consumerLag.set({ pipeline: pipeline.name, topic, partition: String(partition) }, Number(lag > 0n ? lag : 0n));
+      }
+    }
+  }
+
   private async shutdown(): Promise<void> {
+    clearInterval(this.lagTimer);
     this.joined = false;
     await Promise.allSettled([this.consumer.disconnect(), this.strategy.close()]);
   }
@@ -136,6 +167,7 @@ export class PipelineRunner {
       signal: this.deps.signal,
       heartbeatIntervalMs: this.deps.group.heartbeatIntervalMs,
       onFenced: (task) => this.tasks.onFenced(task),
+      metrics: this.taskMetrics,
     });
   }
 }

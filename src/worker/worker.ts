@@ -5,6 +5,7 @@ import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
+import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
 import { PipelineRunner } from './pipeline-runner.js';
@@ -22,6 +23,8 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs?: number;
   readonly rebalanceTimeoutMs?: number;
   readonly drainTimeoutMs?: number;
+  /** How often consumer lag is read for the metrics; 0 turns it off. */
+  readonly lagRefreshMs?: number;
   readonly logger?: Logger;
   /** Extra KafkaJS client settings (ssl, sasl, connection timeouts). */
   readonly kafka?: Omit<KafkaConfig, 'brokers' | 'clientId' | 'logCreator' | 'logLevel'>;
@@ -45,7 +48,9 @@ export class Worker {
   private admin: Admin | undefined;
   private runners: PipelineRunner[] = [];
   private readonly abort = new AbortController();
-  private readonly counters: WorkerStats = emptyStats();
+  private readonly statsByPipeline = new Map<string, WorkerStats>();
+  /** Prometheus metrics of this worker (its own registry); serve them with startOpsServer. */
+  readonly metrics: WorkerMetrics;
   private readonly fatalListeners: Array<(error: Error) => void> = [];
   readonly logger: Logger;
   readonly pipelines: readonly ResolvedPipeline[];
@@ -59,6 +64,8 @@ export class Worker {
     const names = this.pipelines.map((pipeline) => pipeline.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     if (duplicate) throw new ConfigError(`pipeline name '${duplicate}' is used twice; names must be unique`);
+    for (const pipeline of this.pipelines) this.statsByPipeline.set(pipeline.name, emptyStats());
+    this.metrics = new WorkerMetrics(() => this.statsByPipeline);
     this.kafka = createKafka({
       brokers: options.brokers,
       clientId: options.clientId ?? DEFAULT_SETTINGS.clientId,
@@ -76,8 +83,19 @@ export class Worker {
     return this.state === 'running' && this.runners.every((runner) => runner.hasJoined);
   }
 
+  /** Counters summed over the pipelines. */
   stats(): Readonly<WorkerStats> {
-    return { ...this.counters };
+    const total = emptyStats();
+    for (const stats of this.statsByPipeline.values()) {
+      for (const key of Object.keys(total) as Array<keyof WorkerStats>) total[key] += stats[key];
+    }
+    return total;
+  }
+
+  /** Counters of one pipeline. */
+  pipelineStats(name: string): Readonly<WorkerStats> | undefined {
+    const stats = this.statsByPipeline.get(name);
+    return stats ? { ...stats } : undefined;
   }
 
   /** Called when a consumer cannot recover; the CLI exits non-zero. */
@@ -107,7 +125,9 @@ export class Worker {
           kafka: this.kafka,
           admin: this.admin,
           group,
-          stats: this.counters,
+          stats: this.statsByPipeline.get(pipeline.name) ?? emptyStats(),
+          metrics: this.metrics,
+          lagRefreshMs: this.options.lagRefreshMs ?? DEFAULTS.lagRefreshMs,
           logger: this.logger,
           signal: this.abort.signal,
           onFatal: (error) => this.fail(error),
@@ -146,7 +166,7 @@ export class Worker {
     await this.release();
     this.state = 'stopped';
     const result = { clean: outcome === 'drained', durationMs: Date.now() - started };
-    this.logger.info({ ...result, stats: this.counters }, 'worker stopped');
+    this.logger.info({ ...result, stats: this.stats() }, 'worker stopped');
     return result;
   }
 

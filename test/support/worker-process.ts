@@ -19,6 +19,8 @@ export interface WorkerConfig {
   readonly heartbeatIntervalMs?: number;
   readonly handlerDelayMs?: number;
   readonly errors?: Record<string, unknown>;
+  /** Serve /metrics, /healthz and /readyz (0: any free port; see WorkerProcess.opsPort). */
+  readonly metricsPort?: number;
 }
 
 /** Writes a config file for `txstream run` that echoes input to output through the test handler. */
@@ -35,6 +37,7 @@ export function writeWorkerConfig(config: WorkerConfig): string {
       heartbeatIntervalMs: config.heartbeatIntervalMs ?? 500,
       rebalanceTimeoutMs: 10_000,
       drainTimeoutMs: 15_000,
+      ...(config.metricsPort === undefined ? {} : { metricsPort: config.metricsPort }),
       commit: {
         strategy: config.strategy ?? 'transactional',
         batchSize: config.batchSize ?? 100,
@@ -106,5 +109,16 @@ export class WorkerProcess {
 
   log(): string {
     return readFileSync(this.logFile, 'utf8');
+  }
+
+  /** The port of the ops server, once the worker has logged it. */
+  async opsPort(timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const match = /"port":(\d+),"msg":"serving \/metrics/.exec(this.log());
+      if (match) return Number(match[1]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`worker ${this.pid} did not log its ops port within ${timeoutMs} ms; log: ${this.logFile}`);
   }
 }

@@ -1,0 +1,71 @@
+import { type Admin, AssignerProtocol } from 'kafkajs';
+import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
+
+/** What `txstream status` and `txstream lag` show for one pipeline's consumer group. */
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  /** The next offset the group will read; null when it never committed. */
+  readonly committed: string | null;
+  readonly end: string;
+  readonly lag: number;
+  readonly member: string | null;
+}
+
+export interface GroupStatus {
+  readonly pipeline: string;
+  readonly groupId: string;
+  readonly state: string;
+  readonly members: ReadonlyArray<{ readonly memberId: string; readonly clientId: string; readonly host: string; readonly partitions: string[] }>;
+  readonly partitions: readonly PartitionLag[];
+  readonly totalLag: number;
+}
+
+export async function readGroupStatus(admin: Admin, pipeline: ResolvedPipeline): Promise<GroupStatus> {
+  const topics = consumedTopicsOf(pipeline);
+  const [described] = (await admin.describeGroups([pipeline.groupId])).groups;
+  const owner = new Map<string, string>();
+  const members = (described?.members ?? []).map((member) => {
+    const decoded = member.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(member.memberAssignment) : null;
+    const partitions = Object.entries(decoded?.assignment ?? {}).flatMap(([topic, list]) => list.map((partition) => `${topic}[${partition}]`));
+    for (const key of partitions) owner.set(key, member.memberId);
+    return { memberId: member.memberId, clientId: member.clientId, host: member.clientHost, partitions };
+  });
+  const committed = await admin.fetchOffsets({ groupId: pipeline.groupId, topics });
+  const partitions: PartitionLag[] = [];
+  for (const topic of topics) {
+    const offsets = committed.find((entry) => entry.topic === topic)?.partitions ?? [];
+    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+      const offset = offsets.find((entry) => entry.partition === partition)?.offset ?? '-1';
+      const lag = offset === '-1' ? BigInt(high) : BigInt(high) - BigInt(offset);
+      partitions.push({
+        topic,
+        partition,
+        committed: offset === '-1' ? null : offset,
+        end: high,
+        lag: Number(lag > 0n ? lag : 0n),
+        member: owner.get(`${topic}[${partition}]`) ?? null,
+      });
+    }
+  }
+  return {
+    pipeline: pipeline.name,
+    groupId: pipeline.groupId,
+    state: described?.state ?? 'Unknown',
+    members,
+    partitions,
+    totalLag: partitions.reduce((sum, entry) => sum + entry.lag, 0),
+  };
+}
+
+export function formatGroupStatus(status: GroupStatus): string {
+  const lines = [
+    `pipeline ${status.pipeline}: group ${status.groupId} is ${status.state}, ${status.members.length} member(s), total lag ${status.totalLag}`,
+  ];
+  for (const member of status.members) lines.push(`  member ${member.memberId} (${member.clientId}@${member.host}): ${member.partitions.join(', ') || 'nothing assigned'}`);
+  lines.push('  topic[partition]  committed  end  lag  member');
+  for (const entry of status.partitions) {
+    lines.push(`  ${entry.topic}[${entry.partition}]  ${entry.committed ?? '-'}  ${entry.end}  ${entry.lag}  ${entry.member ?? '-'}`);
+  }
+  return lines.join('\n');
+}

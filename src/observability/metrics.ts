@@ -1,0 +1,107 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { WorkerStats } from './stats.js';
+
+/**
+ * The worker's Prometheus metrics, in a registry of its own (no process-wide
+ * globals: two workers in one process do not mix their numbers). Counters are read
+ * from each pipeline's WorkerStats when scraped, so nothing is counted twice;
+ * histograms and gauges are fed by the partition tasks and the lag poller.
+ */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly batchSize: Histogram<'pipeline'>;
+  readonly processingSeconds: Histogram<'pipeline'>;
+  readonly commitSeconds: Histogram<'pipeline' | 'strategy'>;
+  readonly endToEndSeconds: Histogram<'pipeline'>;
+  readonly assignedPartitions: Gauge<'pipeline'>;
+  readonly consumerLag: Gauge<'pipeline' | 'topic' | 'partition'>;
+
+  constructor(statsByPipeline: () => ReadonlyMap<string, Readonly<WorkerStats>>) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'txstream_' });
+    const fromStats = (name: string, help: string, labelNames: readonly string[], read: (stats: Readonly<WorkerStats>) => Array<[Record<string, string>, number]>) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          for (const [pipeline, stats] of statsByPipeline()) for (const [labels, value] of read(stats)) this.inc({ pipeline, ...labels }, value);
+        },
+      });
+    fromStats('txstream_records_total', 'Input records finished, by outcome (ok: committed with its outputs)', ['pipeline', 'outcome'], (stats) => [
+      [{ outcome: 'ok' }, stats.recordsIn - stats.retried - stats.deadLettered - stats.skipped],
+      [{ outcome: 'retried' }, stats.retried],
+      [{ outcome: 'dead_lettered' }, stats.deadLettered],
+      [{ outcome: 'skipped' }, stats.skipped],
+    ]);
+    fromStats('txstream_output_records_total', 'Output records committed', ['pipeline'], (stats) => [[{}, stats.recordsOut]]);
+    fromStats('txstream_transactions_total', 'Transactions ended, by result', ['pipeline', 'result'], (stats) => [
+      [{ result: 'committed' }, stats.transactionsCommitted],
+      [{ result: 'aborted' }, stats.transactionsAborted],
+    ]);
+    fromStats('txstream_rebalances_total', 'Group generations joined', ['pipeline'], (stats) => [[{}, stats.rebalances]]);
+    fromStats('txstream_fenced_total', 'Partitions given up because another owner fenced their producer', ['pipeline'], (stats) => [[{}, stats.fenced]]);
+    fromStats('txstream_replayed_total', 'Dead-letter records replayed', ['pipeline'], (stats) => [[{}, stats.replayed]]);
+
+    this.batchSize = new Histogram({
+      name: 'txstream_batch_size',
+      help: 'Records per handler call',
+      labelNames: ['pipeline'],
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
+      registers,
+    });
+    this.processingSeconds = new Histogram({
+      name: 'txstream_processing_duration_seconds',
+      help: 'Decode, handle and write of one handler batch',
+      labelNames: ['pipeline'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
+    this.commitSeconds = new Histogram({
+      name: 'txstream_commit_duration_seconds',
+      help: 'Transaction commit (sendOffsets + EndTxn), or offset commit for the non-transactional strategies',
+      labelNames: ['pipeline', 'strategy'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.endToEndSeconds = new Histogram({
+      name: 'txstream_end_to_end_latency_seconds',
+      help: 'Commit time minus input record timestamp',
+      labelNames: ['pipeline'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.assignedPartitions = new Gauge({ name: 'txstream_assigned_partitions', help: 'Partitions assigned to this worker', labelNames: ['pipeline'], registers });
+    this.consumerLag = new Gauge({
+      name: 'txstream_consumer_lag',
+      help: 'High watermark minus committed offset, refreshed periodically',
+      labelNames: ['pipeline', 'topic', 'partition'],
+      registers,
+    });
+  }
+
+  /** What a partition task reports, bound to its pipeline. */
+  forPipeline(pipeline: string, strategy: string): TaskMetrics {
+    return {
+      unitProcessed: (records, seconds) => {
+        this.batchSize.observe({ pipeline }, records);
+        this.processingSeconds.observe({ pipeline }, seconds);
+      },
+      committed: (seconds, timestamps) => {
+        this.commitSeconds.observe({ pipeline, strategy }, seconds);
+        const now = Date.now();
+        for (const timestamp of timestamps) this.endToEndSeconds.observe({ pipeline }, Math.max(0, now - timestamp) / 1000);
+      },
+    };
+  }
+}
+
+export interface TaskMetrics {
+  unitProcessed(records: number, seconds: number): void;
+  /** A commit made these input records durable (their timestamps, for end-to-end latency). */
+  committed(seconds: number, timestamps: readonly number[]): void;
+}
+
+export const NO_TASK_METRICS: TaskMetrics = { unitProcessed: () => {}, committed: () => {} };

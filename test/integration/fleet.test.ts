@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { auditLineage } from '../../src/audit/lineage-audit.js';
+import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { caughtUp, createPipelineTopics, inputLineage, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
+
+/**
+ * What docker-compose wires, run as local processes: three `txstream run` workers
+ * on the real broker, each with its ops server, scraped like Prometheus would.
+ */
+const brokers = inject('kafkaBrokers');
+const processes: WorkerProcess[] = [];
+
+afterEach(async () => {
+  for (const worker of processes.splice(0)) {
+    worker.signal('SIGKILL');
+    await worker.exited();
+  }
+});
+
+async function fleet(prefix: string, records: number) {
+  const { input, output } = await createPipelineTopics(brokers, prefix, 6);
+  await produceNumbered(brokers, input, records);
+  const groupPrefix = uniqueName('fleet');
+  const config = writeWorkerConfig({ brokers, groupId: groupPrefix, input, output, metricsPort: 0 });
+  const start = (name: string, handlerDelayMs = 1) => {
+    const worker = WorkerProcess.start(config, { name, handlerDelayMs });
+    processes.push(worker);
+    return worker;
+  };
+  return { input, output, groupId: `${groupPrefix}.echo`, start };
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string } | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: response.status, body: await response.text() };
+  } catch {
+    return undefined; // not listening (yet, or any more)
+  }
+}
+
+/** Sums a metric's samples in Prometheus text, optionally only those with a label value. */
+function sample(text: string, name: string, label?: string): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .filter((line) => label === undefined || line.includes(label))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+describe('a fleet of three workers', () => {
+  it('shows the right counts by outcome on each /metrics, and lag falls to 0', async () => {
+    const records = 6000;
+    const { input, groupId, start } = await fleet('metrics', records);
+    const workers = [start('metrics-a'), start('metrics-b'), start('metrics-c')];
+    const ports = await Promise.all(workers.map((worker) => worker.opsPort()));
+
+    await waitFor(() => caughtUp(brokers, groupId, input), 'the fleet to commit every input', 120_000, 500);
+    // Lag is read every 5 s: wait until every worker reports none.
+    let scrapes: string[] = [];
+    await waitFor(
+      async () => {
+        scrapes = await Promise.all(ports.map(async (port) => (await get(port, '/metrics'))?.body ?? ''));
+        return scrapes.every((text) => text.includes('txstream_consumer_lag{') && sample(text, 'txstream_consumer_lag') === 0);
+      },
+      'consumer lag 0 on every worker',
+      30_000,
+      1000,
+    );
+    const ok = scrapes.map((text) => sample(text, 'txstream_records_total', 'outcome="ok"'));
+    console.log(`records by worker: ${ok.join(', ')}`);
+    expect(ok.reduce((a, b) => a + b, 0)).toBe(records);
+    for (const text of scrapes) {
+      expect(sample(text, 'txstream_records_total', 'outcome="dead_lettered"')).toBe(0);
+      expect(sample(text, 'txstream_transactions_total', 'result="committed"')).toBeGreaterThan(0);
+      expect(text).toMatch(/txstream_commit_duration_seconds_bucket\{.*strategy="transactional"/);
+      expect(text).toMatch(/txstream_end_to_end_latency_seconds_count\{pipeline="echo"\} \d+/);
+      expect(text).toMatch(/txstream_process_cpu_seconds_total/);
+    }
+    // Six input partitions and three one-partition retry tiers, spread over the three workers.
+    expect(scrapes.reduce((sum, text) => sum + sample(text, 'txstream_assigned_partitions'), 0)).toBe(9);
+    expect((await get(ports[0] as number, '/healthz'))?.status).toBe(200);
+  });
+
+  it('is not ready before joining or while draining; a SIGTERMed member drains, its partitions move, nothing lost or duplicated', async () => {
+    const records = 9000;
+    const { input, output, groupId, start } = await fleet('drain', records);
+    const a = start('drain-a', 2);
+    const portA = await a.opsPort();
+    const before = await get(portA, '/readyz');
+    expect(before?.status).toBe(503);
+    await waitFor(async () => (await get(portA, '/readyz'))?.status === 200, 'worker a ready', 30_000, 100);
+    const b = start('drain-b', 2);
+    start('drain-c', 2);
+    const portB = await b.opsPort();
+    await waitFor(async () => (await get(portB, '/readyz'))?.status === 200, 'worker b ready', 30_000, 100);
+    await sleep(1500);
+
+    const stopped = Date.now();
+    b.signal('SIGTERM');
+    const whileDraining: Array<number | undefined> = [];
+    const exit = b.exited();
+    let done = false;
+    void exit.then(() => {
+      done = true;
+    });
+    while (!done) {
+      whileDraining.push((await get(portB, '/readyz'))?.status);
+      await sleep(20);
+    }
+    expect(await exit).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(15_000);
+    expect(whileDraining).not.toContain(200);
+
+    await waitFor(() => caughtUp(brokers, groupId, input), 'the two remaining workers to commit every input', 120_000, 500);
+    const outputs = await readTopics(brokers, [output], { until: (r) => r.length >= records, quietMs: 2000 });
+    const audit = auditLineage(await inputLineage(brokers, input, records), outputs.map((r) => r.headers[LINEAGE_HEADER]));
+    expect(audit).toMatchObject({ inputs: records, missing: 0, duplicates: 0, unexpected: 0 });
+    expect(b.log()).toMatch(/"clean":true/);
+  });
+});
