@@ -16,6 +16,6 @@ COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY topics ./topics
 USER node
-# node is PID 1's only child of tini-less images: exec form so SIGTERM reaches it and drains.
+# Exec form: node is PID 1 and gets SIGTERM itself, so `docker stop` drains the worker.
 ENTRYPOINT ["node", "bin/txstream.js"]
-CMD ["run", "-c", "topics/txstream.yaml"]
+CMD ["run"]
