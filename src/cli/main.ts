@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
+import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { registerDltCommands } from './dlt.js';
 import { registerOpsCommands } from './ops.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
@@ -47,7 +47,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exitCode = EXIT.config;
     return;
   }
-  if (error instanceof BrokerUnreachableError) {
+  if (error instanceof BrokerUnreachableError || error instanceof KafkaSecurityError) {
     console.error(`txstream: ${error.message}`);
     process.exitCode = EXIT.failed;
     return;

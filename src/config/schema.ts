@@ -44,10 +44,11 @@ export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as co
 export const securitySettingsSchema = z
   .object({
     /** Inferred when absent: sasl_ssl with both sasl and ssl, sasl_plaintext with sasl, ssl with ssl, else plaintext. */
-    protocol: z.enum(SECURITY_PROTOCOLS).optional(),
+    /** Case-insensitive, like Kafka's own SASL_SSL spelling. */
+    protocol: z.string().toLowerCase().pipe(z.enum(SECURITY_PROTOCOLS)).optional(),
     sasl: z
       .object({
-        mechanism: z.enum(SASL_MECHANISMS),
+        mechanism: z.string().toLowerCase().pipe(z.enum(SASL_MECHANISMS)),
         username: z.string().min(1),
         password: z.string().min(1),
       })

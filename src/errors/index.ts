@@ -74,3 +74,15 @@ export class BrokerUnreachableError extends Error {
     super(`cannot reach Kafka at ${brokers.join(',')}: ${reason}`, options);
   }
 }
+
+/** The brokers answered but refused us: wrong SASL credentials, an untrusted certificate, a missing client certificate. */
+export class KafkaSecurityError extends Error {
+  override readonly name = 'KafkaSecurityError';
+  constructor(
+    message: string,
+    readonly kind: 'authentication' | 'tls' | 'client-certificate',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

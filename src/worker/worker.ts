@@ -2,7 +2,8 @@ import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../config/defaults.js';
 import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
-import { BrokerUnreachableError, ConfigError } from '../errors/index.js';
+import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
+import { describeConnectionFailure } from '../security/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
@@ -109,7 +110,10 @@ export class Worker {
     try {
       this.admin = this.kafka.admin();
       await this.admin.connect().catch((error: unknown) => {
-        throw new BrokerUnreachableError(this.options.brokers, { cause: error });
+        const failure = describeConnectionFailure(error, { brokers: this.options.brokers, sasl: this.options.kafka?.sasl });
+        throw failure.kind === 'unreachable'
+          ? new BrokerUnreachableError(this.options.brokers, { cause: error })
+          : new KafkaSecurityError(failure.message, failure.kind, { cause: error });
       });
       await this.checkTopicsExist(this.admin);
       const group = {
