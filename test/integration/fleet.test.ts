@@ -72,13 +72,13 @@ describe('a fleet of three workers', () => {
     const ok = scrapes.map((text) => sample(text, 'txstream_records_total', 'outcome="ok"'));
     console.log(`records by worker: ${ok.join(', ')}`);
     expect(ok.reduce((a, b) => a + b, 0)).toBe(records);
-    for (const text of scrapes) {
-      expect(sample(text, 'txstream_records_total', 'outcome="dead_lettered"')).toBe(0);
-      expect(sample(text, 'txstream_transactions_total', 'result="committed"')).toBeGreaterThan(0);
-      expect(text).toMatch(/txstream_commit_duration_seconds_bucket\{.*strategy="transactional"/);
-      expect(text).toMatch(/txstream_end_to_end_latency_seconds_count\{pipeline="echo"\} \d+/);
-      expect(text).toMatch(/txstream_process_cpu_seconds_total/);
-    }
+    // A worker that joined after the backlog was gone may have committed nothing: check the fleet.
+    const all = scrapes.join('\n');
+    expect(sample(all, 'txstream_records_total', 'outcome="dead_lettered"')).toBe(0);
+    expect(sample(all, 'txstream_transactions_total', 'result="committed"')).toBeGreaterThan(0);
+    expect(all).toMatch(/txstream_commit_duration_seconds_bucket\{.*strategy="transactional"/);
+    expect(sample(all, 'txstream_end_to_end_latency_seconds_count')).toBe(records);
+    for (const text of scrapes) expect(text).toMatch(/txstream_process_cpu_seconds_total/);
     // Six input partitions and three one-partition retry tiers, spread over the three workers.
     expect(scrapes.reduce((sum, text) => sum + sample(text, 'txstream_assigned_partitions'), 0)).toBe(9);
     expect((await get(ports[0] as number, '/healthz'))?.status).toBe(200);
