@@ -1,4 +1,5 @@
 import type { Producer } from 'kafkajs';
+import { splitIntoRequests } from './request-size.js';
 import type { CommitResult, CommitStrategy, CommitUnit, PartitionCommitter, StrategyContext, TopicPartition } from './strategy.js';
 
 /**
@@ -76,7 +77,7 @@ class AcknowledgingPartition implements PartitionCommitter {
   async write(unit: CommitUnit): Promise<void> {
     if (unit.outputs.length > 0) {
       const producer = await this.shared.get();
-      await producer.sendBatch({ topicMessages: [...unit.outputs], acks: -1 });
+      for (const request of splitIntoRequests(unit.outputs)) await producer.sendBatch({ topicMessages: request, acks: -1 });
     }
     if (this.acknowledge === 'after-write') await this.commitOffset(unit.nextOffset);
   }

@@ -1,6 +1,7 @@
 import type { Producer, Transaction } from 'kafkajs';
 import { ProducerFencedError } from '../errors/index.js';
 import { isFencingError } from '../kafka/errors.js';
+import { splitIntoRequests } from './request-size.js';
 import {
   type CommitResult,
   type CommitStrategy,
@@ -75,7 +76,7 @@ class TransactionalPartition implements PartitionCommitter {
         this.transaction = await producer.transaction();
         this.startedAt = Date.now();
       }
-      if (unit.outputs.length > 0) await this.transaction.sendBatch({ topicMessages: [...unit.outputs], acks: -1 });
+      for (const request of splitIntoRequests(unit.outputs)) await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
     });
     this.pendingRecords += unit.records;
     this.pendingNextOffset = unit.nextOffset;

@@ -106,6 +106,8 @@ describe('a fleet of three workers', () => {
     void exit.then(() => {
       done = true;
     });
+    // The signal reaches the process asynchronously: probe from the moment it says it is draining.
+    await waitFor(() => done || b.log().includes('"msg":"draining"'), 'worker b to start draining', 15_000, 5);
     while (!done) {
       whileDraining.push((await get(portB, '/readyz'))?.status);
       await sleep(20);
