@@ -2,7 +2,7 @@ import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-sc
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { LocalSchemaRegistry } from '../../src/local-registry/registry.js';
-import { createTopics, kafkaClient, produce, uniqueName } from '../support/kafka.js';
+import { createTopics, produce, readRawValues, uniqueName } from '../support/kafka.js';
 
 const brokers = inject('kafkaBrokers');
 const registryName = uniqueName('test-registry');
@@ -56,28 +56,6 @@ async function rest(method: string, path: string, body?: unknown): Promise<{ sta
   return { status: response.status, json: await response.json() };
 }
 
-/** Reads raw record values: the shared readTopics turns values into strings, which would corrupt Avro bytes. */
-async function readValues(topic: string, expected: number, timeoutMs = 60_000): Promise<Buffer[]> {
-  const consumer = kafkaClient(brokers).consumer({ groupId: uniqueName('registry-reader'), maxWaitTimeInMs: 200 });
-  const values: Buffer[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        if (message.value) values.push(message.value);
-      },
-    });
-    const deadline = Date.now() + timeoutMs;
-    while (values.length < expected) {
-      if (Date.now() > deadline) throw new Error(`read ${values.length} of ${expected} records from ${topic} within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    return values;
-  } finally {
-    await consumer.disconnect();
-  }
-}
 
 describe('the local schema registry (Apicurio, Confluent-compatible API)', () => {
   it('registers an Avro schema, and records encoded with it survive a trip through Kafka', async () => {
@@ -103,7 +81,7 @@ describe('the local schema registry (Apicurio, Confluent-compatible API)', () =>
 
     // A fresh client has no cached schemas: it must fetch the writer schema by the id in each record.
     const consumerSide = new SchemaRegistry({ host: registry.url });
-    const values = await readValues(topic, payments.length);
+    const values = await readRawValues(brokers, topic, payments.length);
     expect(values.map((value) => value.readUInt32BE(1))).toEqual(payments.map(() => id));
     const decoded = await Promise.all(values.map((value) => consumerSide.decode(value)));
     expect(decoded).toEqual(payments);

@@ -12,7 +12,7 @@ import { applyTopics } from '../../src/topics/cluster.js';
 import { loadTopicsDir } from '../../src/topics/load.js';
 import { pipelinesOfProject } from '../../src/topics/pipelines.js';
 import { createWorker, type Worker } from '../../src/worker/worker.js';
-import { caughtUp, createTopics, kafkaClient, produce, readTopics, uniqueName, withAdmin } from '../support/kafka.js';
+import { caughtUp, createTopics, produce, readRawValues, readTopics, uniqueName, withAdmin } from '../support/kafka.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -55,24 +55,6 @@ const payments = Array.from({ length: 25 }, (_, i) => ({
   note: i % 3 === 0 ? null : `note ${i}`,
 }));
 
-/** Raw record values (Avro bytes must not go through a string). */
-async function readValues(topic: string, expected: number): Promise<Buffer[]> {
-  const consumer = kafkaClient(brokers).consumer({ groupId: uniqueName('serde-reader'), maxWaitTimeInMs: 200 });
-  const values: Buffer[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        if (message.value) values.push(message.value);
-      },
-    });
-    await waitFor(() => values.length >= expected, `${expected} records in ${topic}`, 60_000);
-    return values;
-  } finally {
-    await consumer.disconnect();
-  }
-}
 
 /** The same payload bytes under a schema id the registry never gave out. */
 function withUnknownId(record: Buffer): Buffer {
@@ -91,7 +73,7 @@ async function roundTrip(writer: RegistrySerde, values: unknown[]): Promise<unkn
     topic,
     values.map((value) => ({ value: writer.encode(value) })),
   );
-  const read = await readValues(topic, values.length);
+  const read = await readRawValues(brokers, topic, values.length);
   // A fresh reader: no cached schemas, it must fetch the writer schema by the id in the records.
   const reader = await createRegistrySerde({ url: registry.url, format: 'avro', subject: 'unused-value', prefetchSubject: false });
   await reader.prepare(read);

@@ -216,3 +216,26 @@ export async function createPipelineTopics(brokers: string[], prefix: string, pa
   ]);
   return { input, output, dlt: `${input}.dlt` };
 }
+
+/** Raw record values in log order per partition: Avro and other binary values must not go through a string. */
+export async function readRawValues(brokers: string[], topic: string, expected: number, timeoutMs = 60_000): Promise<Buffer[]> {
+  const consumer = kafkaClient(brokers).consumer({ groupId: uniqueName('raw-reader'), maxWaitTimeInMs: 200 });
+  const values: Buffer[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (message.value) values.push(message.value);
+      },
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (values.length < expected) {
+      if (Date.now() > deadline) throw new Error(`read ${values.length} of ${expected} records from ${topic} within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return values;
+  } finally {
+    await consumer.disconnect();
+  }
+}
