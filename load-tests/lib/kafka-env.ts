@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { type Admin, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import { Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import { withAdmin } from '../../src/kafka/admin.js';
 import { type AuditResult, auditLineage } from '../../src/audit/lineage-audit.js';
 import { LINEAGE_HEADER } from '../../src/index.js';
 import { clusterDir, fetchKafkaJars, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
@@ -70,24 +71,7 @@ export async function openBroker(log: (line: string) => void = console.log, choi
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Admin calls with retries for a young broker's transient errors. */
-export async function withAdmin<T>(kafka: Kafka, use: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await use(admin);
-      } catch (error) {
-        const retriable = (error as { retriable?: boolean }).retriable === true || /coordinator|does not host|leader/i.test(String(error));
-        if (!retriable || attempt >= 20) throw error;
-        await sleep(250);
-      }
-    }
-  } finally {
-    await admin.disconnect();
-  }
-}
+export { withAdmin };
 
 export async function createTopics(kafka: Kafka, topics: Array<{ topic: string; partitions: number }>): Promise<void> {
   await withAdmin(kafka, (admin) => admin.createTopics({ waitForLeaders: true, topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.partitions })) }));

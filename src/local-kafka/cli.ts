@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { positiveInt, runLocalCli } from '../local-jvm/cli.js';
 import { isListening, LocalSetupError } from '../local-jvm/java-process.js';
 import { clusterDir, fetchKafkaJars, LocalKafkaCluster } from './cluster.js';
 import { layoutFromBasePort } from './layout.js';
@@ -7,12 +8,6 @@ import { resolveKafkaVersion } from './versions.js';
 /** `npm run kafka:up|down|status`: a local KRaft cluster for development and tests. */
 
 const DEFAULT_NAME = 'dev';
-
-function positiveInt(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError(`'${value}' is not a positive whole number`);
-  return parsed;
-}
 
 const program = new Command('kafka')
   .description('A local Apache Kafka (KRaft) on 127.0.0.1 from Maven Central jars; no Docker needed')
@@ -107,9 +102,4 @@ function nameFlag(name: string): string {
   return name === DEFAULT_NAME ? '' : ` --name ${name}`;
 }
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  const message =
-    error instanceof LocalSetupError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
-  console.error(`kafka: ${message}`);
-  process.exitCode = 1;
-});
+runLocalCli(program, 'kafka');

@@ -1,16 +1,10 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { LocalSetupError } from '../local-jvm/java-process.js';
+import { Command } from 'commander';
+import { positiveInt, runLocalCli } from '../local-jvm/cli.js';
 import { fetchRegistryJars, LocalSchemaRegistry, REGISTRY_VERSION, registryDir } from './registry.js';
 
 /** `npm run registry:up|down|status|fetch`: a local Confluent-compatible schema registry for development and tests. */
 
 const DEFAULT_NAME = 'dev';
-
-function positiveInt(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError(`'${value}' is not a positive whole number`);
-  return parsed;
-}
 
 const program = new Command('registry')
   .description(
@@ -90,9 +84,4 @@ program
     );
   });
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  const message =
-    error instanceof LocalSetupError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
-  console.error(`registry: ${message}`);
-  process.exitCode = 1;
-});
+runLocalCli(program, 'registry');

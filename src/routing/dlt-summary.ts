@@ -1,4 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
+import { headersAsText } from '../kafka/headers.js';
 import { FAILURE_HEADERS } from './failure-copy.js';
 
 /** Pure summary of dead-letter records, for `txstream dlt inspect`. */
@@ -51,12 +52,7 @@ export function formatSummary(summary: DeadLetterSummary): string {
 
 /** Headers as text; headers that are not txstream's are kept too. */
 export function decodedHeaders(message: KafkaMessage): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    const last = Array.isArray(value) ? value[value.length - 1] : value;
-    if (last !== undefined) result[name] = last.toString();
-  }
-  return result;
+  return headersAsText(message.headers);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { errorMessage } from '../errors/index.js';
+import { headerText } from '../kafka/headers.js';
 import { encodeLineage, LINEAGE_HEADER } from './lineage.js';
 
 /**
@@ -61,25 +62,25 @@ export interface Failure {
 export function originOf(topic: string, partition: number, message: KafkaMessage, fromRetryTopic: boolean): Origin {
   const headers = message.headers ?? {};
   if (!fromRetryTopic) return { topic, partition, offset: message.offset, timestamp: message.timestamp, attempt: 1 };
-  const originalTopic = text(headers[FAILURE_HEADERS.originalTopic]);
-  const failures = Number(text(headers[FAILURE_HEADERS.attempt]));
+  const originalTopic = headerText(headers[FAILURE_HEADERS.originalTopic]);
+  const failures = Number(headerText(headers[FAILURE_HEADERS.attempt]));
   if (originalTopic === undefined || !Number.isInteger(failures) || failures < 1) {
     return { topic, partition, offset: message.offset, timestamp: message.timestamp, attempt: 1 };
   }
-  const originalPartition = Number(text(headers[FAILURE_HEADERS.originalPartition]));
+  const originalPartition = Number(headerText(headers[FAILURE_HEADERS.originalPartition]));
   return {
     topic: originalTopic,
     partition: Number.isInteger(originalPartition) ? originalPartition : partition,
-    offset: text(headers[FAILURE_HEADERS.originalOffset]) ?? message.offset,
-    timestamp: text(headers[FAILURE_HEADERS.originalTimestamp]) ?? message.timestamp,
+    offset: headerText(headers[FAILURE_HEADERS.originalOffset]) ?? message.offset,
+    timestamp: headerText(headers[FAILURE_HEADERS.originalTimestamp]) ?? message.timestamp,
     attempt: failures + 1,
-    firstFailedAt: text(headers[FAILURE_HEADERS.firstFailedAt]),
+    firstFailedAt: headerText(headers[FAILURE_HEADERS.firstFailedAt]),
   };
 }
 
 /** When a retry copy may be processed (0 for a record that is not a retry copy). */
 export function dueAtOf(message: KafkaMessage): number {
-  const due = Number(text(message.headers?.[FAILURE_HEADERS.dueAt]));
+  const due = Number(headerText(message.headers?.[FAILURE_HEADERS.dueAt]));
   return Number.isFinite(due) ? due : 0;
 }
 
@@ -115,9 +116,4 @@ export function userHeaders(headers: KafkaMessage['headers']): IHeaders {
     if (!TXSTREAM_HEADERS.has(name) && value !== undefined) result[name] = value;
   }
   return result;
-}
-
-function text(value: IHeaders[string] | undefined): string | undefined {
-  const last = Array.isArray(value) ? value[value.length - 1] : value;
-  return last === undefined ? undefined : last.toString();
 }

@@ -1,4 +1,5 @@
 import type { KafkaMessage, Message } from 'kafkajs';
+import { headersAsText } from '../kafka/headers.js';
 import { HandlerContractError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
@@ -25,7 +26,7 @@ export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partitio
     value: pipeline.inputSerde.decode(message.value ?? null, where),
     // On a retry copy the failure headers are txstream's bookkeeping: the handler sees (and
     // may forward) the record's own headers only.
-    headers: stringHeaders(fromRetryTopic ? userHeaders(message.headers) : message.headers),
+    headers: headersAsText(fromRetryTopic ? userHeaders(message.headers) : message.headers),
     timestamp: Number(origin.timestamp),
     attempt: origin.attempt,
   };
@@ -81,13 +82,4 @@ export class OutputCollector {
   topicMessages(): { topic: string; messages: Message[] }[] {
     return [...this.byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
-}
-
-function stringHeaders(headers: KafkaMessage['headers']): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const last = Array.isArray(value) ? value[value.length - 1] : value;
-    if (last !== undefined) result[name] = last.toString();
-  }
-  return result;
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type Admin, type IHeaders, Kafka, type KafkaMessage, logLevel, type Message } from 'kafkajs';
+import { type Admin, Kafka, type KafkaMessage, logLevel, type Message } from 'kafkajs';
+import { withAdmin as withKafkaAdmin } from '../../src/kafka/admin.js';
+import { headersAsText } from '../../src/kafka/headers.js';
 
 /** Shared helpers for integration tests: unique names, topic setup, produce, read back. */
 
@@ -12,28 +14,9 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-/**
- * Runs admin calls, retrying the transient errors a young broker gives (a group
- * coordinator or a new partition's leader still moving in), which KafkaJS's
- * admin does not retry for every request.
- */
-export async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>, attempts = 20): Promise<T> {
-  const admin = kafkaClient(brokers).admin();
-  await admin.connect();
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await use(admin);
-      } catch (error) {
-        const retriable =
-          (error as { retriable?: boolean; type?: string }).retriable === true || /coordinator|does not host|leader/i.test(String(error));
-        if (!retriable || attempt >= attempts) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
-  } finally {
-    await admin.disconnect();
-  }
+/** Admin calls against the suite's broker, retrying a young broker's transient errors. */
+export function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>, attempts = 20): Promise<T> {
+  return withKafkaAdmin(kafkaClient(brokers), use, attempts);
 }
 
 export async function createTopics(brokers: string[], topics: Array<{ topic: string; partitions?: number }>): Promise<void> {
@@ -121,18 +104,10 @@ export function toReadRecord(topic: string, partition: number, message: KafkaMes
     timestamp: Number(message.timestamp),
     key: message.key?.toString() ?? null,
     value: message.value?.toString() ?? null,
-    headers: headersToStrings(message.headers),
+    headers: headersAsText(message.headers),
   };
 }
 
-function headersToStrings(headers: IHeaders | undefined): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    result[name] = (Array.isArray(value) ? value[value.length - 1] : value)?.toString() ?? '';
-  }
-  return result;
-}
 
 /** Fails fast, with the address and where it came from, when no broker answers. */
 export async function assertKafkaAnswers(brokers: string[], source: string, timeoutMs = 10_000): Promise<void> {
