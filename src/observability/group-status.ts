@@ -31,23 +31,10 @@ export async function readGroupStatus(admin: Admin, pipeline: ResolvedPipeline):
     for (const key of partitions) owner.set(key, member.memberId);
     return { memberId: member.memberId, clientId: member.clientId, host: member.clientHost, partitions };
   });
-  const committed = await admin.fetchOffsets({ groupId: pipeline.groupId, topics });
-  const partitions: PartitionLag[] = [];
-  for (const topic of topics) {
-    const offsets = committed.find((entry) => entry.topic === topic)?.partitions ?? [];
-    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
-      const offset = offsets.find((entry) => entry.partition === partition)?.offset ?? '-1';
-      const lag = offset === '-1' ? BigInt(high) : BigInt(high) - BigInt(offset);
-      partitions.push({
-        topic,
-        partition,
-        committed: offset === '-1' ? null : offset,
-        end: high,
-        lag: Number(lag > 0n ? lag : 0n),
-        member: owner.get(`${topic}[${partition}]`) ?? null,
-      });
-    }
-  }
+  const partitions = (await readLag(admin, pipeline.groupId, topics)).map((entry) => ({
+    ...entry,
+    member: owner.get(`${entry.topic}[${entry.partition}]`) ?? null,
+  }));
   return {
     pipeline: pipeline.name,
     groupId: pipeline.groupId,
@@ -56,6 +43,21 @@ export async function readGroupStatus(admin: Admin, pipeline: ResolvedPipeline):
     partitions,
     totalLag: partitions.reduce((sum, entry) => sum + entry.lag, 0),
   };
+}
+
+/** Committed offset, end offset and lag of every partition of the topics, for one group. */
+export async function readLag(admin: Admin, groupId: string, topics: readonly string[]): Promise<Array<Omit<PartitionLag, 'member'>>> {
+  const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
+  const result: Array<Omit<PartitionLag, 'member'>> = [];
+  for (const topic of topics) {
+    const offsets = committed.find((entry) => entry.topic === topic)?.partitions ?? [];
+    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+      const offset = offsets.find((entry) => entry.partition === partition)?.offset ?? '-1';
+      const lag = offset === '-1' ? BigInt(high) : BigInt(high) - BigInt(offset);
+      result.push({ topic, partition, committed: offset === '-1' ? null : offset, end: high, lag: Number(lag > 0n ? lag : 0n) });
+    }
+  }
+  return result;
 }
 
 export function formatGroupStatus(status: GroupStatus): string {

@@ -1,6 +1,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
+import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
@@ -131,15 +132,8 @@ export class PipelineRunner {
   /** Lag of every consumed partition: high watermark minus the group's committed offset. */
   async refreshLag(): Promise<void> {
     const { admin, pipeline, metrics } = this.deps;
-    const topics = consumedTopicsOf(pipeline);
-    const committed = await admin.fetchOffsets({ groupId: pipeline.groupId, topics });
-    for (const { topic, partitions } of committed) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      for (const { partition, high } of ends) {
-        const offset = partitions.find((entry) => entry.partition === partition)?.offset ?? '-1';
-        const lag = offset === '-1' ? BigInt(high) : BigInt(high) - BigInt(offset);
-        metrics.consumerLag.set({ pipeline: pipeline.name, topic, partition: String(partition) }, Number(lag > 0n ? lag : 0n));
-      }
+    for (const { topic, partition, lag } of await readLag(admin, pipeline.groupId, consumedTopicsOf(pipeline))) {
+      metrics.consumerLag.set({ pipeline: pipeline.name, topic, partition: String(partition) }, lag);
     }
   }
 
