@@ -32,6 +32,7 @@ interface TestMessage {
 interface EosManager {
   initProducerId(): Promise<void>;
   beginTransaction(): void;
+  sendOffsets(request: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>;
 }
 
 interface ProduceCall {
@@ -48,6 +49,9 @@ interface PartitionEntry {
 const TOPIC = 'out';
 const CONCURRENT_TRANSACTIONS = 51;
 const NOT_LEADER_FOR_PARTITION = 6;
+const GROUP_LOAD_IN_PROGRESS = 14;
+const NOT_COORDINATOR_FOR_GROUP = 16;
+const silentLogger = () => createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
 
 /**
  * A cluster of brokers 1 and 2 with topic `out` (partitions 0-3). `leaders` maps each
@@ -109,7 +113,7 @@ function scriptedCluster(options: {
 }
 
 async function transactionalSend(cluster: ReturnType<typeof scriptedCluster>['cluster'], messages: TestMessage[]) {
-  const logger = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
+  const logger = silentLogger();
   const eosManager = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx' });
   await eosManager.initProducerId();
   eosManager.beginTransaction();
@@ -200,5 +204,49 @@ describe('KafkaJS produce retries (patched)', () => {
 
     await expect(transactionalSend(cluster, [{ key: 'k', value: 'v', partition: 9 }])).rejects.toThrow('Topic "out" has no partition 9 (it has 4)');
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe('KafkaJS transactional offset commit (patched)', () => {
+  /** A transaction coordinator and group coordinators whose TxnOffsetCommit answers as `answers` scripts. */
+  async function sendOffsetsAgainst(answers: Array<number | undefined>) {
+    const lookups: string[] = [];
+    const commits: string[] = [];
+    const groupCoordinator = (name: string) => ({
+      txnOffsetCommit: async () => {
+        commits.push(name);
+        const code = answers.shift();
+        if (code !== undefined) throw createErrorFromCode(code);
+      },
+    });
+    const transactionCoordinator = {
+      initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
+      addOffsetsToTxn: async () => {},
+    };
+    const cluster = {
+      retry: {},
+      refreshMetadataIfNecessary: async () => {},
+      findGroupCoordinator: async ({ coordinatorType }: { coordinatorType: number }) => {
+        if (coordinatorType === 1) return transactionCoordinator;
+        lookups.push(`group#${lookups.length + 1}`);
+        return groupCoordinator(`group#${lookups.length}`);
+      },
+    };
+    const eosManager = createEosManager({ logger: silentLogger(), cluster, transactional: true, transactionalId: 'tx' });
+    await eosManager.initProducerId();
+    eosManager.beginTransaction();
+    await eosManager.sendOffsets({ consumerGroupId: 'g', topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '10' }] }] });
+    return { lookups, commits };
+  }
+
+  it('finds the group coordinator again and retries when the old one answers NOT_COORDINATOR_FOR_GROUP', async () => {
+    const { lookups, commits } = await sendOffsetsAgainst([NOT_COORDINATOR_FOR_GROUP]);
+    expect(lookups).toEqual(['group#1', 'group#2']);
+    expect(commits).toEqual(['group#1', 'group#2']);
+  });
+
+  it('retries while the group coordinator answers GROUP_LOAD_IN_PROGRESS', async () => {
+    const { commits } = await sendOffsetsAgainst([GROUP_LOAD_IN_PROGRESS, GROUP_LOAD_IN_PROGRESS]);
+    expect(commits).toHaveLength(3);
   });
 });
