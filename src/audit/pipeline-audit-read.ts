@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import type { Admin, Kafka } from 'kafkajs';
+import { withAdmin } from '../kafka/admin.js';
+import { headerText } from '../kafka/headers.js';
+import type { ResolvedPipeline } from '../pipeline/definition.js';
+import { LINEAGE_HEADER } from '../routing/lineage.js';
+import { type AuditSnapshot, type Position, positionKey, type RetryTrace, type Trace } from './pipeline-audit.js';
+
+/** The topics one audit reads, and the group whose committed offsets say what was processed. */
+export interface AuditTopics {
+  readonly groupId: string;
+  readonly inputs: readonly string[];
+  readonly retryTiers: ReadonlyArray<{ readonly topic: string; readonly tier: number }>;
+  readonly outputs: readonly string[];
+  readonly deadLetters: readonly string[];
+}
+
+/** The audit reads every topic of the pipeline; one that does not exist is named, not retried. */
+export class AuditTopicsMissingError extends Error {
+  constructor(readonly topics: readonly string[]) {
+    super(`topic(s) ${topics.join(', ')} do not exist (create them with txstream topics apply, or name the pipeline's real topics)`);
+    this.name = 'AuditTopicsMissingError';
+  }
+}
+
+export interface AuditReadOptions {
+  /** Give up when the read has not reached the end offsets by then. */
+  readonly timeoutMs?: number;
+}
+
+export interface AuditRead {
+  readonly snapshot: AuditSnapshot;
+  /** The throwaway consumer group the read used, deleted afterwards (KafkaJS consumes only in a group). */
+  readonly readerGroup: string;
+  /** False when the reader group could not be deleted (it holds no offsets; the broker expires it). */
+  readonly readerGroupDeleted: boolean;
+}
+
+/** The topics of a pipeline as the worker runs it: inputs, their retry tiers and dead-letter topics, the default output and any extra outputs. */
+export function auditTopicsOf(pipeline: ResolvedPipeline, extraOutputs: readonly string[] = []): AuditTopics {
+  return {
+    groupId: pipeline.groupId,
+    inputs: pipeline.inputs,
+    retryTiers: pipeline.inputs.flatMap((input) => pipeline.retryTopicsFor(input).map((topic, index) => ({ topic, tier: index + 1 }))),
+    outputs: [...new Set([...(pipeline.output ? [pipeline.output] : []), ...extraOutputs])],
+    deadLetters: [...new Set(pipeline.inputs.map((input) => pipeline.deadLetterTopicFor(input)))],
+  };
+}
+
+/**
+ * Reads what an audit needs, bounded so it ends on a live cluster:
+ * 1. the group's committed offsets (first: whatever was committed then has its outputs written before),
+ * 2. every partition's end offset (high watermark) as of now,
+ * 3. every topic from its start to those end offsets, read_committed.
+ * Records of a transaction still open at the start are awaited until it ends (the
+ * transaction timeout bounds that). Only positions and lineage headers are kept.
+ */
+export async function readAuditSnapshot(kafka: Kafka, topics: AuditTopics, options: AuditReadOptions = {}): Promise<AuditRead> {
+  const consumed = [...topics.inputs, ...topics.retryTiers.map(({ topic }) => topic)];
+  const all = [...new Set([...consumed, ...topics.outputs, ...topics.deadLetters])];
+  const { committed, ends } = await withAdmin(kafka, async (admin) => {
+    const existing = new Set(await admin.listTopics());
+    const absent = all.filter((topic) => !existing.has(topic));
+    if (absent.length > 0) throw new AuditTopicsMissingError(absent);
+    return { committed: await committedOffsets(admin, topics.groupId, consumed), ends: await endOffsets(admin, all) };
+  });
+
+  const tierOf = new Map(topics.retryTiers.map(({ topic, tier }) => [topic, tier]));
+  const inputSet = new Set(topics.inputs);
+  const outputSet = new Set(topics.outputs);
+  const deadLetterSet = new Set(topics.deadLetters);
+  const inputs: Position[] = [];
+  const outputs: Trace[] = [];
+  const retries: RetryTrace[] = [];
+  const deadLetters: Trace[] = [];
+  const readerGroup = `txstream-audit-${randomUUID()}`;
+  await readUpTo(kafka, readerGroup, ends, options.timeoutMs ?? 120_000, (topic, partition, offset, lineageHeader) => {
+    const position = { topic, partition, offset };
+    // A topic can play several parts (an output that is also another pipeline's input is still read once).
+    if (inputSet.has(topic)) inputs.push(position);
+    const lineage = lineageHeader ?? null;
+    if (outputSet.has(topic)) outputs.push({ ...position, lineage });
+    if (deadLetterSet.has(topic)) deadLetters.push({ ...position, lineage });
+    const tier = tierOf.get(topic);
+    if (tier !== undefined) retries.push({ ...position, lineage, tier });
+  });
+  const readerGroupDeleted = await deleteReaderGroup(kafka, readerGroup);
+  return { snapshot: { inputTopics: topics.inputs, inputs, committed, outputs, retries, deadLetters }, readerGroup, readerGroupDeleted };
+}
+
+async function committedOffsets(admin: Admin, groupId: string, topics: string[]): Promise<Map<string, string>> {
+  const committed = new Map<string, string>();
+  for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics })) {
+    for (const { partition, offset } of partitions) if (BigInt(offset) >= 0n) committed.set(positionKey(topic, partition), offset);
+  }
+  return committed;
+}
+
+/** Per partition with records: [first offset, end offset) to read. */
+async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, { topic: string; partition: number; low: bigint; end: bigint }>> {
+  const ends = new Map<string, { topic: string; partition: number; low: bigint; end: bigint }>();
+  for (const topic of topics) {
+    for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
+      if (BigInt(high) > BigInt(low)) ends.set(positionKey(topic, partition), { topic, partition, low: BigInt(low), end: BigInt(high) });
+    }
+  }
+  return ends;
+}
+
+/**
+ * KafkaJS 2.2.4 has no partition assignment without a group, so the read joins a
+ * throwaway group that commits nothing. Progress comes from the batch events, which
+ * also report batches holding only transaction markers or aborted records (those never
+ * reach eachBatch); a partition is done once a batch reaches its end offset.
+ */
+async function readUpTo(
+  kafka: Kafka,
+  groupId: string,
+  ends: Map<string, { topic: string; partition: number; low: bigint; end: bigint }>,
+  timeoutMs: number,
+  onRecord: (topic: string, partition: number, offset: string, lineage: string | undefined) => void,
+): Promise<void> {
+  const remaining = new Map([...ends].map(([key, { end }]) => [key, end]));
+  if (remaining.size === 0) return;
+  const reached = new Map<string, bigint>();
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
+  let finish: (error?: Error) => void = () => {};
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = (error) => (error ? reject(error) : resolve());
+  });
+  const progress = (topic: string, partition: number, lastOffset: string) => {
+    const key = positionKey(topic, partition);
+    const end = remaining.get(key);
+    if (end === undefined) return;
+    reached.set(key, BigInt(lastOffset) + 1n);
+    if (BigInt(lastOffset) + 1n >= end) remaining.delete(key);
+    if (remaining.size === 0) finish();
+  };
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => progress(payload.topic, payload.partition, payload.lastOffset));
+  consumer.on(consumer.events.CRASH, ({ payload }) => finish(payload.error));
+  const timer = setTimeout(() => {
+    const behind = [...remaining].map(([key, end]) => `${key} at ${reached.get(key) ?? ends.get(key)?.low ?? 0n} of ${end}`);
+    finish(
+      new Error(
+        `audit read did not reach the end offsets within ${timeoutMs} ms: ${behind.slice(0, 10).join(', ')}${behind.length > 10 ? ', …' : ''} ` +
+          '(a transaction open at the start holds read_committed readers back until it ends or times out)',
+      ),
+    );
+  }, timeoutMs);
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [...new Set([...ends.values()].map(({ topic }) => topic))], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch }) => {
+        const end = ends.get(positionKey(batch.topic, batch.partition))?.end;
+        if (end === undefined) return;
+        for (const message of batch.messages) {
+          if (BigInt(message.offset) < end) onRecord(batch.topic, batch.partition, message.offset, headerText(message.headers?.[LINEAGE_HEADER]));
+        }
+      },
+    });
+    await finished;
+  } finally {
+    clearTimeout(timer);
+    await consumer.disconnect();
+  }
+}
+
+/** Leaves nothing behind on the user's cluster; the group is empty once the consumer left. */
+async function deleteReaderGroup(kafka: Kafka, groupId: string): Promise<boolean> {
+  try {
+    await withAdmin(kafka, (admin) => admin.deleteGroups([groupId]), 10);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,172 @@
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { auditPipeline, type PipelineAudit, positionKey } from '../../src/audit/pipeline-audit.js';
+import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { caughtUp, committedOffsets, createPipelineTopics, endOffsets, produce, produceNumbered, type ReadRecord, uniqueName, withAdmin } from '../support/kafka.js';
+import { readWithKcat } from '../support/kcat.js';
+import { waitFor } from '../support/wait.js';
+import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
+
+/**
+ * `txstream audit` as a user runs it, after a real `txstream run` worker routed poison
+ * records through the retry tiers to the dead-letter topic. Its numbers must agree with an
+ * independent read (kcat, librdkafka) counted by lineage.
+ */
+const brokers = inject('kafkaBrokers');
+const CLI = join(resolve(import.meta.dirname, '../..'), 'bin', 'txstream.js');
+const workers: WorkerProcess[] = [];
+
+afterEach(async () => {
+  for (const worker of workers.splice(0)) {
+    worker.signal('SIGKILL');
+    await worker.exited();
+  }
+});
+
+async function txstream(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      env: { ...process.env, KAFKA_BROKERS: '', TXSTREAM_BROKERS: '' },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    if (typeof failed.code !== 'number') throw error;
+    return { code: failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+/** Counts by lineage over a kcat read: how often each lineage appears in a set of topics. */
+function lineageCounts(records: ReadRecord[], topics: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const record of records) {
+    if (!topics.includes(record.topic)) continue;
+    const lineage = record.headers[LINEAGE_HEADER] ?? '(none)';
+    counts.set(lineage, (counts.get(lineage) ?? 0) + 1);
+  }
+  return counts;
+}
+
+describe('txstream audit', () => {
+  it('reports where each input ended, agrees with kcat, and exits 1 on a duplicate and on missing inputs', async () => {
+    const { input, output, dlt } = await createPipelineTopics(brokers, 'audit-cli', 3);
+    const retries = [1, 2, 3].map((tier) => `${input}.retry.${tier}`);
+    const groupPrefix = uniqueName('audit-cli');
+    const groupId = `${groupPrefix}.echo`;
+    const config = writeWorkerConfig({
+      brokers,
+      groupId: groupPrefix,
+      input,
+      output,
+      errors: { onError: 'retry', attempts: 3, backoff: { initialMs: 100, multiplier: 1, maxMs: 100, jitter: 0 } },
+    });
+    // failMode routing: n % 97 == 0 always fails (n = 0, 97, 194, 291: dead-letter after 3 retries),
+    // n % 50 == 0 fails twice (n = 50 … 250: output after two retry copies).
+    const total = 300;
+    const poison = [0, 97, 194, 291];
+    await produceNumbered(brokers, input, total);
+    const worker = WorkerProcess.start(config, { name: 'audit-cli', failMode: 'routing' });
+    workers.push(worker);
+    await waitFor(async () => (await Promise.all([input, ...retries].map((topic) => caughtUp(brokers, groupId, topic)))).every(Boolean), 'the worker to commit every input and retry copy', 90_000, 500);
+    // Everything committed: read_committed sees all outputs (kcat re-reads until they are there).
+    const kcat = await readWithKcat(brokers, [input, output, dlt, ...retries], {
+      until: (records) => records.filter((r) => r.topic === output).length >= total - poison.length && records.filter((r) => r.topic === dlt).length >= poison.length,
+      timeoutMs: 60_000,
+    });
+    expect(await worker.stop()).toBe(0);
+
+    // The independent count, by lineage, from kcat's read.
+    const outputs = lineageCounts(kcat, [output]);
+    const deadLetters = lineageCounts(kcat, [dlt]);
+    const retryCopies = kcat.filter((r) => retries.includes(r.topic)).length;
+    expect(outputs.size).toBe(total - poison.length);
+    expect([...outputs.values()].every((n) => n === 1)).toBe(true);
+    expect([...deadLetters.keys()].sort()).toEqual(
+      kcat.filter((r) => r.topic === input && poison.includes(JSON.parse(r.value ?? '{}').n)).map((r) => `${input}/${r.partition}/${r.offset}`).sort(),
+    );
+    // 5 records retried twice, 4 retried three times.
+    expect(retryCopies).toBe(5 * 2 + 4 * 3);
+
+    const text = await txstream(['audit', 'echo', '-c', config]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`inputs read:          ${total}`);
+    expect(text.stdout).toContain(`ended in output:      ${total - poison.length}`);
+    expect(text.stdout).toContain(`ended in dead-letter: ${poison.length}`);
+    expect(text.stdout).toMatch(/missing: +0\n/);
+    expect(text.stdout).toContain('duplicated:           0 input(s), 0 extra record(s)');
+    expect(text.stdout).toContain('a record skipped by an error policy leaves no trace');
+    expect(text.stdout).toMatch(/OK: every processed input has exactly one ending$/m);
+    expect(text.stderr).toMatch(/throwaway consumer group txstream-audit-[\w-]+, deleted afterwards/);
+
+    const json = await txstream(['audit', 'echo', '-c', config, '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const report = JSON.parse(json.stdout) as PipelineAudit & { readerGroup: string; readerGroupDeleted: boolean };
+    expect(report).toMatchObject({
+      inputs: total,
+      processed: total,
+      covered: total,
+      missing: 0,
+      duplicated: 0,
+      ok: true,
+      endings: { output: total - poison.length, deadLetter: poison.length, inRetry: 0, notYetProcessed: 0 },
+      records: { outputs: outputs.size, deadLetters: deadLetters.size, retries: retryCopies },
+      readerGroupDeleted: true,
+    });
+    // The read leaves no consumer group behind.
+    const groups = await withAdmin(brokers, async (admin) => (await admin.listGroups()).groups.map((g) => g.groupId));
+    expect(groups).not.toContain(report.readerGroup);
+
+    // The same classification over kcat's read gives the same report.
+    const committed = new Map<string, string>();
+    for (const topic of [input, ...retries]) for (const [partition, offset] of await committedOffsets(brokers, groupId, topic)) committed.set(positionKey(topic, partition), offset);
+    const fromKcat = (records: ReadRecord[]) =>
+      auditPipeline({
+        inputTopics: [input],
+        inputs: records.filter((r) => r.topic === input),
+        committed,
+        outputs: records.filter((r) => r.topic === output).map((r) => ({ ...r, lineage: r.headers[LINEAGE_HEADER] })),
+        deadLetters: records.filter((r) => r.topic === dlt).map((r) => ({ ...r, lineage: r.headers[LINEAGE_HEADER] })),
+        retries: records.filter((r) => retries.includes(r.topic)).map((r) => ({ ...r, lineage: r.headers[LINEAGE_HEADER], tier: Number(r.topic.slice(-1)) })),
+      });
+    const { readerGroup: _group, readerGroupDeleted: _deleted, pipeline: _pipeline, groupId: _groupId, topics: _topics, ...counted } = report as unknown as Record<string, unknown>;
+    expect(counted).toEqual(JSON.parse(JSON.stringify(fromKcat(kcat))));
+
+    // Inputs written while no worker runs are not yet processed, not missing.
+    await produce(brokers, input, Array.from({ length: 5 }, (_, i) => ({ partition: 0, key: `late-${i}`, value: JSON.stringify({ n: 1000 + i }) })));
+    const pending = JSON.parse((await txstream(['audit', 'echo', '-c', config, '--json'])).stdout) as PipelineAudit;
+    expect(pending).toMatchObject({ inputs: total + 5, processed: total, missing: 0, ok: true, endings: { notYetProcessed: 5 } });
+
+    // Break it by hand: a second output with an existing lineage (a plain producer), and the
+    // group moved past the five late inputs without outputs (as a lost write would leave it).
+    const duplicatedLineage = `${input}/1/3`;
+    await produce(brokers, output, [{ key: 'dup', value: '{}', headers: { [LINEAGE_HEADER]: duplicatedLineage } }]);
+    const [end0] = [(await endOffsets(brokers, input)).get(0) as string];
+    await withAdmin(brokers, (admin) => admin.setOffsets({ groupId, topic: input, partitions: [{ partition: 0, offset: end0 }] }));
+    const broken = await txstream(['audit', 'echo', '-c', config]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/FAILED: 5 missing, 1 duplicated$/m);
+    expect(broken.stdout).toContain(`duplicated: ${duplicatedLineage} -> output ${output}/`);
+    expect(broken.stdout).toMatch(new RegExp(`missing: ${input}/0/\\d+: no output, retry or dead-letter copy`));
+    const brokenJson = await txstream(['audit', 'echo', '-c', config, '--json']);
+    expect(brokenJson.code).toBe(1);
+    const brokenReport = JSON.parse(brokenJson.stdout) as PipelineAudit;
+    expect(brokenReport).toMatchObject({ ok: false, missing: 5, duplicated: 1, duplicates: 1, endings: { missing: 5, notYetProcessed: 0 } });
+    expect(brokenReport.problems.filter((p) => p.duplicated).map((p) => p.input)).toEqual([duplicatedLineage]);
+
+    // kcat agrees: the hand-written output shows as a second record of that lineage.
+    const after = await readWithKcat(brokers, [input, output, dlt, ...retries]);
+    expect(lineageCounts(after, [output]).get(duplicatedLineage)).toBe(2);
+    committed.set(positionKey(input, 0), end0);
+    expect(fromKcat(after)).toMatchObject({ missing: brokenReport.missing, duplicated: brokenReport.duplicated, covered: brokenReport.covered });
+  });
+
+  it('names a pipeline that does not exist and exits 2', async () => {
+    const config = writeWorkerConfig({ brokers, groupId: 'g', input: 'in', output: 'out' });
+    const result = await txstream(['audit', 'nope', '-c', config]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown pipelines: nope');
+  });
+});
