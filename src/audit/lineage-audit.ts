@@ -1,5 +1,5 @@
 import type { Lineage } from '../routing/lineage.js';
-import { auditPipeline, positionKey } from './pipeline-audit.js';
+import { auditPipeline, type PipelineAudit, positionKey } from './pipeline-audit.js';
 
 /**
  * The exactly-once audit in its simplest form: given every input and the lineage headers
@@ -36,17 +36,22 @@ export function auditLineage(inputs: Iterable<Lineage>, outputLineages: Iterable
     lineage: header === undefined || header === null ? header : header.toString(),
   }));
   const inputTopics = [...new Set(inputList.map((input) => input.topic))];
-  const audit = auditPipeline({ inputTopics, inputs: inputList, committed, outputs }, { problemLimit: Number.POSITIVE_INFINITY });
-  const unexpected = audit.notCounted.noLineage + audit.notCounted.otherTopics + audit.notCounted.inputGone;
+  return toAuditResult(auditPipeline({ inputTopics, inputs: inputList, committed, outputs }, { problemLimit: Number.POSITIVE_INFINITY }));
+}
+
+/** The short form of a pipeline audit; records of no audited input count as unexpected and fail it. */
+export function toAuditResult(audit: PipelineAudit): AuditResult {
+  const { noLineage, otherTopics, pastRead, inputGone } = audit.notCounted;
+  const unexpected = noLineage + otherTopics + pastRead + inputGone;
   return {
-    inputs: audit.inputs,
-    outputs: audit.records.outputs,
+    inputs: audit.processed,
+    outputs: audit.records.outputs + audit.records.retries + audit.records.deadLetters,
     missing: audit.missing,
     duplicates: audit.duplicates,
     unexpected,
     exactlyOnce: audit.ok && unexpected === 0,
     examples: {
-      missing: audit.problems.filter((p) => p.ending === 'missing').slice(0, 5).map((p) => p.input),
+      missing: audit.problems.filter((p) => p.ending === 'missing' || p.ending === 'missing-or-skipped').slice(0, 5).map((p) => p.input),
       duplicated: audit.problems.filter((p) => p.duplicated).slice(0, 5).map((p) => p.input),
     },
   };

@@ -26,6 +26,12 @@ export class AuditTopicsMissingError extends Error {
 export interface AuditReadOptions {
   /** Give up when the read has not reached the end offsets by then. */
   readonly timeoutMs?: number;
+  /**
+   * How far to read the inputs: to their end (default; inputs past the committed offset
+   * are counted as not yet processed), or only the committed range (a large backlog is not
+   * read; outputs of inputs past it count as past the read).
+   */
+  readonly inputs?: 'to-end' | 'committed';
 }
 
 export interface AuditRead {
@@ -64,9 +70,17 @@ export async function readAuditSnapshot(kafka: Kafka, topics: AuditTopics, optio
     if (absent.length > 0) throw new AuditTopicsMissingError(absent);
     return { committed: await committedOffsets(admin, topics.groupId, consumed), ends: await endOffsets(admin, all) };
   });
+  const inputSet = new Set(topics.inputs);
+  if (options.inputs === 'committed') {
+    for (const [key, range] of ends) {
+      if (!inputSet.has(range.topic)) continue;
+      const committedOffset = BigInt(committed.get(key) ?? range.low);
+      if (committedOffset < range.end) ends.set(key, { ...range, end: committedOffset });
+    }
+  }
+  const inputReadEnds = new Map([...ends].filter(([, { topic }]) => inputSet.has(topic)).map(([key, { end }]) => [key, String(end)]));
 
   const tierOf = new Map(topics.retryTiers.map(({ topic, tier }) => [topic, tier]));
-  const inputSet = new Set(topics.inputs);
   const outputSet = new Set(topics.outputs);
   const deadLetterSet = new Set(topics.deadLetters);
   const inputs: Position[] = [];
@@ -85,7 +99,11 @@ export async function readAuditSnapshot(kafka: Kafka, topics: AuditTopics, optio
     if (tier !== undefined) retries.push({ ...position, lineage, tier });
   });
   const readerGroupDeleted = await deleteReaderGroup(kafka, readerGroup);
-  return { snapshot: { inputTopics: topics.inputs, inputs, committed, outputs, retries, deadLetters }, readerGroup, readerGroupDeleted };
+  return {
+    snapshot: { inputTopics: topics.inputs, inputs, committed, outputs, retries, deadLetters, inputReadEnds },
+    readerGroup,
+    readerGroupDeleted,
+  };
 }
 
 async function committedOffsets(admin: Admin, groupId: string, topics: string[]): Promise<Map<string, string>> {
@@ -96,12 +114,20 @@ async function committedOffsets(admin: Admin, groupId: string, topics: string[])
   return committed;
 }
 
-/** Per partition with records: [first offset, end offset) to read. */
-async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, { topic: string; partition: number; low: bigint; end: bigint }>> {
-  const ends = new Map<string, { topic: string; partition: number; low: bigint; end: bigint }>();
+interface ReadRange {
+  readonly topic: string;
+  readonly partition: number;
+  readonly low: bigint;
+  /** Exclusive. */
+  readonly end: bigint;
+}
+
+/** Per partition: [first offset, end offset) to read. */
+async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, ReadRange>> {
+  const ends = new Map<string, ReadRange>();
   for (const topic of topics) {
     for (const { partition, low, high } of await admin.fetchTopicOffsets(topic)) {
-      if (BigInt(high) > BigInt(low)) ends.set(positionKey(topic, partition), { topic, partition, low: BigInt(low), end: BigInt(high) });
+      ends.set(positionKey(topic, partition), { topic, partition, low: BigInt(low), end: BigInt(high) });
     }
   }
   return ends;
@@ -116,13 +142,14 @@ async function endOffsets(admin: Admin, topics: string[]): Promise<Map<string, {
 async function readUpTo(
   kafka: Kafka,
   groupId: string,
-  ends: Map<string, { topic: string; partition: number; low: bigint; end: bigint }>,
+  ends: ReadonlyMap<string, ReadRange>,
   timeoutMs: number,
   onRecord: (topic: string, partition: number, offset: string, lineage: string | undefined) => void,
 ): Promise<void> {
-  const remaining = new Map([...ends].map(([key, { end }]) => [key, end]));
+  const remaining = new Map([...ends].filter(([, { low, end }]) => end > low).map(([key, { end }]) => [key, end]));
   if (remaining.size === 0) return;
   const reached = new Map<string, bigint>();
+  const next = new Map<string, bigint>();
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
   let finish: (error?: Error) => void = () => {};
   const finished = new Promise<void>((resolve, reject) => {
@@ -149,15 +176,21 @@ async function readUpTo(
   }, timeoutMs);
   await consumer.connect();
   try {
-    await consumer.subscribe({ topics: [...new Set([...ends.values()].map(({ topic }) => topic))], fromBeginning: true });
+    const topics = new Set([...remaining.keys()].map((key) => (ends.get(key) as ReadRange).topic));
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch }) => {
-        const end = ends.get(positionKey(batch.topic, batch.partition))?.end;
+        const key = positionKey(batch.topic, batch.partition);
+        const end = ends.get(key)?.end;
         if (end === undefined) return;
         for (const message of batch.messages) {
-          if (BigInt(message.offset) < end) onRecord(batch.topic, batch.partition, message.offset, headerText(message.headers?.[LINEAGE_HEADER]));
+          const offset = BigInt(message.offset);
+          // A rejoin of the reader group starts the partition over (it commits nothing): each offset counts once.
+          if (offset >= end || offset < (next.get(key) ?? 0n)) continue;
+          next.set(key, offset + 1n);
+          onRecord(batch.topic, batch.partition, message.offset, headerText(message.headers?.[LINEAGE_HEADER]));
         }
       },
     });

@@ -43,6 +43,12 @@ export interface AuditSnapshot {
   readonly outputs: Iterable<Trace>;
   readonly retries?: Iterable<RetryTrace>;
   readonly deadLetters?: Iterable<Trace>;
+  /**
+   * Where the read of each input partition stopped (exclusive), by `positionKey`: a record
+   * whose lineage lies at or past it names an input the read did not cover (written after
+   * the read began, or past the committed offset when only the committed range is read).
+   */
+  readonly inputReadEnds?: ReadonlyMap<string, string>;
 }
 
 export interface AuditOptions {
@@ -97,8 +103,11 @@ export interface PipelineAudit {
   /** Records beyond the first, summed over duplicated inputs. */
   readonly duplicates: number;
   readonly records: { readonly outputs: number; readonly retries: number; readonly deadLetters: number };
-  /** Records not counted: no lineage header, lineage of another topic, or of an input no longer in the log. */
-  readonly notCounted: { readonly noLineage: number; readonly otherTopics: number; readonly inputGone: number };
+  /**
+   * Records not counted: no lineage header, lineage of another topic, of an input past where
+   * the read of its partition stopped, or of an input no longer in the log (retention).
+   */
+  readonly notCounted: { readonly noLineage: number; readonly otherTopics: number; readonly pastRead: number; readonly inputGone: number };
   readonly policyMaySkip: boolean;
   /** No missing (or missing-or-skipped) and no duplicated input. */
   readonly ok: boolean;
@@ -128,7 +137,7 @@ export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {
     traces.set(encodeLineage(input), { outputs: [], deadLetters: [], retries: new Map() });
     inputOrder.push(input);
   }
-  const notCounted = { noLineage: 0, otherTopics: 0, inputGone: 0 };
+  const notCounted = { noLineage: 0, otherTopics: 0, pastRead: 0, inputGone: 0 };
   const traceOf = (record: Trace): Traces | undefined => {
     const lineage = parseLineage(record.lineage);
     if (!lineage) {
@@ -140,9 +149,12 @@ export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {
       return undefined;
     }
     const found = traces.get(encodeLineage(lineage));
-    // The input is not in the log (deleted by retention, or the header was written by hand).
-    if (!found) notCounted.inputGone++;
-    return found;
+    if (found) return found;
+    const readEnd = snapshot.inputReadEnds?.get(positionKey(lineage.topic, lineage.partition));
+    if (readEnd !== undefined && BigInt(lineage.offset) >= BigInt(readEnd)) notCounted.pastRead++;
+    // Else the input is not in the log (deleted by retention, or the header was written by hand).
+    else notCounted.inputGone++;
+    return undefined;
   };
   const records = { outputs: 0, retries: 0, deadLetters: 0 };
   for (const output of snapshot.outputs) {
@@ -270,10 +282,11 @@ export function formatPipelineAudit(audit: PipelineAudit, context: { pipeline: s
     `  duplicated:           ${n(audit.duplicated)} input(s), ${n(audit.duplicates)} extra record(s)`,
     `  records read:         ${n(audit.records.outputs)} output, ${n(audit.records.retries)} retry, ${n(audit.records.deadLetters)} dead-letter`,
   ];
-  const { noLineage, otherTopics, inputGone } = audit.notCounted;
-  if (noLineage + otherTopics + inputGone > 0) {
+  const { noLineage, otherTopics, pastRead, inputGone } = audit.notCounted;
+  if (noLineage + otherTopics + pastRead + inputGone > 0) {
     lines.push(
-      `  not counted:          ${n(noLineage)} without lineage header, ${n(otherTopics)} from other topics, ${n(inputGone)} whose input is no longer in the log`,
+      `  not counted:          ${n(noLineage)} without lineage header, ${n(otherTopics)} from other topics, ` +
+        `${n(pastRead)} of inputs written after the read began, ${n(inputGone)} whose input is no longer in the log`,
     );
   }
   lines.push(

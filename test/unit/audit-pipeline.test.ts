@@ -98,7 +98,22 @@ describe('auditPipeline', () => {
     const audit = auditPipeline(
       snapshot({ outputs: [0, 1, 2, 3].map((n) => out(n, `in/0/${n}`)).concat([out(4, null), out(5, 'other/0/1'), out(6, 'in/0/99'), out(7, 'garbage')]) }),
     );
-    expect(audit).toMatchObject({ ok: true, covered: 4, notCounted: { noLineage: 2, otherTopics: 1, inputGone: 1 }, records: { outputs: 8 } });
+    expect(audit).toMatchObject({ ok: true, covered: 4, notCounted: { noLineage: 2, otherTopics: 1, pastRead: 0, inputGone: 1 }, records: { outputs: 8 } });
+  });
+
+  it('tells records of inputs past the read apart from inputs gone from the log', () => {
+    // Only offsets 0..1 were read (the committed range, or the end when the read began).
+    const audit = auditPipeline(
+      snapshot({
+        inputs: inputs('in', 0, 2),
+        committed: new Map([[positionKey('in', 0), '2']]),
+        inputReadEnds: new Map([[positionKey('in', 0), '2']]),
+        outputs: [out(0, 'in/0/0'), out(1, 'in/0/1'), out(2, 'in/0/2'), out(3, 'in/0/7')],
+      }),
+    );
+    expect(audit).toMatchObject({ ok: true, covered: 2, notCounted: { pastRead: 2, inputGone: 0 } });
+    const gone = auditPipeline(snapshot({ inputs: inputs('in', 0, 4).slice(2), inputReadEnds: new Map([[positionKey('in', 0), '4']]), outputs: [out(0, 'in/0/0')] }));
+    expect(gone.notCounted).toMatchObject({ pastRead: 0, inputGone: 1 });
   });
 
   it('keeps 64-bit offsets exact', () => {
