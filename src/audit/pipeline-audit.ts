@@ -54,6 +54,8 @@ export interface AuditSnapshot {
 export interface AuditOptions {
   /** The pipeline's policy can skip a failed record (`onError: skip` or `then: skip`): an input without trace may be a skip. */
   readonly policyMaySkip?: boolean;
+  /** Inputs that may have been skipped by the policy do not fail the audit (they are still reported). */
+  readonly allowSkipped?: boolean;
   /** How many problem inputs to describe (0: none; default 20). */
   readonly problemLimit?: number;
 }
@@ -109,7 +111,7 @@ export interface PipelineAudit {
    */
   readonly notCounted: { readonly noLineage: number; readonly otherTopics: number; readonly pastRead: number; readonly inputGone: number };
   readonly policyMaySkip: boolean;
-  /** No missing (or missing-or-skipped) and no duplicated input. */
+  /** No missing and no duplicated input (and no missing-or-skipped one unless allowed). */
   readonly ok: boolean;
   /** Missing and duplicated inputs, up to the problem limit, in input order. */
   readonly problems: readonly InputFinding[];
@@ -129,7 +131,7 @@ interface Traces {
 }
 
 export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {}): PipelineAudit {
-  const { policyMaySkip = false, problemLimit = 20 } = options;
+  const { policyMaySkip = false, allowSkipped = false, problemLimit = 20 } = options;
   const inputTopics = new Set(snapshot.inputTopics);
   const traces = new Map<string, Traces>();
   const inputOrder: Position[] = [];
@@ -227,7 +229,7 @@ export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {
     records,
     notCounted,
     policyMaySkip,
-    ok: missing === 0 && duplicated === 0,
+    ok: endings.missing === 0 && (allowSkipped || endings.missingOrSkipped === 0) && duplicated === 0,
     problems,
     problemCount,
   };
@@ -306,7 +308,9 @@ export function formatPipelineAudit(audit: PipelineAudit, context: { pipeline: s
   if (audit.problems.length < audit.problemCount) lines.push(`  … and ${n(audit.problemCount - audit.problems.length)} more (--problems <count> lists more)`);
   lines.push(
     audit.ok
-      ? `OK: every processed input has exactly one ending`
+      ? audit.missing > 0
+        ? `OK: no duplicate; ${n(audit.missing)} input(s) without ending, allowed as skipped by the policy`
+        : `OK: every processed input has exactly one ending`
       : `FAILED: ${n(audit.missing)} ${audit.policyMaySkip ? 'missing or skipped' : 'missing'}, ${n(audit.duplicated)} duplicated`,
   );
   return lines.join('\n');

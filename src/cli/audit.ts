@@ -22,6 +22,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--output <topic...>', 'more output topics to read (outputs that name their own topic)')
     .option('--problems <count>', 'missing or duplicated inputs to list', '20')
     .option('--timeout <ms>', 'give up when the read has not reached the end offsets by then', '120000')
+    .option('--allow-skipped', 'when the policy can skip records, inputs without any trace do not fail the audit (they are still listed)')
     .option('--json', 'machine-readable output')
     .action(async (name: string, options: Record<string, unknown>) => {
       process.exitCode = await auditCommand(name, options);
@@ -53,6 +54,7 @@ async function auditCommand(name: string, options: Record<string, unknown>): Pro
   const policy = pipeline.errorPolicy;
   const audit = auditPipeline(read.snapshot, {
     policyMaySkip: policy.onError === 'skip' || (policy.onError === 'retry' && policy.then === 'skip'),
+    allowSkipped: options.allowSkipped === true,
     problemLimit,
   });
   const readerGroup = read.readerGroupDeleted

@@ -163,6 +163,51 @@ describe('txstream audit', () => {
     expect(fromKcat(after)).toMatchObject({ missing: brokenReport.missing, duplicated: brokenReport.duplicated, covered: brokenReport.covered });
   });
 
+  it('reports records waiting in a retry tier, and says a skipped record leaves no trace', async () => {
+    // n = 0, 50 and 97 of 100 fail (failMode routing). Retry: a 10-minute backoff keeps their copies waiting in tier 1.
+    const waiting = await createPipelineTopics(brokers, 'audit-wait', 2);
+    const waitPrefix = uniqueName('audit-wait');
+    const waitConfig = writeWorkerConfig({
+      brokers,
+      groupId: waitPrefix,
+      input: waiting.input,
+      output: waiting.output,
+      errors: { onError: 'retry', attempts: 3, backoff: { initialMs: 600_000, multiplier: 1, maxMs: 600_000, jitter: 0 } },
+    });
+    // Skip: the failing records are committed past without any copy.
+    const skipping = await createPipelineTopics(brokers, 'audit-skip', 2, 0);
+    const skipPrefix = uniqueName('audit-skip');
+    const skipConfig = writeWorkerConfig({ brokers, groupId: skipPrefix, input: skipping.input, output: skipping.output, errors: { onError: 'skip' } });
+    await Promise.all([produceNumbered(brokers, waiting.input, 100), produceNumbered(brokers, skipping.input, 100)]);
+    for (const config of [waitConfig, skipConfig]) workers.push(WorkerProcess.start(config, { name: 'audit-cli', failMode: 'routing' }));
+    await waitFor(
+      async () => (await caughtUp(brokers, `${waitPrefix}.echo`, waiting.input)) && (await caughtUp(brokers, `${skipPrefix}.echo`, skipping.input)),
+      'both workers to commit their inputs',
+      90_000,
+      500,
+    );
+
+    const wait = await txstream(['audit', 'echo', '-c', waitConfig, '--json']);
+    expect(wait.code, wait.stderr).toBe(0);
+    expect(JSON.parse(wait.stdout)).toMatchObject({ ok: true, processed: 100, missing: 0, endings: { output: 97, inRetry: 3, inRetryByTier: { '1': 3 } } });
+    const waitText = await txstream(['audit', 'echo', '-c', waitConfig]);
+    expect(waitText.stdout).toMatch(/in retry \(pending\): +3 \(tier 1: 3\)/);
+    // kcat sees the three copies in tier 1 and nothing in the dead-letter topic.
+    const copies = await readWithKcat(brokers, [`${waiting.input}.retry.1`, waiting.dlt]);
+    expect(copies.map((r) => r.headers[LINEAGE_HEADER]).sort()).toEqual(
+      (await readWithKcat(brokers, [waiting.input])).filter((r) => [0, 50, 97].includes(JSON.parse(r.value ?? '{}').n)).map((r) => `${waiting.input}/${r.partition}/${r.offset}`).sort(),
+    );
+
+    const skip = await txstream(['audit', 'echo', '-c', skipConfig]);
+    expect(skip.code).toBe(1);
+    expect(skip.stdout).toMatch(/missing or skipped: +3\n/);
+    expect(skip.stdout).toContain('a skipped record leaves no trace in Kafka');
+    expect(skip.stdout).toMatch(/FAILED: 3 missing or skipped, 0 duplicated$/m);
+    const allowed = await txstream(['audit', 'echo', '-c', skipConfig, '--allow-skipped']);
+    expect(allowed.code, allowed.stdout).toBe(0);
+    expect(allowed.stdout).toMatch(/OK: no duplicate; 3 input\(s\) without ending, allowed as skipped by the policy$/m);
+  });
+
   it('names a pipeline that does not exist and exits 2', async () => {
     const config = writeWorkerConfig({ brokers, groupId: 'g', input: 'in', output: 'out' });
     const result = await txstream(['audit', 'nope', '-c', config]);

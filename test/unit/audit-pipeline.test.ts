@@ -92,6 +92,11 @@ describe('auditPipeline', () => {
     expect(audit.endings).toMatchObject({ missing: 0, missingOrSkipped: 3 });
     expect(audit.missing).toBe(3);
     expect(formatPipelineAudit(audit, { pipeline: 'p', groupId: 'g', topics: 'in' })).toMatch(/leaves no trace[\s\S]*FAILED: 3 missing or skipped, 0 duplicated/);
+    const allowed = auditPipeline(snapshot({ outputs: [out(0, 'in/0/0')] }), { policyMaySkip: true, allowSkipped: true });
+    expect(allowed).toMatchObject({ ok: true, missing: 3 });
+    expect(formatPipelineAudit(allowed, { pipeline: 'p', groupId: 'g', topics: 'in' })).toMatch(/OK: no duplicate; 3 input\(s\) without ending, allowed as skipped by the policy$/);
+    // A definite miss (policy cannot skip) is never allowed.
+    expect(auditPipeline(snapshot({ outputs: [] }), { allowSkipped: true }).ok).toBe(false);
   });
 
   it('does not count records without lineage, of other topics, or of inputs gone from the log', () => {
