@@ -4,16 +4,9 @@ import { withAdmin } from '../kafka/admin.js';
 import { headerText } from '../kafka/headers.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { LINEAGE_HEADER } from '../routing/lineage.js';
-import { type AuditSnapshot, type Position, positionKey, type RetryTrace, type Trace } from './pipeline-audit.js';
+import { type AuditSnapshot, type AuditTopics, positionKey, snapshotOf, type Trace } from './pipeline-audit.js';
 
-/** The topics one audit reads, and the group whose committed offsets say what was processed. */
-export interface AuditTopics {
-  readonly groupId: string;
-  readonly inputs: readonly string[];
-  readonly retryTiers: ReadonlyArray<{ readonly topic: string; readonly tier: number }>;
-  readonly outputs: readonly string[];
-  readonly deadLetters: readonly string[];
-}
+export type { AuditTopics } from './pipeline-audit.js';
 
 /** The audit reads every topic of the pipeline; one that does not exist is named, not retried. */
 export class AuditTopicsMissingError extends Error {
@@ -80,27 +73,14 @@ export async function readAuditSnapshot(kafka: Kafka, topics: AuditTopics, optio
   }
   const inputReadEnds = new Map([...ends].filter(([, { topic }]) => inputSet.has(topic)).map(([key, { end }]) => [key, String(end)]));
 
-  const tierOf = new Map(topics.retryTiers.map(({ topic, tier }) => [topic, tier]));
-  const outputSet = new Set(topics.outputs);
-  const deadLetterSet = new Set(topics.deadLetters);
-  const inputs: Position[] = [];
-  const outputs: Trace[] = [];
-  const retries: RetryTrace[] = [];
-  const deadLetters: Trace[] = [];
+  const records: Trace[] = [];
   const readerGroup = `txstream-audit-${randomUUID()}`;
-  await readUpTo(kafka, readerGroup, ends, options.timeoutMs ?? 120_000, (topic, partition, offset, lineageHeader) => {
-    const position = { topic, partition, offset };
-    // A topic can play several parts (an output that is also another pipeline's input is still read once).
-    if (inputSet.has(topic)) inputs.push(position);
-    const lineage = lineageHeader ?? null;
-    if (outputSet.has(topic)) outputs.push({ ...position, lineage });
-    if (deadLetterSet.has(topic)) deadLetters.push({ ...position, lineage });
-    const tier = tierOf.get(topic);
-    if (tier !== undefined) retries.push({ ...position, lineage, tier });
+  await readUpTo(kafka, readerGroup, ends, options.timeoutMs ?? 120_000, (topic, partition, offset, lineage) => {
+    records.push({ topic, partition, offset, lineage: lineage ?? null });
   });
   const readerGroupDeleted = await deleteReaderGroup(kafka, readerGroup);
   return {
-    snapshot: { inputTopics: topics.inputs, inputs, committed, outputs, retries, deadLetters, inputReadEnds },
+    snapshot: snapshotOf(topics, committed, records, inputReadEnds),
     readerGroup,
     readerGroupDeleted,
   };

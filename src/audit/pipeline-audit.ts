@@ -51,6 +51,45 @@ export interface AuditSnapshot {
   readonly inputReadEnds?: ReadonlyMap<string, string>;
 }
 
+/** The topics one audit reads, and the group whose committed offsets say what was processed. */
+export interface AuditTopics {
+  readonly groupId: string;
+  readonly inputs: readonly string[];
+  readonly retryTiers: ReadonlyArray<{ readonly topic: string; readonly tier: number }>;
+  readonly outputs: readonly string[];
+  readonly deadLetters: readonly string[];
+}
+
+/**
+ * Sorts records read from the audit's topics into their parts (input, output, retry tier,
+ * dead letter) by topic; a topic can play several parts. Any reader's records fit: the
+ * tests feed kcat's here, so both readers are counted by the same code.
+ */
+export function snapshotOf(
+  topics: AuditTopics,
+  committed: ReadonlyMap<string, string>,
+  records: Iterable<Trace>,
+  inputReadEnds?: ReadonlyMap<string, string>,
+): AuditSnapshot {
+  const inputSet = new Set(topics.inputs);
+  const outputSet = new Set(topics.outputs);
+  const deadLetterSet = new Set(topics.deadLetters);
+  const tierOf = new Map(topics.retryTiers.map(({ topic, tier }) => [topic, tier]));
+  const inputs: Position[] = [];
+  const outputs: Trace[] = [];
+  const retries: RetryTrace[] = [];
+  const deadLetters: Trace[] = [];
+  for (const record of records) {
+    const { topic, partition, offset } = record;
+    if (inputSet.has(topic)) inputs.push({ topic, partition, offset });
+    if (outputSet.has(topic)) outputs.push(record);
+    if (deadLetterSet.has(topic)) deadLetters.push(record);
+    const tier = tierOf.get(topic);
+    if (tier !== undefined) retries.push({ ...record, tier });
+  }
+  return { inputTopics: topics.inputs, inputs, committed, outputs, retries, deadLetters, ...(inputReadEnds ? { inputReadEnds } : {}) };
+}
+
 export interface AuditOptions {
   /** The pipeline's policy can skip a failed record (`onError: skip` or `then: skip`): an input without trace may be a skip. */
   readonly policyMaySkip?: boolean;
