@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
+import { DEFAULTS } from '../config/defaults.js';
 import { withAdmin } from '../kafka/admin.js';
 import { headerText } from '../kafka/headers.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
@@ -75,7 +76,7 @@ export async function readAuditSnapshot(kafka: Kafka, topics: AuditTopics, optio
 
   const records: Trace[] = [];
   const readerGroup = `txstream-audit-${randomUUID()}`;
-  await readUpTo(kafka, readerGroup, ends, options.timeoutMs ?? 120_000, (topic, partition, offset, lineage) => {
+  await readUpTo(kafka, readerGroup, ends, options.timeoutMs ?? DEFAULTS.auditReadTimeoutMs, (topic, partition, offset, lineage) => {
     records.push({ topic, partition, offset, lineage: lineage ?? null });
   });
   const readerGroupDeleted = await deleteReaderGroup(kafka, readerGroup);
@@ -144,7 +145,10 @@ async function readUpTo(
     if (remaining.size === 0) finish();
   };
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => progress(payload.topic, payload.partition, payload.lastOffset));
-  consumer.on(consumer.events.CRASH, ({ payload }) => finish(payload.error));
+  // KafkaJS restarts the consumer after a retriable crash (a broker going away); only a final one ends the read.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) finish(payload.error);
+  });
   const timer = setTimeout(() => {
     const behind = [...remaining].map(([key, end]) => `${key} at ${reached.get(key) ?? ends.get(key)?.low ?? 0n} of ${end}`);
     finish(

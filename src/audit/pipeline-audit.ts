@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../config/defaults.js';
 import { encodeLineage, parseLineage } from '../routing/lineage.js';
 
 /**
@@ -170,7 +171,7 @@ interface Traces {
 }
 
 export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {}): PipelineAudit {
-  const { policyMaySkip = false, allowSkipped = false, problemLimit = 20 } = options;
+  const { policyMaySkip = false, allowSkipped = false, problemLimit = DEFAULTS.auditProblems } = options;
   const inputTopics = new Set(snapshot.inputTopics);
   const traces = new Map<string, Traces>();
   const inputOrder: Position[] = [];

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { DEFAULTS } from '../config/defaults.js';
 import { auditPipeline, formatPipelineAudit } from '../audit/pipeline-audit.js';
 import { AuditTopicsMissingError, auditTopicsOf, readAuditSnapshot } from '../audit/pipeline-audit-read.js';
-import { ConfigError } from '../errors/index.js';
+import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
 import { resolvePipeline } from '../pipeline/definition.js';
-import { buildKafkaSecurity } from '../security/index.js';
+import { buildKafkaSecurity, describeConnectionFailure } from '../security/index.js';
 import { addSettingOptions, EXIT, loadRun } from './run.js';
 
 /**
@@ -20,8 +21,8 @@ export function registerAuditCommand(program: Command): void {
       .description("count by lineage where each input of a pipeline ended (output, retry tier, dead-letter); exit 1 on missing or duplicated"),
   )
     .option('--output <topic...>', 'more output topics to read (outputs that name their own topic)')
-    .option('--problems <count>', 'missing or duplicated inputs to list', '20')
-    .option('--timeout <ms>', 'give up when the read has not reached the end offsets by then', '120000')
+    .option('--problems <count>', 'missing or duplicated inputs to list', String(DEFAULTS.auditProblems))
+    .option('--timeout <ms>', 'give up when the read has not reached the end offsets by then', String(DEFAULTS.auditReadTimeoutMs))
     .option('--allow-skipped', 'when the policy can skip records, inputs without any trace do not fail the audit (they are still listed)')
     .option('--json', 'machine-readable output')
     .action(async (name: string, options: Record<string, unknown>) => {
@@ -43,6 +44,15 @@ async function auditCommand(name: string, options: Record<string, unknown>): Pro
     logger: createLogger({ level: 'error' }),
     kafka: { ssl, sasl },
   });
+  // A clear line, not a stack, when the brokers do not answer or refuse us.
+  const probe = kafka.admin();
+  await probe.connect().catch((error: unknown) => {
+    const failure = describeConnectionFailure(error, { brokers: settings.brokers, sasl });
+    throw failure.kind === 'unreachable'
+      ? new BrokerUnreachableError(settings.brokers, { cause: error })
+      : new KafkaSecurityError(failure.message, failure.kind, { cause: error });
+  });
+  await probe.disconnect();
   const topics = auditTopicsOf(pipeline, (options.output as string[] | undefined) ?? []);
   let read;
   try {
