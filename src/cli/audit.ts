@@ -31,8 +31,8 @@ export function registerAuditCommand(program: Command): void {
 }
 
 async function auditCommand(name: string, options: Record<string, unknown>): Promise<number> {
-  const problemLimit = count(options.problems, '--problems');
-  const timeoutMs = count(options.timeout, '--timeout');
+  const problemLimit = count(options.problems, '--problems', 0);
+  const timeoutMs = count(options.timeout, '--timeout', 1);
   const { settings, pipelines, baseDir } = await loadRun({ ...options, pipeline: name });
   const definition = pipelines.find((pipeline) => pipeline.name === name);
   if (!definition) throw new ConfigError(`no pipeline named '${name}'`);
@@ -85,8 +85,8 @@ async function auditCommand(name: string, options: Record<string, unknown>): Pro
   return audit.ok ? EXIT.ok : EXIT.failed;
 }
 
-function count(value: unknown, flag: string): number {
+function count(value: unknown, flag: string, min: number): number {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new ConfigError(`'${String(value)}' is not a whole number`, flag);
+  if (!Number.isInteger(parsed) || parsed < min) throw new ConfigError(`'${String(value)}' is not a whole number of at least ${min}`, flag);
   return parsed;
 }
