@@ -53,7 +53,10 @@ export function auditTopicsOf(pipeline: ResolvedPipeline, extraOutputs: readonly
  * 2. every partition's end offset (high watermark) as of now,
  * 3. every topic from its start to those end offsets, read_committed.
  * Records of a transaction still open at the start are awaited until it ends (the
- * transaction timeout bounds that). Only positions and lineage headers are kept.
+ * transaction timeout bounds that). The end is the high watermark, not the last stable
+ * offset, on purpose: a transaction's offsets can be visible in the group while its commit
+ * marker is not yet written to every output partition, and its outputs must be read.
+ * Only positions and lineage headers are kept.
  */
 export async function readAuditSnapshot(kafka: Kafka, topics: AuditTopics, options: AuditReadOptions = {}): Promise<AuditRead> {
   const consumed = [...topics.inputs, ...topics.retryTiers.map(({ topic }) => topic)];

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { PipelineAudit } from '../../src/audit/pipeline-audit.js';
 import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
 import { auditWithKcat } from '../support/audit.js';
-import { caughtUp, createPipelineTopics, endOffsets, produce, produceNumbered, type ReadRecord, uniqueName, withAdmin } from '../support/kafka.js';
+import { caughtUp, committedOffsets, createPipelineTopics, endOffsets, produce, produceNumbered, type ReadRecord, uniqueName, withAdmin } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';
 import { waitFor } from '../support/wait.js';
 import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
@@ -202,6 +202,27 @@ describe('txstream audit', () => {
     const allowed = await txstream(['audit', 'echo', '-c', skipConfig, '--allow-skipped']);
     expect(allowed.code, allowed.stdout).toBe(0);
     expect(allowed.stdout).toMatch(/OK: no duplicate; 3 input\(s\) without ending, allowed as skipped by the policy$/m);
+  });
+
+  it('audits a running pipeline: ends while outputs keep coming, counts the backlog as not yet processed', async () => {
+    const { input, output } = await createPipelineTopics(brokers, 'audit-live', 3);
+    const prefix = uniqueName('audit-live');
+    const config = writeWorkerConfig({ brokers, groupId: prefix, input, output });
+    const total = 5000;
+    await produceNumbered(brokers, input, total);
+    // 3 ms per record: the worker needs about 15 s for the backlog.
+    workers.push(WorkerProcess.start(config, { name: 'audit-live', handlerDelayMs: 3 }));
+    await waitFor(async () => [...(await committedOffsets(brokers, `${prefix}.echo`, input)).values()].some((offset) => BigInt(offset) > 0n), 'a first commit', 60_000, 200);
+
+    const live = await txstream(['audit', 'echo', '-c', config, '--json']);
+    expect(live.code, live.stderr).toBe(0);
+    const report = JSON.parse(live.stdout) as PipelineAudit;
+    expect(report).toMatchObject({ inputs: total, missing: 0, duplicated: 0, ok: true });
+    expect(report.processed).toBeGreaterThan(0);
+    expect(report.endings.notYetProcessed).toBeGreaterThan(0);
+    expect(report.covered).toBe(report.processed);
+    // The worker was still behind when the audit ended.
+    expect(await caughtUp(brokers, `${prefix}.echo`, input)).toBe(false);
   });
 
   it('names a pipeline that does not exist and exits 2', async () => {
