@@ -159,13 +159,20 @@ export interface PipelineAudit {
   readonly problemCount: number;
 }
 
+function byPosition(a: Position, b: Position): number {
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  if (a.partition !== b.partition) return a.partition - b.partition;
+  const difference = BigInt(a.offset) - BigInt(b.offset);
+  return difference < 0n ? -1 : difference > 0n ? 1 : 0;
+}
+
 export function positionKey(topic: string, partition: number): string {
   return `${topic}/${partition}`;
 }
 
 interface Traces {
-  outputs: string[];
-  deadLetters: string[];
+  outputs: Position[];
+  deadLetters: Position[];
   /** Copies per tier. */
   retries: Map<number, Position[]>;
 }
@@ -174,11 +181,9 @@ export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {
   const { policyMaySkip = false, allowSkipped = false, problemLimit = DEFAULTS.auditProblems } = options;
   const inputTopics = new Set(snapshot.inputTopics);
   const traces = new Map<string, Traces>();
-  const inputOrder: Position[] = [];
-  for (const input of snapshot.inputs) {
-    traces.set(encodeLineage(input), { outputs: [], deadLetters: [], retries: new Map() });
-    inputOrder.push(input);
-  }
+  // Readers interleave partitions as they like: sort, so the report (and its problem list) does not depend on the reader.
+  const inputOrder = [...snapshot.inputs].sort(byPosition);
+  for (const input of inputOrder) traces.set(encodeLineage(input), { outputs: [], deadLetters: [], retries: new Map() });
   const notCounted = { noLineage: 0, otherTopics: 0, pastRead: 0, inputGone: 0 };
   const traceOf = (record: Trace): Traces | undefined => {
     const lineage = parseLineage(record.lineage);
@@ -201,11 +206,11 @@ export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {
   const records = { outputs: 0, retries: 0, deadLetters: 0 };
   for (const output of snapshot.outputs) {
     records.outputs++;
-    traceOf(output)?.outputs.push(encodeLineage(output));
+    traceOf(output)?.outputs.push(output);
   }
   for (const dead of snapshot.deadLetters ?? []) {
     records.deadLetters++;
-    traceOf(dead)?.deadLetters.push(encodeLineage(dead));
+    traceOf(dead)?.deadLetters.push(dead);
   }
   for (const copy of snapshot.retries ?? []) {
     records.retries++;
@@ -251,9 +256,11 @@ export function auditPipeline(snapshot: AuditSnapshot, options: AuditOptions = {
         input: lineage,
         ending: ending.kind,
         duplicated: extra > 0,
-        outputs: found.outputs,
-        deadLetters: found.deadLetters,
-        retries: [...found.retries].flatMap(([tier, copies]) => copies.map((copy) => `${tier}:${encodeLineage(copy)}`)),
+        outputs: [...found.outputs].sort(byPosition).map(encodeLineage),
+        deadLetters: [...found.deadLetters].sort(byPosition).map(encodeLineage),
+        retries: [...found.retries]
+          .sort(([a], [b]) => a - b)
+          .flatMap(([tier, copies]) => [...copies].sort(byPosition).map((copy) => `${tier}:${encodeLineage(copy)}`)),
       });
     }
   }

@@ -121,6 +121,20 @@ describe('auditPipeline', () => {
     expect(gone.notCounted).toMatchObject({ pastRead: 0, inputGone: 1 });
   });
 
+  it('gives the same report whatever order a reader delivered the records in', () => {
+    const two = [...inputs('in', 0, 12), ...inputs('in', 1, 12)];
+    const outputs = two.flatMap((input, index) => [out(index, `in/${input.partition}/${input.offset}`), ...(index % 5 === 0 ? [out(100 + index, `in/${input.partition}/${input.offset}`)] : [])]);
+    const committed = new Map([
+      [positionKey('in', 0), '12'],
+      [positionKey('in', 1), '12'],
+    ]);
+    const ordered = auditPipeline(snapshot({ inputs: two, committed, outputs }), { problemLimit: 3 });
+    const reversed = auditPipeline(snapshot({ inputs: [...two].reverse(), committed, outputs: [...outputs].reverse() }), { problemLimit: 3 });
+    expect(reversed).toEqual(ordered);
+    expect(ordered.problems.map((p) => p.input)).toEqual(['in/0/0', 'in/0/5', 'in/0/10']);
+    expect(ordered.problems[0]?.outputs).toEqual(['in.out/0/0', 'in.out/0/100']);
+  });
+
   it('keeps 64-bit offsets exact', () => {
     const big = '9223372036854775806';
     const audit = auditPipeline({
