@@ -37,6 +37,23 @@ export class HandlerContractError extends NonRetryableError {
 }
 
 /**
+ * An output (or a retry/dead-letter copy) that the client cannot encode or the cluster
+ * would refuse: an undeclared or missing topic, a partition that does not exist, a key,
+ * value or header of the wrong type, a record larger than the topic accepts, or a write
+ * the broker refused for a reason tied to this record. Retrying cannot help.
+ */
+export class OutputRejectedError extends NonRetryableError {
+  override readonly name = 'OutputRejectedError';
+  constructor(
+    message: string,
+    readonly where: { readonly topic: string; readonly partition?: number; readonly sizeBytes?: number; readonly limitBytes?: number },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
  * Another owner initialised the partition's transactional id: this worker must give
  * the partition up, never retry the transaction.
  */

@@ -11,6 +11,12 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly input: string | readonly string[];
   /** Default topic for outputs that name none. */
   readonly output?: string;
+  /**
+   * Other topics the handler may write to (`output.topic`). An output to a topic that is
+   * neither `output` nor listed here is rejected and routed by the error policy
+   * (reason `output-rejected`): a typo must not create or feed a topic nobody reads.
+   */
+  readonly outputs?: readonly string[];
   readonly handler: Handler<In, Out>;
   /** Consumer group; default `<worker groupId>.<name>`, or `txstream.<name>`. */
   readonly groupId?: string;
@@ -35,6 +41,8 @@ export interface ResolvedPipeline {
   readonly name: string;
   readonly inputs: readonly string[];
   readonly output: string | undefined;
+  /** Every topic the handler may write: `output` and `outputs`. */
+  readonly outputs: readonly string[];
   readonly handler: Handler;
   readonly groupId: string;
   readonly deadLetterTopicFor: (inputTopic: string) => string;
@@ -64,6 +72,7 @@ export function resolvePipeline(
     name: definition.name,
     inputs,
     output: definition.output,
+    outputs: [...new Set([...(definition.output ? [definition.output] : []), ...(definition.outputs ?? [])])],
     handler: definition.handler,
     groupId: definition.groupId ?? `${defaults.groupId ?? 'txstream'}.${definition.name}`,
     deadLetterTopicFor: (topic) => definition.deadLetterTopic ?? deadLetterTopicOf(topic),
@@ -84,7 +93,7 @@ function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {
 /** Every topic the pipeline reads or writes, so the worker can check they exist before it joins. */
 export function topicsOf(pipeline: ResolvedPipeline): string[] {
   const topics = new Set<string>(pipeline.inputs);
-  if (pipeline.output) topics.add(pipeline.output);
+  for (const output of pipeline.outputs) topics.add(output);
   for (const input of pipeline.inputs) {
     topics.add(pipeline.deadLetterTopicFor(input));
     for (const retry of pipeline.retryTopicsFor(input)) topics.add(retry);

@@ -5,6 +5,7 @@ import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
+import { TopicCatalog } from '../kafka/topic-catalog.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
 
@@ -40,6 +41,7 @@ export class PipelineRunner {
   private readonly tasks: TaskManager;
   private readonly log: Logger;
   private readonly taskMetrics: TaskMetrics;
+  private readonly catalog: TopicCatalog;
   private joined = false;
   private lagTimer: NodeJS.Timeout | undefined;
 
@@ -63,6 +65,7 @@ export class PipelineRunner {
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
     });
+    this.catalog = new TopicCatalog(deps.admin, this.log);
     this.taskMetrics = deps.metrics.forPipeline(pipeline.name, pipeline.commit.strategy);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
@@ -162,6 +165,7 @@ export class PipelineRunner {
       heartbeatIntervalMs: this.deps.group.heartbeatIntervalMs,
       onFenced: (task) => this.tasks.onFenced(task),
       metrics: this.taskMetrics,
+      catalog: this.catalog,
     });
   }
 }
