@@ -23,6 +23,10 @@ export const pipelineFileSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
     input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     output: z.string().min(1).optional(),
+    /** Other topics the handler may write to; anything else is rejected as output-rejected. */
+    outputs: z.array(z.string().min(1)).optional(),
+    /** A handler call past this fails with HandlerTimeoutError (Node's timers take at most 2^31-1 ms). */
+    handlerTimeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
     handler: z
       .object({
         module: z.string().min(1),

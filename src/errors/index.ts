@@ -54,6 +54,21 @@ export class OutputRejectedError extends NonRetryableError {
 }
 
 /**
+ * The handler did not settle within the pipeline's handlerTimeoutMs. The unit goes on
+ * without it (the record follows the error policy like any failure); the handler's
+ * promise is abandoned: its result is ignored and `ctx.signal` is aborted so it can stop.
+ */
+export class HandlerTimeoutError extends Error {
+  override readonly name = 'HandlerTimeoutError';
+  constructor(
+    readonly records: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`handler did not settle within ${timeoutMs} ms (handlerTimeoutMs) on ${records}`);
+  }
+}
+
+/**
  * Another owner initialised the partition's transactional id: this worker must give
  * the partition up, never retry the transaction.
  */

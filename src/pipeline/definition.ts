@@ -1,7 +1,9 @@
+import { DEFAULTS } from '../config/defaults.js';
 import type { CommitSettings } from '../config/schema.js';
 import { deadLetterTopicOf } from '../routing/dead-letter.js';
 import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy, retryTopicOf } from '../routing/policy.js';
 import { withoutUndefined } from '../util/objects.js';
+import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
 
@@ -26,6 +28,8 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly commit?: Partial<CommitSettings>;
   /** What happens to a record whose handler fails; default: 3 retries, then the dead-letter topic. */
   readonly errors?: ErrorPolicyInput;
+  /** A handler call that has not settled after this fails with HandlerTimeoutError; default DEFAULTS.handlerTimeoutMs. */
+  readonly handlerTimeoutMs?: number;
 }
 
 /**
@@ -50,6 +54,7 @@ export interface ResolvedPipeline {
   readonly outputSerde: Serde;
   readonly commit: CommitSettings;
   readonly errorPolicy: ResolvedErrorPolicy;
+  readonly handlerTimeoutMs: number;
   /** Retry topics of an input, one per attempt (none unless the policy retries). */
   readonly retryTopicsFor: (inputTopic: string) => string[];
   /** The input a fetched topic belongs to, and its retry tier (0 for the input itself). */
@@ -68,6 +73,7 @@ export function resolvePipeline(
     sources.set(input, { input, tier: 0 });
     retryTopicsFor(input).forEach((topic, index) => sources.set(topic, { input, tier: index + 1 }));
   }
+  const commit = { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) };
   return {
     name: definition.name,
     inputs,
@@ -78,11 +84,28 @@ export function resolvePipeline(
     deadLetterTopicFor: (topic) => definition.deadLetterTopic ?? deadLetterTopicOf(topic),
     inputSerde: serdeOf(definition.serde?.input),
     outputSerde: serdeOf(definition.serde?.output),
-    commit: { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) },
+    commit,
     errorPolicy,
+    handlerTimeoutMs: handlerTimeoutOf(definition, commit),
     retryTopicsFor,
     sourceOf: (topic) => sources.get(topic),
   };
+}
+
+/**
+ * A stuck handler's unit must still commit inside its transaction: with a batch handler a
+ * stuck record costs two timeouts (the batch call, then its own), so the timeout may be at
+ * most a third of the transaction timeout. Unset, it is the default or that third.
+ */
+function handlerTimeoutOf(definition: PipelineDefinition, commit: CommitSettings): number {
+  const most = commit.strategy === 'transactional' ? Math.floor(commit.transactionTimeoutMs / 3) : 2_147_483_647;
+  const chosen = definition.handlerTimeoutMs;
+  if (chosen === undefined) return Math.min(DEFAULTS.handlerTimeoutMs, most);
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > most) {
+    const why = commit.strategy === 'transactional' ? ` (a third of transactionTimeoutMs ${commit.transactionTimeoutMs})` : " (Node's timer limit)";
+    throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${most} ms${why}`);
+  }
+  return chosen;
 }
 
 function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {

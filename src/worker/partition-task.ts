@@ -2,7 +2,8 @@ import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { errorMessage, HandlerContractError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
+import { withHandlerTimeout } from './handler-timeout.js';
 import { isRecordRefusal } from '../kafka/errors.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import { MAX_REQUEST_BYTES } from '../commit/request-size.js';
@@ -251,7 +252,9 @@ export class PartitionTask {
       if (handler.kind === 'record') {
         for (const { record, message } of inputs) {
           try {
-            const outputs = normaliseResult(await handler.handle(record, context));
+            const outputs = normaliseResult(
+              await this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handler.handle(record, bounded)),
+            );
             await this.refreshTopicsOf([outputs]);
             collector.addOutputs(record, outputs);
           } catch (error) {
@@ -279,10 +282,14 @@ export class PartitionTask {
     context: HandlerContext,
   ): Promise<void> {
     let results: readonly HandlerResult[];
+    const first = inputs[0]?.record;
+    const names = first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
     try {
-      results = await handleBatch(
-        inputs.map((input) => input.record),
-        context,
+      results = await this.callHandler(names, { offset: first?.offset, records: inputs.length }, context, (bounded) =>
+        handleBatch(
+          inputs.map((input) => input.record),
+          bounded,
+        ),
       );
       if (!Array.isArray(results) || results.length !== inputs.length) {
         throw new HandlerContractError(
@@ -292,6 +299,11 @@ export class PartitionTask {
     } catch (error) {
       const [only] = inputs;
       if (inputs.length === 1 && only) return this.route(collector, only.message, error);
+      if (error instanceof HandlerTimeoutError) {
+        // Halving would wait out the timeout log2(n) times: one record per call finds the stuck ones in one more timeout each.
+        for (const input of inputs) await this.handleIsolating(handleBatch, [input], collector, context);
+        return;
+      }
       const middle = Math.ceil(inputs.length / 2);
       await this.handleIsolating(handleBatch, inputs.slice(0, middle), collector, context);
       await this.handleIsolating(handleBatch, inputs.slice(middle), collector, context);
@@ -352,6 +364,24 @@ export class PartitionTask {
       case 'block':
         throw new BlockedRecord(message.offset, error);
     }
+  }
+
+  /**
+   * One handler call, bounded by the pipeline's handlerTimeoutMs. The handler's signal
+   * aborts on drain or on its timeout; a warning names the records while the call is stuck.
+   */
+  private callHandler<T>(records: string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
+    const timeoutMs = this.deps.pipeline.handlerTimeoutMs;
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([context.signal, timeout.signal]);
+    return withHandlerTimeout(() => call({ ...context, signal }), {
+      timeoutMs,
+      records,
+      abort: () => timeout.abort(new HandlerTimeoutError(records, timeoutMs)),
+      onStuck: (elapsedMs) => {
+        this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
+      },
+    });
   }
 
   /** Where the unit starting at `start` ends: one record at a time inside the isolated range. */

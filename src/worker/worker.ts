@@ -165,7 +165,13 @@ export class Worker {
     clearTimeout(timer);
     if (outcome === 'timeout') {
       this.logger.error({ deadlineMs }, 'drain deadline passed; aborting open transactions');
-      await Promise.allSettled(this.runners.map((runner) => runner.abort()));
+      // A task still inside a handler holds its lock: aborting waits for it only so long.
+      let graceTimer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, DEFAULTS.drainAbortGraceMs);
+      });
+      await Promise.race([Promise.allSettled(this.runners.map((runner) => runner.abort())), grace]);
+      clearTimeout(graceTimer);
     }
     await this.release();
     this.state = 'stopped';
