@@ -68,6 +68,11 @@ export class HandlerTimeoutError extends Error {
   }
 }
 
+/** A record on a retry tier whose failure headers are missing, malformed or out of range: it is dead-lettered, never trusted. */
+export class InvalidFailureHeadersError extends NonRetryableError {
+  override readonly name = 'InvalidFailureHeadersError';
+}
+
 /**
  * Another owner initialised the partition's transactional id: this worker must give
  * the partition up, never retry the transaction.

@@ -2,7 +2,8 @@ import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { errorMessage, HandlerContractError, HandlerTimeoutError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
+import { retryHeadersProblem } from '../routing/failure-headers.js';
 import { withHandlerTimeout } from './handler-timeout.js';
 import { isRecordRefusal } from '../kafka/errors.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
@@ -208,7 +209,8 @@ export class PartitionTask {
   private dueMessages(messages: KafkaMessage[]): { due: KafkaMessage[]; waitFor?: { offset: string; dueAt: number } } {
     if (this.tier === 0) return { due: messages };
     const now = Date.now();
-    const index = messages.findIndex((message) => dueAtOf(message) > now);
+    // A copy whose headers cannot be trusted is due at once: it goes to the dead-letter topic, never pauses the tier.
+    const index = messages.findIndex((message) => dueAtOf(message) > now && this.retryHeadersProblem(message, now) === undefined);
     if (index < 0) return { due: messages };
     const head = messages[index] as KafkaMessage;
     return { due: messages.slice(0, index), waitFor: { offset: head.offset, dueAt: dueAtOf(head) } };
@@ -230,6 +232,11 @@ export class PartitionTask {
     if (isPreparableSerde(pipeline.inputSerde)) await pipeline.inputSerde.prepare(messages.map((message) => message.value ?? null));
     const inputs: Input[] = [];
     for (const message of messages) {
+      const untrusted = this.tier > 0 ? this.retryHeadersProblem(message, Date.now()) : undefined;
+      if (untrusted) {
+        this.route(collector, message, new InvalidFailureHeadersError(`retry copy at ${topic}/${partition}/${message.offset}: ${untrusted}`), true);
+        continue;
+      }
       const refused = this.refusedWrites.get(message.offset);
       if (refused) {
         // The broker refused this record's outputs: calling the handler again would only repeat that.
@@ -320,11 +327,14 @@ export class PartitionTask {
   }
 
   /** Applies the error policy to one failed record. */
-  private route(collector: OutputCollector, message: KafkaMessage, error: unknown): void {
+  private route(collector: OutputCollector, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
     const { topic, partition } = this.deps.partition;
     const { pipeline } = this.deps;
-    const origin = originOf(topic, partition, message, this.tier > 0);
-    const outcome = decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
+    // Headers that failed the checks say nothing about the record: it is taken as it stands, and dead-lettered under every policy.
+    const origin = originOf(topic, partition, message, this.tier > 0 && !untrustedHeaders);
+    const outcome = untrustedHeaders
+      ? ({ kind: 'dead-letter', reason: 'invalid-failure-headers' } as const)
+      : decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
     const now = Date.now();
     const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };
     const deadLetter = (reason: string) => {
@@ -382,6 +392,11 @@ export class PartitionTask {
         this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
       },
     });
+  }
+
+  private retryHeadersProblem(message: KafkaMessage, now: number): string | undefined {
+    const { backoff } = this.deps.pipeline.errorPolicy;
+    return retryHeadersProblem(message, { input: this.inputTopic, tier: this.tier, now, maxDelayMs: backoff.maxMs });
   }
 
   /** Where the unit starting at `start` ends: one record at a time inside the isolated range. */
