@@ -42,7 +42,7 @@ export function registerTopicsCommands(program: Command, io: TopicsIo = processI
       .option('--dir <dir>', 'folder of the topics files (*.yaml)', 'topics')
       .option('--brokers <list>', 'bootstrap brokers, host:port[,host:port] (env TXSTREAM_BROKERS / KAFKA_BROKERS)')
       .option('--scope <prefix...>', 'report (or delete) only unmanaged topics with these name prefixes')
-      .option('--allow-delete', 'delete cluster topics the files do not declare (within --scope); Kafka cannot undo it');
+      .option('--allow-delete', 'delete cluster topics the files do not declare; needs --scope, never deletes __*, _schemas, _confluent* or connect-* topics; Kafka cannot undo it');
 
   common(topics.command('plan').description('show what apply would change; exit 0 when nothing, 2 when something')).action(
     async (options: TopicsCommandOptions) => io.exit(await topicsPlan(options, io)),
