@@ -89,8 +89,16 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
     return stopping;
   };
   const finished = new Promise<number>((resolve) => {
-    process.once('SIGTERM', () => void stop('SIGTERM', EXIT.ok).then(resolve));
-    process.once('SIGINT', () => void stop('SIGINT', EXIT.ok).then(resolve));
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // A second signal means "now": say so, then exit without waiting for the drain.
+        logger.error({ signal, drainTimeoutMs }, `second ${signal} while draining; exiting now without finishing the drain`);
+        process.exit(EXIT.failed);
+      }
+      void stop(signal, EXIT.ok).then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
     worker.onFatal((error) => {
       logger.fatal({ err: error }, 'worker failed');
       void stop('fatal error', EXIT.failed).then(resolve);

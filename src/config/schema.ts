@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { errorPolicySchema } from '../routing/policy.js';
 import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 /** The validated shape of a worker's configuration, from flags, env and file together. */
 
-const ms = (min = 0) => z.number().int().min(min);
+const ms = (min = 0) => z.number().int().min(min).max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timer limit)`);
 
 export const commitSettingsSchema = z
   .object({
@@ -26,7 +27,7 @@ export const pipelineFileSchema = z
     /** Other topics the handler may write to; anything else is rejected as output-rejected. */
     outputs: z.array(z.string().min(1)).optional(),
     /** A handler call past this fails with HandlerTimeoutError (Node's timers take at most 2^31-1 ms). */
-    handlerTimeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
+    handlerTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
     handler: z
       .object({
         module: z.string().min(1),
@@ -91,7 +92,16 @@ export const workerSettingsSchema = z
     pipelines: z.array(pipelineFileSchema).default([]),
     security: securitySettingsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((settings, ctx) => {
+    if (settings.heartbeatIntervalMs >= settings.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['heartbeatIntervalMs'],
+        message: `must be below sessionTimeoutMs (${settings.sessionTimeoutMs}); accepted: 100..${settings.sessionTimeoutMs - 1}`,
+      });
+    }
+  });
 
 export type CommitSettings = z.infer<typeof commitSettingsSchema>;
 export type PipelineFileConfig = z.infer<typeof pipelineFileSchema>;

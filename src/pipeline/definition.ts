@@ -74,11 +74,17 @@ export function resolvePipeline(
     retryTopicsFor(input).forEach((topic, index) => sources.set(topic, { input, tier: index + 1 }));
   }
   const commit = { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) };
+  const outputs = [...new Set([...(definition.output ? [definition.output] : []), ...(definition.outputs ?? [])])];
+  const looping = outputs.filter((output) => sources.has(output) || inputs.some((input) => (definition.deadLetterTopic ?? deadLetterTopicOf(input)) === output));
+  if (looping.length > 0) {
+    // An output that is also read (an input or its retry tier) feeds the pipeline its own results without end.
+    throw new ConfigError(`pipeline '${definition.name}': output ${looping.map((topic) => `'${topic}'`).join(', ')} is also its input, a retry tier or its dead-letter topic; outputs must be other topics`);
+  }
   return {
     name: definition.name,
     inputs,
     output: definition.output,
-    outputs: [...new Set([...(definition.output ? [definition.output] : []), ...(definition.outputs ?? [])])],
+    outputs,
     handler: definition.handler,
     groupId: definition.groupId ?? `${defaults.groupId ?? 'txstream'}.${definition.name}`,
     deadLetterTopicFor: (topic) => definition.deadLetterTopic ?? deadLetterTopicOf(topic),

@@ -1,6 +1,10 @@
 import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../config/defaults.js';
+import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
+
+/** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
+const BROKER_RESOURCE = 4;
 import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { describeConnectionFailure } from '../security/index.js';
@@ -59,6 +63,8 @@ export class Worker {
   constructor(private readonly options: WorkerOptions) {
     if (options.brokers.length === 0) throw new ConfigError('at least one broker is required (brokers)');
     if (options.pipelines.length === 0) throw new ConfigError('no pipeline to run (pipelines)');
+    const timers = groupTimerProblems(this.timersOf(options));
+    if (timers.length > 0) throw new ConfigError(timers.join('; '));
     this.logger = options.logger ?? createLogger();
     const commit = { ...DEFAULT_SETTINGS.commit, ...options.commit };
     this.pipelines = options.pipelines.map((pipeline) => resolvePipeline(pipeline, { commit, groupId: options.groupId }));
@@ -116,6 +122,7 @@ export class Worker {
           : new KafkaSecurityError(failure.message, failure.kind, { cause: error });
       });
       await this.checkTopicsExist(this.admin);
+      await this.checkBrokerGroupLimits(this.admin);
       const group = {
         sessionTimeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
         heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
@@ -178,6 +185,41 @@ export class Worker {
     const result = { clean: outcome === 'drained', durationMs: Date.now() - started };
     this.logger.info({ ...result, stats: this.stats() }, 'worker stopped');
     return result;
+  }
+
+  private timersOf(options: WorkerOptions): GroupTimers {
+    return {
+      sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? DEFAULTS.rebalanceTimeoutMs,
+      drainTimeoutMs: options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,
+    };
+  }
+
+  /**
+   * The broker refuses a session timeout outside its group limits only at JoinGroup, where
+   * KafkaJS retries it; read the limits first and refuse to start with the accepted range.
+   */
+  private async checkBrokerGroupLimits(admin: Admin): Promise<void> {
+    let limits: BrokerGroupLimits;
+    try {
+      const { brokers } = await admin.describeCluster();
+      const [broker] = brokers;
+      if (!broker) return;
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: BROKER_RESOURCE, name: String(broker.nodeId), configNames: ['group.min.session.timeout.ms', 'group.max.session.timeout.ms'] }],
+      });
+      const value = (name: string) => Number(resources[0]?.configEntries.find((entry) => entry.configName === name)?.configValue);
+      limits = { minSessionTimeoutMs: value('group.min.session.timeout.ms'), maxSessionTimeoutMs: value('group.max.session.timeout.ms') };
+      if (!Number.isFinite(limits.minSessionTimeoutMs) || !Number.isFinite(limits.maxSessionTimeoutMs)) return;
+    } catch (error) {
+      // Reading broker configs may be denied by ACLs; JoinGroup will still say no.
+      this.logger.debug({ err: error }, 'could not read the broker group limits');
+      return;
+    }
+    const problems = groupTimerProblems(this.timersOf(this.options), limits);
+    if (problems.length > 0) throw new ConfigError(problems.join('; '));
   }
 
   private async checkTopicsExist(admin: Admin): Promise<void> {

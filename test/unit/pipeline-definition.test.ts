@@ -230,9 +230,13 @@ describe('topicsOf', () => {
     expect(topicsOf(resolved)).toEqual(['a', 'b', 'shared.dlt', 'a.retry.1', 'b.retry.1']);
   });
 
-  it('lists a topic used as both input and output once', () => {
-    const resolved = resolvePipeline(definition({ input: 'loop', output: 'loop' }), { commit });
-    expect(topicsOf(resolved)).toEqual(['loop', 'loop.dlt', 'loop.retry.1', 'loop.retry.2', 'loop.retry.3']);
+  it('refuses an output that the pipeline also reads (it would loop) or dead-letters to', () => {
+    expect(() => resolvePipeline(definition({ input: 'loop', output: 'loop' }), { commit })).toThrow(
+      "pipeline 'enrich': output 'loop' is also its input, a retry tier or its dead-letter topic; outputs must be other topics",
+    );
+    expect(() => resolvePipeline(definition({ input: 'loop', output: 'out', outputs: ['loop.retry.2', 'loop.dlt'] }), { commit })).toThrow(
+      "output 'loop.retry.2', 'loop.dlt' is also",
+    );
   });
 });
 
