@@ -45,6 +45,7 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     heartbeatIntervalMs: settings.heartbeatIntervalMs,
     rebalanceTimeoutMs: settings.rebalanceTimeoutMs,
     drainTimeoutMs: settings.drainTimeoutMs,
+    metadataMaxAgeMs: settings.metadataMaxAgeMs,
     pipelines,
     logger,
     kafka: { ssl, sasl },

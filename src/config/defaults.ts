@@ -38,6 +38,12 @@ export const DEFAULTS = {
   drainTimeoutMs: 30_000,
   /** Past the drain deadline, aborting open transactions gets this long; then the worker stops regardless. */
   drainAbortGraceMs: 5_000,
+  /**
+   * How often a consumer reads topic metadata again, and so how long until partitions
+   * added to an input are consumed (KafkaJS's default is 5 minutes). One metadata request
+   * per consumer per interval.
+   */
+  metadataMaxAgeMs: 30_000,
   /** Fetch size per partition; 1 MiB holds about a thousand 1 KB records. */
   maxBytesPerPartition: 1_048_576,
   /** Retry in place after a failed batch (until failure routing takes over). */

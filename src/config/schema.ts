@@ -85,6 +85,8 @@ export const workerSettingsSchema = z
     heartbeatIntervalMs: ms(100),
     rebalanceTimeoutMs: ms(1_000),
     drainTimeoutMs: ms(0),
+    /** How soon partitions added to an input are picked up (metadata refresh). */
+    metadataMaxAgeMs: ms(1_000),
     /** The ops HTTP server's port; none when unset. */
     metricsPort: z.number().int().min(0).max(65_535).optional(),
     /** Names of the pipelines to run; all when empty. */
@@ -122,4 +124,5 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
   heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
   rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+  metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
 };

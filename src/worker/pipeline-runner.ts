@@ -15,6 +15,8 @@ export interface GroupSettings {
   readonly rebalanceTimeoutMs: number;
   readonly partitionsConcurrently: number;
   readonly maxBytesPerPartition: number;
+  /** KafkaJS re-reads metadata this often and rejoins when an input has new partitions. */
+  readonly metadataMaxAgeMs: number;
 }
 
 export interface PipelineRunnerDeps {
@@ -54,6 +56,7 @@ export class PipelineRunner {
       heartbeatInterval: group.heartbeatIntervalMs,
       rebalanceTimeout: group.rebalanceTimeoutMs,
       maxBytesPerPartition: group.maxBytesPerPartition,
+      metadataMaxAge: group.metadataMaxAgeMs,
       maxWaitTimeInMs: pipeline.commit.lingerMs,
       readUncommitted: false,
       allowAutoTopicCreation: false,

@@ -28,6 +28,8 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs?: number;
   readonly rebalanceTimeoutMs?: number;
   readonly drainTimeoutMs?: number;
+  /** How soon partitions added to an input are consumed; default DEFAULTS.metadataMaxAgeMs. */
+  readonly metadataMaxAgeMs?: number;
   /** How often consumer lag is read for the metrics; 0 turns it off. */
   readonly lagRefreshMs?: number;
   readonly logger?: Logger;
@@ -129,6 +131,7 @@ export class Worker {
         rebalanceTimeoutMs: this.options.rebalanceTimeoutMs ?? DEFAULTS.rebalanceTimeoutMs,
         partitionsConcurrently: this.options.partitionsConcurrently ?? DEFAULTS.partitionsConcurrently,
         maxBytesPerPartition: DEFAULTS.maxBytesPerPartition,
+        metadataMaxAgeMs: this.options.metadataMaxAgeMs ?? DEFAULTS.metadataMaxAgeMs,
       };
       for (const pipeline of this.pipelines) {
         const runner = new PipelineRunner({
