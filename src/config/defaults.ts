@@ -34,6 +34,8 @@ export const DEFAULTS = {
    * open while the handler runs, and must still commit after the timeout.
    */
   handlerTimeoutMs: 10_000,
+  /** /healthz fails when the event loop was blocked longer than this in the last 10 s. */
+  healthBlockedLoopMs: 5_000,
   /** SIGTERM/SIGINT: finish and commit within this, or abort and exit non-zero. */
   drainTimeoutMs: 30_000,
   /** Past the drain deadline, aborting open transactions gets this long; then the worker stops regardless. */

@@ -10,9 +10,16 @@ import { HandlerTimeoutError } from '../errors/index.js';
  */
 export async function withHandlerTimeout<T>(
   call: () => T | Promise<T>,
-  options: { readonly timeoutMs: number; readonly records: string; readonly abort: () => void; readonly onStuck: (elapsedMs: number) => void },
+  options: {
+    readonly timeoutMs: number;
+    readonly records: string;
+    readonly abort: () => void;
+    readonly onStuck: (elapsedMs: number) => void;
+    /** Called at the timeout; the function it returns is called when the abandoned call settles. */
+    readonly onAbandoned?: () => () => void;
+  },
 ): Promise<T> {
-  const { timeoutMs, records, abort, onStuck } = options;
+  const { timeoutMs, records, abort, onStuck, onAbandoned } = options;
   if (!(timeoutMs > 0)) return call();
   let stuckTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
@@ -21,6 +28,8 @@ export async function withHandlerTimeout<T>(
   const timedOut = new Promise<never>((_, reject) => {
     stuckTimer = setTimeout(() => onStuck(Date.now() - started), Math.floor(timeoutMs / 2));
     timeoutTimer = setTimeout(() => {
+      const settled = onAbandoned?.();
+      if (settled) running.then(settled, settled);
       abort();
       reject(new HandlerTimeoutError(records, timeoutMs));
     }, timeoutMs);

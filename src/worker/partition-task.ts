@@ -5,6 +5,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
 import { retryHeadersProblem } from '../routing/failure-headers.js';
 import { withHandlerTimeout } from './handler-timeout.js';
+import type { HandlerWatch } from './handler-watch.js';
 import { isRecordRefusal } from '../kafka/errors.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import { MAX_REQUEST_BYTES } from '../commit/request-size.js';
@@ -38,6 +39,8 @@ export interface PartitionTaskDeps {
   readonly metrics: TaskMetrics;
   /** Partition counts and size limits of the topics the pipeline writes, shared by its tasks. */
   readonly catalog: TopicCatalog;
+  /** Abandoned handler calls, for liveness. */
+  readonly handlerWatch?: HandlerWatch;
 }
 
 type TaskState = 'created' | 'running' | 'fenced' | 'closed';
@@ -388,6 +391,7 @@ export class PartitionTask {
       timeoutMs,
       records,
       abort: () => timeout.abort(new HandlerTimeoutError(records, timeoutMs)),
+      onAbandoned: () => this.deps.handlerWatch?.abandon(records) ?? (() => {}),
       onStuck: (elapsedMs) => {
         this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
       },

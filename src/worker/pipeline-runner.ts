@@ -6,6 +6,7 @@ import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
 import { TopicCatalog } from '../kafka/topic-catalog.js';
+import type { HandlerWatch } from './handler-watch.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
 
@@ -31,6 +32,7 @@ export interface PipelineRunnerDeps {
   readonly metrics: WorkerMetrics;
   /** How often consumer lag is read for the metrics (0: never). */
   readonly lagRefreshMs: number;
+  readonly handlerWatch?: HandlerWatch;
 }
 
 /**
@@ -169,6 +171,7 @@ export class PipelineRunner {
       onFenced: (task) => this.tasks.onFenced(task),
       metrics: this.taskMetrics,
       catalog: this.catalog,
+      handlerWatch: this.deps.handlerWatch,
     });
   }
 }

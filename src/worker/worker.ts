@@ -13,6 +13,7 @@ import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
+import { EventLoopWatch, HandlerWatch } from './handler-watch.js';
 import { PipelineRunner } from './pipeline-runner.js';
 
 export interface WorkerOptions {
@@ -61,6 +62,8 @@ export class Worker {
   private readonly fatalListeners: Array<(error: Error) => void> = [];
   readonly logger: Logger;
   readonly pipelines: readonly ResolvedPipeline[];
+  private readonly handlerWatch = new HandlerWatch();
+  private eventLoop: EventLoopWatch | undefined;
 
   constructor(private readonly options: WorkerOptions) {
     if (options.brokers.length === 0) throw new ConfigError('at least one broker is required (brokers)');
@@ -92,6 +95,19 @@ export class Worker {
     return this.state === 'running' && this.runners.every((runner) => runner.hasJoined);
   }
 
+  /**
+   * Liveness: false while a handler call that passed its timeout has still not settled,
+   * or when the event loop was blocked for longer than `blockedLoopMs` in the last 10 s.
+   */
+  health(blockedLoopMs = DEFAULTS.healthBlockedLoopMs): { healthy: boolean; problems: string[] } {
+    const problems = this.handlerWatch
+      .pending()
+      .map(({ records, since }) => `handler on ${records} passed its timeout ${Date.now() - since} ms ago and has not settled`);
+    const blocked = this.eventLoop?.blockedMs ?? 0;
+    if (blocked > blockedLoopMs) problems.push(`event loop blocked for ${Math.round(blocked)} ms (limit ${blockedLoopMs} ms)`);
+    return { healthy: problems.length === 0, problems };
+  }
+
   /** Counters summed over the pipelines. */
   stats(): Readonly<WorkerStats> {
     const total = emptyStats();
@@ -115,6 +131,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'created') throw new Error(`worker cannot start from state '${this.state}'`);
     this.state = 'starting';
+    this.eventLoop ??= new EventLoopWatch();
     try {
       this.admin = this.kafka.admin();
       await this.admin.connect().catch((error: unknown) => {
@@ -145,6 +162,7 @@ export class Worker {
           logger: this.logger,
           signal: this.abort.signal,
           onFatal: (error) => this.fail(error),
+          handlerWatch: this.handlerWatch,
         });
         this.runners.push(runner);
         await runner.start();
@@ -244,6 +262,8 @@ export class Worker {
   }
 
   private async release(): Promise<void> {
+    this.eventLoop?.stop();
+    this.eventLoop = undefined;
     await this.admin?.disconnect().catch(() => {});
     this.admin = undefined;
   }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createWorker, defineHandler, definePipeline, FAILURE_HEADERS, LINEAGE_HEADER, type Worker } from '../../src/index.js';
+import { startOpsServer } from '../../src/observability/ops-server.js';
 import { committedOffsets, produce, readTopics, uniqueName } from '../support/kafka.js';
 import { capturedLogger, createTopicsWithConfigs } from '../support/outcomes.js';
 
@@ -99,6 +100,16 @@ describe('a stuck handler', () => {
     const committed = await committedOffsets(brokers, `${t.groupId}.stuck`, t.input);
     expect([0, 1, 2].map((p) => committed.get(p))).toEqual([String(perPartition), String(perPartition), String(perPartition)]);
     console.log(`stuck handler: all ${3 * perPartition} inputs placed ${Date.now() - started} ms after start`);
+
+    // The abandoned calls never settle: liveness says so, naming them, so a probe restarts the process.
+    const ops = await startOpsServer(worker, { port: 0, host: '127.0.0.1' });
+    try {
+      const response = await fetch(`http://127.0.0.1:${ops.port}/healthz`);
+      expect(response.status).toBe(503);
+      expect(await response.text()).toMatch(new RegExp(`^unhealthy: handler on ${t.input}/1/10 passed its timeout \\d+ ms ago and has not settled; handler on ${t.input}/1/10`));
+    } finally {
+      await ops.close();
+    }
   });
 
   it('does not hold a drain past its deadline', async () => {

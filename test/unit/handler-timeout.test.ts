@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { HandlerTimeoutError } from '../../src/errors/index.js';
 import { withHandlerTimeout } from '../../src/worker/handler-timeout.js';
+import { HandlerWatch } from '../../src/worker/handler-watch.js';
 
 describe('withHandlerTimeout', () => {
   it('returns what a prompt handler returns, without warning or aborting', async () => {
@@ -21,6 +22,20 @@ describe('withHandlerTimeout', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(195);
     expect(onStuck).toHaveBeenCalledTimes(1);
     expect(abort).toHaveBeenCalledTimes(1);
+  });
+
+  it('keeps an abandoned call on the watch until it settles', async () => {
+    const watch = new HandlerWatch();
+    let finish: () => void = () => {};
+    const slow = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const options = { timeoutMs: 20, records: 'in/0/1', abort: () => {}, onStuck: () => {}, onAbandoned: () => watch.abandon('in/0/1') };
+    await expect(withHandlerTimeout(() => slow, options)).rejects.toBeInstanceOf(HandlerTimeoutError);
+    expect(watch.pending().map((call) => call.records)).toEqual(['in/0/1']);
+    finish();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(watch.pending()).toEqual([]);
   });
 
   it('passes a handler error through, and ignores a late rejection of an abandoned call', async () => {
