@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { BrokerUnreachableError, ConfigError, errorMessage } from '../errors/index.js';
-import { applyTopics, PlanRefusedError, readClusterTopics } from '../topics/cluster.js';
+import { applyTopics, PlanRefusedError, readClusterTopics, TopicsApplyError } from '../topics/cluster.js';
 import { topicsJsonSchema } from '../topics/format.js';
 import { loadTopicsDir, type TopicsProject } from '../topics/load.js';
 import { formatPlan, planHasChanges, planTopics, summaryOf } from '../topics/plan.js';
@@ -144,7 +144,7 @@ async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>
 }
 
 function report(io: TopicsIo, error: unknown): number {
-  if (error instanceof ConfigError || error instanceof PlanRefusedError || error instanceof BrokerUnreachableError) {
+  if (error instanceof ConfigError || error instanceof PlanRefusedError || error instanceof BrokerUnreachableError || error instanceof TopicsApplyError) {
     io.err(`txstream: ${error.message}`);
   } else {
     io.err(`txstream: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`);

@@ -55,6 +55,23 @@ describe('topics apply --allow-delete', () => {
   });
 });
 
+describe('topics apply config values', () => {
+  it('asks the broker to validate first: a bad value creates nothing and names the topic and the reason', async () => {
+    const p = uniqueName('cfg');
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-operator-'));
+    dirs.push(dir);
+    writeFileSync(
+      join(dir, 'topics.yaml'),
+      `topics:\n  - name: ${p}.good\n    partitions: 1\n  - name: ${p}.bad\n    partitions: 1\n    configs:\n      retention.ms: soon\n`,
+    );
+    const run = capture();
+    expect(await topicsApply({ dir, brokers: brokers.join(','), scope: [p] }, run.io)).toBe(1);
+    expect(run.err.join('\n')).toMatch(new RegExp(`^txstream: the broker refuses 1 change\\(s\\), so nothing was changed:\\n  - ${p}\\.bad: INVALID_CONFIG`));
+    // Nothing at all was created, not even the valid topic.
+    expect(await exists([`${p}.good`, `${p}.bad`])).toEqual([]);
+  });
+});
+
 describe('dlt replay filters', () => {
   it('refuses a mistyped filter, stops at the first record a narrow filter leaves out, and a correct replay afterwards finds every record', async () => {
     const input = uniqueName('filter');
