@@ -112,6 +112,43 @@ describe('a stuck handler', () => {
     }
   });
 
+  it('with a batch handler, finds the stuck record one call per record after the batch times out', async () => {
+    const t = await topics('stuckbatch');
+    await produce(
+      brokers,
+      t.input,
+      [0, 1, 2].flatMap((partition) => Array.from({ length: perPartition }, (_, i) => ({ partition, key: `p${partition}`, value: JSON.stringify({ partition, i }) }))),
+    );
+    const handler = defineHandler<{ partition: number; i: number }, { partition: number; i: number }>({
+      handleBatch: (records) =>
+        records.some((record) => record.value.partition === 1 && record.value.i === 10)
+          ? new Promise(() => {})
+          : records.map((record) => ({ value: record.value, partition: record.value.partition })),
+    });
+    const { logger, lines } = capturedLogger();
+    const worker = createWorker({
+      brokers,
+      groupId: t.groupId,
+      logger,
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 1000,
+      pipelines: [definePipeline({ name: 'stuckbatch', input: t.input, output: t.output, handler, handlerTimeoutMs: 1500, errors: { onError: 'dead-letter' } })],
+    });
+    running.push(worker);
+    await worker.start();
+
+    const records = await readTopics(brokers, [t.output, t.dlt], { until: (read) => read.length >= 3 * perPartition, quietMs: 2000 });
+    expect(new Set(records.map((r) => r.headers[LINEAGE_HEADER])).size).toBe(3 * perPartition);
+    expect(records).toHaveLength(3 * perPartition);
+    expect(records.filter((r) => r.topic === t.dlt).map((r) => [r.headers[LINEAGE_HEADER], r.headers[FAILURE_HEADERS.errorClass], r.headers[FAILURE_HEADERS.reason]])).toEqual([
+      [`${t.input}/1/10`, 'HandlerTimeoutError', 'policy-dead-letter'],
+    ]);
+    // Two timeouts: the batch, then the stuck record alone (its 29 neighbours were called one by one and went through).
+    const stuck = lines.filter((line) => typeof line.msg === 'string' && line.msg.startsWith('handler still running on')).map((line) => line.msg as string);
+    expect(stuck).toHaveLength(2);
+    expect(stuck[1]).toMatch(new RegExp(`^handler still running on ${t.input}/1/10 after`));
+  });
+
   it('does not hold a drain past its deadline', async () => {
     const t = await topics('drain');
     await produce(brokers, t.input, [{ partition: 0, key: 'a', value: JSON.stringify({ partition: 0, i: 0 }) }]);
