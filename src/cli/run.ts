@@ -105,7 +105,13 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
       void stop('fatal error', EXIT.failed).then(resolve);
     });
   });
-  await worker.start();
-  logger.info({ pipelines: worker.pipelines.map((pipeline) => pipeline.name) }, 'worker running');
-  return finished;
+  // A fatal error or a signal while start is still under way ends the run too: never wait on a start that hangs.
+  const started = worker.start().then(() => {
+    logger.info({ pipelines: worker.pipelines.map((pipeline) => pipeline.name) }, 'worker running');
+    return 'started' as const;
+  });
+  const first = await Promise.race([started, finished]);
+  // Once the run has ended another way, a start that fails late has nothing left to report.
+  started.catch(() => {});
+  return first === 'started' ? finished : first;
 }
