@@ -2,7 +2,7 @@
 export type { CommitStrategyName } from './config/defaults.js';
 export { COMMIT_STRATEGIES, DEFAULTS } from './config/defaults.js';
 export type { CommitSettings } from './config/schema.js';
-export { BrokerUnreachableError, ConfigError, DecodeError, NonRetryableError, nonRetryable, ProducerFencedError } from './errors/index.js';
+export { BrokerUnreachableError, ConfigError, DecodeError, NonRetryableError, nonRetryable, OutputRejectedError, ProducerFencedError } from './errors/index.js';
 export type { PipelineDefinition } from './pipeline/definition.js';
 export { definePipeline } from './pipeline/definition.js';
 export type { Handler, HandlerContext, HandlerResult, InputRecord, OutputRecord } from './pipeline/records.js';

@@ -41,9 +41,13 @@ export function registerDltCommands(program: Command): void {
     .option('--limit <count>', 'replay at most this many records')
     .option('--rate <perSecond>', 'replay at most this many records per second')
     .option('--dry-run', 'count what would be replayed; change nothing')
+    .option('--skip-unmatched', 'move past records that are not replayed (by default a partition stops at the first one, so none is lost)')
     .description('move dead-letter records back to their source topic, exactly once, with attempts reset')
     .action(
-      async (name: string, options: { config?: string; brokers?: string; filter?: string[]; limit?: string; rate?: string; dryRun?: boolean }) => {
+      async (
+        name: string,
+        options: { config?: string; brokers?: string; filter?: string[]; limit?: string; rate?: string; dryRun?: boolean; skipUnmatched?: boolean },
+      ) => {
         const { pipeline, brokers } = await pipelineFor(name, options);
         const logger = createLogger({ level: 'warn' });
         const result = await replayDeadLetters({
@@ -54,12 +58,20 @@ export function registerDltCommands(program: Command): void {
           limit: positive(options.limit, '--limit'),
           ratePerSecond: positive(options.rate, '--rate'),
           dryRun: options.dryRun ?? false,
+          skipUnmatched: options.skipUnmatched ?? false,
         });
         console.log(
           options.dryRun
             ? `dry run: ${result.matched} of ${result.scanned} dead-letter record(s) would be replayed`
             : `replayed ${result.replayed} of ${result.scanned} dead-letter record(s) scanned`,
         );
+        for (const stop of result.stoppedAt) {
+          console.log(`stopped at ${stop.topic}/${stop.partition}/${stop.offset}: ${stop.reason} (not replayed, not passed over; --skip-unmatched moves past such records)`);
+        }
+        if (result.passedOver > 0) {
+          console.log(`passed over ${result.passedOver} record(s) without replaying them${result.passedOver > result.passedOverSample.length ? ` (first ${result.passedOverSample.length} listed)` : ''}:`);
+          for (const skipped of result.passedOverSample) console.log(`  ${skipped.topic}/${skipped.partition}/${skipped.offset}: ${skipped.reason}`);
+        }
         process.exitCode = EXIT.ok;
       },
     );

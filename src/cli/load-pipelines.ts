@@ -24,6 +24,8 @@ export async function loadPipelines(
       name: config.name,
       input: config.input,
       output: config.output,
+      outputs: config.outputs,
+      handlerTimeoutMs: config.handlerTimeoutMs,
       groupId: config.groupId,
       deadLetterTopic: config.deadLetterTopic,
       serde: config.serde,

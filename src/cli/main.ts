@@ -43,17 +43,17 @@ process.on('unhandledRejection', (reason) => {
   process.exitCode = EXIT.failed;
 });
 
+// A command that failed ends the process now, with its one line: KafkaJS may still hold
+// timers (a rejoin, a metadata retry) that would keep a failed start alive for minutes.
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     console.error(`txstream: ${error.message}`);
-    process.exitCode = EXIT.config;
-    return;
+    process.exit(EXIT.config);
   }
   if (error instanceof BrokerUnreachableError || error instanceof KafkaSecurityError) {
     console.error(`txstream: ${error.message}`);
-    process.exitCode = EXIT.failed;
-    return;
+    process.exit(EXIT.failed);
   }
   console.error('txstream:', error instanceof Error ? (error.stack ?? error.message) : error);
-  process.exitCode = EXIT.failed;
+  process.exit(EXIT.failed);
 });

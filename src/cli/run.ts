@@ -45,6 +45,7 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     heartbeatIntervalMs: settings.heartbeatIntervalMs,
     rebalanceTimeoutMs: settings.rebalanceTimeoutMs,
     drainTimeoutMs: settings.drainTimeoutMs,
+    metadataMaxAgeMs: settings.metadataMaxAgeMs,
     pipelines,
     logger,
     kafka: { ssl, sasl },
@@ -89,14 +90,28 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
     return stopping;
   };
   const finished = new Promise<number>((resolve) => {
-    process.once('SIGTERM', () => void stop('SIGTERM', EXIT.ok).then(resolve));
-    process.once('SIGINT', () => void stop('SIGINT', EXIT.ok).then(resolve));
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // A second signal means "now": say so, then exit without waiting for the drain.
+        logger.error({ signal, drainTimeoutMs }, `second ${signal} while draining; exiting now without finishing the drain`);
+        process.exit(EXIT.failed);
+      }
+      void stop(signal, EXIT.ok).then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
     worker.onFatal((error) => {
       logger.fatal({ err: error }, 'worker failed');
       void stop('fatal error', EXIT.failed).then(resolve);
     });
   });
-  await worker.start();
-  logger.info({ pipelines: worker.pipelines.map((pipeline) => pipeline.name) }, 'worker running');
-  return finished;
+  // A fatal error or a signal while start is still under way ends the run too: never wait on a start that hangs.
+  const started = worker.start().then(() => {
+    logger.info({ pipelines: worker.pipelines.map((pipeline) => pipeline.name) }, 'worker running');
+    return 'started' as const;
+  });
+  const first = await Promise.race([started, finished]);
+  // Once the run has ended another way, a start that fails late has nothing left to report.
+  started.catch(() => {});
+  return first === 'started' ? finished : first;
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { BrokerUnreachableError, ConfigError, errorMessage } from '../errors/index.js';
-import { applyTopics, PlanRefusedError, readClusterTopics } from '../topics/cluster.js';
+import { applyTopics, PlanRefusedError, readClusterTopics, TopicsApplyError } from '../topics/cluster.js';
 import { topicsJsonSchema } from '../topics/format.js';
 import { loadTopicsDir, type TopicsProject } from '../topics/load.js';
 import { formatPlan, planHasChanges, planTopics, summaryOf } from '../topics/plan.js';
@@ -42,7 +42,7 @@ export function registerTopicsCommands(program: Command, io: TopicsIo = processI
       .option('--dir <dir>', 'folder of the topics files (*.yaml)', 'topics')
       .option('--brokers <list>', 'bootstrap brokers, host:port[,host:port] (env TXSTREAM_BROKERS / KAFKA_BROKERS)')
       .option('--scope <prefix...>', 'report (or delete) only unmanaged topics with these name prefixes')
-      .option('--allow-delete', 'delete cluster topics the files do not declare (within --scope); Kafka cannot undo it');
+      .option('--allow-delete', 'delete cluster topics the files do not declare; needs --scope, never deletes __*, _schemas, _confluent* or connect-* topics; Kafka cannot undo it');
 
   common(topics.command('plan').description('show what apply would change; exit 0 when nothing, 2 when something')).action(
     async (options: TopicsCommandOptions) => io.exit(await topicsPlan(options, io)),
@@ -144,7 +144,7 @@ async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>
 }
 
 function report(io: TopicsIo, error: unknown): number {
-  if (error instanceof ConfigError || error instanceof PlanRefusedError || error instanceof BrokerUnreachableError) {
+  if (error instanceof ConfigError || error instanceof PlanRefusedError || error instanceof BrokerUnreachableError || error instanceof TopicsApplyError) {
     io.err(`txstream: ${error.message}`);
   } else {
     io.err(`txstream: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`);

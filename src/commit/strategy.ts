@@ -24,6 +24,8 @@ export interface CommitUnit {
   /** The offset to read next once this unit is durable (last input + 1). */
   readonly nextOffset: string;
   readonly records: number;
+  /** Produce requests stay under this (the smallest max.message.bytes of the unit's topics); default MAX_REQUEST_BYTES. */
+  readonly maxRequestBytes?: number;
 }
 
 export interface PartitionCommitter {

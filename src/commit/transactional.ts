@@ -78,7 +78,7 @@ class TransactionalPartition implements PartitionCommitter {
         this.transaction = await producer.transaction();
         this.startedAt = Date.now();
       }
-      for (const request of splitIntoRequests(unit.outputs)) await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
+      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
     });
     this.pendingRecords += unit.records;
     this.pendingNextOffset = unit.nextOffset;

@@ -28,8 +28,24 @@ export const DEFAULTS = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   rebalanceTimeoutMs: 60_000,
+  /**
+   * A handler call that has not settled after this fails with HandlerTimeoutError (routed
+   * by the error policy). Well under transactionTimeoutMs: the unit's transaction may be
+   * open while the handler runs, and must still commit after the timeout.
+   */
+  handlerTimeoutMs: 10_000,
+  /** /healthz fails when the event loop was blocked longer than this in the last 10 s. */
+  healthBlockedLoopMs: 5_000,
   /** SIGTERM/SIGINT: finish and commit within this, or abort and exit non-zero. */
   drainTimeoutMs: 30_000,
+  /** Past the drain deadline, aborting open transactions gets this long; then the worker stops regardless. */
+  drainAbortGraceMs: 5_000,
+  /**
+   * How often a consumer reads topic metadata again, and so how long until partitions
+   * added to an input are consumed (KafkaJS's default is 5 minutes). One metadata request
+   * per consumer per interval.
+   */
+  metadataMaxAgeMs: 30_000,
   /** Fetch size per partition; 1 MiB holds about a thousand 1 KB records. */
   maxBytesPerPartition: 1_048_576,
   /** Retry in place after a failed batch (until failure routing takes over). */

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { errorPolicySchema } from '../routing/policy.js';
 import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 /** The validated shape of a worker's configuration, from flags, env and file together. */
 
-const ms = (min = 0) => z.number().int().min(min);
+const ms = (min = 0) => z.number().int().min(min).max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (Node's timer limit)`);
 
 export const commitSettingsSchema = z
   .object({
@@ -23,6 +24,10 @@ export const pipelineFileSchema = z
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only'),
     input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     output: z.string().min(1).optional(),
+    /** Other topics the handler may write to; anything else is rejected as output-rejected. */
+    outputs: z.array(z.string().min(1)).optional(),
+    /** A handler call past this fails with HandlerTimeoutError (Node's timers take at most 2^31-1 ms). */
+    handlerTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
     handler: z
       .object({
         module: z.string().min(1),
@@ -80,6 +85,8 @@ export const workerSettingsSchema = z
     heartbeatIntervalMs: ms(100),
     rebalanceTimeoutMs: ms(1_000),
     drainTimeoutMs: ms(0),
+    /** How soon partitions added to an input are picked up (metadata refresh). */
+    metadataMaxAgeMs: ms(1_000),
     /** The ops HTTP server's port; none when unset. */
     metricsPort: z.number().int().min(0).max(65_535).optional(),
     /** Names of the pipelines to run; all when empty. */
@@ -87,7 +94,16 @@ export const workerSettingsSchema = z
     pipelines: z.array(pipelineFileSchema).default([]),
     security: securitySettingsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((settings, ctx) => {
+    if (settings.heartbeatIntervalMs >= settings.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['heartbeatIntervalMs'],
+        message: `must be below sessionTimeoutMs (${settings.sessionTimeoutMs}); accepted: 100..${settings.sessionTimeoutMs - 1}`,
+      });
+    }
+  });
 
 export type CommitSettings = z.infer<typeof commitSettingsSchema>;
 export type PipelineFileConfig = z.infer<typeof pipelineFileSchema>;
@@ -108,4 +124,5 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
   heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
   rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+  metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
 };

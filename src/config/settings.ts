@@ -99,6 +99,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'graceful shutdown deadline',
   },
   {
+    path: ['metadataMaxAgeMs'],
+    flag: 'metadata-max-age-ms',
+    env: ['TXSTREAM_METADATA_MAX_AGE_MS'],
+    kind: 'int',
+    description: 'how soon partitions added to an input are consumed (metadata refresh interval)',
+  },
+  {
     path: ['security', 'protocol'],
     flag: 'security-protocol',
     env: ['TXSTREAM_SECURITY_PROTOCOL'],

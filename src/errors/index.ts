@@ -37,6 +37,43 @@ export class HandlerContractError extends NonRetryableError {
 }
 
 /**
+ * An output (or a retry/dead-letter copy) that the client cannot encode or the cluster
+ * would refuse: an undeclared or missing topic, a partition that does not exist, a key,
+ * value or header of the wrong type, a record larger than the topic accepts, or a write
+ * the broker refused for a reason tied to this record. Retrying cannot help.
+ */
+export class OutputRejectedError extends NonRetryableError {
+  override readonly name = 'OutputRejectedError';
+  constructor(
+    message: string,
+    readonly where: { readonly topic: string; readonly partition?: number; readonly sizeBytes?: number; readonly limitBytes?: number },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The handler did not settle within the pipeline's handlerTimeoutMs. The unit goes on
+ * without it (the record follows the error policy like any failure); the handler's
+ * promise is abandoned: its result is ignored and `ctx.signal` is aborted so it can stop.
+ */
+export class HandlerTimeoutError extends Error {
+  override readonly name = 'HandlerTimeoutError';
+  constructor(
+    readonly records: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`handler did not settle within ${timeoutMs} ms (handlerTimeoutMs) on ${records}`);
+  }
+}
+
+/** A record on a retry tier whose failure headers are missing, malformed or out of range: it is dead-lettered, never trusted. */
+export class InvalidFailureHeadersError extends NonRetryableError {
+  override readonly name = 'InvalidFailureHeadersError';
+}
+
+/**
  * Another owner initialised the partition's transactional id: this worker must give
  * the partition up, never retry the transaction.
  */

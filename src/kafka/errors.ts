@@ -34,3 +34,22 @@ export function isRebalanceError(error: unknown): boolean {
     type === 'UNKNOWN_MEMBER_ID'
   );
 }
+
+/**
+ * Broker refusals (and client encode failures) caused by a record itself, not by the
+ * cluster's state: retrying the same write can never succeed, so the record must be
+ * isolated and routed instead. Coordinator moves, leader changes and broker outages
+ * are not among them.
+ */
+const RECORD_REFUSAL_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_TIMESTAMP']);
+
+export function isRecordRefusal(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as KafkaJsLikeError;
+    if (candidate.type && RECORD_REFUSAL_TYPES.has(candidate.type)) return true;
+    // KafkaJS throws Node's TypeError from its encoder for a key, value or header it cannot encode.
+    if (current instanceof TypeError && (current as { code?: unknown }).code === 'ERR_INVALID_ARG_TYPE') return true;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return false;
+}

@@ -7,6 +7,8 @@ export interface Observable {
   readonly metrics: { readonly registry: Registry };
   readonly ready: boolean;
   readonly status: string;
+  /** Liveness beyond "the event loop answers": stuck handlers, a blocked loop. */
+  health?(): { healthy: boolean; problems: string[] };
 }
 
 export interface OpsServer {
@@ -36,8 +38,9 @@ export async function startOpsServer(target: Observable, options: { port: number
       return;
     }
     if (path === '/healthz') {
-      response.writeHead(200, { 'content-type': 'text/plain' });
-      response.end('ok\n');
+      const health = target.health?.() ?? { healthy: true, problems: [] };
+      response.writeHead(health.healthy ? 200 : 503, { 'content-type': 'text/plain' });
+      response.end(health.healthy ? 'ok\n' : `unhealthy: ${health.problems.join('; ')}\n`);
       return;
     }
     if (path === '/readyz') {

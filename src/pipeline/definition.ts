@@ -1,7 +1,9 @@
+import { DEFAULTS } from '../config/defaults.js';
 import type { CommitSettings } from '../config/schema.js';
 import { deadLetterTopicOf } from '../routing/dead-letter.js';
 import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy, retryTopicOf } from '../routing/policy.js';
 import { withoutUndefined } from '../util/objects.js';
+import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
 
@@ -11,6 +13,12 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly input: string | readonly string[];
   /** Default topic for outputs that name none. */
   readonly output?: string;
+  /**
+   * Other topics the handler may write to (`output.topic`). An output to a topic that is
+   * neither `output` nor listed here is rejected and routed by the error policy
+   * (reason `output-rejected`): a typo must not create or feed a topic nobody reads.
+   */
+  readonly outputs?: readonly string[];
   readonly handler: Handler<In, Out>;
   /** Consumer group; default `<worker groupId>.<name>`, or `txstream.<name>`. */
   readonly groupId?: string;
@@ -20,6 +28,8 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly commit?: Partial<CommitSettings>;
   /** What happens to a record whose handler fails; default: 3 retries, then the dead-letter topic. */
   readonly errors?: ErrorPolicyInput;
+  /** A handler call that has not settled after this fails with HandlerTimeoutError; default DEFAULTS.handlerTimeoutMs. */
+  readonly handlerTimeoutMs?: number;
 }
 
 /**
@@ -35,6 +45,8 @@ export interface ResolvedPipeline {
   readonly name: string;
   readonly inputs: readonly string[];
   readonly output: string | undefined;
+  /** Every topic the handler may write: `output` and `outputs`. */
+  readonly outputs: readonly string[];
   readonly handler: Handler;
   readonly groupId: string;
   readonly deadLetterTopicFor: (inputTopic: string) => string;
@@ -42,6 +54,7 @@ export interface ResolvedPipeline {
   readonly outputSerde: Serde;
   readonly commit: CommitSettings;
   readonly errorPolicy: ResolvedErrorPolicy;
+  readonly handlerTimeoutMs: number;
   /** Retry topics of an input, one per attempt (none unless the policy retries). */
   readonly retryTopicsFor: (inputTopic: string) => string[];
   /** The input a fetched topic belongs to, and its retry tier (0 for the input itself). */
@@ -60,20 +73,45 @@ export function resolvePipeline(
     sources.set(input, { input, tier: 0 });
     retryTopicsFor(input).forEach((topic, index) => sources.set(topic, { input, tier: index + 1 }));
   }
+  const commit = { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) };
+  const outputs = [...new Set([...(definition.output ? [definition.output] : []), ...(definition.outputs ?? [])])];
+  const looping = outputs.filter((output) => sources.has(output) || inputs.some((input) => (definition.deadLetterTopic ?? deadLetterTopicOf(input)) === output));
+  if (looping.length > 0) {
+    // An output that is also read (an input or its retry tier) feeds the pipeline its own results without end.
+    throw new ConfigError(`pipeline '${definition.name}': output ${looping.map((topic) => `'${topic}'`).join(', ')} is also its input, a retry tier or its dead-letter topic; outputs must be other topics`);
+  }
   return {
     name: definition.name,
     inputs,
     output: definition.output,
+    outputs,
     handler: definition.handler,
     groupId: definition.groupId ?? `${defaults.groupId ?? 'txstream'}.${definition.name}`,
     deadLetterTopicFor: (topic) => definition.deadLetterTopic ?? deadLetterTopicOf(topic),
     inputSerde: serdeOf(definition.serde?.input),
     outputSerde: serdeOf(definition.serde?.output),
-    commit: { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) },
+    commit,
     errorPolicy,
+    handlerTimeoutMs: handlerTimeoutOf(definition, commit),
     retryTopicsFor,
     sourceOf: (topic) => sources.get(topic),
   };
+}
+
+/**
+ * A stuck handler's unit must still commit inside its transaction: with a batch handler a
+ * stuck record costs two timeouts (the batch call, then its own), so the timeout may be at
+ * most a third of the transaction timeout. Unset, it is the default or that third.
+ */
+function handlerTimeoutOf(definition: PipelineDefinition, commit: CommitSettings): number {
+  const most = commit.strategy === 'transactional' ? Math.floor(commit.transactionTimeoutMs / 3) : 2_147_483_647;
+  const chosen = definition.handlerTimeoutMs;
+  if (chosen === undefined) return Math.min(DEFAULTS.handlerTimeoutMs, most);
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > most) {
+    const why = commit.strategy === 'transactional' ? ` (a third of transactionTimeoutMs ${commit.transactionTimeoutMs})` : " (Node's timer limit)";
+    throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${most} ms${why}`);
+  }
+  return chosen;
 }
 
 function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {
@@ -84,7 +122,7 @@ function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {
 /** Every topic the pipeline reads or writes, so the worker can check they exist before it joins. */
 export function topicsOf(pipeline: ResolvedPipeline): string[] {
   const topics = new Set<string>(pipeline.inputs);
-  if (pipeline.output) topics.add(pipeline.output);
+  for (const output of pipeline.outputs) topics.add(output);
   for (const input of pipeline.inputs) {
     topics.add(pipeline.deadLetterTopicFor(input));
     for (const retry of pipeline.retryTopicsFor(input)) topics.add(retry);

@@ -1,4 +1,4 @@
-import { DecodeError, isNonRetryable } from '../errors/index.js';
+import { DecodeError, isNonRetryable, OutputRejectedError } from '../errors/index.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedErrorPolicy } from './policy.js';
 import { retryTopicOf } from './policy.js';
@@ -12,7 +12,7 @@ export type Outcome =
 
 export function decide(policy: ResolvedErrorPolicy, error: unknown, inputTopic: string, attempt: number, random: () => number = Math.random): Outcome {
   if (isNonRetryable(error)) {
-    const reason = error instanceof DecodeError ? 'decode-failed' : 'non-retryable';
+    const reason = error instanceof DecodeError ? 'decode-failed' : error instanceof OutputRejectedError ? 'output-rejected' : 'non-retryable';
     return policy.onError === 'skip' ? { kind: 'skip', reason } : { kind: 'dead-letter', reason };
   }
   switch (policy.onError) {

@@ -26,6 +26,8 @@ export const FAILURE_HEADERS = {
   errorStack: 'txstream-error-stack',
   /** Dead-letter copies only: why the record ended there. */
   reason: 'txstream-dlt-reason',
+  /** Set when the copy was too large for its topic: the original value's size in bytes (the value was cut). */
+  truncated: 'txstream-payload-truncated',
 } as const;
 
 /** Headers a replayed record carries instead of the failure headers. */

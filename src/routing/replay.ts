@@ -2,7 +2,9 @@ import type { Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { matchesFilters } from './dlt-summary.js';
-import { FAILURE_HEADERS, REPLAY_HEADERS, userHeaders } from './failure-copy.js';
+import { ConfigError } from '../errors/index.js';
+import { REPLAY_HEADERS, userHeaders } from './failure-copy.js';
+import { replayFilterProblems, replayTarget } from './failure-headers.js';
 
 export interface ReplayOptions {
   readonly kafka: Kafka;
@@ -15,13 +17,34 @@ export interface ReplayOptions {
   readonly ratePerSecond?: number;
   /** Count what would be replayed; write and commit nothing. */
   readonly dryRun?: boolean;
+  /**
+   * Move past records that are not replayed (no filter match, or a refused original
+   * topic). Without it a partition's replay stops at the first such record, so a
+   * mistyped or narrow filter never loses dead letters.
+   */
+  readonly skipUnmatched?: boolean;
+}
+
+/** A dead letter the replay did not copy. */
+export interface NotReplayed {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly reason: string;
 }
 
 export interface ReplayResult {
   readonly scanned: number;
   readonly matched: number;
   readonly replayed: number;
+  /** Records moved past without a copy (only with skipUnmatched); the first 100 are listed. */
+  readonly passedOver: number;
+  readonly passedOverSample: readonly NotReplayed[];
+  /** Per partition, the record the replay stopped at (without skipUnmatched); the cursor stays there. */
+  readonly stoppedAt: readonly NotReplayed[];
 }
+
+const SAMPLE = 100;
 
 /**
  * Moves dead-letter records back to their original topic exactly once: a
@@ -34,6 +57,8 @@ export interface ReplayResult {
 export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayResult> {
   const { kafka, pipeline, logger } = options;
   const filters = options.filters ?? [];
+  const filterProblems = replayFilterProblems(filters, pipeline.inputs);
+  if (filterProblems.length > 0) throw new ConfigError(filterProblems.join('\n'));
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const groupId = `${pipeline.groupId}.dlt-replay`;
   const topics = pipeline.inputs.map((input) => pipeline.deadLetterTopicFor(input));
@@ -52,8 +77,11 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
     await admin.disconnect();
   }
   for (const [key, end] of ends) if (end === 0n) ends.delete(key);
-  if (ends.size === 0) return { scanned: 0, matched: 0, replayed: 0 };
+  if (ends.size === 0) return { scanned: 0, matched: 0, replayed: 0, passedOver: 0, passedOverSample: [], stoppedAt: [] };
 
+  let passedOver = 0;
+  const passedOverSample: NotReplayed[] = [];
+  const stoppedAt: NotReplayed[] = [];
   let scanned = 0;
   let matched = 0;
   let replayed = 0;
@@ -87,23 +115,43 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
         const copies: Array<{ topic: string; message: Message }> = [];
         let next: bigint | undefined;
         let stoppedEarly = false;
+        let halted = false;
         for (const message of batch.messages) {
           if (BigInt(message.offset) >= end || replayed + copies.length >= limit) {
             stoppedEarly = true;
             break;
           }
+          const target = replayTarget(message, batch.topic, pipeline);
+          const reason = 'problem' in target ? `not replayable: ${target.problem}` : matchesFilters(message, filters) ? undefined : 'does not match the filters';
+          if (reason !== undefined) {
+            const skipped = { topic: batch.topic, partition: batch.partition, offset: message.offset, reason };
+            if (!options.skipUnmatched) {
+              // The cursor stays on this record: a later replay (a corrected filter) still finds it.
+              stoppedAt.push(skipped);
+              stoppedEarly = true;
+              halted = true;
+              break;
+            }
+            passedOver++;
+            if (passedOverSample.length < SAMPLE) passedOverSample.push(skipped);
+            logger.info(skipped, 'dead letter passed over (--skip-unmatched)');
+          }
           scanned++;
           next = BigInt(message.offset) + 1n;
-          if (!matchesFilters(message, filters)) continue;
+          if (reason !== undefined || 'problem' in target) continue;
           matched++;
-          copies.push(replayCopy(batch.topic, batch.partition, message, pipeline));
+          copies.push(replayCopy(batch.topic, batch.partition, message, target.topic));
         }
         // Transaction markers sit after the last record: a batch read to its end covers them too.
         if (!stoppedEarly) {
           const through = BigInt(batch.lastOffset()) + 1n;
           next = through < end ? through : end;
         }
-        if (next === undefined) return;
+        if (next === undefined) {
+          if (halted) ends.delete(key);
+          if (ends.size === 0) finish();
+          return;
+        }
         if (!options.dryRun) {
           const transaction = await (await producerFor(key)).transaction();
           try {
@@ -120,7 +168,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
           }
         }
         resolveOffset((next - 1n).toString());
-        if (next >= end || replayed >= limit) ends.delete(key);
+        if (halted || next >= end || replayed >= limit) ends.delete(key);
         if (ends.size === 0 || replayed >= limit) finish();
       },
     });
@@ -129,14 +177,14 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
     await consumer.disconnect();
     await Promise.all([...producers.values()].map((producer) => producer.disconnect()));
   }
-  logger.info({ pipeline: pipeline.name, scanned, matched, replayed, dryRun: options.dryRun ?? false }, 'dead-letter replay finished');
-  return { scanned, matched, replayed: options.dryRun ? 0 : replayed };
+  logger.info({ pipeline: pipeline.name, scanned, matched, replayed, passedOver, stoppedAt, dryRun: options.dryRun ?? false }, 'dead-letter replay finished');
+  return { scanned, matched, replayed: options.dryRun ? 0 : replayed, passedOver, passedOverSample, stoppedAt };
 }
 
-function replayCopy(deadLetterTopic: string, partition: number, message: KafkaMessage, pipeline: ResolvedPipeline): { topic: string; message: Message } {
-  const original = message.headers?.[FAILURE_HEADERS.originalTopic]?.toString() ?? pipeline.inputs[0] ?? deadLetterTopic;
+/** The copy written back: only ever to one of the pipeline's own inputs (see replayTarget). */
+function replayCopy(deadLetterTopic: string, partition: number, message: KafkaMessage, topic: string): { topic: string; message: Message } {
   return {
-    topic: original,
+    topic,
     message: {
       key: message.key,
       value: message.value,

@@ -1,5 +1,6 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ConfigError, DecodeError, HandlerContractError } from '../errors/index.js';
+import { assertRegistryUrl, basicAuthHeaders, type RegistryAuth } from './registry-auth.js';
 import type { RecordCoordinates, Serde } from './index.js';
 
 /**
@@ -44,6 +45,8 @@ export interface RegistrySerdeOptions {
   readonly prefetchSubject?: boolean;
   /** A client to share (its schema cache); default: one for `url`. */
   readonly client?: SchemaRegistry;
+  /** HTTP basic auth; the URL itself must not carry credentials. */
+  readonly auth?: RegistryAuth;
 }
 
 const MAGIC = 0;
@@ -82,10 +85,11 @@ export class RegistrySerde implements PreparableSerde<unknown> {
 
   /** Creates the serde; with a schema or `forEncoding`, registers or looks up the writer schema now. */
   static async create(options: RegistrySerdeOptions): Promise<RegistrySerde> {
+    assertRegistryUrl(options.url, `serde ${options.format}(${options.subject})`);
     const client =
       options.client ??
       new SchemaRegistry(
-        { host: options.url },
+        { host: options.url, ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}) },
         options.messageName ? { [SchemaType.PROTOBUF]: { messageName: options.messageName } } : undefined,
       );
     const serde = new RegistrySerde(options, client);
@@ -103,7 +107,7 @@ export class RegistrySerde implements PreparableSerde<unknown> {
     const { subject, schema, url, format } = this.options;
     let id: number;
     try {
-      id = schema === undefined ? await this.client.getLatestSchemaId(subject) : await registerSchema(url, subject, SCHEMA_TYPES[format], schema);
+      id = schema === undefined ? await this.client.getLatestSchemaId(subject) : await registerSchema(url, subject, SCHEMA_TYPES[format], schema, this.options.auth);
     } catch (error) {
       throw new ConfigError(
         schema === undefined
@@ -116,7 +120,7 @@ export class RegistrySerde implements PreparableSerde<unknown> {
     this.schemas.set(id, this.writer.schema);
     if (format === 'protobuf' && schema === undefined && this.options.messageName !== undefined) {
       // The message's index path comes from the schema text: fetch the text of the latest version.
-      const found = await getJson(`${url}/schemas/ids/${id}`);
+      const found = await getJson(`${url}/schemas/ids/${id}`, this.options.auth);
       const text = (found.body as { schema?: unknown } | undefined)?.schema;
       if (typeof text === 'string') this.messageIndexes = protobufMessageIndexes(text, this.options.messageName);
     }
@@ -126,10 +130,10 @@ export class RegistrySerde implements PreparableSerde<unknown> {
   async prefetchSubject(): Promise<void> {
     const { url, subject } = this.options;
     const base = `${url}/subjects/${encodeURIComponent(subject)}/versions`;
-    const versions = await getJson(base);
+    const versions = await getJson(base, this.options.auth);
     if (versions.status === 404 || !Array.isArray(versions.body)) return;
     for (const version of versions.body) {
-      const found = await getJson(`${base}/${String(version)}`);
+      const found = await getJson(`${base}/${String(version)}`, this.options.auth);
       const id = (found.body as { id?: unknown } | undefined)?.id;
       if (typeof id === 'number' && !this.schemas.has(id)) this.schemas.set(id, (await this.client.getSchema(id)) as WireSchema);
     }
@@ -254,10 +258,10 @@ export function createRegistrySerde(options: RegistrySerdeOptions): Promise<Regi
  * lets the registry apply the subject's compatibility rule. Registering the same schema again
  * gives the same id.
  */
-export async function registerSchema(url: string, subject: string, type: SchemaType, schema: string): Promise<number> {
+export async function registerSchema(url: string, subject: string, type: SchemaType, schema: string, auth?: RegistryAuth): Promise<number> {
   const response = await fetch(`${url}/subjects/${encodeURIComponent(subject)}/versions`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/vnd.schemaregistry.v1+json' },
+    headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/vnd.schemaregistry.v1+json', ...basicAuthHeaders(auth) },
     body: JSON.stringify(type === SchemaType.AVRO ? { schema } : { schema, schemaType: type }),
     signal: AbortSignal.timeout(30_000),
   });
@@ -270,8 +274,8 @@ export async function registerSchema(url: string, subject: string, type: SchemaT
   return body.id;
 }
 
-async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(url, { headers: { Accept: 'application/vnd.schemaregistry.v1+json' }, signal: AbortSignal.timeout(30_000) });
+async function getJson(url: string, auth?: RegistryAuth): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url, { headers: { Accept: 'application/vnd.schemaregistry.v1+json', ...basicAuthHeaders(auth) }, signal: AbortSignal.timeout(30_000) });
   const body: unknown = await response.json().catch(() => undefined);
   if (!response.ok && response.status !== 404) throw new Error(`GET ${url}: ${response.status} ${JSON.stringify(body)}`);
   return { status: response.status, body };

@@ -2,6 +2,7 @@ import kafkajs, { type Admin } from 'kafkajs';
 
 // KafkaJS is CommonJS and its enums are not visible as named ESM exports.
 const { ConfigResourceTypes, ConfigSource } = kafkajs;
+import { ConfigError, errorMessage } from '../errors/index.js';
 import type { DesiredTopic } from './load.js';
 import { type ClusterTopic, isInternalTopic, type PlanEntry, type PlanOptions, planTopics, refusalsOf, type TopicPlan } from './plan.js';
 
@@ -100,37 +101,62 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
   const updates = plan.entries.filter((entry): entry is Extract<PlanEntry, { kind: 'update' }> => entry.kind === 'update');
   const deletes = plan.entries.filter((entry): entry is Extract<PlanEntry, { kind: 'delete' }> => entry.kind === 'delete');
 
-  if (creates.length > 0) {
-    // Returns false, not an error, for topics that exist already (created meanwhile): still idempotent.
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: creates.map(({ topic }) => ({
-        topic: topic.name,
-        numPartitions: topic.partitions,
-        replicationFactor: topic.replicationFactor ?? -1,
-        configEntries: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
-      })),
-    });
-  }
   const grown = updates.filter((entry) => entry.partitions !== undefined);
-  if (grown.length > 0) {
-    await admin.createPartitions({
-      topicPartitions: grown.map((entry) => ({ topic: entry.name, count: entry.partitions?.to ?? entry.topic.partitions })),
-    });
-  }
   const reconfigured = updates.filter((entry) => entry.configs.length > 0);
-  if (reconfigured.length > 0) {
-    // AlterConfigs replaces a topic's whole config set: send every config the files want, so the ones they dropped reset.
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: reconfigured.map((entry) => ({
-        type: ConfigResourceTypes.TOPIC,
-        name: entry.name,
-        configEntries: Object.entries(entry.topic.configs).map(([name, value]) => ({ name, value })),
-      })),
+  const newTopics = creates.map(({ topic }) => ({
+    topic: topic.name,
+    numPartitions: topic.partitions,
+    replicationFactor: topic.replicationFactor ?? -1,
+    configEntries: Object.entries(topic.configs).map(([name, value]) => ({ name, value })),
+  }));
+  // AlterConfigs replaces a topic's whole config set: send every config the files want, so the ones they dropped reset.
+  const configResources = reconfigured.map((entry) => ({
+    type: ConfigResourceTypes.TOPIC,
+    name: entry.name,
+    configEntries: Object.entries(entry.topic.configs).map(([name, value]) => ({ name, value })),
+  }));
+
+  // The broker checks config values (KafkaJS does not): ask it first, so a bad value changes nothing at all.
+  const invalid: string[] = [];
+  if (newTopics.length > 0) {
+    await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: newTopics }).catch((error: unknown) => {
+      invalid.push(...perTopicErrors(error).filter((entry) => entry.type !== 'TOPIC_ALREADY_EXISTS').map((entry) => `${entry.topic}: ${entry.reason}`));
     });
   }
-  if (deletes.length > 0) await admin.deleteTopics({ topics: deletes.map((entry) => entry.name) });
+  if (configResources.length > 0) {
+    await admin
+      .alterConfigs({ validateOnly: true, resources: configResources })
+      .then(({ resources }) => {
+        for (const resource of resources as Array<{ resourceName: string; errorCode: number; errorMessage?: string | null }>) {
+          if (resource.errorCode !== 0) invalid.push(`${resource.resourceName}: ${resource.errorMessage || `error code ${resource.errorCode}`}`);
+        }
+      })
+      .catch((error: unknown) => invalid.push(...perTopicErrors(error).map((entry) => `${entry.topic}: ${entry.reason}`)));
+  }
+  if (invalid.length > 0) throw new ConfigError(`the broker refuses ${invalid.length} change(s), so nothing was changed:\n  - ${invalid.join('\n  - ')}`);
+
+  const done: string[] = [];
+  const step = async (what: string, topics: readonly string[], run: () => Promise<unknown>) => {
+    if (topics.length === 0) return;
+    try {
+      await run();
+    } catch (error) {
+      const failures = perTopicErrors(error).filter((entry) => entry.type !== 'TOPIC_ALREADY_EXISTS');
+      if (failures.length === 0 && perTopicErrors(error).length > 0) return done.push(`${what} ${topics.join(', ')}`);
+      const reasons = failures.length > 0 ? failures.map((entry) => `${entry.topic}: ${entry.reason}`) : [`${topics.join(', ')}: ${errorMessage(error)}`];
+      throw new TopicsApplyError(`${what} failed for ${reasons.join('; ')}. Done before it: ${done.join('; ') || 'nothing'}. Run apply again once the cause is fixed; it picks up from here`);
+    }
+    done.push(`${what} ${topics.join(', ')}`);
+  };
+  // Returns false, not an error, for topics that exist already (created meanwhile): still idempotent.
+  await step('create', creates.map((entry) => entry.name), () => admin.createTopics({ waitForLeaders: true, topics: newTopics }));
+  await step('add partitions to', grown.map((entry) => entry.name), () =>
+    admin.createPartitions({
+      topicPartitions: grown.map((entry) => ({ topic: entry.name, count: entry.partitions?.to ?? entry.topic.partitions })),
+    }),
+  );
+  await step('set configs of', reconfigured.map((entry) => entry.name), () => admin.alterConfigs({ validateOnly: false, resources: configResources }));
+  await step('delete', deletes.map((entry) => entry.name), () => admin.deleteTopics({ topics: deletes.map((entry) => entry.name) }));
   return {
     plan,
     created: creates.map((entry) => entry.name),
@@ -138,4 +164,19 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
     reconfigured: reconfigured.map((entry) => entry.name),
     deleted: deletes.map((entry) => entry.name),
   };
+}
+
+/** A change the broker refused half-way: says what was done before it and which topic failed, with the broker's reason. */
+export class TopicsApplyError extends Error {
+  override readonly name = 'TopicsApplyError';
+}
+
+/** The topics named in a KafkaJS admin error (one per topic for createTopics), with their reasons. */
+function perTopicErrors(error: unknown): Array<{ topic: string; type?: string; reason: string }> {
+  const errors = (error as { errors?: unknown[] }).errors;
+  const list = Array.isArray(errors) ? errors : [error];
+  return list
+    .map((entry) => entry as { topic?: string; type?: string; message?: string })
+    .filter((entry) => typeof entry.topic === 'string')
+    .map((entry) => ({ topic: entry.topic as string, type: entry.type, reason: `${entry.type ?? 'error'} (${entry.message ?? 'no message'})` }));
 }

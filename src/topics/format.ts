@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commitSettingsSchema, pipelineFileSchema } from '../config/schema.js';
+import { registryUrlProblem } from '../serde/registry-auth.js';
 import { errorPolicySchema } from '../routing/policy.js';
 
 /**
@@ -134,7 +135,22 @@ export const topicsFileSchema = z
     clientId: z.string().min(1).optional(),
     groupId: z.string().min(1).optional(),
     commit: commitSettingsSchema.partial().optional(),
-    schemaRegistry: z.object({ url: z.string().url() }).strict().optional(),
+    schemaRegistry: z
+      .object({
+        // Never quoted back: a URL may carry a secret (see registryUrlProblem).
+        url: z.string().superRefine((url, ctx) => {
+          const problem = registryUrlProblem(url);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+        /** HTTP basic auth user name. */
+        username: z.string().min(1).optional(),
+        /** Basic auth password; prefer passwordFile or SCHEMA_REGISTRY_PASSWORD, files end up in git. */
+        password: z.string().min(1).optional(),
+        /** A file holding the password (e.g. a mounted secret). */
+        passwordFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     topics: z.array(topicSchema).optional(),
     pipelines: z.array(topicsPipelineSchema).optional(),
   })

@@ -47,7 +47,13 @@ export interface ProjectSettings {
   readonly groupId?: string;
   readonly commit?: Partial<CommitSettings>;
   readonly schemaRegistryUrl?: string;
+  readonly schemaRegistryUsername?: string;
+  readonly schemaRegistryPassword?: string;
+  readonly schemaRegistryPasswordFile?: string;
 }
+
+/** Settings whose values never appear in a message. */
+const SECRET_SETTINGS = new Set(['schemaRegistryPassword']);
 
 export interface TopicsProject {
   readonly files: readonly string[];
@@ -274,7 +280,15 @@ function crossCheck(files: readonly ParsedFile[], problems: Problem[]): Omit<Top
 
 function mergeSettings(files: readonly ParsedFile[], problem: (file: ParsedFile, path: PathSegment[], message: string) => void): ProjectSettings {
   const chosen = new Map<string, { value: string; file: string }>();
-  const settings: { clientId?: string; groupId?: string; commit?: Partial<CommitSettings>; schemaRegistryUrl?: string } = {};
+  const settings: {
+    clientId?: string;
+    groupId?: string;
+    commit?: Partial<CommitSettings>;
+    schemaRegistryUrl?: string;
+    schemaRegistryUsername?: string;
+    schemaRegistryPassword?: string;
+    schemaRegistryPasswordFile?: string;
+  } = {};
   for (const file of files) {
     const data = file.data;
     if (!data) continue;
@@ -282,6 +296,9 @@ function mergeSettings(files: readonly ParsedFile[], problem: (file: ParsedFile,
       ['clientId', ['clientId'], data.clientId],
       ['groupId', ['groupId'], data.groupId],
       ['schemaRegistryUrl', ['schemaRegistry', 'url'], data.schemaRegistry?.url],
+      ['schemaRegistryUsername', ['schemaRegistry', 'username'], data.schemaRegistry?.username],
+      ['schemaRegistryPassword', ['schemaRegistry', 'password'], data.schemaRegistry?.password],
+      ['schemaRegistryPasswordFile', ['schemaRegistry', 'passwordFile'], data.schemaRegistry?.passwordFile],
       ['commit', ['commit'], data.commit],
     ];
     for (const [key, path, value] of scalars) {
@@ -289,7 +306,13 @@ function mergeSettings(files: readonly ParsedFile[], problem: (file: ParsedFile,
       const text = JSON.stringify(value);
       const previous = chosen.get(key);
       if (previous && previous.value !== text) {
-        problem(file, path, `sets ${formatPath(path)} to ${text}, but ${previous.file} sets it to ${previous.value}; worker settings must agree across files`);
+        problem(
+          file,
+          path,
+          SECRET_SETTINGS.has(key)
+            ? `sets ${formatPath(path)} differently from ${previous.file}; worker settings must agree across files`
+            : `sets ${formatPath(path)} to ${text}, but ${previous.file} sets it to ${previous.value}; worker settings must agree across files`,
+        );
         continue;
       }
       chosen.set(key, { value: text, file: file.file });

@@ -5,6 +5,7 @@ import { ConfigError } from '../errors/index.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
 import { BUILTIN_SERDES, type Serde } from '../serde/index.js';
 import { createRegistrySerde, type RegistryFormat } from '../serde/registry.js';
+import { type RegistryAuth, type RegistryAuthSources, registryAuthOf } from '../serde/registry-auth.js';
 import type { SerdeSpec } from './format.js';
 import type { ProjectPipeline, TopicsProject } from './load.js';
 
@@ -15,6 +16,8 @@ export interface ProjectPipelinesOptions {
   readonly only?: readonly string[];
   /** Overrides the files' `schemaRegistry.url` (e.g. from SCHEMA_REGISTRY_URL). */
   readonly schemaRegistryUrl?: string;
+  /** Overrides the files' schemaRegistry.username/password (SCHEMA_REGISTRY_USERNAME, _PASSWORD, _PASSWORD_FILE). */
+  readonly schemaRegistryAuth?: RegistryAuthSources;
 }
 
 export async function pipelinesOfProject(project: TopicsProject, options: ProjectPipelinesOptions = {}): Promise<PipelineDefinition[]> {
@@ -27,13 +30,20 @@ export async function pipelinesOfProject(project: TopicsProject, options: Projec
   }
   const selected = only.length > 0 ? project.pipelines.filter((pipeline) => only.includes(pipeline.config.name)) : project.pipelines;
   const registryUrl = options.schemaRegistryUrl ?? project.settings.schemaRegistryUrl;
+  const fromFiles = project.settings;
+  const auth = registryAuthOf(
+    options.schemaRegistryAuth?.username !== undefined
+      ? options.schemaRegistryAuth
+      : { username: fromFiles.schemaRegistryUsername, password: fromFiles.schemaRegistryPassword, passwordFile: fromFiles.schemaRegistryPasswordFile },
+    options.schemaRegistryAuth?.username !== undefined ? 'SCHEMA_REGISTRY_USERNAME' : 'schemaRegistry in the topics files',
+  );
   return Promise.all(
     selected.map(async (pipeline) => {
       const { serde, retryTopics: _retry, deadLetterTopics: _dlt, ...fileConfig } = pipeline.config;
       const [definition] = await loadPipelines([fileConfig], pipeline.baseDir, []);
       if (!definition) throw new ConfigError(`pipeline '${pipeline.config.name}' did not load`, pipeline.file);
-      const input = await serdeFor(serde?.input as SerdeSpec | undefined, pipeline, 'input', registryUrl);
-      const output = await serdeFor(serde?.output as SerdeSpec | undefined, pipeline, 'output', registryUrl);
+      const input = await serdeFor(serde?.input as SerdeSpec | undefined, pipeline, 'input', registryUrl, auth);
+      const output = await serdeFor(serde?.output as SerdeSpec | undefined, pipeline, 'output', registryUrl, auth);
       return { ...definition, serde: { input, output } };
     }),
   );
@@ -45,6 +55,7 @@ export async function serdeFor(
   pipeline: ProjectPipeline,
   side: 'input' | 'output',
   registryUrl: string | undefined,
+  auth?: RegistryAuth,
 ): Promise<Serde> {
   const format = spec?.format ?? 'json';
   if (format === 'json' || format === 'string' || format === 'bytes') return BUILTIN_SERDES[format] as Serde;
@@ -63,5 +74,6 @@ export async function serdeFor(
     messageName: spec?.messageName,
     // Inputs decode by the id in each record; only outputs need the writer schema.
     forEncoding: side === 'output',
+    auth,
   });
 }

@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors/index.js';
 import type { DesiredTopic } from './load.js';
 
 /** A topic as the cluster has it. */
@@ -48,8 +49,22 @@ export function isInternalTopic(name: string): boolean {
   return name.startsWith('__');
 }
 
+/**
+ * Topics other tools keep (the schema registry's `_schemas`, Kafka Connect's `connect-*`
+ * offsets/configs/status, Confluent's `_confluent*`) and Kafka's own: never deleted,
+ * whatever the scope, because the files can never be expected to declare them.
+ */
+export function isProtectedTopic(name: string): boolean {
+  return isInternalTopic(name) || name === '_schemas' || name.startsWith('_confluent') || name.startsWith('connect-');
+}
+
 /** The difference between what the files want and what the cluster has. Pure. */
 export function planTopics(desired: readonly DesiredTopic[], cluster: readonly ClusterTopic[], options: PlanOptions = {}): TopicPlan {
+  if (options.allowDelete && !(options.scope ?? []).some((prefix) => prefix.length > 0)) {
+    // Without a scope every topic of the cluster the files do not name would go, other teams' and tools' included.
+    throw new ConfigError('--allow-delete needs --scope <prefix...>: name the prefixes of the topics these files own (e.g. --scope orders.); nothing was changed');
+  }
+  if ((options.scope ?? []).some((prefix) => prefix.length === 0)) throw new ConfigError("--scope '' would match every topic; give a prefix");
   const current = new Map(cluster.map((topic) => [topic.name, topic]));
   const entries: PlanEntry[] = [];
   const unchanged: string[] = [];
@@ -86,7 +101,8 @@ export function planTopics(desired: readonly DesiredTopic[], cluster: readonly C
   for (const topic of [...cluster].sort((a, b) => a.name.localeCompare(b.name))) {
     if (wanted.has(topic.name) || isInternalTopic(topic.name)) continue;
     if (scope.length > 0 && !scope.some((prefix) => topic.name.startsWith(prefix))) continue;
-    entries.push(options.allowDelete ? { kind: 'delete', name: topic.name, current: topic } : { kind: 'unmanaged', name: topic.name, current: topic });
+    const deletable = options.allowDelete && !isProtectedTopic(topic.name);
+    entries.push(deletable ? { kind: 'delete', name: topic.name, current: topic } : { kind: 'unmanaged', name: topic.name, current: topic });
   }
   return { entries, unchanged };
 }

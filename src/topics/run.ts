@@ -3,6 +3,7 @@ import { commitSettingsSchema, type WorkerSettings } from '../config/schema.js';
 import { SETTINGS } from '../config/settings.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
 import { loadTopicsDir, type TopicsProject } from './load.js';
+import { assertRegistryUrl } from '../serde/registry-auth.js';
 import { pipelinesOfProject } from './pipelines.js';
 
 /** What `txstream run` needs when it runs the pipelines of a topics folder instead of one config file. */
@@ -47,6 +48,11 @@ export async function loadTopicsRun(sources: TopicsRunSources): Promise<TopicsRu
     // Both layers were validated already; parsing again only gives the merged object its type.
     commit: commitSettingsSchema.parse(commit),
   };
-  const pipelines = await pipelinesOfProject(project, { only: merged.only, schemaRegistryUrl: env.SCHEMA_REGISTRY_URL || undefined });
+  const schemaRegistryUrl = env.SCHEMA_REGISTRY_URL || undefined;
+  if (schemaRegistryUrl !== undefined) assertRegistryUrl(schemaRegistryUrl, 'env SCHEMA_REGISTRY_URL');
+  const schemaRegistryAuth = env.SCHEMA_REGISTRY_USERNAME
+    ? { username: env.SCHEMA_REGISTRY_USERNAME, password: env.SCHEMA_REGISTRY_PASSWORD || undefined, passwordFile: env.SCHEMA_REGISTRY_PASSWORD_FILE || undefined }
+    : undefined;
+  const pipelines = await pipelinesOfProject(project, { only: merged.only, schemaRegistryUrl, schemaRegistryAuth });
   return { settings: merged, pipelines, project };
 }

@@ -2,7 +2,13 @@ import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { HandlerContractError, ProducerFencedError } from '../errors/index.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
+import { retryHeadersProblem } from '../routing/failure-headers.js';
+import { withHandlerTimeout } from './handler-timeout.js';
+import type { HandlerWatch } from './handler-watch.js';
+import { isRecordRefusal } from '../kafka/errors.js';
+import type { TopicCatalog } from '../kafka/topic-catalog.js';
+import { MAX_REQUEST_BYTES } from '../commit/request-size.js';
 import { fetchedOffsetOf } from '../kafka/batch.js';
 import type { TaskMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
@@ -13,6 +19,7 @@ import { decide } from '../routing/decide.js';
 import { isPreparableSerde } from '../serde/registry.js';
 import { dueAtOf, failureCopy, originOf } from '../routing/failure-copy.js';
 import { encodeLineage } from '../routing/lineage.js';
+import { checkOutput, fitCopy, RECORD_BATCH_OVERHEAD, recordBatchSize } from './output-check.js';
 import { decodeRecord, OutputCollector } from './record-collector.js';
 
 export interface PartitionTaskDeps {
@@ -30,6 +37,10 @@ export interface PartitionTaskDeps {
   readonly heartbeatIntervalMs: number;
   readonly onFenced: (task: PartitionTask) => void;
   readonly metrics: TaskMetrics;
+  /** Partition counts and size limits of the topics the pipeline writes, shared by its tasks. */
+  readonly catalog: TopicCatalog;
+  /** Abandoned handler calls, for liveness. */
+  readonly handlerWatch?: HandlerWatch;
 }
 
 type TaskState = 'created' | 'running' | 'fenced' | 'closed';
@@ -69,11 +80,21 @@ export class PartitionTask {
   /** The pipeline input this partition belongs to, and its retry tier (0: the input itself). */
   private readonly inputTopic: string;
   private readonly tier: number;
+  /** Every topic this partition may write: the pipeline's outputs, its retry tiers and dead-letter topic. */
+  private readonly writable: readonly string[];
+  /**
+   * Offsets whose unit the broker refused for a reason tied to a record: the next pass
+   * writes them one record per unit, so the refused record stands alone.
+   */
+  private isolate: { from: bigint; until: bigint } | undefined;
+  /** Single records whose write the broker refused: routed without calling the handler again. */
+  private readonly refusedWrites = new Map<string, { error: unknown; where: string; topic: string; times: number }>();
 
   constructor(private readonly deps: PartitionTaskDeps) {
     const source = deps.pipeline.sourceOf(deps.partition.topic);
     this.inputTopic = source?.input ?? deps.partition.topic;
     this.tier = source?.tier ?? 0;
+    this.writable = [...deps.pipeline.outputs, ...deps.pipeline.retryTopicsFor(this.inputTopic), deps.pipeline.deadLetterTopicFor(this.inputTopic)];
     this.log = deps.logger.child({
       topic: deps.partition.topic,
       partition: deps.partition.partition,
@@ -177,20 +198,28 @@ export class PartitionTask {
   private async processUnits(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const { committer, pipeline } = this.deps;
-    const size = this.deps.recordsPerUnit;
     const { due, waitFor } = this.dueMessages(batch.messages);
-    for (let start = 0; start < due.length; start += size) {
+    this.forgetRefusalsBefore(this.committedNext);
+    for (let start = 0, end = 0; start < due.length; start = end) {
       if (!payload.isRunning() || payload.isStale() || this.state !== 'running') return;
-      const records = due.slice(start, start + size);
+      end = this.unitEnd(due, start);
+      const records = due.slice(start, end);
       const last = records[records.length - 1] as KafkaMessage;
-      const endsBatch = waitFor === undefined && start + size >= due.length;
+      const endsBatch = waitFor === undefined && end >= due.length;
       const nextOffset = nextOffsetAfter(batch, last, endsBatch);
       const unitStarted = performance.now();
       await committer.acknowledgeOnReceipt(nextOffset);
       const collector = await this.handle(records, payload.heartbeat);
-      const unit: CommitUnit = { outputs: collector.topicMessages(), nextOffset, records: records.length };
+      const outputs = collector.topicMessages();
+      const unit: CommitUnit = { outputs, nextOffset, records: records.length, maxRequestBytes: this.requestLimit(outputs.map((entry) => entry.topic)) };
       const writeStarted = performance.now();
-      await committer.write(unit);
+      try {
+        await committer.write(unit);
+      } catch (error) {
+        await this.onWriteFailed(records, unit, error);
+        throw error;
+      }
+      if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
       payload.resolveOffset(last.offset);
       this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
       this.pendingIn += records.length;
@@ -214,7 +243,8 @@ export class PartitionTask {
   private dueMessages(messages: KafkaMessage[]): { due: KafkaMessage[]; waitFor?: { offset: string; dueAt: number } } {
     if (this.tier === 0) return { due: messages };
     const now = Date.now();
-    const index = messages.findIndex((message) => dueAtOf(message) > now);
+    // A copy whose headers cannot be trusted is due at once: it goes to the dead-letter topic, never pauses the tier.
+    const index = messages.findIndex((message) => dueAtOf(message) > now && this.retryHeadersProblem(message, now) === undefined);
     if (index < 0) return { due: messages };
     const head = messages[index] as KafkaMessage;
     return { due: messages.slice(0, index), waitFor: { offset: head.offset, dueAt: dueAtOf(head) } };
@@ -227,12 +257,26 @@ export class PartitionTask {
   private async handle(messages: KafkaMessage[], heartbeat: () => Promise<void>): Promise<OutputCollector> {
     const { pipeline } = this.deps;
     const { topic, partition } = this.deps.partition;
-    const collector = new OutputCollector(pipeline);
+    await this.deps.catalog.load(this.writable);
+    const collector = new OutputCollector(pipeline, (outputTopic, output) =>
+      checkOutput(outputTopic, output, this.deps.catalog.get(outputTopic), pipeline.outputs.includes(outputTopic), pipeline.outputs),
+    );
     // Registry serdes fetch the schemas of the unit's ids first, so decode stays synchronous
     // and a registry outage fails the unit (retried) rather than one record (routed).
     if (isPreparableSerde(pipeline.inputSerde)) await pipeline.inputSerde.prepare(messages.map((message) => message.value ?? null));
     const inputs: Input[] = [];
     for (const message of messages) {
+      const untrusted = this.tier > 0 ? this.retryHeadersProblem(message, Date.now()) : undefined;
+      if (untrusted) {
+        this.route(collector, message, new InvalidFailureHeadersError(`retry copy at ${topic}/${partition}/${message.offset}: ${untrusted}`), true);
+        continue;
+      }
+      const refused = this.refusedWrites.get(message.offset);
+      if (refused) {
+        // The broker refused this record's outputs: calling the handler again would only repeat that.
+        this.route(collector, message, new OutputRejectedError(`the broker refused ${refused.where}: ${errorMessage(refused.error)}`, { topic: refused.topic }, { cause: refused.error }));
+        continue;
+      }
       try {
         inputs.push({ record: decodeRecord(pipeline, topic, partition, message), message });
       } catch (error) {
@@ -249,7 +293,11 @@ export class PartitionTask {
       if (handler.kind === 'record') {
         for (const { record, message } of inputs) {
           try {
-            collector.addOutputs(record, normaliseResult(await handler.handle(record, context)));
+            const outputs = normaliseResult(
+              await this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handler.handle(record, bounded)),
+            );
+            await this.refreshTopicsOf([outputs]);
+            collector.addOutputs(record, outputs);
           } catch (error) {
             this.route(collector, message, error);
           }
@@ -275,10 +323,14 @@ export class PartitionTask {
     context: HandlerContext,
   ): Promise<void> {
     let results: readonly HandlerResult[];
+    const first = inputs[0]?.record;
+    const names = first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
     try {
-      results = await handleBatch(
-        inputs.map((input) => input.record),
-        context,
+      results = await this.callHandler(names, { offset: first?.offset, records: inputs.length }, context, (bounded) =>
+        handleBatch(
+          inputs.map((input) => input.record),
+          bounded,
+        ),
       );
       if (!Array.isArray(results) || results.length !== inputs.length) {
         throw new HandlerContractError(
@@ -288,11 +340,17 @@ export class PartitionTask {
     } catch (error) {
       const [only] = inputs;
       if (inputs.length === 1 && only) return this.route(collector, only.message, error);
+      if (error instanceof HandlerTimeoutError) {
+        // Halving would wait out the timeout log2(n) times: one record per call finds the stuck ones in one more timeout each.
+        for (const input of inputs) await this.handleIsolating(handleBatch, [input], collector, context);
+        return;
+      }
       const middle = Math.ceil(inputs.length / 2);
       await this.handleIsolating(handleBatch, inputs.slice(0, middle), collector, context);
       await this.handleIsolating(handleBatch, inputs.slice(middle), collector, context);
       return;
     }
+    await this.refreshTopicsOf(results);
     inputs.forEach((input, index) => {
       try {
         collector.addOutputs(input.record, normaliseResult(results[index]));
@@ -303,26 +361,46 @@ export class PartitionTask {
   }
 
   /** Applies the error policy to one failed record. */
-  private route(collector: OutputCollector, message: KafkaMessage, error: unknown): void {
+  private route(collector: OutputCollector, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
     const { topic, partition } = this.deps.partition;
     const { pipeline } = this.deps;
-    const origin = originOf(topic, partition, message, this.tier > 0);
-    const outcome = decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
+    // Headers that failed the checks say nothing about the record: it is taken as it stands, and dead-lettered under every policy.
+    const origin = originOf(topic, partition, message, this.tier > 0 && !untrustedHeaders);
+    const outcome = untrustedHeaders
+      ? ({ kind: 'dead-letter', reason: 'invalid-failure-headers' } as const)
+      : decide(pipeline.errorPolicy, error, this.inputTopic, origin.attempt);
     const now = Date.now();
     const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };
+    const deadLetter = (reason: string) => {
+      const deadLetterTopic = pipeline.deadLetterTopicFor(this.inputTopic);
+      const limits = this.deps.catalog.get(deadLetterTopic);
+      // A copy the broker refused once already goes out as failure headers alone.
+      const limitBytes = (this.refusedWrites.get(message.offset)?.times ?? 0) >= 2 ? 0 : limits?.maxMessageBytes;
+      const whole = failureCopy(message, origin, { error, now, reason });
+      const { copy, truncated } = limitBytes === undefined ? { copy: whole, truncated: false } : fitCopy(whole, limitBytes);
+      collector.addFailureCopy(deadLetterTopic, copy);
+      this.pendingRouted.deadLettered++;
+      this.log.warn(
+        { ...fields, deadLetterTopic, reason, ...(truncated ? { payloadTruncatedFrom: recordBatchSize(whole), limitBytes } : {}) },
+        truncated ? 'record sent to the dead-letter topic, its payload cut to fit the topic' : 'record sent to the dead-letter topic',
+      );
+    };
     switch (outcome.kind) {
-      case 'retry':
-        collector.addFailureCopy(outcome.topic, failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs }));
+      case 'retry': {
+        const copy = failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs });
+        const limits = this.deps.catalog.get(outcome.topic);
+        if (limits && recordBatchSize(copy) > limits.maxMessageBytes) {
+          // A retry copy cannot be cut (the handler would see part of a record): dead-letter it whole, or cut.
+          this.log.warn({ ...fields, retryTopic: outcome.topic, sizeBytes: recordBatchSize(copy), limitBytes: limits.maxMessageBytes }, 'retry copy too large for its topic');
+          return deadLetter('copy-too-large');
+        }
+        collector.addFailureCopy(outcome.topic, copy);
         this.pendingRouted.retried++;
         this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic');
         return;
-      case 'dead-letter': {
-        const deadLetterTopic = pipeline.deadLetterTopicFor(this.inputTopic);
-        collector.addFailureCopy(deadLetterTopic, failureCopy(message, origin, { error, now, reason: outcome.reason }));
-        this.pendingRouted.deadLettered++;
-        this.log.warn({ ...fields, deadLetterTopic, reason: outcome.reason }, 'record sent to the dead-letter topic');
-        return;
       }
+      case 'dead-letter':
+        return deadLetter(outcome.reason);
       case 'skip':
         this.pendingRouted.skipped++;
         this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)');
@@ -330,6 +408,104 @@ export class PartitionTask {
       case 'block':
         throw new BlockedRecord(message.offset, error);
     }
+  }
+
+  /**
+   * One handler call, bounded by the pipeline's handlerTimeoutMs. The handler's signal
+   * aborts on drain or on its timeout; a warning names the records while the call is stuck.
+   */
+  private callHandler<T>(records: string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
+    const timeoutMs = this.deps.pipeline.handlerTimeoutMs;
+    const timeout = new AbortController();
+    const signal = AbortSignal.any([context.signal, timeout.signal]);
+    return withHandlerTimeout(() => call({ ...context, signal }), {
+      timeoutMs,
+      records,
+      abort: () => timeout.abort(new HandlerTimeoutError(records, timeoutMs)),
+      onAbandoned: () => this.deps.handlerWatch?.abandon(records) ?? (() => {}),
+      onStuck: (elapsedMs) => {
+        this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
+      },
+    });
+  }
+
+  private retryHeadersProblem(message: KafkaMessage, now: number): string | undefined {
+    const { backoff } = this.deps.pipeline.errorPolicy;
+    return retryHeadersProblem(message, { input: this.inputTopic, tier: this.tier, now, maxDelayMs: backoff.maxMs });
+  }
+
+  /** Where the unit starting at `start` ends: one record at a time inside the isolated range. */
+  private unitEnd(due: KafkaMessage[], start: number): number {
+    const end = Math.min(due.length, start + this.deps.recordsPerUnit);
+    const isolate = this.isolate;
+    if (!isolate) return end;
+    for (let index = start; index < end; index++) {
+      const offset = BigInt((due[index] as KafkaMessage).offset);
+      if (offset >= isolate.from && offset <= isolate.until) return index === start ? start + 1 : index;
+    }
+    return end;
+  }
+
+  /** A unit's requests stay under the smallest max.message.bytes of the topics it writes. */
+  private requestLimit(topics: readonly string[]): number {
+    let limit = MAX_REQUEST_BYTES;
+    for (const topic of topics) {
+      const limits = this.deps.catalog.get(topic);
+      if (limits) limit = Math.min(limit, limits.maxMessageBytes - RECORD_BATCH_OVERHEAD);
+    }
+    return Math.max(1, limit);
+  }
+
+  /** Outputs naming a topic or partition the catalog does not know: read the topic again before judging. */
+  private async refreshTopicsOf(results: readonly unknown[]): Promise<void> {
+    const stale = new Set<string>();
+    for (const result of results) {
+      let outputs: readonly unknown[];
+      try {
+        outputs = normaliseResult(result as HandlerResult);
+      } catch {
+        continue;
+      }
+      for (const output of outputs) {
+        if (output === null || typeof output !== 'object') continue;
+        const { topic = this.deps.pipeline.output, partition } = output as { topic?: unknown; partition?: unknown };
+        if (typeof topic !== 'string' || !this.deps.pipeline.outputs.includes(topic)) continue;
+        const limits = this.deps.catalog.get(topic);
+        if (!limits || (typeof partition === 'number' && partition >= limits.partitions)) stale.add(topic);
+      }
+    }
+    if (stale.size > 0) await this.deps.catalog.refresh(stale);
+  }
+
+  /**
+   * A write failed. The topics are read again (a config or partition change is then seen
+   * by the checks), and a refusal tied to a record isolates it: the unit is redone one
+   * record per unit, and a single record the broker refuses is routed by the error policy.
+   */
+  private async onWriteFailed(records: KafkaMessage[], unit: CommitUnit, error: unknown): Promise<void> {
+    await this.deps.catalog.refresh(unit.outputs.map((entry) => entry.topic)).catch(() => {});
+    if (!isRecordRefusal(error)) return;
+    const first = records[0] as KafkaMessage;
+    const last = records[records.length - 1] as KafkaMessage;
+    if (records.length > 1) {
+      this.isolate = { from: BigInt(first.offset), until: BigInt(last.offset) };
+      this.log.warn({ err: error, fromOffset: first.offset, toOffset: last.offset }, 'the broker refused a record of this unit; writing it again one record at a time');
+      return;
+    }
+    const largest = unit.outputs
+      .flatMap(({ topic, messages }) => messages.map((message) => ({ topic, partition: message.partition, size: recordBatchSize(message) })))
+      .sort((a, b) => b.size - a.size)[0];
+    const where = largest
+      ? `the write to topic '${largest.topic}'${largest.partition === undefined ? '' : ` partition ${largest.partition}`} (record of ${largest.size} bytes)`
+      : 'the write';
+    const times = (this.refusedWrites.get(first.offset)?.times ?? 0) + 1;
+    this.refusedWrites.set(first.offset, { error, where, topic: largest?.topic ?? this.inputTopic, times });
+    this.log.warn({ err: error, offset: first.offset, refusals: times }, `the broker refused ${where}; routing the record by the error policy`);
+  }
+
+  private forgetRefusalsBefore(offset: string | null): void {
+    if (offset === null || this.refusedWrites.size === 0) return;
+    for (const refused of this.refusedWrites.keys()) if (BigInt(refused) < BigInt(offset)) this.refusedWrites.delete(refused);
   }
 
   /** Commits pending work; false when the commit failed and the partition was rolled back. */

@@ -5,6 +5,8 @@ import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
+import { TopicCatalog } from '../kafka/topic-catalog.js';
+import type { HandlerWatch } from './handler-watch.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
 
@@ -14,6 +16,8 @@ export interface GroupSettings {
   readonly rebalanceTimeoutMs: number;
   readonly partitionsConcurrently: number;
   readonly maxBytesPerPartition: number;
+  /** KafkaJS re-reads metadata this often and rejoins when an input has new partitions. */
+  readonly metadataMaxAgeMs: number;
 }
 
 export interface PipelineRunnerDeps {
@@ -28,6 +32,7 @@ export interface PipelineRunnerDeps {
   readonly metrics: WorkerMetrics;
   /** How often consumer lag is read for the metrics (0: never). */
   readonly lagRefreshMs: number;
+  readonly handlerWatch?: HandlerWatch;
 }
 
 /**
@@ -40,6 +45,7 @@ export class PipelineRunner {
   private readonly tasks: TaskManager;
   private readonly log: Logger;
   private readonly taskMetrics: TaskMetrics;
+  private readonly catalog: TopicCatalog;
   private joined = false;
   private lagTimer: NodeJS.Timeout | undefined;
 
@@ -52,6 +58,7 @@ export class PipelineRunner {
       heartbeatInterval: group.heartbeatIntervalMs,
       rebalanceTimeout: group.rebalanceTimeoutMs,
       maxBytesPerPartition: group.maxBytesPerPartition,
+      metadataMaxAge: group.metadataMaxAgeMs,
       maxWaitTimeInMs: pipeline.commit.lingerMs,
       readUncommitted: false,
       allowAutoTopicCreation: false,
@@ -63,6 +70,7 @@ export class PipelineRunner {
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
     });
+    this.catalog = new TopicCatalog(deps.admin, this.log);
     this.taskMetrics = deps.metrics.forPipeline(pipeline.name, pipeline.commit.strategy);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
@@ -162,6 +170,8 @@ export class PipelineRunner {
       heartbeatIntervalMs: this.deps.group.heartbeatIntervalMs,
       onFenced: (task) => this.tasks.onFenced(task),
       metrics: this.taskMetrics,
+      catalog: this.catalog,
+      handlerWatch: this.deps.handlerWatch,
     });
   }
 }

@@ -1,10 +1,11 @@
 import type { KafkaMessage, Message } from 'kafkajs';
 import { headersAsText } from '../kafka/headers.js';
-import { HandlerContractError } from '../errors/index.js';
+import { HandlerContractError, OutputRejectedError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
 import { originOf, userHeaders } from '../routing/failure-copy.js';
 import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
+import type { OutputProblem } from './output-check.js';
 
 /**
  * Turns fetched messages into handler input and handler results into producer
@@ -37,7 +38,11 @@ export class OutputCollector {
   /** Outputs collected (dead-letter copies excluded). */
   count = 0;
 
-  constructor(private readonly pipeline: ResolvedPipeline) {}
+  constructor(
+    private readonly pipeline: ResolvedPipeline,
+    /** What the client and the cluster would refuse (see output-check); nothing is checked without it. */
+    private readonly check: (topic: string, message: Message) => OutputProblem | undefined = () => undefined,
+  ) {}
 
   /** Adds all of one input's outputs, or none of them when any is malformed. */
   addOutputs(source: InputRecord, outputs: readonly OutputRecord[]): void {
@@ -60,6 +65,13 @@ export class OutputCollector {
       };
       return { topic, message };
     });
+    for (const { topic, message } of prepared) {
+      const problem = this.check(topic, message);
+      if (problem) {
+        const { message: text, ...where } = problem;
+        throw new OutputRejectedError(`output of ${lineage} rejected: ${text}`, where);
+      }
+    }
     for (const { topic, message } of prepared) this.add(topic, message);
   }
 

@@ -1,6 +1,10 @@
 import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import { DEFAULTS } from '../config/defaults.js';
+import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
+
+/** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
+const BROKER_RESOURCE = 4;
 import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { describeConnectionFailure } from '../security/index.js';
@@ -9,6 +13,7 @@ import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
+import { EventLoopWatch, HandlerWatch } from './handler-watch.js';
 import { PipelineRunner } from './pipeline-runner.js';
 
 export interface WorkerOptions {
@@ -24,6 +29,8 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs?: number;
   readonly rebalanceTimeoutMs?: number;
   readonly drainTimeoutMs?: number;
+  /** How soon partitions added to an input are consumed; default DEFAULTS.metadataMaxAgeMs. */
+  readonly metadataMaxAgeMs?: number;
   /** How often consumer lag is read for the metrics; 0 turns it off. */
   readonly lagRefreshMs?: number;
   readonly logger?: Logger;
@@ -55,10 +62,14 @@ export class Worker {
   private readonly fatalListeners: Array<(error: Error) => void> = [];
   readonly logger: Logger;
   readonly pipelines: readonly ResolvedPipeline[];
+  private readonly handlerWatch = new HandlerWatch();
+  private eventLoop: EventLoopWatch | undefined;
 
   constructor(private readonly options: WorkerOptions) {
     if (options.brokers.length === 0) throw new ConfigError('at least one broker is required (brokers)');
     if (options.pipelines.length === 0) throw new ConfigError('no pipeline to run (pipelines)');
+    const timers = groupTimerProblems(this.timersOf(options));
+    if (timers.length > 0) throw new ConfigError(timers.join('; '));
     this.logger = options.logger ?? createLogger();
     const commit = { ...DEFAULT_SETTINGS.commit, ...options.commit };
     this.pipelines = options.pipelines.map((pipeline) => resolvePipeline(pipeline, { commit, groupId: options.groupId }));
@@ -84,6 +95,19 @@ export class Worker {
     return this.state === 'running' && this.runners.every((runner) => runner.hasJoined);
   }
 
+  /**
+   * Liveness: false while a handler call that passed its timeout has still not settled,
+   * or when the event loop was blocked for longer than `blockedLoopMs` in the last 10 s.
+   */
+  health(blockedLoopMs = DEFAULTS.healthBlockedLoopMs): { healthy: boolean; problems: string[] } {
+    const problems = this.handlerWatch
+      .pending()
+      .map(({ records, since }) => `handler on ${records} passed its timeout ${Date.now() - since} ms ago and has not settled`);
+    const blocked = this.eventLoop?.blockedMs ?? 0;
+    if (blocked > blockedLoopMs) problems.push(`event loop blocked for ${Math.round(blocked)} ms (limit ${blockedLoopMs} ms)`);
+    return { healthy: problems.length === 0, problems };
+  }
+
   /** Counters summed over the pipelines. */
   stats(): Readonly<WorkerStats> {
     const total = emptyStats();
@@ -107,6 +131,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'created') throw new Error(`worker cannot start from state '${this.state}'`);
     this.state = 'starting';
+    this.eventLoop ??= new EventLoopWatch();
     try {
       this.admin = this.kafka.admin();
       await this.admin.connect().catch((error: unknown) => {
@@ -116,12 +141,14 @@ export class Worker {
           : new KafkaSecurityError(failure.message, failure.kind, { cause: error });
       });
       await this.checkTopicsExist(this.admin);
+      await this.checkBrokerGroupLimits(this.admin);
       const group = {
         sessionTimeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
         heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
         rebalanceTimeoutMs: this.options.rebalanceTimeoutMs ?? DEFAULTS.rebalanceTimeoutMs,
         partitionsConcurrently: this.options.partitionsConcurrently ?? DEFAULTS.partitionsConcurrently,
         maxBytesPerPartition: DEFAULTS.maxBytesPerPartition,
+        metadataMaxAgeMs: this.options.metadataMaxAgeMs ?? DEFAULTS.metadataMaxAgeMs,
       };
       for (const pipeline of this.pipelines) {
         const runner = new PipelineRunner({
@@ -135,6 +162,7 @@ export class Worker {
           logger: this.logger,
           signal: this.abort.signal,
           onFatal: (error) => this.fail(error),
+          handlerWatch: this.handlerWatch,
         });
         this.runners.push(runner);
         await runner.start();
@@ -165,13 +193,54 @@ export class Worker {
     clearTimeout(timer);
     if (outcome === 'timeout') {
       this.logger.error({ deadlineMs }, 'drain deadline passed; aborting open transactions');
-      await Promise.allSettled(this.runners.map((runner) => runner.abort()));
+      // A task still inside a handler holds its lock: aborting waits for it only so long.
+      let graceTimer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, DEFAULTS.drainAbortGraceMs);
+      });
+      await Promise.race([Promise.allSettled(this.runners.map((runner) => runner.abort())), grace]);
+      clearTimeout(graceTimer);
     }
     await this.release();
     this.state = 'stopped';
     const result = { clean: outcome === 'drained', durationMs: Date.now() - started };
     this.logger.info({ ...result, stats: this.stats() }, 'worker stopped');
     return result;
+  }
+
+  private timersOf(options: WorkerOptions): GroupTimers {
+    return {
+      sessionTimeoutMs: options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
+      rebalanceTimeoutMs: options.rebalanceTimeoutMs ?? DEFAULTS.rebalanceTimeoutMs,
+      drainTimeoutMs: options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,
+    };
+  }
+
+  /**
+   * The broker refuses a session timeout outside its group limits only at JoinGroup, where
+   * KafkaJS retries it; read the limits first and refuse to start with the accepted range.
+   */
+  private async checkBrokerGroupLimits(admin: Admin): Promise<void> {
+    let limits: BrokerGroupLimits;
+    try {
+      const { brokers } = await admin.describeCluster();
+      const [broker] = brokers;
+      if (!broker) return;
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: BROKER_RESOURCE, name: String(broker.nodeId), configNames: ['group.min.session.timeout.ms', 'group.max.session.timeout.ms'] }],
+      });
+      const value = (name: string) => Number(resources[0]?.configEntries.find((entry) => entry.configName === name)?.configValue);
+      limits = { minSessionTimeoutMs: value('group.min.session.timeout.ms'), maxSessionTimeoutMs: value('group.max.session.timeout.ms') };
+      if (!Number.isFinite(limits.minSessionTimeoutMs) || !Number.isFinite(limits.maxSessionTimeoutMs)) return;
+    } catch (error) {
+      // Reading broker configs may be denied by ACLs; JoinGroup will still say no.
+      this.logger.debug({ err: error }, 'could not read the broker group limits');
+      return;
+    }
+    const problems = groupTimerProblems(this.timersOf(this.options), limits);
+    if (problems.length > 0) throw new ConfigError(problems.join('; '));
   }
 
   private async checkTopicsExist(admin: Admin): Promise<void> {
@@ -193,6 +262,8 @@ export class Worker {
   }
 
   private async release(): Promise<void> {
+    this.eventLoop?.stop();
+    this.eventLoop = undefined;
     await this.admin?.disconnect().catch(() => {});
     this.admin = undefined;
   }

@@ -50,4 +50,24 @@ describe('txstream run with invalid configuration', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/unknown option '--batch-sise'/);
   });
+
+  it('names timers Node or the group cannot take, with the accepted range', () => {
+    const { code, stderr } = run(['--brokers', '127.0.0.1:9092', '--session-timeout-ms', '10000', '--heartbeat-interval-ms', '10000', '--drain-timeout-ms', '3000000000']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--heartbeat-interval-ms → heartbeatIntervalMs: must be below sessionTimeoutMs \(10000\); accepted: 100\.\.9999/);
+    expect(stderr).toMatch(/--drain-timeout-ms → drainTimeoutMs: at most 2147483647 ms \(Node's timer limit\)/);
+  });
+
+  it('refuses a pipeline whose output is its input', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-cli-'));
+    const file = join(dir, 'txstream.yaml');
+    const handler = resolve(import.meta.dirname, '../fixtures/echo-handler.ts');
+    writeFileSync(file, `brokers: [127.0.0.1:9092]\npipelines:\n  - name: loop\n    input: orders\n    output: orders\n    handler: { module: ${handler}, export: echo }\n`);
+    const { code, stderr } = run(['-c', file]);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(
+      "txstream: pipeline 'loop': output 'orders' is also its input, a retry tier or its dead-letter topic; outputs must be other topics",
+    );
+    // Importing the handler module through tsx is slow on a loaded machine.
+  }, 30_000);
 });

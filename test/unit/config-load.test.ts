@@ -54,6 +54,7 @@ describe('loadSettings defaults and precedence', () => {
       heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
       rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
       drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+      metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
       only: [],
       pipelines: [],
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DecodeError, HandlerContractError, NonRetryableError, nonRetryable } from '../../src/errors/index.js';
+import { DecodeError, HandlerContractError, NonRetryableError, nonRetryable, OutputRejectedError } from '../../src/errors/index.js';
 import { decide } from '../../src/routing/decide.js';
 import { type ErrorPolicy, resolveErrorPolicy, type ResolvedErrorPolicy } from '../../src/routing/policy.js';
 
@@ -27,6 +27,7 @@ describe('decide with a non-retryable error', () => {
     ['an object with retryable: false', { retryable: false, message: 'nope' }, 'non-retryable'],
     ['an Error with retryable: false', Object.assign(new Error('nope'), { retryable: false }), 'non-retryable'],
     ['a DecodeError', new DecodeError('not JSON'), 'decode-failed'],
+    ['an OutputRejectedError', new OutputRejectedError('partition 7 does not exist', { topic: 'out', partition: 7 }), 'output-rejected'],
   ];
 
   describe.each([

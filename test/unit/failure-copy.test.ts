@@ -76,6 +76,7 @@ describe('header names', () => {
       errorMessage: 'txstream-error-message',
       errorStack: 'txstream-error-stack',
       reason: 'txstream-dlt-reason',
+      truncated: 'txstream-payload-truncated',
     });
     expect(REPLAY_HEADERS).toEqual({ replayedFrom: 'txstream-replayed-from', replayedAt: 'txstream-replayed-at' });
   });

@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
+import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
 import { NO_TASK_METRICS } from '../../src/observability/metrics.js';
 import { emptyStats } from '../../src/observability/stats.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
@@ -84,6 +85,17 @@ function payloadFor(batch: Batch): EachBatchPayload {
   } as unknown as EachBatchPayload;
 }
 
+/** Every written topic exists with one partition and the broker's default size limit. */
+const catalog = new TopicCatalog(
+  {
+    fetchTopicMetadata: async (request?: { topics?: string[] }) => ({
+      topics: (request?.topics ?? []).map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], offlineReplicas: [], partitionErrorCode: 0 }] })),
+    }),
+    describeConfigs: async () => ({ resources: [], throttleTime: 0 }),
+  },
+  pino({ level: 'silent' }),
+);
+
 function taskWith(committer: ScriptedCommitter) {
   const seeks: string[] = [];
   const pipeline = resolvePipeline(
@@ -104,6 +116,7 @@ function taskWith(committer: ScriptedCommitter) {
     heartbeatIntervalMs: 1000,
     onFenced: () => {},
     metrics: NO_TASK_METRICS,
+    catalog,
   });
   return { task, seeks };
 }

@@ -230,8 +230,31 @@ describe('topicsOf', () => {
     expect(topicsOf(resolved)).toEqual(['a', 'b', 'shared.dlt', 'a.retry.1', 'b.retry.1']);
   });
 
-  it('lists a topic used as both input and output once', () => {
-    const resolved = resolvePipeline(definition({ input: 'loop', output: 'loop' }), { commit });
-    expect(topicsOf(resolved)).toEqual(['loop', 'loop.dlt', 'loop.retry.1', 'loop.retry.2', 'loop.retry.3']);
+  it('refuses an output that the pipeline also reads (it would loop) or dead-letters to', () => {
+    expect(() => resolvePipeline(definition({ input: 'loop', output: 'loop' }), { commit })).toThrow(
+      "pipeline 'enrich': output 'loop' is also its input, a retry tier or its dead-letter topic; outputs must be other topics",
+    );
+    expect(() => resolvePipeline(definition({ input: 'loop', output: 'out', outputs: ['loop.retry.2', 'loop.dlt'] }), { commit })).toThrow(
+      "output 'loop.retry.2', 'loop.dlt' is also",
+    );
+  });
+});
+
+describe('handlerTimeoutMs and outputs', () => {
+  it('defaults the handler timeout to 10 s, or a third of a shorter transaction timeout', () => {
+    expect(resolvePipeline(definition(), { commit }).handlerTimeoutMs).toBe(10_000);
+    expect(resolvePipeline(definition({ commit: { transactionTimeoutMs: 6000 } }), { commit }).handlerTimeoutMs).toBe(2000);
+  });
+
+  it('refuses a handler timeout above a third of the transaction timeout, naming the accepted range', () => {
+    expect(() => resolvePipeline(definition({ handlerTimeoutMs: 20_000 }), { commit })).toThrow(
+      `pipeline 'enrich': handlerTimeoutMs 20000 is out of range; accepted: 1..${Math.floor(commit.transactionTimeoutMs / 3)} ms (a third of transactionTimeoutMs ${commit.transactionTimeoutMs})`,
+    );
+  });
+
+  it('declares output and outputs as the topics a handler may write, and needs them to exist', () => {
+    const resolved = resolvePipeline(definition({ output: 'a', outputs: ['b', 'a'] }), { commit });
+    expect(resolved.outputs).toEqual(['a', 'b']);
+    expect(topicsOf(resolved)).toEqual(expect.arrayContaining(['a', 'b']));
   });
 });

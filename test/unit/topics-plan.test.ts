@@ -106,3 +106,22 @@ describe('planTopics', () => {
     expect(plan.entries.map((entry) => `${entry.kind}:${entry.name}`)).toEqual(['create:a', 'create:b', 'update:c']);
   });
 });
+
+describe('planTopics --allow-delete safety', () => {
+  const cluster = ['orders.legacy', '_schemas', 'connect-offsets', '__consumer_offsets', '_confluent-metrics'].map((name) => ({ name, partitions: 1, replicationFactor: 1, configs: {} }));
+
+  it('refuses --allow-delete without a scope, and an empty scope prefix', () => {
+    expect(() => planTopics([], cluster, { allowDelete: true })).toThrow('--allow-delete needs --scope <prefix...>');
+    expect(() => planTopics([], cluster, { allowDelete: true, scope: [''] })).toThrow('--allow-delete needs --scope');
+  });
+
+  it('never deletes internal or other tools\' topics, even within the scope', () => {
+    const plan = planTopics([], cluster, { allowDelete: true, scope: ['orders.', '_', 'connect-'] });
+    expect(plan.entries.map((entry) => [entry.kind, entry.name])).toEqual([
+      ['unmanaged', '_confluent-metrics'],
+      ['unmanaged', '_schemas'],
+      ['unmanaged', 'connect-offsets'],
+      ['delete', 'orders.legacy'],
+    ]);
+  });
+});
