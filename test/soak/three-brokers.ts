@@ -11,12 +11,14 @@
  * any missing or duplicated input, or when the readers disagree).
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULTS } from '../../src/config/defaults.js';
 import { seededRandom } from '../../load-tests/lib/generators.js';
 import { type FaultCluster, startFaultCluster } from '../support/cluster.js';
 import { formatDualAudit, dualAudit } from '../support/dual-audit.js';
-import { caughtUp, committedOffsets, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
+import { caughtUp, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep } from '../support/wait.js';
-import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
+import { ChaosFleet, committedTotal } from '../support/worker-chaos.js';
+import { writeWorkerConfig } from '../support/worker-process.js';
 
 interface SoakOptions {
   brokers: 1 | 3;
@@ -28,6 +30,7 @@ interface SoakOptions {
   coordinatorKills: number;
   coordinatorDownMs: number;
   handlerDelayMs: number;
+  batchSize: number;
   keep: boolean;
 }
 
@@ -52,7 +55,8 @@ const program = new Command('soak')
   .option('--kill-every-ms <ms>', 'mean time between worker kills (±50 %)', whole(100), 3000)
   .option('--coordinator-kills <n>', 'times the group-coordinator broker is killed and restarted', whole(0), 2)
   .option('--coordinator-down-ms <ms>', 'mean time a killed broker stays down (±50 %)', whole(0), 5000)
-  .option('--handler-delay-ms <ms>', 'handler delay per record, to stretch the run over the faults', whole(0), 1)
+  .option('--handler-delay-ms <ms>', 'handler delay per record, to stretch the run over the faults', whole(0), 0)
+  .option('--batch-size <n>', 'records per handler batch (txstream default: 500)', whole(1), DEFAULTS.batchSize)
   .option('--keep', 'leave the cluster running afterwards (its name is printed)', false);
 
 const started = Date.now();
@@ -65,7 +69,7 @@ async function soak(options: SoakOptions): Promise<boolean> {
   log(`soak: ${options.brokers} broker(s), seed ${options.seed}, ${options.inputs} inputs, ${options.workers} workers, ${options.partitions} partitions`);
   const cluster = await startFaultCluster({ brokers: options.brokers, log });
   log(`cluster '${cluster.name}' up at ${cluster.brokers.join(',')}`);
-  const workers: WorkerProcess[] = [];
+  const fleets: ChaosFleet[] = [];
   try {
     const { input, output, dlt } = await createPipelineTopics(cluster.brokers, 'soak', options.partitions);
     const producing = Date.now();
@@ -73,55 +77,20 @@ async function soak(options: SoakOptions): Promise<boolean> {
     log(`produced ${options.inputs} inputs to ${input} in ${((Date.now() - producing) / 1000).toFixed(1)} s`);
     const groupPrefix = uniqueName('soak');
     const groupId = `${groupPrefix}.echo`;
-    const config = writeWorkerConfig({ brokers: cluster.brokers, groupId: groupPrefix, input, output });
-    let started = 0;
-    const launch = () => WorkerProcess.start(config, { handlerDelayMs: options.handlerDelayMs, name: `soak-${options.seed}-${started++}` });
-    for (let i = 0; i < options.workers; i++) workers.push(launch());
+    const config = writeWorkerConfig({ brokers: cluster.brokers, groupId: groupPrefix, input, output, batchSize: options.batchSize });
+    const fleet = new ChaosFleet(config, { size: options.workers, name: `soak-${options.seed}`, handlerDelayMs: options.handlerDelayMs });
+    fleets.push(fleet);
+    fleet.killEvery(options.killEveryMs, random);
 
     let progress = 0;
-    let finished = false;
     const readProgress = async () => {
-      try {
-        let total = 0;
-        for (const offset of (await committedOffsets(cluster.liveBrokers(), groupId, input)).values()) if (offset !== '-1') total += Number(offset);
-        progress = Math.max(progress, total);
-      } catch {
-        // The coordinator may be down or moving: keep the last value.
-      }
+      // undefined while the coordinator is down or moving: keep the last value.
+      progress = Math.max(progress, (await committedTotal(cluster.liveBrokers(), groupId, input)) ?? 0);
       return progress;
     };
 
     // A fault loop that fails must not crash the process before the workers and cluster are cleaned up.
     let faultError: unknown;
-    const keep = (error: unknown) => {
-      faultError ??= error;
-      finished = true;
-    };
-    let workerKills = 0;
-    let selfExits = 0;
-    const killWorkers = (async () => {
-      while (!finished) {
-        await sleep(jitter(options.killEveryMs));
-        if (finished) break;
-        const index = Math.floor(random() * workers.length);
-        const victim = workers[index];
-        if (!victim) continue;
-        victim.signal('SIGKILL');
-        await victim.exited();
-        workerKills++;
-        workers[index] = launch();
-        // A worker that died on its own (not by our signal) is replaced and counted.
-        for (let i = 0; i < workers.length; i++) {
-          const worker = workers[i];
-          if (worker && worker.child.exitCode !== null) {
-            selfExits++;
-            log(`worker ${worker.pid} exited by itself with ${worker.child.exitCode}; log: ${worker.logFile}`);
-            workers[i] = launch();
-          }
-        }
-      }
-    })().catch(keep);
-
     const brokerFaults: string[] = [];
     const killCoordinators = (async () => {
       for (let round = 0; round < options.coordinatorKills; round++) {
@@ -140,7 +109,9 @@ async function soak(options: SoakOptions): Promise<boolean> {
         brokerFaults.push(`broker ${coordinator} killed at ${killedAt}/${options.inputs} committed, down ${((Date.now() - restarting + down) / 1000).toFixed(1)} s`);
         log(`broker ${coordinator} back and in sync after ${((Date.now() - restarting) / 1000).toFixed(1)} s; committed ${await readProgress()}/${options.inputs}`);
       }
-    })().catch(keep);
+    })().catch((error: unknown) => {
+      faultError = error;
+    });
 
     let lastReport = 0;
     const processing = Date.now();
@@ -149,20 +120,19 @@ async function soak(options: SoakOptions): Promise<boolean> {
       await readProgress();
       if (Date.now() - lastReport > 10_000) {
         lastReport = Date.now();
-        log(`committed ${progress}/${options.inputs}; ${workerKills} worker kills so far`);
+        log(`committed ${progress}/${options.inputs}; ${fleet.kills} worker kills so far`);
       }
       if (progress >= options.inputs || faultError) break;
       if (Date.now() - processing > 30 * 60_000) throw new Error(`no full commit within 30 minutes (${progress}/${options.inputs})`);
     }
     await killCoordinators;
-    finished = true;
-    await killWorkers;
+    await fleet.calm();
     if (faultError) throw faultError;
     if (!(await caughtUp(cluster.liveBrokers(), groupId, input))) throw new Error('the group is not caught up after the run');
     const processSeconds = (Date.now() - processing) / 1000;
-    const exits = await Promise.all(workers.map((worker) => worker.stop()));
-    log(`all ${options.inputs} inputs committed in ${processSeconds.toFixed(1)} s; ${workerKills} worker kills, ${selfExits} self-exits, ${brokerFaults.length} broker kills; workers stopped with ${exits.join(',')}`);
-    for (const fault of brokerFaults) log(`  ${fault}`);
+    const exits = await fleet.stop();
+    log(`all ${options.inputs} inputs committed in ${processSeconds.toFixed(1)} s; ${fleet.kills} worker kills, ${fleet.selfExits.length} self-exits, ${brokerFaults.length} broker kills; workers stopped with ${exits.join(',')}`);
+    for (const fault of [...brokerFaults, ...fleet.selfExits]) log(`  ${fault}`);
     if (brokerFaults.length < options.coordinatorKills) throw new Error(`only ${brokerFaults.length} of ${options.coordinatorKills} coordinator kills happened`);
 
     const audit = await dualAudit(cluster.brokers, {
@@ -174,7 +144,7 @@ async function soak(options: SoakOptions): Promise<boolean> {
     console.log('');
     console.log(
       `soak result: ${options.brokers} broker(s), seed ${options.seed}, ${options.inputs} inputs, ${options.workers} workers, ` +
-        `${workerKills} worker kills, ${brokerFaults.length} coordinator-broker kills, ${processSeconds.toFixed(0)} s processing, ${elapsed().trim()} total`,
+        `${fleet.kills} worker kills, ${brokerFaults.length} coordinator-broker kills, ${processSeconds.toFixed(0)} s processing, ${elapsed().trim()} total`,
     );
     console.log(formatDualAudit(audit));
     for (const reader of audit.readers) {
@@ -184,10 +154,7 @@ async function soak(options: SoakOptions): Promise<boolean> {
     console.log(audit.ok ? 'EXACTLY ONCE: 0 missing, 0 duplicated, readers agree' : 'FAILED: see the table');
     return audit.ok;
   } finally {
-    for (const worker of workers) {
-      worker.signal('SIGKILL');
-      await worker.exited();
-    }
+    for (const fleet of fleets) await fleet.kill();
     await cleanup(cluster, options.keep);
   }
 }
