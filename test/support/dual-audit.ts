@@ -98,6 +98,7 @@ export function formatDualAudit(audit: DualAudit): string {
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
+    ...audit.readers.map((r) => `${r.reader} read: ${Object.entries(r.perTopic).map(([topic, count]) => `${topic} ${count}`).join(', ')}`),
     a.agree
       ? 'readers agree: kcat and KafkaJS read the same records'
       : `readers DISAGREE: ${a.onlyFirst.length} only by kcat (${a.onlyFirst.slice(0, 3).join(', ')}), ${a.onlySecond.length} only by KafkaJS (${a.onlySecond.slice(0, 3).join(', ')}), ${a.differentLineage.length} with different lineage`,
