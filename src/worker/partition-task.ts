@@ -55,6 +55,13 @@ export class PartitionTask {
   private pendingRouted = { retried: 0, deadLettered: 0, skipped: 0 };
   private pendingTimestamps: number[] = [];
   private consecutiveFailures = 0;
+  /**
+   * Set by a failure: before the next batch the committer is re-opened and the committed
+   * offset read again. A failed commit may still have committed (its answer was lost), and
+   * a failed produce leaves KafkaJS's sequence numbers and transaction state unreliable; a
+   * fresh producer fences whatever the old one left, and the broker's offset is the truth.
+   */
+  private recoverBeforeNext = false;
   private lock: Promise<unknown> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
@@ -84,11 +91,28 @@ export class PartitionTask {
 
   /** Fence first, then read the committed offset: the order that closes the fetch race. */
   async open(): Promise<void> {
+    await this.fenceAndFindStart();
+    this.state = 'running';
+    this.log.debug({ committedOffset: this.expectedStart }, 'partition task opened');
+  }
+
+  private async fenceAndFindStart(): Promise<void> {
     await this.deps.committer.open();
     this.expectedStart = await this.deps.readCommittedOffset();
     this.committedNext = this.expectedStart;
-    this.state = 'running';
-    this.log.debug({ committedOffset: this.expectedStart }, 'partition task opened');
+    this.startChecked = false;
+  }
+
+  /** After a failure: a fresh producer (fencing the failed one's leftovers), then the committed offset. */
+  private async recover(): Promise<void> {
+    try {
+      await this.deps.committer.close();
+    } catch (error) {
+      this.log.debug({ err: error }, 'closing the failed producer failed; a fresh one fences it');
+    }
+    await this.fenceAndFindStart();
+    this.recoverBeforeNext = false;
+    this.log.info({ committedOffset: this.expectedStart }, 'producer re-opened after a failure; resuming from the committed offset');
   }
 
   handleBatch(payload: EachBatchPayload): Promise<void> {
@@ -120,6 +144,13 @@ export class PartitionTask {
   private async process(payload: EachBatchPayload): Promise<void> {
     if (this.state !== 'running') return;
     const { batch } = payload;
+    if (this.recoverBeforeNext) {
+      try {
+        await this.recover();
+      } catch (error) {
+        return this.onFailure(error, fetchedOffsetOf(batch));
+      }
+    }
     if (!this.startChecked) {
       this.startChecked = true;
       // KafkaJS read the committed offset on its own, possibly before we fenced the
@@ -354,6 +385,7 @@ export class PartitionTask {
       this.log.warn({ err: abortError }, 'aborting the transaction failed');
     }
     if (hadPending) this.deps.stats.transactionsAborted++;
+    this.recoverBeforeNext = true;
     this.dropPending();
     this.deps.stats.handlerFailures++;
     this.consecutiveFailures++;
