@@ -106,7 +106,7 @@ async function soak(options: SoakOptions): Promise<boolean> {
         const restarting = Date.now();
         await cluster.restart(coordinator);
         await cluster.waitForFullIsr([input, output]);
-        brokerFaults.push(`broker ${coordinator} killed at ${killedAt}/${options.inputs} committed, down ${((Date.now() - restarting + down) / 1000).toFixed(1)} s`);
+        brokerFaults.push(`broker ${coordinator} killed at ${killedAt}/${options.inputs} committed, back in sync ${((Date.now() - restarting + down) / 1000).toFixed(1)} s after the kill`);
         log(`broker ${coordinator} back and in sync after ${((Date.now() - restarting) / 1000).toFixed(1)} s; committed ${await readProgress()}/${options.inputs}`);
       }
     })().catch((error: unknown) => {
