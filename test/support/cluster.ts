@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Admin } from 'kafkajs';
 import { join } from 'node:path';
-import { findFreePort, isListening, isPortFree, runJavaAsync, sleep } from '../../src/local-jvm/java-process.js';
+import { isListening, isPortFree, runJavaAsync, sleep } from '../../src/local-jvm/java-process.js';
 import { clusterDir, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { CONTROLLER_PORT_OFFSET, layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { coordinatorPartition, GROUP_STATE_TOPIC, TRANSACTION_STATE_TOPIC } from './coordinator.js';
@@ -46,22 +46,35 @@ export interface FaultCluster {
 }
 
 export async function startFaultCluster(options: { brokers: 1 | 3; name?: string; log?: (line: string) => void }): Promise<FaultCluster> {
-  const name = options.name ?? `fault-${process.pid}-${randomUUID().slice(0, 6)}`;
-  const basePort = await freePortBlock(options.brokers);
-  const { cluster } = await LocalKafkaCluster.start({
-    name,
-    layout: layoutFromBasePort(clusterDir(name), options.brokers, basePort),
-    readyTimeoutMs: 120_000,
-    log: options.log,
-  });
-  return faultClusterFor(cluster);
+  for (let attempt = 1; ; attempt++) {
+    const name = options.name ?? `fault-${process.pid}-${randomUUID().slice(0, 6)}`;
+    const basePort = await freePortBlock(options.brokers);
+    try {
+      const { cluster } = await LocalKafkaCluster.start({
+        name,
+        layout: layoutFromBasePort(clusterDir(name), options.brokers, basePort),
+        readyTimeoutMs: 120_000,
+        log: options.log,
+      });
+      return faultClusterFor(cluster);
+    } catch (error) {
+      // A port free when checked can be taken before the JVM binds it (other engineers' brokers
+      // share the machine): start afresh on other ports. LocalKafkaCluster.start stopped what it began.
+      rmSync(clusterDir(name), { recursive: true, force: true });
+      if (attempt >= 3 || !/already in use/i.test(String(error))) throw error;
+      options.log?.(`port taken while the cluster started (attempt ${attempt}); retrying on other ports`);
+    }
+  }
 }
 
-/** A base port whose broker ports and controller ports (100 above) are all free. */
+/**
+ * A base port whose broker ports and controller ports (100 above) are all free, picked
+ * below Linux's ephemeral range (32768+), where outgoing connections never take a port
+ * between our check and the broker's bind.
+ */
 async function freePortBlock(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await findFreePort();
-    if (base + CONTROLLER_PORT_OFFSET + nodes > 65_535) continue;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (32_768 - 20_000 - CONTROLLER_PORT_OFFSET - nodes));
     const ports = Array.from({ length: nodes }, (_, i) => [base + i, base + CONTROLLER_PORT_OFFSET + i]).flat();
     if ((await Promise.all(ports.map((port) => isPortFree(port)))).every(Boolean)) return base;
   }
