@@ -7,12 +7,12 @@ import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
 import { withAdmin } from '../../src/kafka/admin.js';
-import { type AuditResult, auditLineage } from '../../src/audit/lineage-audit.js';
-import { LINEAGE_HEADER } from '../../src/index.js';
+import { type AuditResult, toAuditResult } from '../../src/audit/lineage-audit.js';
+import { auditPipeline } from '../../src/audit/pipeline-audit.js';
+import { readAuditSnapshot } from '../../src/audit/pipeline-audit-read.js';
 import { clusterDir, fetchKafkaJars, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { resolveKafkaVersion } from '../../src/local-kafka/versions.js';
-import type { Lineage } from '../../src/routing/lineage.js';
 import type { Generator } from './generators.js';
 
 export interface BrokerEnv {
@@ -204,34 +204,25 @@ export async function committedOffsets(kafka: Kafka, groupId: string, topic: str
 }
 
 export interface GroupAudit extends AuditResult {
-  /** Inputs the group committed (the audited range: offset 0 up to the committed offset, per partition). */
+  /** Inputs the group committed (the audited range: up to the committed offset, per partition). */
   readonly committed: number;
   readonly outputRecords: number;
   readonly deadLettered: number;
 }
 
 /**
- * The exactly-once audit of one run: the group's committed range of the input (its
- * offsets are contiguous, the input being produced without transactions) against
- * the lineage headers of every committed output and dead-letter record.
+ * The exactly-once audit of one run, with the code of `txstream audit`: the group's
+ * committed range of the input against the lineage headers of every committed output
+ * and dead-letter record, read up to the end offsets as of the start (read_committed).
+ * Only the committed range of the input is read (the rest of the backlog is not audited);
+ * an output of an input past it counts as unexpected, as for any output of no audited input.
  */
 export async function auditGroup(kafka: Kafka, options: { groupId: string; input: string; outputs: string[]; deadLetter?: string; timeoutMs?: number }): Promise<GroupAudit> {
-  const committed = await committedOffsets(kafka, options.groupId, options.input);
-  const inputs: Lineage[] = [];
-  for (const [partition, end] of committed) for (let offset = 0; offset < end; offset++) inputs.push({ topic: options.input, partition, offset: String(offset) });
-  const lineages: Array<string | undefined> = [];
-  let deadLettered = 0;
-  const topics = [...options.outputs, ...(options.deadLetter ? [options.deadLetter] : [])];
-  let last = Date.now();
-  const reader = await startReader(kafka, topics, (topic, _partition, message) => {
-    lineages.push(message.headers?.[LINEAGE_HEADER]?.toString());
-    if (topic === options.deadLetter) deadLettered++;
-    last = Date.now();
-  });
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  // Until every committed input has an output and nothing new came for a second (late duplicates show too).
-  while (Date.now() < deadline && !(lineages.length >= inputs.length && Date.now() - last > 1000)) await sleep(100);
-  await reader.stop();
-  const audit = auditLineage(inputs, lineages);
-  return { ...audit, committed: inputs.length, outputRecords: lineages.length - deadLettered, deadLettered };
+  const { snapshot } = await readAuditSnapshot(
+    kafka,
+    { groupId: options.groupId, inputs: [options.input], retryTiers: [], outputs: options.outputs, deadLetters: options.deadLetter ? [options.deadLetter] : [] },
+    { inputs: 'committed', timeoutMs: options.timeoutMs ?? 60_000 },
+  );
+  const audit = auditPipeline(snapshot, { problemLimit: 10 });
+  return { ...toAuditResult(audit), committed: audit.processed, outputRecords: audit.records.outputs, deadLettered: audit.records.deadLetters };
 }

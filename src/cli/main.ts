@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
+import { registerAuditCommand } from './audit.js';
 import { registerDltCommands } from './dlt.js';
 import { registerOpsCommands } from './ops.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
@@ -25,6 +26,7 @@ addSettingOptions(program.command('run').description('run the pipelines of the c
 registerDltCommands(program);
 registerTopicsCommands(program);
 registerOpsCommands(program);
+registerAuditCommand(program);
 
 program
   .command('demo')

@@ -38,4 +38,11 @@ export const DEFAULTS = {
   lagRefreshMs: 5_000,
   /** Dead-letter topic of an input topic. */
   deadLetterSuffix: '.dlt',
+  /**
+   * `txstream audit`: how long the read may take to reach the end offsets. Above the
+   * transaction timeout, since read_committed waits for transactions open at the start.
+   */
+  auditReadTimeoutMs: 120_000,
+  /** `txstream audit`: missing or duplicated inputs listed. */
+  auditProblems: 20,
 } as const;

@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { DEFAULTS } from '../config/defaults.js';
+import { auditPipeline, formatPipelineAudit } from '../audit/pipeline-audit.js';
+import { AuditTopicsMissingError, auditTopicsOf, readAuditSnapshot } from '../audit/pipeline-audit-read.js';
+import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
+import { createKafka } from '../kafka/client.js';
+import { createLogger } from '../observability/logger.js';
+import { resolvePipeline } from '../pipeline/definition.js';
+import { buildKafkaSecurity, describeConnectionFailure } from '../security/index.js';
+import { addSettingOptions, EXIT, loadRun } from './run.js';
+
+/**
+ * `txstream audit <pipeline>`: what became of every input record, by lineage, read with
+ * read_committed up to the end offsets as of the start. Exit 1 on any missing or duplicated input.
+ */
+export function registerAuditCommand(program: Command): void {
+  addSettingOptions(
+    program
+      .command('audit')
+      .argument('<pipeline>', 'pipeline name')
+      .description("count by lineage where each input of a pipeline ended (output, retry tier, dead-letter); exit 1 on missing or duplicated"),
+  )
+    .option('--output <topic...>', 'more output topics to read (outputs that name their own topic)')
+    .option('--problems <count>', 'missing or duplicated inputs to list', String(DEFAULTS.auditProblems))
+    .option('--timeout <ms>', 'give up when the read has not reached the end offsets by then', String(DEFAULTS.auditReadTimeoutMs))
+    .option('--allow-skipped', 'when the policy can skip records, inputs without any trace do not fail the audit (they are still listed)')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, options: Record<string, unknown>) => {
+      process.exitCode = await auditCommand(name, options);
+    });
+}
+
+async function auditCommand(name: string, options: Record<string, unknown>): Promise<number> {
+  const problemLimit = count(options.problems, '--problems', 0);
+  const timeoutMs = count(options.timeout, '--timeout', 1);
+  const { settings, pipelines, baseDir } = await loadRun({ ...options, pipeline: name });
+  const definition = pipelines.find((pipeline) => pipeline.name === name);
+  if (!definition) throw new ConfigError(`no pipeline named '${name}'`);
+  const pipeline = resolvePipeline(definition, { commit: settings.commit, groupId: settings.groupId });
+  const { ssl, sasl } = buildKafkaSecurity(settings.security, { baseDir });
+  const kafka = createKafka({
+    brokers: settings.brokers,
+    clientId: `${settings.clientId}-audit`,
+    logger: createLogger({ level: 'error' }),
+    kafka: { ssl, sasl },
+  });
+  // A clear line, not a stack, when the brokers do not answer or refuse us.
+  const probe = kafka.admin();
+  await probe.connect().catch((error: unknown) => {
+    const failure = describeConnectionFailure(error, { brokers: settings.brokers, sasl });
+    throw failure.kind === 'unreachable'
+      ? new BrokerUnreachableError(settings.brokers, { cause: error })
+      : new KafkaSecurityError(failure.message, failure.kind, { cause: error });
+  });
+  await probe.disconnect();
+  const topics = auditTopicsOf(pipeline, (options.output as string[] | undefined) ?? []);
+  let read;
+  try {
+    read = await readAuditSnapshot(kafka, topics, { timeoutMs });
+  } catch (error) {
+    if (error instanceof AuditTopicsMissingError) throw new ConfigError(error.message, `pipeline '${name}'`);
+    throw error;
+  }
+  const policy = pipeline.errorPolicy;
+  const audit = auditPipeline(read.snapshot, {
+    policyMaySkip: policy.onError === 'skip' || (policy.onError === 'retry' && policy.then === 'skip'),
+    allowSkipped: options.allowSkipped === true,
+    problemLimit,
+  });
+  const readerGroup = read.readerGroupDeleted
+    ? `read with the throwaway consumer group ${read.readerGroup}, deleted afterwards`
+    : `read with the throwaway consumer group ${read.readerGroup}; deleting it failed (it holds no offsets: delete it, or the broker expires it)`;
+  if (options.json) {
+    console.log(JSON.stringify({ pipeline: name, groupId: pipeline.groupId, topics, ...audit, readerGroup: read.readerGroup, readerGroupDeleted: read.readerGroupDeleted }, null, 2));
+  } else {
+    const described = [
+      `inputs ${topics.inputs.join(', ')}`,
+      `outputs ${topics.outputs.join(', ') || '(none)'}`,
+      ...(topics.retryTiers.length > 0 ? [`retry ${topics.retryTiers.map(({ topic }) => topic).join(', ')}`] : []),
+      `dead-letter ${topics.deadLetters.join(', ')}`,
+    ].join('; ');
+    console.log(formatPipelineAudit(audit, { pipeline: name, groupId: pipeline.groupId, topics: described }));
+    console.error(`txstream audit: ${readerGroup}`);
+  }
+  return audit.ok ? EXIT.ok : EXIT.failed;
+}
+
+function count(value: unknown, flag: string, min: number): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) throw new ConfigError(`'${String(value)}' is not a whole number of at least ${min}`, flag);
+  return parsed;
+}
