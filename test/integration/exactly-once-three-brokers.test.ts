@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../load-tests/lib/generators.js';
 import { type FaultCluster, startFaultCluster } from '../support/cluster.js';
-import { type DualAudit, dualAudit, formatDualAudit } from '../support/dual-audit.js';
+import { commandAudit, type DualAudit, dualAudit, formatCommandAudit, formatDualAudit } from '../support/dual-audit.js';
 import { caughtUp, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { ChaosFleet, committedTotal } from '../support/worker-chaos.js';
@@ -14,7 +14,8 @@ import { type WorkerConfig, writeWorkerConfig } from '../support/worker-process.
  * the group-coordinator broker, or a leader broker, is killed and restarted, and a
  * partition leader is moved with Kafka's reassignment tool, while records flow.
  * Outputs, retry and dead-letter topics are then read with read_committed by kcat
- * (librdkafka) and by our KafkaJS reader: each input exactly once, and the readers agree.
+ * (librdkafka) and by our KafkaJS reader, and audited by `txstream audit`: each input
+ * exactly once, and all three agree.
  */
 const PARTITIONS = 12;
 let cluster: FaultCluster;
@@ -66,8 +67,11 @@ async function drained(groupId: string, topics: string[], timeoutMs = 120_000): 
   );
 }
 
-function expectExactlyOnce(audit: DualAudit, inputs: number): void {
+/** Both readers, and `txstream audit` run as a user would, find every input exactly once and agree. */
+async function expectExactlyOnce(audit: DualAudit, inputs: number, config: string): Promise<void> {
   console.log(formatDualAudit(audit));
+  const command = await commandAudit(config, 'echo', audit.readers[0]);
+  console.log(formatCommandAudit(command));
   for (const reader of audit.readers) {
     expect({ reader: reader.reader, inputs: reader.inputs, missing: reader.missing, duplicates: reader.duplicates, unexpected: reader.unexpected }).toEqual({
       reader: reader.reader,
@@ -78,6 +82,7 @@ function expectExactlyOnce(audit: DualAudit, inputs: number): void {
     });
   }
   expect(audit.agreement).toMatchObject({ agree: true, onlyFirst: [], onlySecond: [], differentLineage: [] });
+  expect(command).toMatchObject({ inputs, duplicates: 0, missing: 0, ok: true, agreesWithKcat: true });
 }
 
 describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under worker and broker faults', () => {
@@ -109,7 +114,7 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
     expect(workers.kills).toBeGreaterThanOrEqual(3);
     expect(moved.to).not.toBe(moved.from);
 
-    expectExactlyOnce(await dualAudit(cluster.brokers, { input, inputs: records, terminalTopics: [output, dlt], otherTopics: retries }), records);
+    await expectExactlyOnce(await dualAudit(cluster.brokers, { input, inputs: records, terminalTopics: [output, dlt], otherTopics: retries }), records, config);
   });
 
   it('keeps every input in exactly one terminal place (output or DLT) through retry tiers while workers and a leader broker are killed', {
@@ -137,7 +142,7 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
     expect(await workers.stop()).toEqual([0, 0, 0]);
 
     const audit = await dualAudit(cluster.brokers, { input, inputs: records, terminalTopics: [output, dlt], otherTopics: retries });
-    expectExactlyOnce(audit, records);
+    await expectExactlyOnce(audit, records, config);
     // n % 97 == 0 always fails: the 42 of 0..3999 pass all three retry tiers into the DLT. n % 50 == 0 fails
     // twice: the 80 pass tiers 1 and 2 (n = 0 is both). Retry copies are written in the same transactions,
     // so each tier holds each copy exactly once too.

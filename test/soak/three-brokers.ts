@@ -14,7 +14,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import { seededRandom } from '../../load-tests/lib/generators.js';
 import { type FaultCluster, startFaultCluster } from '../support/cluster.js';
-import { formatDualAudit, dualAudit } from '../support/dual-audit.js';
+import { commandAudit, dualAudit, formatCommandAudit, formatDualAudit } from '../support/dual-audit.js';
 import { caughtUp, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep } from '../support/wait.js';
 import { ChaosFleet, committedTotal } from '../support/worker-chaos.js';
@@ -147,12 +147,15 @@ async function soak(options: SoakOptions): Promise<boolean> {
         `${fleet.kills} worker kills, ${brokerFaults.length} coordinator-broker kills, ${processSeconds.toFixed(0)} s processing, ${elapsed().trim()} total`,
     );
     console.log(formatDualAudit(audit));
+    const command = await commandAudit(config, 'echo', audit.readers[0]);
+    console.log(formatCommandAudit(command));
     for (const reader of audit.readers) {
       if (reader.examples.duplicated.length) console.log(`${reader.reader}: duplicated e.g. ${reader.examples.duplicated.join(', ')}`);
       if (reader.examples.missing.length) console.log(`${reader.reader}: missing e.g. ${reader.examples.missing.join(', ')}`);
     }
-    console.log(audit.ok ? 'EXACTLY ONCE: 0 missing, 0 duplicated, readers agree' : 'FAILED: see the table');
-    return audit.ok;
+    const ok = audit.ok && command.ok && command.agreesWithKcat;
+    console.log(ok ? 'EXACTLY ONCE: 0 missing, 0 duplicated; kcat, KafkaJS and txstream audit agree' : 'FAILED: see the table');
+    return ok;
   } finally {
     for (const fleet of fleets) await fleet.kill();
     await cleanup(cluster, options.keep);

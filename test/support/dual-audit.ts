@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { type AuditResult, auditLineage } from '../../src/audit/lineage-audit.js';
+import type { PipelineAudit } from '../../src/audit/pipeline-audit.js';
 import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
 import { inputLineage, type ReadRecord, readTopics } from './kafka.js';
 import { readWithKcat } from './kcat.js';
@@ -103,4 +107,49 @@ export function formatDualAudit(audit: DualAudit): string {
       ? 'readers agree: kcat and KafkaJS read the same records'
       : `readers DISAGREE: ${a.onlyFirst.length} only by kcat (${a.onlyFirst.slice(0, 3).join(', ')}), ${a.onlySecond.length} only by KafkaJS (${a.onlySecond.slice(0, 3).join(', ')}), ${a.differentLineage.length} with different lineage`,
   ].join('\n');
+}
+
+/** What `txstream audit` (the user-facing command) found, next to the readers' counts. */
+export interface CommandAudit {
+  readonly inputs: number;
+  /** Output and dead-letter records counted. */
+  readonly outputs: number;
+  readonly duplicates: number;
+  readonly missing: number;
+  readonly ok: boolean;
+  /** Same inputs, terminal records, duplicates and missing as the kcat count. */
+  readonly agreesWithKcat: boolean;
+}
+
+const CLI = join(resolve(import.meta.dirname, '../..'), 'bin', 'txstream.js');
+
+/**
+ * Runs `txstream audit <pipeline> -c <config> --json` as a user would after an incident
+ * and compares its counts with kcat's. Exit 1 (a failed audit) still yields the report.
+ */
+export async function commandAudit(configFile: string, pipeline: string, kcat: ReaderAudit): Promise<CommandAudit> {
+  const run = await promisify(execFile)(process.execPath, [CLI, 'audit', pipeline, '-c', configFile, '--json'], {
+    env: { ...process.env, KAFKA_BROKERS: '', TXSTREAM_LOG_LEVEL: 'error' },
+    maxBuffer: 64 * 1024 * 1024,
+  }).catch((error: { code?: number; stdout?: string; stderr?: string }) => {
+    if (error.code === 1 && error.stdout) return { stdout: error.stdout, stderr: error.stderr ?? '' };
+    throw new Error(`txstream audit ${pipeline} failed (exit ${String(error.code)}): ${error.stderr ?? String(error)}`);
+  });
+  const report = JSON.parse(run.stdout) as PipelineAudit;
+  const outputs = report.records.outputs + report.records.deadLetters;
+  return {
+    inputs: report.inputs,
+    outputs,
+    duplicates: report.duplicates,
+    missing: report.missing,
+    ok: report.ok,
+    agreesWithKcat:
+      report.inputs === kcat.inputs && outputs === kcat.outputs && report.duplicates === kcat.duplicates && report.missing === kcat.missing,
+  };
+}
+
+export function formatCommandAudit(audit: CommandAudit): string {
+  return `txstream audit: ${audit.inputs} inputs, ${audit.outputs} output and dead-letter records, ${audit.duplicates} duplicated, ${audit.missing} missing; ${
+    audit.agreesWithKcat ? 'agrees with kcat' : 'DISAGREES with kcat'
+  }`;
 }
