@@ -104,6 +104,24 @@ export function runJava(classpath: string, mainClass: string, args: readonly str
   return output;
 }
 
+/**
+ * runJava without blocking the event loop: fault tests run Kafka's admin tools
+ * (seconds of JVM start-up) while their timers keep killing and restarting workers.
+ */
+export function runJavaAsync(classpath: string, mainClass: string, args: readonly string[], jvmOptions: readonly string[] = []): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('java', [...jvmOptions, '-cp', classpath, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', (error) => reject(new LocalSetupError(`could not start java ${mainClass}: ${error.message}`)));
+    child.once('close', (code) => {
+      if (code === 0) resolve(output);
+      else reject(new LocalSetupError(`${mainClass} ${args.join(' ')} failed (exit ${code}):\n${output.trim()}`));
+    });
+  });
+}
+
 /** Sends SIGTERM, waits for exit, then SIGKILL: a broker needs a moment to close its logs. */
 export async function stopProcess(pid: number, graceMs = 30_000): Promise<'stopped' | 'killed' | 'not-running'> {
   if (!isAlive(pid)) return 'not-running';
