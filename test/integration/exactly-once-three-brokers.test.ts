@@ -5,7 +5,7 @@ import { commandAudit, type DualAudit, dualAudit, formatCommandAudit, formatDual
 import { caughtUp, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { ChaosFleet, committedTotal } from '../support/worker-chaos.js';
-import { type WorkerConfig, writeWorkerConfig } from '../support/worker-process.js';
+import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
 /**
  * Exactly-once where production runs: a private three-broker cluster (RF 3,
@@ -20,6 +20,7 @@ import { type WorkerConfig, writeWorkerConfig } from '../support/worker-process.
 const PARTITIONS = 12;
 let cluster: FaultCluster;
 const fleets: ChaosFleet[] = [];
+const members: WorkerProcess[] = [];
 
 beforeAll(async () => {
   cluster = await startFaultCluster({ brokers: 3 });
@@ -27,7 +28,23 @@ beforeAll(async () => {
 
 afterEach(async () => {
   for (const fleet of fleets.splice(0)) await fleet.kill();
+  for (const worker of members.splice(0)) {
+    worker.signal('SIGCONT');
+    worker.signal('SIGKILL');
+    await worker.exited();
+  }
 });
+
+/** Waits until the worker has been assigned partitions (its log names them). */
+async function holdsPartitions(worker: WorkerProcess): Promise<void> {
+  await waitFor(() => /"assignment":\["[^"]+\|\d+"/.test(worker.log()), 'the worker to be assigned partitions', 60_000, 200);
+}
+
+function member(config: string, name: string): WorkerProcess {
+  const worker = WorkerProcess.start(config, { handlerDelayMs: 2, name });
+  members.push(worker);
+  return worker;
+}
 
 afterAll(async () => {
   await cluster?.destroy();
@@ -155,5 +172,44 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
         [retries[2] as string]: 42,
       });
     }
+  });
+
+  it('stays exactly-once while a member stalls (SIGSTOP) past its session and is fenced, and members leave, join and crash', {
+    timeout: 240_000,
+  }, async () => {
+    // Records arrive while the membership changes, so every change meets work in flight;
+    // long transactions, so the stalled member certainly holds one open.
+    const { input, output, dlt, groupId, config } = await setup('three-members', 0, { commitIntervalMs: 1500, sessionTimeoutMs: 6000 });
+    const rounds = 20;
+    const perRound = 700;
+    const producing = (async () => {
+      for (let round = 0; round < rounds; round++) {
+        await produceNumbered(cluster.brokers, input, perRound, 1000, round * perRound);
+        await sleep(1000);
+      }
+    })();
+    const a = member(config, 'three-members-a');
+    await committedAtLeast(groupId, input, 500);
+    const zombie = member(config, 'three-members-zombie');
+    const c = member(config, 'three-members-c');
+    await Promise.all([zombie, c].map(holdsPartitions));
+    await committedAtLeast(groupId, input, ((await committedTotal(cluster.liveBrokers(), groupId, input)) ?? 0) + 1000);
+    zombie.signal('SIGSTOP');
+    // Past the session timeout the group drops the stalled member; the others take its
+    // partitions and fence their transactional ids.
+    await sleep(12_000);
+    zombie.signal('SIGCONT');
+    expect(await a.stop()).toBe(0);
+    const d = member(config, 'three-members-d');
+    await holdsPartitions(d);
+    c.signal('SIGKILL');
+    await producing;
+    await committedAtLeast(groupId, input, rounds * perRound);
+    await drained(groupId, [input]);
+    expect(await Promise.all([zombie.stop(), d.stop()])).toEqual([0, 0]);
+
+    expect(zombie.log()).toMatch(/producer fenced/);
+    const inputs = rounds * perRound;
+    await expectExactlyOnce(await dualAudit(cluster.brokers, { input, inputs, terminalTopics: [output, dlt] }), inputs, config);
   });
 });
