@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
 import type { WorkerSettings } from '../config/schema.js';
 import { SETTINGS } from '../config/settings.js';
+import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startOpsServer } from '../observability/ops-server.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
@@ -49,8 +50,17 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     logger,
     kafka: { ssl, sasl },
   });
-  const ops = settings.metricsPort === undefined ? undefined : await startOpsServer(worker, { port: settings.metricsPort });
-  if (ops) logger.info({ port: ops.port }, 'serving /metrics, /healthz and /readyz');
+  const ops =
+    settings.metricsPort === undefined
+      ? undefined
+      : await startOpsServer(worker, {
+          port: settings.metricsPort,
+          host: settings.metricsHost,
+          livenessMaxEventLoopDelayMs: settings.livenessMaxEventLoopDelayMs,
+        }).catch((error: unknown) => {
+          throw new ConfigError(`cannot listen on ${settings.metricsHost}:${settings.metricsPort}: ${errorMessage(error)}`, '--metrics-port');
+        });
+  if (ops) logger.info({ port: ops.port, host: ops.host }, 'serving /metrics, /healthz and /readyz');
   try {
     return await runUntilSignalled(worker, logger, settings.drainTimeoutMs);
   } finally {

@@ -82,6 +82,10 @@ export const workerSettingsSchema = z
     drainTimeoutMs: ms(0),
     /** The ops HTTP server's port; none when unset. */
     metricsPort: z.number().int().min(0).max(65_535).optional(),
+    /** The address the ops server listens on. */
+    metricsHost: z.string().min(1),
+    /** /healthz fails after the event loop was blocked longer than this. */
+    livenessMaxEventLoopDelayMs: ms(10),
     /** Names of the pipelines to run; all when empty. */
     only: z.array(z.string()).default([]),
     pipelines: z.array(pipelineFileSchema).default([]),
@@ -108,4 +112,6 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
   heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
   rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+  metricsHost: DEFAULTS.metricsHost,
+  livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
 };

@@ -79,9 +79,22 @@ export class Worker {
     return this.state;
   }
 
-  /** Ready: every pipeline joined its group, and the worker is not draining. */
+  /**
+   * Ready: running (not starting, not draining), every pipeline joined its group, every assigned
+   * partition open (fenced, offset read), none stuck on a batch. What /readyz answers.
+   */
   get ready(): boolean {
-    return this.state === 'running' && this.runners.every((runner) => runner.hasJoined);
+    return this.notReadyReason() === undefined;
+  }
+
+  /** Why the worker is not ready (the first reason), or undefined when it is. */
+  notReadyReason(): string | undefined {
+    if (this.state !== 'running') return `worker is ${this.state}`;
+    for (const runner of this.runners) {
+      const reason = runner.notReadyReason();
+      if (reason) return reason;
+    }
+    return undefined;
   }
 
   /** Counters summed over the pipelines. */

@@ -78,7 +78,8 @@ describe('a fleet of three workers', () => {
     expect(sample(all, 'txstream_transactions_total', 'result="committed"')).toBeGreaterThan(0);
     expect(all).toMatch(/txstream_commit_duration_seconds_bucket\{.*strategy="transactional"/);
     expect(sample(all, 'txstream_end_to_end_latency_seconds_count')).toBe(records);
-    for (const text of scrapes) expect(text).toMatch(/txstream_process_cpu_seconds_total/);
+    for (const text of scrapes) expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    for (const text of scrapes) expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
     // Six input partitions and three one-partition retry tiers, spread over the three workers.
     expect(scrapes.reduce((sum, text) => sum + sample(text, 'txstream_assigned_partitions'), 0)).toBe(9);
     expect((await get(ports[0] as number, '/healthz'))?.status).toBe(200);

@@ -54,6 +54,8 @@ describe('loadSettings defaults and precedence', () => {
       heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
       rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
       drainTimeoutMs: DEFAULTS.drainTimeoutMs,
+      metricsHost: DEFAULTS.metricsHost,
+      livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
       only: [],
       pipelines: [],
     });
