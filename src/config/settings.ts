@@ -43,7 +43,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     group: 'pipelines',
     env: ['TXSTREAM_PIPELINES'],
     kind: 'list',
-    description: 'run only these pipelines (comma-separated)',
+    description: 'only these pipelines (comma-separated; default: all)',
   },
   {
     path: ['commit', 'strategy'],
