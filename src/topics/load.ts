@@ -63,7 +63,7 @@ export interface TopicsSource {
 /** The YAML files of a folder (*.yaml, *.yml), in name order. */
 export function topicsFilesIn(dir: string): string[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new TopicsValidationError([{ file: dir, line: 1, column: 1, path: '', message: 'no such folder (give the topics folder with --dir)' }]);
+    throw new TopicsValidationError([{ file: dir, line: 1, column: 1, path: '', message: 'no such folder (give the topics folder with --topics-dir)' }]);
   }
   return readdirSync(dir)
     .filter((name) => /\.ya?ml$/i.test(name))
