@@ -41,6 +41,8 @@ export class PipelineRunner {
   private readonly log: Logger;
   private readonly taskMetrics: TaskMetrics;
   private joined = false;
+  /** Between the group's rebalance signal and the next join: partitions are moving, not ready. */
+  private rebalancing = false;
   /** When the batch in flight on each partition started, to tell a stuck partition from a busy one. */
   private readonly inFlightSince = new Map<string, number>();
   private lagTimer: NodeJS.Timeout | undefined;
@@ -87,6 +89,7 @@ export class PipelineRunner {
   notReadyReason(now = Date.now()): string | undefined {
     const name = this.deps.pipeline.name;
     if (!this.joined) return `${name}: not joined`;
+    if (this.rebalancing) return `${name}: rebalancing`;
     const unopened = this.tasks.unopened();
     if (unopened.length > 0) return `${name}: ${unopened.length} partition(s) not open: ${unopened.slice(0, 5).join(', ')}`;
     const limit = this.deps.pipeline.commit.transactionTimeoutMs;
@@ -99,11 +102,13 @@ export class PipelineRunner {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
       this.joined = true;
+      this.rebalancing = false;
       this.tasks.onAssignment(payload.memberAssignment);
       const assigned = Object.values(payload.memberAssignment).reduce((sum, partitions) => sum + partitions.length, 0);
       this.deps.metrics.assignedPartitions.set({ pipeline: this.deps.pipeline.name }, assigned);
     });
     this.consumer.on(events.REBALANCING, () => {
+      this.rebalancing = true;
       this.log.info('group is rebalancing; committing pending work');
       this.tasks.onRebalancing();
     });

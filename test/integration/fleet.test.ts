@@ -42,15 +42,21 @@ async function fleet(prefix: string, records: number) {
     processes.push(worker);
     return worker;
   };
-  /** Produces once every worker is ready, so the work is split by the group, not by who joined first. */
-  const produceWhenReady = async (ports: readonly number[]) => {
+  /**
+   * Produces once every worker is ready, so the work is split by the group, not by who joined first;
+   * in two halves, with `between` in the middle (a scraper can see the counters rise, not only appear).
+   */
+  const produceWhenReady = async (ports: readonly number[], between?: () => Promise<void>) => {
     await waitFor(
       async () => (await Promise.all(ports.map(async (port) => (await get(port, '/readyz'))?.status === 200))).every(Boolean),
       'every worker ready (joined, partitions open)',
       60_000,
       100,
     );
-    await produceNumbered(brokers, input, records);
+    const half = Math.floor(records / 2);
+    await produceNumbered(brokers, input, half);
+    await between?.();
+    await produceNumbered(brokers, input, records - half, 100, half);
   };
   return { input, output, groupId: `${groupPrefix}.echo`, start, produceWhenReady };
 }
@@ -80,7 +86,12 @@ describe('a fleet of three workers', () => {
     const workers = [start('metrics-a'), start('metrics-b'), start('metrics-c')];
     const ports = await Promise.all(workers.map((worker) => worker.opsPort()));
     prometheus.setTargets(ports.map((port) => `127.0.0.1:${port}`));
-    await produceWhenReady(ports);
+    const promScalar = async (expr: string) => Number((await prometheus.query(expr))[0]?.value[1] ?? Number.NaN);
+    await waitFor(async () => (await promScalar('count(up{job="txstream"} == 1)')) === 3, 'Prometheus to scrape all three workers', 30_000, 250);
+    // Rates need two samples of a rising counter: Prometheus sees the first half's commits before the second half comes.
+    await produceWhenReady(ports, () =>
+      waitFor(async () => (await promScalar('sum(txstream_commit_duration_seconds_count)')) > 0, 'Prometheus to record the first commits', 30_000, 250),
+    );
 
     await waitFor(() => caughtUp(brokers, groupId, input), 'the fleet to commit every input', 120_000, 500);
     // Lag is read every 5 s: wait until every worker reports none.
