@@ -1,15 +1,17 @@
 # txstream worker image: build the TypeScript, then ship only runtime dependencies.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
 RUN npm run build
 
-FROM node:20-bookworm-slim
-ENV NODE_ENV=production TXSTREAM_LOG_FORMAT=json
+FROM node:24-bookworm-slim
+# The ops server (TXSTREAM_METRICS_PORT) listens on the container's interfaces.
+ENV NODE_ENV=production TXSTREAM_LOG_FORMAT=json TXSTREAM_METRICS_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches

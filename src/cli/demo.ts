@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { createKafka } from '../kafka/client.js';
 import { clusterDir, LocalKafkaCluster, REPO_ROOT } from '../local-kafka/cluster.js';
 import { layoutFromBasePort } from '../local-kafka/layout.js';
 import { createLogger } from '../observability/logger.js';
 import { applyTopics } from '../topics/cluster.js';
 import { loadTopicsRun } from '../topics/run.js';
+import { buildKafkaSecurity } from '../security/index.js';
 import { createWorker } from '../worker/worker.js';
+import { commandKafka, connectAdmin } from './connect.js';
 import { EXIT } from './run.js';
 
 export interface DemoOptions {
@@ -27,11 +28,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     env: { ...process.env, KAFKA_BROKERS: brokers.join(',') },
   });
   const logger = createLogger({ level: process.env.TXSTREAM_LOG_LEVEL ?? 'error' });
-  const worker = createWorker({ ...settings, brokers, pipelines, logger });
-  const kafka = createKafka({ brokers, clientId: 'txstream-demo-setup', logger });
+  // The security settings of `txstream run` (env, or the topics files), for a cluster of your own.
+  const security = buildKafkaSecurity(settings.security, { baseDir: process.cwd() });
+  const worker = createWorker({ ...settings, brokers, pipelines, logger, kafka: security });
+  const kafka = commandKafka({ ...settings, brokers, clientId: 'txstream-demo' }, process.cwd(), 'setup');
 
-  const admin = kafka.admin();
-  await admin.connect();
+  const admin = await connectAdmin(kafka, { ...settings, brokers });
   try {
     const applied = await applyTopics(admin, project.topics, { scope: project.topics.map((topic) => topic.name) });
     if (applied.created.length > 0) console.log(`created topics: ${applied.created.join(', ')}`);

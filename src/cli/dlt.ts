@@ -1,29 +1,29 @@
 import type { Command } from 'commander';
-import { loadSettings } from '../config/load.js';
+import type { WorkerSettings } from '../config/schema.js';
+import { settingsOf } from '../config/settings.js';
 import { ConfigError } from '../errors/index.js';
-import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
 import { type ResolvedPipeline, resolvePipeline } from '../pipeline/definition.js';
 import { formatSummary, summariseDeadLetters } from '../routing/dlt-summary.js';
 import { readToEnd } from '../routing/inspect.js';
 import { replayDeadLetters } from '../routing/replay.js';
-import { EXIT } from './run.js';
-import { loadPipelines } from './load-pipelines.js';
+import { commandKafka, connectAdmin } from './connect.js';
+import { addSettingOptions, EXIT, loadRun } from './run.js';
 
 /** `txstream dlt inspect|replay <pipeline>`: look into and recover from the dead-letter topics. */
 export function registerDltCommands(program: Command): void {
   const dlt = program.command('dlt').description("inspect and replay a pipeline's dead-letter topics");
-  dlt
+  // The connection, and the group prefix that names the pipeline's (and the replay's) group.
+  const READS = settingsOf('connection').concat(settingsOf('pipelines').filter((spec) => spec.flag === 'group-id'));
+  const inspect = dlt
     .command('inspect')
-    .argument('<pipeline>', 'pipeline name')
-    .option('-c, --config <file>', 'YAML or JSON config file (env TXSTREAM_CONFIG)')
-    .option('--brokers <list>', 'bootstrap brokers (env TXSTREAM_BROKERS / KAFKA_BROKERS)')
+    .argument('<pipeline>', 'pipeline name');
+  addSettingOptions(inspect, READS)
     .option('--samples <count>', 'sample records to show per topic', '3')
     .option('--json', 'machine-readable output')
     .description('counts by reason and error class, oldest and newest failure, samples with decoded headers')
-    .action(async (name: string, options: { config?: string; brokers?: string; samples: string; json?: boolean }) => {
-      const { pipeline, brokers } = await pipelineFor(name, options);
-      const kafka = createKafka({ brokers, clientId: 'txstream-dlt', logger: createLogger({ level: 'error' }) });
+    .action(async (name: string, options: Record<string, unknown> & { samples: string; json?: boolean }) => {
+      const { pipeline, kafka } = await pipelineFor(name, options);
       const summaries = [];
       for (const input of pipeline.inputs) {
         const topic = pipeline.deadLetterTopicFor(input);
@@ -32,11 +32,10 @@ export function registerDltCommands(program: Command): void {
       console.log(options.json ? JSON.stringify(summaries, null, 2) : summaries.map(formatSummary).join('\n'));
       process.exitCode = EXIT.ok;
     });
-  dlt
+  const replay = dlt
     .command('replay')
-    .argument('<pipeline>', 'pipeline name')
-    .option('-c, --config <file>', 'YAML or JSON config file (env TXSTREAM_CONFIG)')
-    .option('--brokers <list>', 'bootstrap brokers (env TXSTREAM_BROKERS / KAFKA_BROKERS)')
+    .argument('<pipeline>', 'pipeline name');
+  addSettingOptions(replay, READS)
     .option('--filter <name=value...>', 'only records whose header matches (error-class=DecodeError, dlt-reason=…, key=…)')
     .option('--limit <count>', 'replay at most this many records')
     .option('--rate <perSecond>', 'replay at most this many records per second')
@@ -44,14 +43,11 @@ export function registerDltCommands(program: Command): void {
     .option('--skip-unmatched', 'move past records that are not replayed (by default a partition stops at the first one, so none is lost)')
     .description('move dead-letter records back to their source topic, exactly once, with attempts reset')
     .action(
-      async (
-        name: string,
-        options: { config?: string; brokers?: string; filter?: string[]; limit?: string; rate?: string; dryRun?: boolean; skipUnmatched?: boolean },
-      ) => {
-        const { pipeline, brokers } = await pipelineFor(name, options);
-        const logger = createLogger({ level: 'warn' });
+      async (name: string, options: Record<string, unknown> & { filter?: string[]; limit?: string; rate?: string; dryRun?: boolean; skipUnmatched?: boolean }) => {
+        const { pipeline, kafka } = await pipelineFor(name, options);
+        const logger = createLogger({ level: process.env.TXSTREAM_LOG_LEVEL ?? 'warn' });
         const result = await replayDeadLetters({
-          kafka: createKafka({ brokers, clientId: 'txstream-dlt', logger }),
+          kafka,
           pipeline,
           logger,
           filters: options.filter ?? [],
@@ -77,12 +73,26 @@ export function registerDltCommands(program: Command): void {
     );
 }
 
-async function pipelineFor(name: string, options: { config?: string; brokers?: string }): Promise<{ pipeline: ResolvedPipeline; brokers: string[] }> {
-  const file = options.config ?? process.env.TXSTREAM_CONFIG;
-  const { settings, baseDir } = loadSettings({ flags: { brokers: options.brokers }, env: process.env, file });
-  const [definition] = await loadPipelines(settings.pipelines, baseDir, [name]);
-  if (!definition) throw new ConfigError(`no pipeline named '${name}'`);
-  return { pipeline: resolvePipeline(definition, { commit: settings.commit, groupId: settings.groupId }), brokers: settings.brokers };
+/**
+ * The named pipeline of the config file (-c) or, by default, of the topics folder, as `txstream run`
+ * finds it, and a client with run's connection settings, checked to answer.
+ */
+async function pipelineFor(name: string, options: Record<string, unknown>): Promise<{ pipeline: ResolvedPipeline; kafka: ReturnType<typeof commandKafka> }> {
+  const { settings, pipelines, baseDir } = await loadRun(options);
+  const definition = pipelines.find((candidate) => candidate.name === name);
+  if (!definition) {
+    const source = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG ?? 'the topics folder';
+    throw new ConfigError(`no pipeline named '${name}' in ${source} (defined: ${pipelines.map((p) => p.name).join(', ') || 'none'})`);
+  }
+  const kafka = commandKafka(settings, baseDir, 'dlt');
+  await probe(kafka, settings);
+  return { pipeline: resolvePipeline(definition, { commit: settings.commit, groupId: settings.groupId }), kafka };
+}
+
+/** One admin connection first, so an absent broker or refused credentials are one line, as in every command. */
+async function probe(kafka: ReturnType<typeof commandKafka>, settings: WorkerSettings): Promise<void> {
+  const admin = await connectAdmin(kafka, settings);
+  await admin.disconnect();
 }
 
 function positive(value: string | undefined, flag: string): number | undefined {

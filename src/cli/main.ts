@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { registerAuditCommand } from './audit.js';
@@ -6,8 +7,12 @@ import { registerOpsCommands } from './ops.js';
 import { addSettingOptions, EXIT, runCommand } from './run.js';
 import { registerTopicsCommands } from './topics.js';
 
+// package.json is two folders up from src/cli/ and from dist/cli/ alike.
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command('txstream')
   .description('Exactly-once stream processing on Apache Kafka')
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride((error) => {
     // commander's own usage errors (unknown option, missing argument) are config errors too.
@@ -54,6 +59,13 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     console.error(`txstream: ${error.message}`);
     process.exit(EXIT.failed);
   }
-  console.error('txstream:', error instanceof Error ? (error.stack ?? error.message) : error);
+  // Any other KafkaJS failure (a broker gone mid-command, a request refused) is one line too: its
+  // stack is KafkaJS's own, of no use to the user. TXSTREAM_LOG_LEVEL=debug shows stacks.
+  const debug = process.env.TXSTREAM_LOG_LEVEL === 'debug' || process.env.TXSTREAM_LOG_LEVEL === 'trace';
+  if (error instanceof Error && error.name.startsWith('KafkaJS') && !debug) {
+    console.error(`txstream: Kafka: ${error.message}`);
+  } else {
+    console.error('txstream:', error instanceof Error ? (error.stack ?? error.message) : error);
+  }
   process.exit(EXIT.failed);
 });

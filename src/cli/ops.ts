@@ -1,19 +1,21 @@
 import type { Command } from 'commander';
-import { createKafka } from '../kafka/client.js';
-import { formatGroupStatus, readGroupStatus } from '../observability/group-status.js';
-import { createLogger } from '../observability/logger.js';
+import { settingsOf } from '../config/settings.js';
+import { formatGroupStatus, type GroupStatus, readGroupStatus } from '../observability/group-status.js';
 import { resolvePipeline } from '../pipeline/definition.js';
+import { commandKafka, connectAdmin } from './connect.js';
 import { addSettingOptions, EXIT, loadRun } from './run.js';
 
 /** `txstream status` and `txstream lag`: the pipelines' consumer groups as the brokers see them. */
 export function registerOpsCommands(program: Command): void {
-  addSettingOptions(program.command('status').description('group state, members, assignment and lag per partition of every pipeline')).action(
+  // They read the connection and which pipelines (and their groups): nothing of the worker's tuning.
+  const reads = settingsOf('connection', 'pipelines');
+  addSettingOptions(program.command('status').description('group state, members, assignment and lag per partition of every pipeline'), reads).action(
     async (options: Record<string, unknown>) => {
-      for (const status of await statuses(options)) console.log(formatGroupStatus(status));
+      console.log((await statuses(options)).map(formatGroupStatus).join('\n\n'));
       process.exitCode = EXIT.ok;
     },
   );
-  addSettingOptions(program.command('lag').description('lag per partition of every pipeline'))
+  addSettingOptions(program.command('lag').description('lag per partition of every pipeline'), reads)
     .option('--json', 'machine-readable output')
     .action(async (options: Record<string, unknown>) => {
       const all = await statuses(options);
@@ -29,11 +31,9 @@ export function registerOpsCommands(program: Command): void {
     });
 }
 
-async function statuses(options: Record<string, unknown>) {
-  const { settings, pipelines } = await loadRun(options);
-  const kafka = createKafka({ brokers: settings.brokers, clientId: `${settings.clientId}-ops`, logger: createLogger({ level: 'error' }) });
-  const admin = kafka.admin();
-  await admin.connect();
+async function statuses(options: Record<string, unknown>): Promise<GroupStatus[]> {
+  const { settings, pipelines, baseDir } = await loadRun(options);
+  const admin = await connectAdmin(commandKafka(settings, baseDir, 'ops'), settings);
   try {
     const resolved = pipelines.map((definition) => resolvePipeline(definition, { commit: settings.commit, groupId: settings.groupId }));
     return await Promise.all(resolved.map((pipeline) => readGroupStatus(admin, pipeline)));

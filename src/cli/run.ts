@@ -1,7 +1,8 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { loadSettings } from '../config/load.js';
 import type { WorkerSettings } from '../config/schema.js';
-import { SETTINGS } from '../config/settings.js';
+import { SETTINGS, type SettingSpec } from '../config/settings.js';
+import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startOpsServer } from '../observability/ops-server.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
@@ -12,12 +13,26 @@ import { loadPipelines } from './load-pipelines.js';
 
 export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 
-/** Adds one option per setting (flags and env share the same table). */
-export function addSettingOptions(command: Command): Command {
+/**
+ * Adds -c/--config, --topics-dir and one option per setting the command reads (flags and env share
+ * the same table), so its --help lists only what it reads.
+ */
+export function addSettingOptions(command: Command, specs: readonly SettingSpec[] = SETTINGS): Command {
   command.option('-c, --config <file>', 'YAML or JSON config file (env TXSTREAM_CONFIG)');
-  command.option('--topics-dir <dir>', 'without --config: run every pipeline of this folder (env TXSTREAM_TOPICS_DIR; default topics)');
-  for (const spec of SETTINGS) command.option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(' / ')})`);
+  addTopicsDirOption(command, 'without --config: the pipelines of this folder');
+  for (const spec of specs) command.option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(' / ')})`);
   return command;
+}
+
+/** --topics-dir, the one name of the topics folder in every command; --dir stays as a hidden alias. */
+export function addTopicsDirOption(command: Command, description: string): Command {
+  command.option('--topics-dir <dir>', `${description} (env TXSTREAM_TOPICS_DIR; default topics)`);
+  command.addOption(new Option('--dir <dir>').hideHelp());
+  return command;
+}
+
+export function topicsDirOf(options: Record<string, unknown>): string {
+  return (options.topicsDir as string | undefined) ?? (options.dir as string | undefined) ?? (process.env.TXSTREAM_TOPICS_DIR || undefined) ?? 'topics';
 }
 
 export function flagsOf(options: Record<string, unknown>): Record<string, string | undefined> {
@@ -50,8 +65,17 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     logger,
     kafka: { ssl, sasl },
   });
-  const ops = settings.metricsPort === undefined ? undefined : await startOpsServer(worker, { port: settings.metricsPort });
-  if (ops) logger.info({ port: ops.port }, 'serving /metrics, /healthz and /readyz');
+  const ops =
+    settings.metricsPort === undefined
+      ? undefined
+      : await startOpsServer(worker, {
+          port: settings.metricsPort,
+          host: settings.metricsHost,
+          livenessMaxEventLoopDelayMs: settings.livenessMaxEventLoopDelayMs,
+        }).catch((error: unknown) => {
+          throw new ConfigError(`cannot listen on ${settings.metricsHost}:${settings.metricsPort}: ${errorMessage(error)}`, '--metrics-port');
+        });
+  if (ops) logger.info({ port: ops.port, host: ops.host }, 'serving /metrics, /healthz and /readyz');
   try {
     return await runUntilSignalled(worker, logger, settings.drainTimeoutMs);
   } finally {
@@ -71,7 +95,7 @@ export async function loadRun(
     const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
     return { settings, pipelines: await loadPipelines(settings.pipelines, baseDir, settings.only), baseDir };
   }
-  const dir = (options.topicsDir as string | undefined) ?? process.env.TXSTREAM_TOPICS_DIR ?? 'topics';
+  const dir = topicsDirOf(options);
   return { ...(await loadTopicsRun({ dir, flags: flagsOf(options), env: process.env })), baseDir: process.cwd() };
 }
 

@@ -1,11 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { type Admin, Kafka, logLevel } from 'kafkajs';
-import { BrokerUnreachableError, ConfigError, errorMessage } from '../errors/index.js';
+import type { Admin } from 'kafkajs';
+import { loadSettings } from '../config/load.js';
+import { settingsOf } from '../config/settings.js';
+import { BrokerUnreachableError, ConfigError, errorMessage, KafkaSecurityError } from '../errors/index.js';
 import { applyTopics, PlanRefusedError, readClusterTopics, TopicsApplyError } from '../topics/cluster.js';
 import { topicsJsonSchema } from '../topics/format.js';
 import { loadTopicsDir, type TopicsProject } from '../topics/load.js';
 import { formatPlan, planHasChanges, planTopics, summaryOf } from '../topics/plan.js';
+import { commandKafka, connectAdmin } from './connect.js';
+import { addTopicsDirOption, flagsOf, topicsDirOf } from './run.js';
 
 /**
  * `txstream topics plan|apply|validate|schema`. Exit codes follow `terraform plan -detailed-exitcode`,
@@ -31,30 +35,34 @@ const processIo: TopicsIo = {
 export interface TopicsCommandOptions {
   readonly dir: string;
   readonly brokers?: string;
+  /** The other connection flags (client id, SASL, TLS) by commander's camelCase name. */
+  readonly [flag: string]: unknown;
   readonly scope?: string[];
   readonly allowDelete?: boolean;
 }
 
 export function registerTopicsCommands(program: Command, io: TopicsIo = processIo): Command {
   const topics = program.command('topics').description('topics and pipelines as code: the YAML files of topics/ against a cluster');
-  const common = (command: Command) =>
-    command
-      .option('--dir <dir>', 'folder of the topics files (*.yaml)', 'topics')
-      .option('--brokers <list>', 'bootstrap brokers, host:port[,host:port] (env TXSTREAM_BROKERS / KAFKA_BROKERS)')
+  // The connection settings of `txstream run` (flags, env, or the topics files), and nothing else.
+  const common = (command: Command) => {
+    addTopicsDirOption(command, 'folder of the topics files (*.yaml)');
+    for (const spec of settingsOf('connection')) command.option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(' / ')})`);
+    return command
       .option('--scope <prefix...>', 'report (or delete) only unmanaged topics with these name prefixes')
       .option('--allow-delete', 'delete cluster topics the files do not declare; needs --scope, never deletes __*, _schemas, _confluent* or connect-* topics; Kafka cannot undo it');
+  };
+  const withDir = (options: Record<string, unknown>): TopicsCommandOptions => ({ ...options, dir: topicsDirOf(options) });
 
   common(topics.command('plan').description('show what apply would change; exit 0 when nothing, 2 when something')).action(
-    async (options: TopicsCommandOptions) => io.exit(await topicsPlan(options, io)),
+    async (options: Record<string, unknown>) => io.exit(await topicsPlan(withDir(options), io)),
   );
   common(topics.command('apply').description('create topics, add partitions and set configs as the files say; idempotent')).action(
-    async (options: TopicsCommandOptions) => io.exit(await topicsApply(options, io)),
+    async (options: Record<string, unknown>) => io.exit(await topicsApply(withDir(options), io)),
   );
-  topics
-    .command('validate')
-    .description('check the files without a broker; every problem with its file and line')
-    .option('--dir <dir>', 'folder of the topics files (*.yaml)', 'topics')
-    .action((options: { dir: string }) => io.exit(topicsValidate(options, io)));
+  addTopicsDirOption(
+    topics.command('validate').description('check the files without a broker; every problem with its file and line'),
+    'folder of the topics files (*.yaml)',
+  ).action((options: Record<string, unknown>) => io.exit(topicsValidate({ dir: topicsDirOf(options) }, io)));
   topics
     .command('schema')
     .description('print (or write) the JSON Schema of the topics files, for editor completion')
@@ -79,8 +87,7 @@ export function topicsValidate(options: { dir: string }, io: TopicsIo = processI
 export async function topicsPlan(options: TopicsCommandOptions, io: TopicsIo = processIo): Promise<number> {
   return guardedAsync(io, async () => {
     const project = loadTopicsDir(options.dir);
-    const brokers = brokersOf(options);
-    const plan = await withAdmin(brokers, async (admin) =>
+    const plan = await withAdmin(project, options, async (admin) =>
       planTopics(project.topics, await readClusterTopics(admin, project.topics, options.scope ?? []), options),
     );
     for (const line of formatPlan(plan)) io.out(line);
@@ -91,8 +98,7 @@ export async function topicsPlan(options: TopicsCommandOptions, io: TopicsIo = p
 export async function topicsApply(options: TopicsCommandOptions, io: TopicsIo = processIo): Promise<number> {
   return guardedAsync(io, async () => {
     const project = loadTopicsDir(options.dir);
-    const brokers = brokersOf(options);
-    const result = await withAdmin(brokers, (admin) => applyTopics(admin, project.topics, options));
+    const result = await withAdmin(project, options, (admin) => applyTopics(admin, project.topics, options));
     const lines = formatPlan(result.plan);
     for (const line of lines.slice(0, -1)) io.out(line);
     const changed = result.created.length + result.grown.length + result.reconfigured.length + result.deleted.length;
@@ -111,31 +117,17 @@ function describeProject(project: TopicsProject): string {
   return `${count(project.files.length, 'file')} valid: ${count(project.topics.length, 'topic')} (${derived} derived retry/dead-letter), ${count(project.pipelines.length, 'pipeline')}`;
 }
 
-function brokersOf(options: TopicsCommandOptions): string[] {
-  const text = options.brokers ?? (process.env.TXSTREAM_BROKERS || undefined) ?? (process.env.KAFKA_BROKERS || undefined);
-  if (!text) throw new ConfigError('no brokers: set --brokers or TXSTREAM_BROKERS / KAFKA_BROKERS (host:port[,host:port])');
-  const brokers = text
-    .split(',')
-    .map((broker) => broker.trim())
-    .filter(Boolean);
-  const bad = brokers.filter((broker) => !/^[^\s:,]+:\d+$/.test(broker));
-  if (bad.length > 0) throw new ConfigError(`brokers must be host:port, got ${bad.join(', ')}`);
-  return brokers;
-}
-
-async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Kafka({
-    clientId: 'txstream-topics',
-    brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    retry: { retries: 3 },
-  }).admin();
-  try {
-    await admin.connect();
-  } catch (error) {
-    throw new BrokerUnreachableError(brokers, { cause: error });
-  }
+/**
+ * An admin client with the connection settings `txstream run` would use for this folder: flags, then
+ * env, then the topics files' own `brokers:` and `security:` keys.
+ */
+async function withAdmin<T>(project: TopicsProject, options: TopicsCommandOptions, use: (admin: Admin) => Promise<T>): Promise<T> {
+  const { settings } = loadSettings({
+    flags: { ...flagsOf(options), brokers: options.brokers },
+    env: process.env,
+    fileLayer: { values: connectionOf(project.settings.worker), origin: options.dir },
+  });
+  const admin = await connectAdmin(commandKafka(settings, process.cwd(), 'topics'), settings);
   try {
     return await use(admin);
   } finally {
@@ -143,8 +135,20 @@ async function withAdmin<T>(brokers: string[], use: (admin: Admin) => Promise<T>
   }
 }
 
+/** Only what connects: the files' pipeline and worker settings are not this command's business. */
+function connectionOf(worker: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const keys = new Set(settingsOf('connection').map((spec) => spec.path[0] as string));
+  return Object.fromEntries(Object.entries(worker).filter(([key]) => keys.has(key)));
+}
+
 function report(io: TopicsIo, error: unknown): number {
-  if (error instanceof ConfigError || error instanceof PlanRefusedError || error instanceof BrokerUnreachableError || error instanceof TopicsApplyError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof PlanRefusedError ||
+    error instanceof BrokerUnreachableError ||
+    error instanceof KafkaSecurityError ||
+    error instanceof TopicsApplyError
+  ) {
     io.err(`txstream: ${error.message}`);
   } else {
     io.err(`txstream: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`);

@@ -34,8 +34,6 @@ export const DEFAULTS = {
    * open while the handler runs, and must still commit after the timeout.
    */
   handlerTimeoutMs: 10_000,
-  /** /healthz fails when the event loop was blocked longer than this in the last 10 s. */
-  healthBlockedLoopMs: 5_000,
   /** SIGTERM/SIGINT: finish and commit within this, or abort and exit non-zero. */
   drainTimeoutMs: 30_000,
   /** Past the drain deadline, aborting open transactions gets this long; then the worker stops regardless. */
@@ -52,6 +50,18 @@ export const DEFAULTS = {
   retryBackoff: { initialMs: 200, multiplier: 2, maxMs: 30_000 },
   /** How often the metrics read consumer lag (committed offset vs high watermark). */
   lagRefreshMs: 5_000,
+  /**
+   * The ops server (/metrics, /healthz, /readyz) listens on every interface, as Prometheus
+   * exporters do, so a scraper on another host (or another container) reaches it.
+   */
+  metricsHost: '0.0.0.0',
+  /**
+   * /healthz fails once the event loop was blocked this long: far above a GC pause or a large
+   * batch on a loaded machine, far below a probe's usual 3 × 10 s before a restart.
+   */
+  livenessMaxEventLoopDelayMs: 5_000,
+  /** How long /healthz keeps failing after a blocked event loop, so a probe sees it. */
+  livenessHoldMs: 10_000,
   /** Dead-letter topic of an input topic. */
   deadLetterSuffix: '.dlt',
   /**

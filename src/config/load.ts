@@ -12,6 +12,8 @@ export interface ConfigSources {
   readonly env?: NodeJS.ProcessEnv;
   /** A YAML or JSON file; relative handler modules resolve against its folder. */
   readonly file?: string;
+  /** Instead of a file: settings already read (a topics folder's), and where they came from. */
+  readonly fileLayer?: { readonly values: Readonly<Record<string, unknown>>; readonly origin: string };
 }
 
 export interface LoadedSettings {
@@ -30,8 +32,9 @@ export function loadSettings(sources: ConfigSources): LoadedSettings {
   const origins = new Map<string, string>();
   const problems: string[] = [];
   const env = sources.env ?? {};
-  const fileLayer = sources.file ? readConfigFile(sources.file) : {};
+  const fileLayer = sources.file ? readConfigFile(sources.file) : structuredClone(sources.fileLayer?.values ?? {});
   if (sources.file) recordOrigins(fileLayer, [], sources.file, origins);
+  else if (sources.fileLayer) recordOrigins(fileLayer, [], sources.fileLayer.origin, origins);
 
   const envLayer: Layer = {};
   const flagLayer: Layer = {};

@@ -74,7 +74,8 @@ export const securitySettingsSchema = z
   })
   .strict();
 
-export const workerSettingsSchema = z
+/** The worker settings' fields, without the checks across fields (topics files take any subset). */
+export const workerSettingsFields = z
   .object({
     brokers: z.array(z.string().regex(/^[^\s:,]+:\d+$/, 'host:port')).min(1),
     clientId: z.string().min(1),
@@ -89,21 +90,26 @@ export const workerSettingsSchema = z
     metadataMaxAgeMs: ms(1_000),
     /** The ops HTTP server's port; none when unset. */
     metricsPort: z.number().int().min(0).max(65_535).optional(),
+    /** The address the ops server listens on. */
+    metricsHost: z.string().min(1),
+    /** /healthz fails after the event loop was blocked longer than this. */
+    livenessMaxEventLoopDelayMs: ms(10),
     /** Names of the pipelines to run; all when empty. */
     only: z.array(z.string()).default([]),
     pipelines: z.array(pipelineFileSchema).default([]),
     security: securitySettingsSchema.optional(),
   })
-  .strict()
-  .superRefine((settings, ctx) => {
-    if (settings.heartbeatIntervalMs >= settings.sessionTimeoutMs) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['heartbeatIntervalMs'],
-        message: `must be below sessionTimeoutMs (${settings.sessionTimeoutMs}); accepted: 100..${settings.sessionTimeoutMs - 1}`,
-      });
-    }
-  });
+  .strict();
+
+export const workerSettingsSchema = workerSettingsFields.superRefine((settings, ctx) => {
+  if (settings.heartbeatIntervalMs >= settings.sessionTimeoutMs) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['heartbeatIntervalMs'],
+      message: `must be below sessionTimeoutMs (${settings.sessionTimeoutMs}); accepted: 100..${settings.sessionTimeoutMs - 1}`,
+    });
+  }
+});
 
 export type CommitSettings = z.infer<typeof commitSettingsSchema>;
 export type PipelineFileConfig = z.infer<typeof pipelineFileSchema>;
@@ -125,4 +131,6 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
   rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
   metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
+  metricsHost: DEFAULTS.metricsHost,
+  livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
 };

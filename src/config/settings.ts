@@ -9,20 +9,30 @@ export interface SettingSpec {
   readonly env: readonly string[];
   readonly kind: 'string' | 'int' | 'list';
   readonly description: string;
+  /**
+   * What the setting is about, so each command offers (and documents in --help) only what it reads:
+   * connection (every command that talks to Kafka), pipelines (which ones, their groups),
+   * worker (how `run` processes), ops (the metrics and health server of `run`).
+   */
+  readonly group: SettingGroup;
 }
+
+export type SettingGroup = 'connection' | 'pipelines' | 'worker' | 'ops';
 
 export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['brokers'],
     flag: 'brokers',
+    group: 'connection',
     env: ['TXSTREAM_BROKERS', 'KAFKA_BROKERS'],
     kind: 'list',
     description: 'bootstrap brokers, host:port[,host:port]',
   },
-  { path: ['clientId'], flag: 'client-id', env: ['TXSTREAM_CLIENT_ID'], kind: 'string', description: 'Kafka client id' },
+  { path: ['clientId'], flag: 'client-id', group: 'connection', env: ['TXSTREAM_CLIENT_ID'], kind: 'string', description: 'Kafka client id' },
   {
     path: ['groupId'],
     flag: 'group-id',
+    group: 'pipelines',
     env: ['TXSTREAM_GROUP_ID'],
     kind: 'string',
     description: 'consumer group prefix: a pipeline joins <group-id>.<pipeline>',
@@ -30,21 +40,24 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['only'],
     flag: 'pipeline',
+    group: 'pipelines',
     env: ['TXSTREAM_PIPELINES'],
     kind: 'list',
-    description: 'run only these pipelines (comma-separated)',
+    description: 'only these pipelines (comma-separated; default: all)',
   },
   {
     path: ['commit', 'strategy'],
     flag: 'commit-strategy',
+    group: 'worker',
     env: ['TXSTREAM_COMMIT_STRATEGY'],
     kind: 'string',
     description: 'transactional | batch | per-message | auto',
   },
-  { path: ['commit', 'batchSize'], flag: 'batch-size', env: ['TXSTREAM_BATCH_SIZE'], kind: 'int', description: 'records per handler call' },
+  { path: ['commit', 'batchSize'], flag: 'batch-size', group: 'worker', env: ['TXSTREAM_BATCH_SIZE'], kind: 'int', description: 'records per handler call' },
   {
     path: ['commit', 'lingerMs'],
     flag: 'linger-ms',
+    group: 'worker',
     env: ['TXSTREAM_LINGER_MS'],
     kind: 'int',
     description: 'how long a fetch may wait to fill',
@@ -52,6 +65,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['commit', 'commitIntervalMs'],
     flag: 'commit-interval-ms',
+    group: 'worker',
     env: ['TXSTREAM_COMMIT_INTERVAL_MS'],
     kind: 'int',
     description: 'how long one transaction may span batches',
@@ -59,6 +73,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['commit', 'transactionTimeoutMs'],
     flag: 'transaction-timeout-ms',
+    group: 'worker',
     env: ['TXSTREAM_TRANSACTION_TIMEOUT_MS'],
     kind: 'int',
     description: 'broker-side timeout of an open transaction',
@@ -66,6 +81,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['partitionsConcurrently'],
     flag: 'partitions-concurrently',
+    group: 'worker',
     env: ['TXSTREAM_PARTITIONS_CONCURRENTLY'],
     kind: 'int',
     description: 'partitions processed at once',
@@ -73,6 +89,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['sessionTimeoutMs'],
     flag: 'session-timeout-ms',
+    group: 'worker',
     env: ['TXSTREAM_SESSION_TIMEOUT_MS'],
     kind: 'int',
     description: 'group session timeout',
@@ -80,6 +97,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['heartbeatIntervalMs'],
     flag: 'heartbeat-interval-ms',
+    group: 'worker',
     env: ['TXSTREAM_HEARTBEAT_INTERVAL_MS'],
     kind: 'int',
     description: 'group heartbeat interval',
@@ -87,6 +105,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['rebalanceTimeoutMs'],
     flag: 'rebalance-timeout-ms',
+    group: 'worker',
     env: ['TXSTREAM_REBALANCE_TIMEOUT_MS'],
     kind: 'int',
     description: 'group rebalance timeout',
@@ -94,6 +113,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['drainTimeoutMs'],
     flag: 'drain-timeout-ms',
+    group: 'worker',
     env: ['TXSTREAM_DRAIN_TIMEOUT_MS'],
     kind: 'int',
     description: 'graceful shutdown deadline',
@@ -101,6 +121,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['metadataMaxAgeMs'],
     flag: 'metadata-max-age-ms',
+    group: 'worker',
     env: ['TXSTREAM_METADATA_MAX_AGE_MS'],
     kind: 'int',
     description: 'how soon partitions added to an input are consumed (metadata refresh interval)',
@@ -108,6 +129,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'protocol'],
     flag: 'security-protocol',
+    group: 'connection',
     env: ['TXSTREAM_SECURITY_PROTOCOL'],
     kind: 'string',
     description: 'plaintext | ssl | sasl_plaintext | sasl_ssl (default: from the sasl and ssl settings given)',
@@ -115,6 +137,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'sasl', 'mechanism'],
     flag: 'sasl-mechanism',
+    group: 'connection',
     env: ['TXSTREAM_SASL_MECHANISM'],
     kind: 'string',
     description: 'plain | scram-sha-256 | scram-sha-512',
@@ -122,6 +145,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'sasl', 'username'],
     flag: 'sasl-username',
+    group: 'connection',
     env: ['TXSTREAM_SASL_USERNAME'],
     kind: 'string',
     description: 'SASL user name',
@@ -129,6 +153,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'sasl', 'password'],
     flag: 'sasl-password',
+    group: 'connection',
     env: ['TXSTREAM_SASL_PASSWORD'],
     kind: 'string',
     description: 'SASL password (prefer the environment variable: flags are visible in ps)',
@@ -136,6 +161,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'ssl', 'caFile'],
     flag: 'ssl-ca-file',
+    group: 'connection',
     env: ['TXSTREAM_SSL_CA_FILE'],
     kind: 'string',
     description: 'PEM file of the CA(s) that signed the brokers\' certificates',
@@ -143,6 +169,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'ssl', 'certFile'],
     flag: 'ssl-cert-file',
+    group: 'connection',
     env: ['TXSTREAM_SSL_CERT_FILE'],
     kind: 'string',
     description: 'PEM client certificate, for mutual TLS',
@@ -150,11 +177,41 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: ['security', 'ssl', 'keyFile'],
     flag: 'ssl-key-file',
+    group: 'connection',
     env: ['TXSTREAM_SSL_KEY_FILE'],
     kind: 'string',
     description: 'PEM private key of the client certificate',
   },
+  {
+    path: ['metricsPort'],
+    flag: 'metrics-port',
+    env: ['TXSTREAM_METRICS_PORT'],
+    kind: 'int',
+    group: 'ops',
+    description: 'serve /metrics, /healthz and /readyz on this port (0: any free port; default: no server)',
+  },
+  {
+    path: ['metricsHost'],
+    flag: 'metrics-host',
+    env: ['TXSTREAM_METRICS_HOST'],
+    kind: 'string',
+    group: 'ops',
+    description: 'address the ops server listens on (default 0.0.0.0: every interface; 127.0.0.1 keeps it local)',
+  },
+  {
+    path: ['livenessMaxEventLoopDelayMs'],
+    flag: 'liveness-max-event-loop-delay-ms',
+    env: ['TXSTREAM_LIVENESS_MAX_EVENT_LOOP_DELAY_MS'],
+    kind: 'int',
+    group: 'ops',
+    description: '/healthz answers 503 for 10 s after the event loop was blocked longer than this (default 5000)',
+  },
 ];
+
+/** The settings of these groups, in table order. */
+export function settingsOf(...groups: readonly SettingGroup[]): SettingSpec[] {
+  return SETTINGS.filter((spec) => groups.includes(spec.group));
+}
 
 export function settingLabel(spec: SettingSpec): string {
   return `--${spec.flag}`;

@@ -1,4 +1,4 @@
-import { Kafka, type KafkaConfig, type LogEntry, logLevel } from 'kafkajs';
+import { Kafka, type KafkaConfig, type LogEntry, logLevel, Partitioners, type ProducerConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 
 export interface ClientOptions {
@@ -18,10 +18,18 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-/** A KafkaJS client whose logs go through our pino logger, tagged `kafkajs`. */
+// Connection failures are reported by txstream itself, once, with what to check (BrokerUnreachableError);
+// KafkaJS's line per retry says nothing more.
+const QUIET = /^(Connection error|Failed to connect to seed broker)/;
+
+/**
+ * A KafkaJS client whose logs go through our pino logger, tagged `kafkajs`. Its producers use
+ * KafkaJS 2's default partitioner, named explicitly: the same partitioning (murmur2, as the Java
+ * client), without the warning KafkaJS prints for every client that leaves it implicit.
+ */
 export function createKafka(options: ClientOptions): Kafka {
   const kafkaLogger = options.logger.child({ component: 'kafkajs' });
-  return new Kafka({
+  const kafka = new Kafka({
     ...options.kafka,
     brokers: [...options.brokers],
     clientId: options.clientId,
@@ -31,7 +39,10 @@ export function createKafka(options: ClientOptions): Kafka {
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...rest } = log;
-        kafkaLogger[LEVELS[level] ?? 'info'](rest, message);
+        kafkaLogger[QUIET.test(message) ? 'debug' : (LEVELS[level] ?? 'info')](rest, message);
       },
   });
+  const producer = kafka.producer.bind(kafka);
+  kafka.producer = (config?: ProducerConfig) => producer({ createPartitioner: Partitioners.DefaultPartitioner, ...config });
+  return kafka;
 }

@@ -27,11 +27,13 @@ export async function readGroupStatus(admin: Admin, pipeline: ResolvedPipeline):
   const owner = new Map<string, string>();
   const members = (described?.members ?? []).map((member) => {
     const decoded = member.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(member.memberAssignment) : null;
-    const partitions = Object.entries(decoded?.assignment ?? {}).flatMap(([topic, list]) => list.map((partition) => `${topic}[${partition}]`));
+    const partitions = Object.entries(decoded?.assignment ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([topic, list]) => [...list].sort((a, b) => a - b).map((partition) => `${topic}[${partition}]`));
     for (const key of partitions) owner.set(key, member.memberId);
     return { memberId: member.memberId, clientId: member.clientId, host: member.clientHost, partitions };
   });
-  const partitions = (await readLag(admin, pipeline.groupId, topics)).map((entry) => ({
+  const partitions = (await readLag(admin, pipeline.groupId, topics)).sort(byTopicPartition).map((entry) => ({
     ...entry,
     member: owner.get(`${entry.topic}[${entry.partition}]`) ?? null,
   }));
@@ -60,14 +62,27 @@ export async function readLag(admin: Admin, groupId: string, topics: readonly st
   return result;
 }
 
+function byTopicPartition(a: { topic: string; partition: number }, b: { topic: string; partition: number }): number {
+  return a.topic.localeCompare(b.topic) || a.partition - b.partition;
+}
+
 export function formatGroupStatus(status: GroupStatus): string {
   const lines = [
     `pipeline ${status.pipeline}: group ${status.groupId} is ${status.state}, ${status.members.length} member(s), total lag ${status.totalLag}`,
   ];
   for (const member of status.members) lines.push(`  member ${member.memberId} (${member.clientId}@${member.host}): ${member.partitions.join(', ') || 'nothing assigned'}`);
-  lines.push('  topic[partition]  committed  end  lag  member');
-  for (const entry of status.partitions) {
-    lines.push(`  ${entry.topic}[${entry.partition}]  ${entry.committed ?? '-'}  ${entry.end}  ${entry.lag}  ${entry.member ?? '-'}`);
-  }
+  const rows = status.partitions.map((entry) => [`${entry.topic}[${entry.partition}]`, entry.committed ?? '-', entry.end, String(entry.lag), entry.member ?? '-']);
+  for (const line of formatTable(['TOPIC[PARTITION]', 'COMMITTED', 'END', 'LAG', 'MEMBER'], rows, [false, true, true, true, false])) lines.push(`  ${line}`);
   return lines.join('\n');
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+export function formatTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>, numeric: readonly boolean[] = []): string[] {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (numeric[column] ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
 }

@@ -36,7 +36,7 @@ export const REDACTED_PATHS = [
 
 /** JSON logs by default; pretty in a terminal. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? process.env.TXSTREAM_LOG_LEVEL ?? 'info';
+  const level = options.level ?? (process.env.TXSTREAM_LOG_LEVEL || 'info');
   const pretty =
     options.destination === undefined && (options.pretty ?? (process.stdout.isTTY === true && process.env.TXSTREAM_LOG_FORMAT !== 'json'));
   const settings = {

@@ -18,7 +18,9 @@ export class WorkerMetrics {
 
   constructor(statsByPipeline: () => ReadonlyMap<string, Readonly<WorkerStats>>) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'txstream_' });
+    // Node's standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, …), unprefixed,
+    // so community Node.js dashboards and alerts work on a txstream worker as they are.
+    collectDefaultMetrics({ register: this.registry });
     const fromStats = (name: string, help: string, labelNames: readonly string[], read: (stats: Readonly<WorkerStats>) => Array<[Record<string, string>, number]>) =>
       new Counter({
         name,

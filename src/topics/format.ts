@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commitSettingsSchema, pipelineFileSchema } from '../config/schema.js';
+import { commitSettingsSchema, pipelineFileSchema, workerSettingsFields } from '../config/schema.js';
 import { registryUrlProblem } from '../serde/registry-auth.js';
 import { errorPolicySchema } from '../routing/policy.js';
 
@@ -132,8 +132,10 @@ export const topicsPipelineSchema = pipelineFileSchema
 export const topicsFileSchema = z
   .object({
     /** Worker settings a file may carry (the demo's topics/txstream.yaml does); files must agree on them. */
-    clientId: z.string().min(1).optional(),
-    groupId: z.string().min(1).optional(),
+    // Any worker setting of a config file (src/config/settings.ts has one row each); no defaults here,
+    // so files that say nothing do not disagree with those that do.
+    ...workerSettingsFields.omit({ pipelines: true }).partial().shape,
+    only: z.array(z.string()).optional(),
     commit: commitSettingsSchema.partial().optional(),
     schemaRegistry: z
       .object({

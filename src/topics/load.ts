@@ -1,7 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import type { CommitSettings } from '../config/schema.js';
 import { deadLetterTopicOf } from '../routing/dead-letter.js';
 import { resolveErrorPolicy, retryTopicOf, type ResolvedErrorPolicy } from '../routing/policy.js';
 import { describeIssue, formatPath, type PathSegment, type Problem, SourceLocator, TopicsValidationError } from './errors.js';
@@ -42,10 +41,9 @@ export interface ProjectPipeline {
   readonly deadLetterTopics: Readonly<Record<string, string>>;
 }
 
+/** The worker settings the files carry (any key of a config file; pipelines are the files' own), and the registry. */
 export interface ProjectSettings {
-  readonly clientId?: string;
-  readonly groupId?: string;
-  readonly commit?: Partial<CommitSettings>;
+  readonly worker: Readonly<Record<string, unknown>>;
   readonly schemaRegistryUrl?: string;
   readonly schemaRegistryUsername?: string;
   readonly schemaRegistryPassword?: string;
@@ -71,7 +69,7 @@ export interface TopicsSource {
 /** The YAML files of a folder (*.yaml, *.yml), in name order. */
 export function topicsFilesIn(dir: string): string[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new TopicsValidationError([{ file: dir, line: 1, column: 1, path: '', message: 'no such folder (give the topics folder with --dir)' }]);
+    throw new TopicsValidationError([{ file: dir, line: 1, column: 1, path: '', message: 'no such folder (give the topics folder with --topics-dir)' }]);
   }
   return readdirSync(dir)
     .filter((name) => /\.ya?ml$/i.test(name))
@@ -280,26 +278,18 @@ function crossCheck(files: readonly ParsedFile[], problems: Problem[]): Omit<Top
 
 function mergeSettings(files: readonly ParsedFile[], problem: (file: ParsedFile, path: PathSegment[], message: string) => void): ProjectSettings {
   const chosen = new Map<string, { value: string; file: string }>();
-  const settings: {
-    clientId?: string;
-    groupId?: string;
-    commit?: Partial<CommitSettings>;
-    schemaRegistryUrl?: string;
-    schemaRegistryUsername?: string;
-    schemaRegistryPassword?: string;
-    schemaRegistryPasswordFile?: string;
-  } = {};
+  const worker: Record<string, unknown> = {};
+  const registry: Record<string, string> = {};
   for (const file of files) {
     const data = file.data;
     if (!data) continue;
-    const scalars: Array<[keyof typeof settings, PathSegment[], unknown]> = [
-      ['clientId', ['clientId'], data.clientId],
-      ['groupId', ['groupId'], data.groupId],
-      ['schemaRegistryUrl', ['schemaRegistry', 'url'], data.schemaRegistry?.url],
-      ['schemaRegistryUsername', ['schemaRegistry', 'username'], data.schemaRegistry?.username],
-      ['schemaRegistryPassword', ['schemaRegistry', 'password'], data.schemaRegistry?.password],
-      ['schemaRegistryPasswordFile', ['schemaRegistry', 'passwordFile'], data.schemaRegistry?.passwordFile],
-      ['commit', ['commit'], data.commit],
+    const { topics: _topics, pipelines: _pipelines, schemaRegistry, ...settings } = data;
+    const scalars: Array<[string, PathSegment[], unknown]> = [
+      ...Object.entries(settings).map(([key, value]): [string, PathSegment[], unknown] => [key, [key], value]),
+      ['schemaRegistryUrl', ['schemaRegistry', 'url'], schemaRegistry?.url],
+      ['schemaRegistryUsername', ['schemaRegistry', 'username'], schemaRegistry?.username],
+      ['schemaRegistryPassword', ['schemaRegistry', 'password'], schemaRegistry?.password],
+      ['schemaRegistryPasswordFile', ['schemaRegistry', 'passwordFile'], schemaRegistry?.passwordFile],
     ];
     for (const [key, path, value] of scalars) {
       if (value === undefined) continue;
@@ -316,10 +306,11 @@ function mergeSettings(files: readonly ParsedFile[], problem: (file: ParsedFile,
         continue;
       }
       chosen.set(key, { value: text, file: file.file });
-      Object.assign(settings, { [key]: value });
+      if (key.startsWith('schemaRegistry')) registry[key] = value as string;
+      else worker[key] = value;
     }
   }
-  return settings;
+  return { worker, ...registry };
 }
 
 /** A near miss first (a typo), else the declared names (at most 10). */

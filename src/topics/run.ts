@@ -1,6 +1,5 @@
 import { loadSettings } from '../config/load.js';
-import { commitSettingsSchema, type WorkerSettings } from '../config/schema.js';
-import { SETTINGS } from '../config/settings.js';
+import type { WorkerSettings } from '../config/schema.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
 import { loadTopicsDir, type TopicsProject } from './load.js';
 import { assertRegistryUrl } from '../serde/registry-auth.js';
@@ -28,31 +27,15 @@ export interface TopicsRunSources {
  * SCHEMA_REGISTRY_URL overrides the files' schemaRegistry.url.
  */
 export async function loadTopicsRun(sources: TopicsRunSources): Promise<TopicsRun> {
-  const flags = sources.flags ?? {};
   const env = sources.env ?? {};
   const project = loadTopicsDir(sources.dir);
-  const { settings } = loadSettings({ flags, env });
-  const givenOutsideFiles = (path: readonly string[]) => {
-    const spec = SETTINGS.find((candidate) => candidate.path.join('.') === path.join('.'));
-    return spec !== undefined && (flags[spec.flag] !== undefined || spec.env.some((name) => env[name] !== undefined && env[name] !== ''));
-  };
-  const fromFiles = project.settings;
-  const commit: Record<string, unknown> = { ...settings.commit };
-  for (const [key, value] of Object.entries(fromFiles.commit ?? {})) {
-    if (value !== undefined && !givenOutsideFiles(['commit', key])) commit[key] = value;
-  }
-  const merged: WorkerSettings = {
-    ...settings,
-    clientId: fromFiles.clientId !== undefined && !givenOutsideFiles(['clientId']) ? fromFiles.clientId : settings.clientId,
-    groupId: fromFiles.groupId !== undefined && !givenOutsideFiles(['groupId']) ? fromFiles.groupId : settings.groupId,
-    // Both layers were validated already; parsing again only gives the merged object its type.
-    commit: commitSettingsSchema.parse(commit),
-  };
+  // The files' worker settings are the config-file layer: flags and env win over them, as over a -c file.
+  const { settings } = loadSettings({ flags: sources.flags, env, fileLayer: { values: project.settings.worker, origin: sources.dir } });
   const schemaRegistryUrl = env.SCHEMA_REGISTRY_URL || undefined;
   if (schemaRegistryUrl !== undefined) assertRegistryUrl(schemaRegistryUrl, 'env SCHEMA_REGISTRY_URL');
   const schemaRegistryAuth = env.SCHEMA_REGISTRY_USERNAME
     ? { username: env.SCHEMA_REGISTRY_USERNAME, password: env.SCHEMA_REGISTRY_PASSWORD || undefined, passwordFile: env.SCHEMA_REGISTRY_PASSWORD_FILE || undefined }
     : undefined;
-  const pipelines = await pipelinesOfProject(project, { only: merged.only, schemaRegistryUrl, schemaRegistryAuth });
-  return { settings: merged, pipelines, project };
+  const pipelines = await pipelinesOfProject(project, { only: settings.only, schemaRegistryUrl, schemaRegistryAuth });
+  return { settings, pipelines, project };
 }

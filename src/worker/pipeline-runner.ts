@@ -47,6 +47,10 @@ export class PipelineRunner {
   private readonly taskMetrics: TaskMetrics;
   private readonly catalog: TopicCatalog;
   private joined = false;
+  /** Between the group's rebalance signal and the next join: partitions are moving, not ready. */
+  private rebalancing = false;
+  /** When the batch in flight on each partition started, to tell a stuck partition from a busy one. */
+  private readonly inFlightSince = new Map<string, number>();
   private lagTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: PipelineRunnerDeps) {
@@ -85,15 +89,34 @@ export class PipelineRunner {
     return this.joined;
   }
 
+  /**
+   * Why this pipeline is not ready, or undefined when it is: it has joined its group, every
+   * assigned partition is open (its producer fenced the previous owner, its offset read) and no
+   * batch has been in flight longer than a transaction may stay open.
+   */
+  notReadyReason(now = Date.now()): string | undefined {
+    const name = this.deps.pipeline.name;
+    if (!this.joined) return `${name}: not joined`;
+    if (this.rebalancing) return `${name}: rebalancing`;
+    const unopened = this.tasks.unopened();
+    if (unopened.length > 0) return `${name}: ${unopened.length} partition(s) not open: ${unopened.slice(0, 5).join(', ')}`;
+    const limit = this.deps.pipeline.commit.transactionTimeoutMs;
+    const stuck = [...this.inFlightSince].filter(([, since]) => now - since > limit).map(([partition]) => partition);
+    if (stuck.length > 0) return `${name}: batch in flight for over ${limit} ms on ${stuck.join(', ')}`;
+    return undefined;
+  }
+
   async start(): Promise<void> {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
       this.joined = true;
+      this.rebalancing = false;
       this.tasks.onAssignment(payload.memberAssignment);
       const assigned = Object.values(payload.memberAssignment).reduce((sum, partitions) => sum + partitions.length, 0);
       this.deps.metrics.assignedPartitions.set({ pipeline: this.deps.pipeline.name }, assigned);
     });
     this.consumer.on(events.REBALANCING, () => {
+      this.rebalancing = true;
       this.log.info('group is rebalancing; committing pending work');
       this.tasks.onRebalancing();
     });
@@ -108,8 +131,14 @@ export class PipelineRunner {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.deps.group.partitionsConcurrently,
       eachBatch: async (payload) => {
-        const task = await this.tasks.taskFor({ topic: payload.batch.topic, partition: payload.batch.partition });
-        if (task) await task.handleBatch(payload);
+        const partition = `${payload.batch.topic}|${payload.batch.partition}`;
+        this.inFlightSince.set(partition, Date.now());
+        try {
+          const task = await this.tasks.taskFor({ topic: payload.batch.topic, partition: payload.batch.partition });
+          if (task) await task.handleBatch(payload);
+        } finally {
+          this.inFlightSince.delete(partition);
+        }
       },
     });
     this.log.info(

@@ -23,6 +23,9 @@ export class TaskManager {
   private tasks = new Map<string, Promise<PartitionTask | undefined>>();
   private generation = 0;
   private draining = false;
+  /** Partitions of the current generation, and those of them whose task is open (fenced, offset read). */
+  private assigned = new Set<string>();
+  private readonly opened = new Set<string>();
 
   constructor(private readonly deps: TaskManagerDeps) {}
 
@@ -36,6 +39,8 @@ export class TaskManager {
     this.tasks = new Map();
     const closed = Promise.allSettled(previous.map(async (task) => (await task)?.close('commit')));
     const assigned = Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+    this.assigned = new Set(assigned.map(key));
+    this.opened.clear();
     this.deps.logger.info({ assignment: assigned.map(key) }, 'partitions assigned');
     for (const partition of assigned) {
       this.tasks.set(
@@ -50,6 +55,11 @@ export class TaskManager {
   /** The group is rebalancing: commit what is pending before partitions move. */
   onRebalancing(): void {
     for (const task of this.tasks.values()) void task.then((opened) => opened?.flush());
+  }
+
+  /** Assigned partitions whose task is not open yet (opening, failed to open, or fenced): none when ready. */
+  unopened(): string[] {
+    return [...this.assigned].filter((partition) => !this.opened.has(partition));
   }
 
   async taskFor(partition: TopicPartition): Promise<PartitionTask | undefined> {
@@ -83,6 +93,7 @@ export class TaskManager {
   onFenced(task: PartitionTask): void {
     const generation = this.generation;
     const partition = task.topicPartition;
+    this.opened.delete(key(partition));
     setTimeout(() => {
       if (this.draining || generation !== this.generation) return;
       const current = this.tasks.get(key(partition));
@@ -101,8 +112,10 @@ export class TaskManager {
 
   private async openTask(partition: TopicPartition): Promise<PartitionTask | undefined> {
     const task = this.deps.createTask(partition);
+    const generation = this.generation;
     try {
       await task.open();
+      if (generation === this.generation) this.opened.add(key(partition));
       return task;
     } catch (error) {
       this.deps.logger.error(

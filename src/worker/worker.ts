@@ -13,7 +13,7 @@ import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
-import { EventLoopWatch, HandlerWatch } from './handler-watch.js';
+import { HandlerWatch } from './handler-watch.js';
 import { PipelineRunner } from './pipeline-runner.js';
 
 export interface WorkerOptions {
@@ -63,7 +63,6 @@ export class Worker {
   readonly logger: Logger;
   readonly pipelines: readonly ResolvedPipeline[];
   private readonly handlerWatch = new HandlerWatch();
-  private eventLoop: EventLoopWatch | undefined;
 
   constructor(private readonly options: WorkerOptions) {
     if (options.brokers.length === 0) throw new ConfigError('at least one broker is required (brokers)');
@@ -90,21 +89,32 @@ export class Worker {
     return this.state;
   }
 
-  /** Ready: every pipeline joined its group, and the worker is not draining. */
+  /**
+   * Ready: running (not starting, not draining), every pipeline joined its group, every assigned
+   * partition open (fenced, offset read), none stuck on a batch. What /readyz answers.
+   */
   get ready(): boolean {
-    return this.state === 'running' && this.runners.every((runner) => runner.hasJoined);
+    return this.notReadyReason() === undefined;
+  }
+
+  /** Why the worker is not ready (the first reason), or undefined when it is. */
+  notReadyReason(): string | undefined {
+    if (this.state !== 'running') return `worker is ${this.state}`;
+    for (const runner of this.runners) {
+      const reason = runner.notReadyReason();
+      if (reason) return reason;
+    }
+    return undefined;
   }
 
   /**
-   * Liveness: false while a handler call that passed its timeout has still not settled,
-   * or when the event loop was blocked for longer than `blockedLoopMs` in the last 10 s.
+   * Liveness: false while a handler call that passed its timeout has still not settled.
+   * (The ops server's /healthz also watches the event loop.)
    */
-  health(blockedLoopMs = DEFAULTS.healthBlockedLoopMs): { healthy: boolean; problems: string[] } {
+  health(): { healthy: boolean; problems: string[] } {
     const problems = this.handlerWatch
       .pending()
       .map(({ records, since }) => `handler on ${records} passed its timeout ${Date.now() - since} ms ago and has not settled`);
-    const blocked = this.eventLoop?.blockedMs ?? 0;
-    if (blocked > blockedLoopMs) problems.push(`event loop blocked for ${Math.round(blocked)} ms (limit ${blockedLoopMs} ms)`);
     return { healthy: problems.length === 0, problems };
   }
 
@@ -131,7 +141,6 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'created') throw new Error(`worker cannot start from state '${this.state}'`);
     this.state = 'starting';
-    this.eventLoop ??= new EventLoopWatch();
     try {
       this.admin = this.kafka.admin();
       await this.admin.connect().catch((error: unknown) => {
@@ -262,8 +271,6 @@ export class Worker {
   }
 
   private async release(): Promise<void> {
-    this.eventLoop?.stop();
-    this.eventLoop = undefined;
     await this.admin?.disconnect().catch(() => {});
     this.admin = undefined;
   }

@@ -14,6 +14,7 @@ import {
   readTopics,
   uniqueName,
 } from '../support/kafka.js';
+import { capturedLogger } from '../support/captured-logger.js';
 import { waitFor } from '../support/wait.js';
 
 const brokers = inject('kafkaBrokers');
@@ -32,7 +33,7 @@ async function startWorker(
 ): Promise<Worker> {
   const worker = createWorker({
     brokers,
-    logger: createLogger({ level: 'warn', pretty: false }),
+    logger: capturedLogger(),
     sessionTimeoutMs: 10_000,
     heartbeatIntervalMs: 1000,
     ...options,

@@ -70,20 +70,27 @@ export class WorkerProcess {
   }
 
   static start(configFile: string, options: { handlerDelayMs?: number; name?: string; failMode?: 'routing' } = {}): WorkerProcess {
+    return WorkerProcess.cli(['run', '-c', configFile], {
+      name: options.name,
+      env: { TEST_HANDLER_DELAY_MS: String(options.handlerDelayMs ?? 0), TEST_FAIL_MODE: options.failMode ?? '' },
+    });
+  }
+
+  /** Any `txstream …` command line, as a user types it, with its output in a log file. */
+  static cli(args: readonly string[], options: { name?: string; env?: NodeJS.ProcessEnv } = {}): WorkerProcess {
     const logFile = join(
       tmpdir(),
       `txstream-${options.name ?? 'worker'}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}.log`,
     );
     const log = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [CLI, 'run', '-c', configFile], {
+    const child = spawn(process.execPath, [CLI, ...args], {
       stdio: ['ignore', log, log],
       env: {
         ...process.env,
         KAFKA_BROKERS: '',
         TXSTREAM_LOG_LEVEL: 'info',
         TXSTREAM_LOG_FORMAT: 'json',
-        TEST_HANDLER_DELAY_MS: String(options.handlerDelayMs ?? 0),
-        TEST_FAIL_MODE: options.failMode ?? '',
+        ...options.env,
       },
     });
     return new WorkerProcess(child, logFile);
@@ -115,7 +122,7 @@ export class WorkerProcess {
   async opsPort(timeoutMs = 30_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const match = /"port":(\d+),"msg":"serving \/metrics/.exec(this.log());
+      const match = /"port":(\d+)[^\n]*"msg":"serving \/metrics/.exec(this.log());
       if (match) return Number(match[1]);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { SETTINGS } from '../../src/config/settings.js';
 
 /**
  * No Docker engine runs where the suite runs, so `docker compose config` cannot check the file:
@@ -9,7 +10,7 @@ import { parse } from 'yaml';
  */
 const root = resolve(import.meta.dirname, '../..');
 const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, { command?: string[]; environment?: Record<string, string>; deploy?: { replicas?: number }; depends_on?: Record<string, { condition: string }> }>;
+  services: Record<string, { command?: string[]; environment?: Record<string, string>; healthcheck?: { test?: string[] }; deploy?: { replicas?: number }; depends_on?: Record<string, { condition: string }> }>;
 };
 
 describe('docker-compose.yml', () => {
@@ -21,6 +22,16 @@ describe('docker-compose.yml', () => {
     expect(services.worker?.depends_on?.topics?.condition).toBe('service_completed_successfully');
     const port = services.worker?.environment?.TXSTREAM_METRICS_PORT;
     expect(readFileSync(resolve(root, 'ops/prometheus.yml'), 'utf8')).toContain(`port: ${port}`);
+    expect(JSON.stringify(services.worker?.healthcheck?.test)).toContain(`127.0.0.1:${port}/readyz`);
+  });
+
+  it('sets only environment variables the worker reads (test/integration/ops-server.test.ts runs them)', () => {
+    const known = new Set([...SETTINGS.flatMap((spec) => spec.env), 'SCHEMA_REGISTRY_URL', 'TXSTREAM_LOG_LEVEL', 'TXSTREAM_LOG_FORMAT', 'TXSTREAM_CONFIG', 'TXSTREAM_TOPICS_DIR']);
+    for (const service of ['worker', 'topics'] as const) {
+      for (const name of Object.keys(compose.services[service]?.environment ?? {})) expect(known, `${service}: ${name}`).toContain(name);
+    }
+    // The metrics server must listen on the container's interfaces, or Prometheus cannot reach it.
+    expect(compose.services.worker?.environment?.TXSTREAM_METRICS_HOST ?? '0.0.0.0').toBe('0.0.0.0');
   });
 
   it('has a dashboard whose queries name only metrics the worker exports', () => {
@@ -29,5 +40,25 @@ describe('docker-compose.yml', () => {
     const names = dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => target.expr.match(/txstream_[a-z_]+/g) ?? []));
     expect(names.length).toBeGreaterThan(8);
     for (const name of new Set(names)) expect(source, name).toContain(`'${name.replace(/_(bucket|count|sum)$/, '')}'`);
+  });
+});
+
+describe('the container image', () => {
+  const dockerfile = readFileSync(resolve(root, 'Dockerfile'), 'utf8');
+  const ignored = readFileSync(resolve(root, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+
+  it('runs a supported Node LTS (24) in every stage', () => {
+    const images = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((match) => match[1]);
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) expect(image).toMatch(/^node:24-/);
+  });
+
+  it('keeps local state and dependencies out of the build context, but not what the Dockerfile copies', () => {
+    for (const heavy of ['node_modules', '.cache', '.kafka', '.registry', '.git']) expect(ignored).toContain(heavy);
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => (match[1] as string).split(/\s+/));
+    for (const path of copied) expect(ignored, path).not.toContain(path.replace(/\/$/, ''));
   });
 });

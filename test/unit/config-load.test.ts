@@ -55,6 +55,8 @@ describe('loadSettings defaults and precedence', () => {
       rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
       drainTimeoutMs: DEFAULTS.drainTimeoutMs,
       metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
+      metricsHost: DEFAULTS.metricsHost,
+      livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
       only: [],
       pipelines: [],
     });

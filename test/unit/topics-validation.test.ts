@@ -114,7 +114,7 @@ ${PIPELINE}    serde:
       output: { format: protobuf, subject: orders.enriched-value, messageName: Enriched }
 `,
     });
-    expect(project.settings).toMatchObject({ clientId: 'shop', commit: { batchSize: 200 }, schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7' });
+    expect(project.settings).toMatchObject({ worker: { clientId: 'shop', commit: { batchSize: 200 } }, schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7' });
     expect(project.pipelines[0]?.config.serde).toEqual({
       input: { format: 'avro' },
       output: { format: 'protobuf', subject: 'orders.enriched-value', messageName: 'Enriched' },
@@ -156,7 +156,7 @@ describe('malformed topics files', () => {
 
   it('3. unknown keys, with the accepted ones', () => {
     expect(problems({ 'a.yaml': 'topic:\n  - name: orders\n' })).toEqual([
-      'a.yaml:1:1 topic: unknown key \'topic\' (accepted: clientId, groupId, commit, schemaRegistry, topics, pipelines)',
+      'a.yaml:1:1 topic: unknown key \'topic\' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, only, security, schemaRegistry, topics, pipelines)',
     ]);
     expect(problems({ 'a.yaml': 'topics:\n  - name: orders\n    partition: 3\n' })).toEqual([
       'a.yaml:2:5 topics[0].partitions: is required (a number)',

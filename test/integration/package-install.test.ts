@@ -1,0 +1,110 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+
+/**
+ * txstream as a library, the way a user gets it: `npm pack` (which builds, through prepack) and
+ * `npm install <tarball>` into an empty project with npm's default settings (no install scripts of
+ * dependencies run). The installed copy must carry our KafkaJS fixes, resolve its types, and run a
+ * pipeline through `import { createWorker } from 'txstream'`. Packed from a copy of the repository, so
+ * the build never leaves a dist/ behind that bin/txstream.js would prefer to the sources.
+ */
+const ROOT = resolve(import.meta.dirname, '../..');
+const brokers = inject('kafkaBrokers');
+const work = mkdtempSync(join(tmpdir(), 'txstream-pack-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function sh(command: string, args: string[], cwd: string): string {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+}
+
+describe('the npm package', () => {
+  const app = join(work, 'app');
+  let tarball = '';
+
+  it('builds on npm pack and installs into an empty project', () => {
+    const copy = join(work, 'txstream');
+    mkdirSync(copy);
+    for (const entry of ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'bin', 'src', 'scripts', 'patches']) {
+      cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+    const packed = sh('npm', ['pack', '--pack-destination', work], copy);
+    expect(packed).toMatch(/vendored KafkaJS 2\.2\.4 with kafkajs\+2\.2\.4\.patch/);
+    tarball = join(work, readdirSync(work).find((name) => name.endsWith('.tgz')) as string);
+
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'txstream-user', version: '1.0.0', type: 'module', private: true }));
+    sh('npm', ['install', '--prefer-offline', tarball], app);
+    expect(JSON.parse(readFileSync(join(app, 'node_modules/txstream/package.json'), 'utf8')).name).toBe('txstream');
+  }, 300_000);
+
+  it('carries the patched KafkaJS, whatever KafkaJS the project has', () => {
+    const file = 'src/consumer/filterAbortedMessages.js';
+    const ours = readFileSync(join(ROOT, 'node_modules/kafkajs', file), 'utf8');
+    const installed = readFileSync(join(app, 'node_modules/txstream/dist/vendor/kafkajs', file), 'utf8');
+    expect(installed).toBe(ours);
+    // The project's own KafkaJS (a dependency, for the types) is the registry's, unpatched.
+    expect(readFileSync(join(app, 'node_modules/kafkajs', file), 'utf8')).not.toBe(ours);
+    // Every compiled import of KafkaJS points at the patched copy.
+    const client = readFileSync(join(app, 'node_modules/txstream/dist/kafka/client.js'), 'utf8');
+    expect(client).toContain("from '../vendor/kafkajs/index.js'");
+    expect(client).not.toMatch(/from 'kafkajs'/);
+  });
+
+  it("resolves createWorker's types", () => {
+    writeFileSync(
+      join(app, 'check.ts'),
+      [
+        "import { createWorker, defineHandler, definePipeline } from 'txstream';",
+        "const handler = defineHandler<{ n: number }, { n: number }>({ handle: (record) => ({ value: { n: record.value.n + 1 } }) });",
+        "export const worker = createWorker({ brokers: ['127.0.0.1:9092'], pipelines: [definePipeline({ name: 'p', input: 'in', output: 'out', handler })] });",
+        "// @ts-expect-error brokers must be strings",
+        "createWorker({ brokers: [9092], pipelines: [] });",
+      ].join('\n'),
+    );
+    const result = spawnSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', 'check.ts'],
+      { cwd: app, encoding: 'utf8' },
+    );
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  }, 120_000);
+
+  it('runs a pipeline through import { createWorker } from txstream', async () => {
+    const { input, output } = await createPipelineTopics(brokers, 'pack', 2);
+    await produceNumbered(brokers, input, 200);
+    writeFileSync(
+      join(app, 'run.mjs'),
+      `import { createWorker, defineHandler, definePipeline } from 'txstream';
+const worker = createWorker({
+  brokers: process.env.BROKERS.split(','),
+  groupId: process.env.GROUP,
+  logger: undefined,
+  pipelines: [definePipeline({ name: 'double', input: process.env.INPUT, output: process.env.OUTPUT, handler: defineHandler({ handle: (r) => ({ value: { n: r.value.n * 2 } }) }) })],
+});
+await worker.start();
+const started = Date.now();
+while (worker.stats().recordsIn < 200 && Date.now() - started < 60000) await new Promise((r) => setTimeout(r, 100));
+const result = await worker.stop();
+console.log(JSON.stringify({ in: worker.stats().recordsIn, out: worker.stats().recordsOut, clean: result.clean }));
+process.exit(0);
+`,
+    );
+    const result = spawnSync(process.execPath, ['run.mjs'], {
+      cwd: app,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, BROKERS: brokers.join(','), GROUP: uniqueName('pack'), INPUT: input, OUTPUT: output, TXSTREAM_LOG_LEVEL: 'warn', KAFKAJS_NO_PARTITIONER_WARNING: '' },
+    });
+    const last = result.stdout.trim().split('\n').at(-1) ?? '';
+    expect(JSON.parse(last), result.stdout + result.stderr).toEqual({ in: 200, out: 200, clean: true });
+    expect(result.stdout + result.stderr).not.toMatch(/partitioner/i);
+    const outputs = await readTopics(brokers, [output], { until: (records) => records.length >= 200, quietMs: 500 });
+    expect(outputs.map((record) => (JSON.parse(record.value ?? '{}') as { n: number }).n % 2)).toEqual(Array(200).fill(0));
+  }, 180_000);
+});
