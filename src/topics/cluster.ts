@@ -149,7 +149,12 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
     done.push(`${what} ${topics.join(', ')}`);
   };
   // Returns false, not an error, for topics that exist already (created meanwhile): still idempotent.
-  await step('create', creates.map((entry) => entry.name), () => admin.createTopics({ waitForLeaders: true, topics: newTopics }));
+  await step('create', creates.map((entry) => entry.name), async () => {
+    // KafkaJS's own waitForLeaders gives up on the UNKNOWN_TOPIC_OR_PARTITION a broker answers
+    // while the new topic's metadata is still spreading (seen on loaded machines): wait here.
+    await admin.createTopics({ waitForLeaders: false, topics: newTopics });
+    await waitForLeaders(admin, newTopics.map((topic) => topic.topic));
+  });
   await step('add partitions to', grown.map((entry) => entry.name), () =>
     admin.createPartitions({
       topicPartitions: grown.map((entry) => ({ topic: entry.name, count: entry.partitions?.to ?? entry.topic.partitions })),
@@ -164,6 +169,25 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
     reconfigured: reconfigured.map((entry) => entry.name),
     deleted: deletes.map((entry) => entry.name),
   };
+}
+
+/** Waits until every partition of the topics has a leader, tolerating metadata that has not caught up yet. */
+async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    for (;;) {
+      const led = await admin
+        .fetchTopicMetadata({ topics: [topic] })
+        .then(({ topics: [metadata] }) => metadata !== undefined && metadata.partitions.length > 0 && metadata.partitions.every((p) => p.leader >= 0))
+        .catch((error: unknown) => {
+          if ((error as { retriable?: boolean }).retriable === true) return false;
+          throw error;
+        });
+      if (led) break;
+      if (Date.now() > deadline) throw new Error(`topic ${topic} was created but has no leader for every partition after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 /** A change the broker refused half-way: says what was done before it and which topic failed, with the broker's reason. */

@@ -55,6 +55,22 @@ describe('the npm package', () => {
     expect(client).not.toMatch(/from 'kafkajs'/);
   });
 
+  it('passes the KafkaJS fix tests with the KafkaJS it installed, which fail with the unpatched one', () => {
+    const fixTests = (kafkajs: string) =>
+      spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', 'test/unit/kafkajs-aborted-filter.test.ts', 'test/unit/kafkajs-produce-retry.test.ts'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, TXSTREAM_TEST_KAFKAJS: kafkajs },
+      });
+    const installed = fixTests(join(app, 'node_modules/txstream/dist/vendor/kafkajs'));
+    expect(installed.status, installed.stdout + installed.stderr).toBe(0);
+    expect(installed.stdout).toMatch(/\d+ passed/);
+    expect(installed.stdout).not.toMatch(/\d+ failed/);
+    // The same tests against the registry's KafkaJS (the project's own dependency) must fail.
+    expect(fixTests(join(app, 'node_modules/kafkajs')).status).toBe(1);
+  }, 300_000);
+
   it("resolves createWorker's types", () => {
     writeFileSync(
       join(app, 'check.ts'),

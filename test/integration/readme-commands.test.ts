@@ -184,6 +184,37 @@ const CHECKS: Check[] = [
       execFileSync('docker', ['compose', 'config', '--quiet'], { cwd: ROOT });
     },
   },
+  // A soak runs for minutes on its own cluster: started, seen to bring its cluster up, then interrupted (it stops the cluster).
+  {
+    kind: 'run',
+    match: /^npx txstream audit orders-enricher -c topics\/txstream\.yaml$/,
+    verify: ({ code, output }) => {
+      // After the demo: every order ended in orders.enriched, once.
+      expect(output).toMatch(/OK: every processed input has exactly one ending/);
+      expect(code).toBe(0);
+    },
+  },
+  {
+    kind: 'run',
+    match: /^npx txstream audit orders-enricher -c topics\/txstream\.yaml --json$/,
+    verify: ({ code, output }) => {
+      const report = JSON.parse(output.slice(output.indexOf('{'), output.lastIndexOf('}') + 1)) as { inputs: number; missing: number; duplicated: number };
+      expect(report.inputs).toBeGreaterThanOrEqual(10_000);
+      expect({ missing: report.missing, duplicated: report.duplicated }).toEqual({ missing: 0, duplicated: 0 });
+      expect(code).toBe(0);
+    },
+  },
+  {
+    kind: 'run',
+    match: /^npx txstream audit orders-enricher -c topics\/txstream\.yaml --allow-skipped$/,
+    verify: ({ code, output }) => {
+      expect(output).toMatch(/^OK: /m);
+      expect(code).toBe(0);
+    },
+  },
+  { kind: 'start', match: /^npm run soak$/, progress: /cluster '.+' up at/ },
+  { kind: 'start', match: /^npm run soak -- --seed 2$/, progress: /cluster '.+' up at/ },
+  { kind: 'start', match: /^npm run soak -- --brokers 1 --inputs 100000$/, progress: /cluster '.+' up at/ },
   { kind: 'start', match: /^npm run load -- --quick$/, progress: /\S/ },
   { kind: 'start', match: /^npm run load$/, progress: /\S/ },
   { kind: 'start', match: /^npm run load -- run load-tests\/scenarios\/steady\.ts$/, progress: /\S/ },

@@ -106,7 +106,7 @@ describe('a stuck handler', () => {
     try {
       const response = await fetch(`http://127.0.0.1:${ops.port}/healthz`);
       expect(response.status).toBe(503);
-      expect(await response.text()).toMatch(new RegExp(`^unhealthy: handler on ${t.input}/1/10 passed its timeout \\d+ ms ago and has not settled; handler on ${t.input}/1/10`));
+      expect(await response.text()).toMatch(new RegExp(`^not live: handler on ${t.input}/1/10 passed its timeout \\d+ ms ago and has not settled; handler on ${t.input}/1/10`));
     } finally {
       await ops.close();
     }

@@ -63,6 +63,15 @@ const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s`;
 const log = (line: string) => console.log(`[${elapsed()}] ${line}`);
 
+/** Set while a cluster runs: what an interrupted soak must stop (the brokers are detached JVMs). */
+let stopOnInterrupt: (() => Promise<void>) | undefined;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the workers and the cluster`);
+    void (stopOnInterrupt?.() ?? Promise.resolve()).finally(() => process.exit(1));
+  });
+}
+
 async function soak(options: SoakOptions): Promise<boolean> {
   const random = seededRandom(options.seed);
   const jitter = (mean: number) => Math.round(mean * (0.5 + random()));
@@ -70,6 +79,10 @@ async function soak(options: SoakOptions): Promise<boolean> {
   const cluster = await startFaultCluster({ brokers: options.brokers, log });
   log(`cluster '${cluster.name}' up at ${cluster.brokers.join(',')}`);
   const fleets: ChaosFleet[] = [];
+  stopOnInterrupt = async () => {
+    for (const fleet of fleets) await fleet.kill();
+    await cluster.destroy();
+  };
   try {
     const { input, output, dlt } = await createPipelineTopics(cluster.brokers, 'soak', options.partitions);
     const producing = Date.now();
@@ -157,6 +170,7 @@ async function soak(options: SoakOptions): Promise<boolean> {
     console.log(ok ? 'EXACTLY ONCE: 0 missing, 0 duplicated; kcat, KafkaJS and txstream audit agree' : 'FAILED: see the table');
     return ok;
   } finally {
+    stopOnInterrupt = undefined;
     for (const fleet of fleets) await fleet.kill();
     await cleanup(cluster, options.keep);
   }

@@ -12,7 +12,9 @@ import { describe, expect, it } from 'vitest';
  * patches/kafkajs+2.2.4.patch fixes both; `npm ci` applies it (postinstall: patch-package).
  */
 const require = createRequire(import.meta.url);
-const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages') as (input: {
+// The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).
+const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
+const filterAbortedMessages = require(`${KAFKAJS}/src/consumer/filterAbortedMessages`) as (input: {
   messages: FakeMessage[];
   abortedTransactions: Array<{ producerId: string; firstOffset: string }>;
 }) => FakeMessage[];

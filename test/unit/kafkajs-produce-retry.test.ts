@@ -11,14 +11,16 @@ import { describe, expect, it } from 'vitest';
  * with their original sequence numbers.
  */
 const require = createRequire(import.meta.url);
+// The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).
+const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
 
 type SendMessages = (request: { acks: number; topicMessages: Array<{ topic: string; messages: TestMessage[] }> }) => Promise<unknown[]>;
-const createSendMessages = require('kafkajs/src/producer/sendMessages') as (options: Record<string, unknown>) => SendMessages;
-const createEosManager = require('kafkajs/src/producer/eosManager') as (options: Record<string, unknown>) => EosManager;
-const createRetry = require('kafkajs/src/retry') as (options: Record<string, number>) => unknown;
-const { createErrorFromCode } = require('kafkajs/src/protocol/error') as { createErrorFromCode: (code: number) => Error };
-const Cluster = require('kafkajs/src/cluster') as { prototype: { findLeaderForPartitions: (topic: string, partitions: string[]) => Record<string, number[]> } };
-const { createLogger, LEVELS } = require('kafkajs/src/loggers') as {
+const createSendMessages = require(`${KAFKAJS}/src/producer/sendMessages`) as (options: Record<string, unknown>) => SendMessages;
+const createEosManager = require(`${KAFKAJS}/src/producer/eosManager`) as (options: Record<string, unknown>) => EosManager;
+const createRetry = require(`${KAFKAJS}/src/retry`) as (options: Record<string, number>) => unknown;
+const { createErrorFromCode } = require(`${KAFKAJS}/src/protocol/error`) as { createErrorFromCode: (code: number) => Error };
+const Cluster = require(`${KAFKAJS}/src/cluster`) as { prototype: { findLeaderForPartitions: (topic: string, partitions: string[]) => Record<string, number[]> } };
+const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as {
   createLogger: (options: { level: number; logCreator: () => () => void }) => unknown;
   LEVELS: { NOTHING: number };
 };
