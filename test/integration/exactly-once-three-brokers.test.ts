@@ -40,8 +40,8 @@ async function holdsPartitions(worker: WorkerProcess): Promise<void> {
   await waitFor(() => /"assignment":\["[^"]+\|\d+"/.test(worker.log()), 'the worker to be assigned partitions', 60_000, 200);
 }
 
-function member(config: string, name: string): WorkerProcess {
-  const worker = WorkerProcess.start(config, { handlerDelayMs: 2, name });
+function member(config: string, name: string, handlerDelayMs = 2): WorkerProcess {
+  const worker = WorkerProcess.start(config, { handlerDelayMs, name });
   members.push(worker);
   return worker;
 }
@@ -190,7 +190,8 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
     })();
     const a = member(config, 'three-members-a');
     await committedAtLeast(groupId, input, 500);
-    const zombie = member(config, 'three-members-zombie');
+    // Slower than its partitions' arrival rate, so it certainly holds an open transaction when stopped.
+    const zombie = member(config, 'three-members-zombie', 20);
     const c = member(config, 'three-members-c');
     await Promise.all([zombie, c].map(holdsPartitions));
     await committedAtLeast(groupId, input, ((await committedTotal(cluster.liveBrokers(), groupId, input)) ?? 0) + 1000);
