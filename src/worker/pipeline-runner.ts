@@ -1,6 +1,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
+import { type CommitStrategy, createCommitStrategy, type GroupMembership, type TopicPartition, transactionalIdFor } from '../commit/index.js';
+import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
@@ -33,6 +34,8 @@ export interface PipelineRunnerDeps {
   /** How often consumer lag is read for the metrics (0: never). */
   readonly lagRefreshMs: number;
   readonly handlerWatch?: HandlerWatch;
+  /** Names this worker's transactional producer: `<groupId>.<instanceId>`. */
+  readonly instanceId: string;
 }
 
 /**
@@ -46,6 +49,9 @@ export class PipelineRunner {
   private readonly log: Logger;
   private readonly taskMetrics: TaskMetrics;
   private readonly catalog: TopicCatalog;
+  private readonly offsets: StableOffsetReader;
+  /** The group generation this member is in (KIP-447: sent with the transaction's offsets). */
+  private membership: GroupMembership | undefined;
   private joined = false;
   /** Between the group's rebalance signal and the next join: partitions are moving, not ready. */
   private rebalancing = false;
@@ -70,11 +76,21 @@ export class PipelineRunner {
     this.strategy = createCommitStrategy(pipeline.commit.strategy, {
       kafka,
       groupId: pipeline.groupId,
+      transactionalId: transactionalIdFor(pipeline.groupId, deps.instanceId),
       transactionTimeoutMs: pipeline.commit.transactionTimeoutMs,
+      commitIntervalMs: pipeline.commit.commitIntervalMs,
+      membership: () => this.membership,
+      onTransactionEnded: (result) => {
+        if (result === 'committed') deps.stats.transactionsCommitted++;
+        else deps.stats.transactionsAborted++;
+      },
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
     });
     this.catalog = new TopicCatalog(deps.admin, this.log);
+    // A pending transaction holding a partition's offsets ends within the transaction timeout
+    // (committed, aborted by its producer, or aborted by the coordinator): wait a little longer.
+    this.offsets = new StableOffsetReader(deps.admin, pipeline.groupId, { timeoutMs: pipeline.commit.transactionTimeoutMs + 5_000 });
     this.taskMetrics = deps.metrics.forPipeline(pipeline.name, pipeline.commit.strategy);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
@@ -109,6 +125,7 @@ export class PipelineRunner {
   async start(): Promise<void> {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      this.membership = { generationId: payload.generationId, memberId: payload.memberId, groupInstanceId: null };
       this.joined = true;
       this.rebalancing = false;
       this.tasks.onAssignment(payload.memberAssignment);
@@ -117,8 +134,7 @@ export class PipelineRunner {
     });
     this.consumer.on(events.REBALANCING, () => {
       this.rebalancing = true;
-      this.log.info('group is rebalancing; committing pending work');
-      this.tasks.onRebalancing();
+      this.log.info('group is rebalancing; committing pending work before the rejoin');
     });
     this.consumer.on(events.CRASH, ({ payload }) => {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
@@ -130,6 +146,14 @@ export class PipelineRunner {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.deps.group.partitionsConcurrently,
+      // Every partition is revoked at the rejoin (KafkaJS's eager protocol): commit while this
+      // generation is still valid, or the coordinator refuses the offsets and the work is redone.
+      onPartitionsRevoked: async () => {
+        const started = Date.now();
+        await this.strategy.flush();
+        await this.tasks.flushAll();
+        this.log.info({ durationMs: Date.now() - started }, 'pending work committed before the rejoin');
+      },
       eachBatch: async (payload) => {
         const partition = `${payload.batch.topic}|${payload.batch.partition}`;
         this.inFlightSince.set(partition, Date.now());
@@ -181,18 +205,14 @@ export class PipelineRunner {
   }
 
   private createTask(partition: TopicPartition): PartitionTask {
-    const { pipeline, admin } = this.deps;
+    const { pipeline } = this.deps;
     return new PartitionTask({
       pipeline,
       partition,
-      committer: this.strategy.forPartition(partition),
+      createCommitter: (listener) => this.strategy.forPartition(partition, listener),
       recordsPerUnit: this.strategy.recordsPerUnit ?? pipeline.commit.batchSize,
       consumer: this.consumer,
-      readCommittedOffset: async () => {
-        const [topicOffsets] = await admin.fetchOffsets({ groupId: pipeline.groupId, topics: [partition.topic] });
-        const offset = topicOffsets?.partitions.find((entry) => entry.partition === partition.partition)?.offset;
-        return offset === undefined || offset === '-1' ? null : offset;
-      },
+      readCommittedOffset: () => this.offsets.read(partition),
       stats: this.deps.stats,
       logger: this.log,
       signal: this.deps.signal,

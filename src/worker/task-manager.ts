@@ -52,11 +52,6 @@ export class TaskManager {
     if (!this.draining && assigned.length > 0) this.deps.resume(assigned);
   }
 
-  /** The group is rebalancing: commit what is pending before partitions move. */
-  onRebalancing(): void {
-    for (const task of this.tasks.values()) void task.then((opened) => opened?.flush());
-  }
-
   /** Assigned partitions whose task is not open yet (opening, failed to open, or fenced): none when ready. */
   unopened(): string[] {
     return [...this.assigned].filter((partition) => !this.opened.has(partition));
