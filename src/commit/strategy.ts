@@ -93,8 +93,8 @@ export interface StrategyContext {
   readonly commitIntervalMs: number;
   /** The generation the consumer is in now (undefined before the first join). */
   readonly membership: () => GroupMembership | undefined;
-  /** Counts transactions (one per commit cycle, whatever number of partitions it held). */
-  readonly onTransactionEnded: (result: 'committed' | 'aborted') => void;
+  /** Counts transactions (one per commit cycle, whatever number of partitions it held) and times the commits. */
+  readonly onTransactionEnded: (result: 'committed' | 'aborted', durationMs: number) => void;
   /** The consumer's own offset commit (generation-checked), for the non-transactional strategies. */
   readonly commitOffsets: (offsets: TopicPartitionOffset[]) => Promise<void>;
   readonly logger: Logger;

@@ -144,8 +144,8 @@ export class PipelineTransaction {
     }
     this.transaction = undefined;
     this.pending.clear();
-    this.context.onTransactionEnded('committed');
     const durationMs = Date.now() - started;
+    this.context.onTransactionEnded('committed', durationMs);
     for (const participant of participants) {
       const result: CommitResult = { records: participant.records, nextOffset: participant.nextOffset as string, durationMs };
       participant.nextOffset = undefined;
@@ -176,7 +176,7 @@ export class PipelineTransaction {
       } catch (error) {
         this.context.logger.debug({ err: error, transactionalId: this.transactionalId }, 'abort failed; the next producer fences this transaction');
       }
-      this.context.onTransactionEnded('aborted');
+      this.context.onTransactionEnded('aborted', 0);
     }
     for (const participant of participants) {
       if (participant === except) continue;

@@ -92,24 +92,23 @@ export function resolvePipeline(
     outputSerde: serdeOf(definition.serde?.output),
     commit,
     errorPolicy,
-    handlerTimeoutMs: handlerTimeoutOf(definition, commit),
+    handlerTimeoutMs: handlerTimeoutOf(definition),
     retryTopicsFor,
     sourceOf: (topic) => sources.get(topic),
   };
 }
 
 /**
- * A stuck handler's unit must still commit inside its transaction: with a batch handler a
- * stuck record costs two timeouts (the batch call, then its own), so the timeout may be at
- * most a third of the transaction timeout. Unset, it is the default or that third.
+ * A handler call is bounded by Node's timer limit only: no transaction waits for a handler
+ * (outputs are written after the call returns, and the commit cycle commits what is written).
  */
-function handlerTimeoutOf(definition: PipelineDefinition, commit: CommitSettings): number {
-  const most = commit.strategy === 'transactional' ? Math.floor(commit.transactionTimeoutMs / 3) : 2_147_483_647;
+const TIMER_LIMIT_MS = 2_147_483_647;
+
+function handlerTimeoutOf(definition: PipelineDefinition): number {
   const chosen = definition.handlerTimeoutMs;
-  if (chosen === undefined) return Math.min(DEFAULTS.handlerTimeoutMs, most);
-  if (!Number.isInteger(chosen) || chosen < 1 || chosen > most) {
-    const why = commit.strategy === 'transactional' ? ` (a third of transactionTimeoutMs ${commit.transactionTimeoutMs})` : " (Node's timer limit)";
-    throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${most} ms${why}`);
+  if (chosen === undefined) return DEFAULTS.handlerTimeoutMs;
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > TIMER_LIMIT_MS) {
+    throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${TIMER_LIMIT_MS} ms (Node's timer limit)`);
   }
   return chosen;
 }

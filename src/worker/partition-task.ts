@@ -561,7 +561,8 @@ export class PartitionTask implements CommitListener {
   /** CommitListener: a commit cycle made this partition's work durable up to `result.nextOffset`. */
   committed(result: CommitResult): void {
     if (this.state !== 'running') return;
-    this.markCommitted(result.nextOffset, true, result.durationMs / 1000);
+    // The cycle's duration is observed once, by the strategy, not once per partition.
+    this.markCommitted(result.nextOffset, true, undefined);
   }
 
   /**
@@ -586,7 +587,7 @@ export class PartitionTask implements CommitListener {
   }
 
   /** Counts the pending units a commit reached (every unit up to `nextOffset`). */
-  private markCommitted(nextOffset: string, transactional: boolean, commitSeconds: number): void {
+  private markCommitted(nextOffset: string, transactional: boolean, commitSeconds: number | undefined): void {
     const { stats, metrics } = this.deps;
     this.committedNext = nextOffset;
     const through = BigInt(nextOffset);

@@ -53,6 +53,8 @@ export class PipelineRunner {
   /** The group generation this member is in (KIP-447: sent with the transaction's offsets). */
   private membership: GroupMembership | undefined;
   private joined = false;
+  /** When the group started rebalancing, until every partition of the next generation is open. */
+  private rebalanceStarted: number | undefined;
   /** Between the group's rebalance signal and the next join: partitions are moving, not ready. */
   private rebalancing = false;
   /** When the batch in flight on each partition started, to tell a stuck partition from a busy one. */
@@ -80,9 +82,13 @@ export class PipelineRunner {
       transactionTimeoutMs: pipeline.commit.transactionTimeoutMs,
       commitIntervalMs: pipeline.commit.commitIntervalMs,
       membership: () => this.membership,
-      onTransactionEnded: (result) => {
-        if (result === 'committed') deps.stats.transactionsCommitted++;
-        else deps.stats.transactionsAborted++;
+      onTransactionEnded: (result, durationMs) => {
+        if (result === 'aborted') {
+          deps.stats.transactionsAborted++;
+          return;
+        }
+        deps.stats.transactionsCommitted++;
+        this.taskMetrics.commitCycle(durationMs / 1000);
       },
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
@@ -98,6 +104,7 @@ export class PipelineRunner {
       stats: deps.stats,
       logger: this.log,
       fencedRetryMs: group.sessionTimeoutMs,
+      onAllOpen: () => this.onAllOpen(),
     });
   }
 
@@ -134,6 +141,7 @@ export class PipelineRunner {
     });
     this.consumer.on(events.REBALANCING, () => {
       this.rebalancing = true;
+      this.rebalanceStarted ??= Date.now();
       this.log.info('group is rebalancing; committing pending work before the rejoin');
     });
     this.consumer.on(events.CRASH, ({ payload }) => {
@@ -202,6 +210,16 @@ export class PipelineRunner {
     clearInterval(this.lagTimer);
     this.joined = false;
     await Promise.allSettled([this.consumer.disconnect(), this.strategy.close()]);
+  }
+
+  /** Every partition of the generation is open: the rebalance's pause for this member is over. */
+  private onAllOpen(): void {
+    const started = this.rebalanceStarted;
+    if (started === undefined) return;
+    this.rebalanceStarted = undefined;
+    const pauseMs = Date.now() - started;
+    this.taskMetrics.rebalancePause(pauseMs / 1000);
+    this.log.info({ pauseMs }, 'rebalance over: every assigned partition is open');
   }
 
   private createTask(partition: TopicPartition): PartitionTask {

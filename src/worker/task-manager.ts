@@ -10,6 +10,8 @@ export interface TaskManagerDeps {
   readonly logger: Logger;
   /** How long a fenced partition waits before it may be claimed again (a session timeout). */
   readonly fencedRetryMs: number;
+  /** Every partition of the current generation is open (an empty assignment counts at once). */
+  readonly onAllOpen?: () => void;
 }
 
 const key = ({ topic, partition }: TopicPartition) => `${topic}|${partition}`;
@@ -48,6 +50,7 @@ export class TaskManager {
         closed.then(() => this.openTask(partition)),
       );
     }
+    if (assigned.length === 0) this.deps.onAllOpen?.();
     // Partitions paused by an earlier generation (backoff, fencing) start clean.
     if (!this.draining && assigned.length > 0) this.deps.resume(assigned);
   }
@@ -110,7 +113,10 @@ export class TaskManager {
     const generation = this.generation;
     try {
       await task.open();
-      if (generation === this.generation) this.opened.add(key(partition));
+      if (generation === this.generation) {
+        this.opened.add(key(partition));
+        if (this.opened.size === this.assigned.size) this.deps.onAllOpen?.();
+      }
       return task;
     } catch (error) {
       this.deps.logger.error(
