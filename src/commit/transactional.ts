@@ -106,8 +106,15 @@ export class PipelineTransaction {
     return this.exclusive(() => this.commitLocked());
   }
 
-  abort(reason: unknown, except?: Participant): Promise<void> {
-    return this.exclusive(() => this.abortLocked(reason, except));
+  /**
+   * Aborts the open transaction because of `participant`'s failure, if it holds work of that
+   * partition: a partition with nothing pending has nothing to roll back, and must not cost the
+   * others their work (its failed write, if any, has aborted the transaction already).
+   */
+  abortFor(reason: unknown, participant: Participant): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.pending.has(participant)) await this.abortLocked(reason, participant);
+    });
   }
 
   close(): Promise<void> {
@@ -271,7 +278,7 @@ class SharedTransactionCommitter implements PartitionCommitter {
 
   abort(reason: unknown = new Error(`partition ${this.participant.partition.topic}[${this.participant.partition.partition}] aborted`)): Promise<void> {
     // The partition that aborts handles its own rewind; the others hear it from their listeners.
-    return this.shared.abort(reason, this.participant);
+    return this.shared.abortFor(reason, this.participant);
   }
 
   async close(): Promise<void> {
