@@ -114,7 +114,7 @@ export class PipelineRunner {
 
   /**
    * Why this pipeline is not ready, or undefined when it is: it has joined its group, every
-   * assigned partition is open (its producer fenced the previous owner, its offset read) and no
+   * assigned partition is open (the producer initialised, its offset read stable) and no
    * batch has been in flight longer than a transaction may stay open.
    */
   notReadyReason(now = Date.now()): string | undefined {

@@ -25,7 +25,7 @@ export class TaskManager {
   private tasks = new Map<string, Promise<PartitionTask | undefined>>();
   private generation = 0;
   private draining = false;
-  /** Partitions of the current generation, and those of them whose task is open (fenced, offset read). */
+  /** Partitions of the current generation, and those of them whose task is open (producer initialised, offset read stable). */
   private assigned = new Set<string>();
   private readonly opened = new Set<string>();
 

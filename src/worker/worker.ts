@@ -98,7 +98,7 @@ export class Worker {
 
   /**
    * Ready: running (not starting, not draining), every pipeline joined its group, every assigned
-   * partition open (fenced, offset read), none stuck on a batch. What /readyz answers.
+   * partition open (its producer initialised, its offset read stable), none stuck on a batch. What /readyz answers.
    */
   get ready(): boolean {
     return this.notReadyReason() === undefined;
