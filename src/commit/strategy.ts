@@ -26,6 +26,11 @@ export interface CommitUnit {
   readonly records: number;
   /** Produce requests stay under this (the smallest max.message.bytes of the unit's topics); default MAX_REQUEST_BYTES. */
   readonly maxRequestBytes?: number;
+  /**
+   * Write this unit in requests of its own: its partition is isolating a record the broker
+   * refused, and a refusal must be tied to that record, not to another partition's outputs.
+   */
+  readonly alone?: boolean;
 }
 
 /**

@@ -1,7 +1,7 @@
-import type { Producer, Transaction } from 'kafkajs';
+import type { Message, Producer, Transaction } from 'kafkajs';
 import { GenerationFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
 import { isFencingError, isGenerationError } from '../kafka/errors.js';
-import { splitIntoRequests } from './request-size.js';
+import { MAX_REQUEST_BYTES, splitIntoRequests } from './request-size.js';
 import type {
   CommitListener,
   CommitResult,
@@ -10,6 +10,7 @@ import type {
   GroupMembership,
   PartitionCommitter,
   StrategyContext,
+  TopicMessages,
   TopicPartition,
 } from './strategy.js';
 
@@ -56,6 +57,8 @@ export class PipelineTransaction {
   /** The generation the open transaction's work was done in: its offsets commit under it or not at all. */
   private membership: GroupMembership | undefined;
   private readonly pending = new Set<Participant>();
+  /** Units waiting for the producer, written together by the next flush. */
+  private readonly waiting: Write[] = [];
   private timer: NodeJS.Timeout | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -71,29 +74,54 @@ export class PipelineTransaction {
     });
   }
 
+  /**
+   * Writes a unit into the open transaction (beginning one if needed). Units that arrive while
+   * the producer is busy wait and go out together: the partitions handled at the same time
+   * share produce requests instead of taking a round trip each.
+   */
   write(participant: Participant, unit: CommitUnit): Promise<void> {
-    return this.exclusive(async () => {
-      if (participant.rolledBack) throw new TransactionRolledBackError(participant.partition.topic, participant.partition.partition);
-      try {
-        const producer = await this.ensureProducer();
-        if (!this.transaction) {
-          this.transaction = await producer.transaction();
-          this.startedAt = Date.now();
-          this.membership = this.context.membership();
-          this.timer = setTimeout(() => void this.commit(), this.context.commitIntervalMs);
-        }
-        for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
-      } catch (error) {
-        // Part of the unit may be in the transaction: it aborts for everyone. The writer hears it
-        // from the error; the other partitions in the transaction from their listeners.
-        const reason = this.classify(error);
-        await this.abortLocked(reason, participant);
-        throw reason;
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ participant, unit, resolve, reject });
+      // One flush is queued whenever units wait; it takes every unit that arrived before it runs.
+      if (this.waiting.length === 1) void this.exclusive(() => this.flushWrites());
+    });
+  }
+
+  private async flushWrites(): Promise<void> {
+    const writes = takeWrites(this.waiting);
+    if (this.waiting.length > 0) void this.exclusive(() => this.flushWrites());
+    const live: Write[] = [];
+    for (const write of writes) {
+      if (write.participant.rolledBack) write.reject(new TransactionRolledBackError(write.participant.partition.topic, write.participant.partition.partition));
+      else live.push(write);
+    }
+    if (live.length === 0) return;
+    try {
+      const producer = await this.ensureProducer();
+      if (!this.transaction) {
+        this.transaction = await producer.transaction();
+        this.startedAt = Date.now();
+        this.membership = this.context.membership();
+        this.timer = setTimeout(() => void this.commit(), this.context.commitIntervalMs);
       }
+      const limit = Math.min(...live.map(({ unit }) => unit.maxRequestBytes ?? MAX_REQUEST_BYTES));
+      for (const request of splitIntoRequests(mergeOutputs(live.map(({ unit }) => unit)), limit)) {
+        await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
+      }
+    } catch (error) {
+      // Part of the units may be in the transaction: it aborts for everyone. The writers hear it
+      // from the error; the other partitions in the transaction from their listeners.
+      const reason = this.classify(error);
+      await this.abortLocked(reason, new Set(live.map(({ participant }) => participant)));
+      for (const write of live) write.reject(reason);
+      return;
+    }
+    for (const { participant, unit, resolve } of live) {
       participant.nextOffset = unit.nextOffset;
       participant.records += unit.records;
       this.pending.add(participant);
-    });
+      resolve();
+    }
   }
 
   /** How long the open transaction has held this participant's work (undefined: none pending). */
@@ -113,7 +141,7 @@ export class PipelineTransaction {
    */
   abortFor(reason: unknown, participant: Participant): Promise<void> {
     return this.exclusive(async () => {
-      if (this.pending.has(participant)) await this.abortLocked(reason, participant);
+      if (this.pending.has(participant)) await this.abortLocked(reason, new Set([participant]));
     });
   }
 
@@ -161,16 +189,17 @@ export class PipelineTransaction {
     }
   }
 
-  private async abortLocked(reason: unknown, except?: Participant): Promise<void> {
+  /** Aborts the open transaction; every partition in it but `except` (which handle their own failure) rolls back. */
+  private async abortLocked(reason: unknown, except: ReadonlySet<Participant> = new Set()): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const transaction = this.transaction;
     const participants = [...this.pending];
     this.transaction = undefined;
     this.pending.clear();
-    if (except) {
-      except.nextOffset = undefined;
-      except.records = 0;
+    for (const participant of except) {
+      participant.nextOffset = undefined;
+      participant.records = 0;
     }
     if (transaction) {
       // After any failure KafkaJS's producer may be mid-commit or hold stale sequence numbers:
@@ -186,7 +215,7 @@ export class PipelineTransaction {
       this.context.onTransactionEnded('aborted', 0);
     }
     for (const participant of participants) {
-      if (participant === except) continue;
+      if (except.has(participant)) continue;
       participant.nextOffset = undefined;
       participant.records = 0;
       participant.rolledBack = true;
@@ -240,6 +269,35 @@ export class PipelineTransaction {
     this.queue = run.catch(() => {});
     return run;
   }
+}
+
+interface Write {
+  readonly participant: Participant;
+  readonly unit: CommitUnit;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The writes the next flush takes: every waiting unit, up to one that must go alone (which goes by itself). */
+function takeWrites(waiting: Write[]): Write[] {
+  const [first] = waiting;
+  if (first?.unit.alone) return waiting.splice(0, 1);
+  const alone = waiting.findIndex((write) => write.unit.alone);
+  return waiting.splice(0, alone < 0 ? waiting.length : alone);
+}
+
+/** The outputs of several units, one entry per topic (each unit's order kept). */
+function mergeOutputs(units: readonly CommitUnit[]): TopicMessages[] {
+  if (units.length === 1) return [...(units[0] as CommitUnit).outputs];
+  const byTopic = new Map<string, Message[]>();
+  for (const { outputs } of units) {
+    for (const { topic, messages } of outputs) {
+      const merged = byTopic.get(topic);
+      if (merged) merged.push(...messages);
+      else byTopic.set(topic, [...messages]);
+    }
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
 /** One partition's view of the pipeline's transaction. */

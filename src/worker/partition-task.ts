@@ -234,7 +234,13 @@ export class PartitionTask implements CommitListener {
       await committer.acknowledgeOnReceipt(nextOffset);
       const collector = await this.handle(records, payload.heartbeat);
       const outputs = collector.topicMessages();
-      const unit: CommitUnit = { outputs, nextOffset, records: records.length, maxRequestBytes: this.requestLimit(outputs.map((entry) => entry.topic)) };
+      const unit: CommitUnit = {
+        outputs,
+        nextOffset,
+        records: records.length,
+        maxRequestBytes: this.requestLimit(outputs.map((entry) => entry.topic)),
+        alone: this.isolate !== undefined,
+      };
       // Queued before the write: a shared commit may land between the write and our next step.
       this.pendingUnits.push({
         nextOffset: BigInt(nextOffset),

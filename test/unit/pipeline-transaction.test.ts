@@ -180,6 +180,17 @@ describe('the shared transaction of a pipeline', () => {
     expect(log.aborts).toBe(0);
   });
 
+  it('writes the units of partitions handled at the same time in one request, but a unit isolating a refusal alone', async () => {
+    const { partition, log } = setup();
+    const [a, b, c] = [partition(0), partition(1), partition(2)];
+    for (const { committer } of [a, b, c]) await committer.open();
+    await Promise.all([a.committer.write(unit('out-a', '10')), b.committer.write(unit('out-b', '20')), c.committer.write({ ...unit('out-c', '30'), alone: true })]);
+    await Promise.all([a.committer.write(unit('out-a', '11')), b.committer.write(unit('out-a', '21'))]);
+    expect(log.sends).toEqual([['out-a', 'out-b'], ['out-c'], ['out-a']]);
+    await a.committer.commit();
+    expect([a, b, c].map(({ heard }) => heard.commits.map((commit) => commit.nextOffset))).toEqual([['11'], ['21'], ['30']]);
+  });
+
   it('aborts when a partition leaves with work pending: outputs never commit without their offsets', async () => {
     const { partition, ended } = setup();
     const a = partition(0);
