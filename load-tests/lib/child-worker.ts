@@ -24,6 +24,8 @@ export type ChildResponse =
 export interface ChildWorker {
   readonly pid: number;
   readonly groupId: string;
+  /** False once the process has exited. */
+  alive(): boolean;
   totals(): Promise<{ ready: boolean; totals?: Totals }>;
   /** Stops the worker (a clean drain) and waits for the process to exit; kills it after timeoutMs. */
   stop(timeoutMs?: number): Promise<boolean>;
@@ -75,6 +77,7 @@ export async function spawnWorker(config: ChildWorkerConfig, startTimeoutMs = 12
   return {
     pid: child.pid,
     groupId,
+    alive: () => !exited,
     async totals() {
       const response = await request<Extract<ChildResponse, { type: 'totals' }>>('totals');
       return { ready: response.ready, totals: response.totals };

@@ -52,6 +52,8 @@ export interface StreamsOptions {
 export interface StreamsProcess {
   readonly pid: number;
   readonly applicationId: string;
+  /** False once the JVM has exited. */
+  alive(): boolean;
   /** Resolves when Kafka Streams reports RUNNING (partitions assigned); rejects on ERROR, exit or timeout. */
   running(timeoutMs?: number): Promise<void>;
   /** Closes stdin (the stop signal), waits for the JVM to exit; kills it after timeoutMs. */
@@ -89,6 +91,7 @@ export function startStreams(options: StreamsOptions): StreamsProcess {
   return {
     pid: child.pid,
     applicationId: options.applicationId,
+    alive: () => exitCode === undefined,
     running(timeoutMs = 120_000) {
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => done(new Error(`Kafka Streams not RUNNING after ${timeoutMs} ms (state ${state}): ${output.slice(-400)}`)), timeoutMs);
