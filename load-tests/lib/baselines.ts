@@ -147,7 +147,8 @@ export async function atLeastOnceEachBatch(kafka: Kafka, options: LoopOptions): 
 
 function runJavaTool(env: BrokerEnv, mainClass: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('java', ['-Xmx512m', '-cp', `${env.jarDir}/*`, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // 1 GiB: room for the ceiling producer's buffer.memory at 384 partitions (192 MiB) and its batches in flight.
+    const child = spawn('java', ['-Xmx1g', '-cp', `${env.jarDir}/*`, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -204,9 +205,17 @@ export async function brokerCeiling(
   // Twice: with the producer's defaults (batch.size 16 KB, linger.ms 0), and with batching tuned for
   // throughput; the better one is the ceiling.
   const runs: Array<{ label: string; result: NonNullable<ReturnType<typeof parseProducerPerformance>> }> = [];
+  // The producer allocates a whole batch.size buffer per partition it is filling: with the default
+  // 32 MiB buffer.memory, 256 KiB batches over 384 partitions (96 MiB) block on the buffer pool and the
+  // "ceiling" measures that instead of the broker. Room for two batches per partition avoids it.
+  const tunedBatch = 262_144;
+  const bufferMemory = Math.max(33_554_432, 2 * options.partitions * tunedBatch);
   const configurations = [
     ['defaults', []],
-    ['batch.size=256KB linger.ms=5', ['batch.size=262144', 'linger.ms=5']],
+    [
+      `batch.size=256KB linger.ms=5${bufferMemory > 33_554_432 ? ` buffer.memory=${Math.round(bufferMemory / 2 ** 20)}MiB` : ''}`,
+      [`batch.size=${tunedBatch}`, 'linger.ms=5', `buffer.memory=${bufferMemory}`],
+    ],
   ] as const;
   for (const [label, props] of options.tunedOnly ? configurations.slice(1) : configurations) {
     const output = await runJavaTool(

@@ -115,10 +115,109 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
   };
   const inputOf = (partitions: number) => `${run}.p${partitions}.in`;
 
+  /**
+   * Builds and writes the report from the rounds finished so far: after every round, so a run
+   * stopped early (or interrupted) still leaves its finished rounds on disk.
+   */
+  const writeReport = (roundsDone: number, final: boolean) => {
+    const cells: PartitionCell[] = [];
+    const cellDetails: Array<Record<string, unknown>> = [];
+    for (const partitions of options.partitions)
+      for (const contender of options.contenders) {
+        const entry = raw.get(`${contender}|${partitions}`);
+        if (!entry) continue;
+        const measured = entry.rounds.filter((rate): rate is number => rate !== undefined);
+        const results = entry.results.filter((result): result is RoundResult => result !== undefined);
+        const connections = results.map((r) => r.connections).filter((c): c is number => c !== undefined);
+        const rss = results.map((r) => r.peakRssMiB).filter((c): c is number => c !== undefined);
+        const cell: PartitionCell = {
+          contender,
+          partitions,
+          roundsRecordsPerSecond: entry.rounds,
+          recordsPerSecond: measured.length > 0 ? Math.round(median(measured)) : undefined,
+          connections: connections.length > 0 ? Math.max(...connections) : undefined,
+          peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+          latency: entry.latency ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples } : undefined,
+        };
+        cells.push(cell);
+        cellDetails.push({
+          ...cell,
+          audits: results.map((r) => describeAudit(r.audit)).filter(Boolean),
+          stoppedCleanly: results.map((r) => r.stoppedCleanly).filter((s) => s !== undefined),
+          details: results.map((r) => r.detail).filter(Boolean),
+          latencyRun: entry.latency,
+        });
+      }
+
+    const targets = checkTargets(cells, env.brokers.length);
+    const ceilingProblems = ceilingBelowContenders(cells);
+    const reportNotes = [...notes];
+    if (ceilingProblems.length > 0) reportNotes.push(`The broker ceiling measured below a contender (a measuring error of the ceiling, not a real limit): ${ceilingProblems.join('; ')}.`);
+    if (options.contenders.includes('naive') && options.partitions.some((p) => p > options.naive.maxPartitions))
+      reportNotes.push(`The naive loop (one transaction per message) was skipped above ${options.naive.maxPartitions} partitions: it commits a few hundred records per second at best whatever the partition count, so it only costs time there.`);
+    reportNotes.push(
+      'Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, between the first commit seen and the whole backlog or the time cap; the group join and start-up do not count. Medians over rounds; ratios are medians of per-round ratios.',
+      'txstream runs one worker in a child Node process (one KafkaJS client), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.',
+      'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
+      'Latency: an open-model constant arrival rate at half of that contender\'s saturation in round 1 (its own fresh topics), each value stamped with its intended send time; a read_committed reader in the harness timestamps each output.',
+      `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
+    );
+    const finishedAt = new Date();
+    const loadAtEnd = loadavg()[0] ?? 0;
+    if (!final) reportNotes.unshift(`Partial report: ${roundsDone} of ${options.rounds} round(s) finished when it was written.`);
+    reportNotes.unshift(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end, on ${env.machine.cores} cores shared with the broker and other work: compare only ratios from this run.`);
+    const settings = {
+      partitions: options.partitions,
+      rounds: options.rounds,
+      roundsFinished: roundsDone,
+      backlog: options.backlog,
+      capSeconds: options.capMs / 1000,
+      batchSize: options.batchSize,
+      commitIntervalMs: options.commitIntervalMs,
+      recordBytes: generator.options.recordBytes,
+      format,
+      poisonRatio: generator.options.poisonRatio,
+      latencyFraction: options.latencyFraction,
+      latencySeconds: options.latencyDurationMs / 1000,
+      naiveMaxPartitions: options.naive.maxPartitions,
+      ceilingRecords: options.ceiling.records,
+      ceilingRunsPerRound: options.ceiling.runsPerRound,
+    };
+    const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
+    const json = {
+      kind: 'txstream-load-partitions',
+      run,
+      label: options.label,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationSeconds,
+      complete: final,
+      machine: { ...env.machine, loadAverage1m: { start: round(loadAtStart, 2), end: round(loadAtEnd, 2) } },
+      broker: { brokers: env.brokers, version: env.brokerVersion },
+      settings,
+      targets,
+      cells: cellDetails,
+      failures,
+      notes: reportNotes,
+    };
+    mkdirSync(options.resultsDir, { recursive: true });
+    // Named by the start, so the reports written after each round replace each other.
+    const stem = `partitions-${startedAt.toISOString().slice(0, 10)}${options.label ? `-${options.label}` : ''}`;
+    const files = [join(options.resultsDir, `${stem}.json`), join(options.resultsDir, `${stem}.md`), join(options.resultsDir, `${stem}.svg`)];
+    writeFileSync(files[0] as string, `${JSON.stringify(json, null, 2)}\n`);
+    const latencyRuns = new Map([...raw].flatMap(([key, entry]) => (entry.latency ? [[key, entry.latency] as const] : [])));
+    writeFileSync(files[1] as string, partitionsMarkdown({ ...json, cells, targets, latencyRuns, chart: `${stem}.svg` }));
+    writeFileSync(files[2] as string, partitionsSvg(cells, `${env.machine.cores} cores, Kafka ${env.brokerVersion}, ${finishedAt.toISOString().slice(0, 10)}${options.label ? `, ${options.label}` : ''}`));
+    return { json, files };
+  };
+
   try {
     for (const partitions of options.partitions) {
       await create([{ topic: inputOf(partitions), partitions }]);
-      const produced = await produceBacklog(env.kafka, inputOf(partitions), options.backlog, generator);
+      // A send of 500 records over 384 partitions is about one record per partition batch, which makes
+      // KafkaJS produce ~1,000 records/s; ~10 records per partition per send keeps batches worth sending.
+      const chunk = Math.min(5_000, Math.max(500, partitions * 10));
+      const produced = await produceBacklog(env.kafka, inputOf(partitions), options.backlog, generator, { chunk });
       log(`backlog: ${options.backlog} records of ~${generator.options.recordBytes} B to ${inputOf(partitions)} (${partitions} partitions) in ${produced.seconds.toFixed(1)} s`);
     }
 
@@ -207,8 +306,12 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           await drop(topic);
         }
       }
+      // A run that fetched or produced nothing did not measure the broker (ConsumerPerformance gave up
+      // waiting, for instance): it is shown but never taken as a ceiling.
+      const valid = runs.filter((r) => r.rate > 0);
+      if (valid.length === 0) throw new Error(`no valid ceiling run (${runs.map((r) => r.detail).join('; ')})`);
       // A ceiling is what the broker can do: the best run; slower runs met someone else's load.
-      const best = Math.max(...runs.map((r) => r.rate));
+      const best = Math.max(...valid.map((r) => r.rate));
       return { rate: { records: options.ceiling.records, seconds: 0, recordsPerSecond: best }, detail: runs.map((r) => r.detail).join('; ') };
     };
 
@@ -308,93 +411,13 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           }
         }
       }
+      if (roundIndex + 1 < options.rounds) log(`round ${roundIndex + 1} written: ${writeReport(roundIndex + 1, false).files[1]}`);
     }
   } finally {
     if (!options.keepTopics) await deleteTopics(env.kafka, [...created]);
   }
 
-  const cells: PartitionCell[] = [];
-  const cellDetails: Array<Record<string, unknown>> = [];
-  for (const partitions of options.partitions)
-    for (const contender of options.contenders) {
-      const entry = raw.get(`${contender}|${partitions}`);
-      if (!entry) continue;
-      const measured = entry.rounds.filter((rate): rate is number => rate !== undefined);
-      const results = entry.results.filter((result): result is RoundResult => result !== undefined);
-      const connections = results.map((r) => r.connections).filter((c): c is number => c !== undefined);
-      const rss = results.map((r) => r.peakRssMiB).filter((c): c is number => c !== undefined);
-      const cell: PartitionCell = {
-        contender,
-        partitions,
-        roundsRecordsPerSecond: entry.rounds,
-        recordsPerSecond: measured.length > 0 ? Math.round(median(measured)) : undefined,
-        connections: connections.length > 0 ? Math.max(...connections) : undefined,
-        peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
-        latency: entry.latency ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples } : undefined,
-      };
-      cells.push(cell);
-      cellDetails.push({
-        ...cell,
-        audits: results.map((r) => describeAudit(r.audit)).filter(Boolean),
-        stoppedCleanly: results.map((r) => r.stoppedCleanly).filter((s) => s !== undefined),
-        details: results.map((r) => r.detail).filter(Boolean),
-        latencyRun: entry.latency,
-      });
-    }
-
-  const targets = checkTargets(cells, env.brokers.length);
-  const ceilingProblems = ceilingBelowContenders(cells);
-  if (ceilingProblems.length > 0) notes.push(`The broker ceiling measured below a contender (a measuring error of the ceiling, not a real limit): ${ceilingProblems.join('; ')}.`);
-  if (options.contenders.includes('naive') && options.partitions.some((p) => p > options.naive.maxPartitions))
-    notes.push(`The naive loop (one transaction per message) was skipped above ${options.naive.maxPartitions} partitions: it commits a few hundred records per second at best whatever the partition count, so it only costs time there.`);
-  notes.push(
-    'Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, between the first commit seen and the whole backlog or the time cap; the group join and start-up do not count. Medians over rounds; ratios are medians of per-round ratios.',
-    'txstream runs one worker in a child Node process (one KafkaJS client), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.',
-    'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
-    'Latency: an open-model constant arrival rate at half of that contender\'s saturation in round 1 (its own fresh topics), each value stamped with its intended send time; a read_committed reader in the harness timestamps each output.',
-    `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
-  );
-  const finishedAt = new Date();
-  const loadAtEnd = loadavg()[0] ?? 0;
-  notes.unshift(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end, on ${env.machine.cores} cores shared with the broker and other work: compare only ratios from this run.`);
-  const settings = {
-    partitions: options.partitions,
-    rounds: options.rounds,
-    backlog: options.backlog,
-    capSeconds: options.capMs / 1000,
-    batchSize: options.batchSize,
-    commitIntervalMs: options.commitIntervalMs,
-    recordBytes: generator.options.recordBytes,
-    format,
-    poisonRatio: generator.options.poisonRatio,
-    latencyFraction: options.latencyFraction,
-    latencySeconds: options.latencyDurationMs / 1000,
-    naiveMaxPartitions: options.naive.maxPartitions,
-    ceilingRecords: options.ceiling.records,
-    ceilingRunsPerRound: options.ceiling.runsPerRound,
-  };
-  const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
-  const json = {
-    kind: 'txstream-load-partitions',
-    run,
-    label: options.label,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationSeconds,
-    machine: { ...env.machine, loadAverage1m: { start: round(loadAtStart, 2), end: round(loadAtEnd, 2) } },
-    broker: { brokers: env.brokers, version: env.brokerVersion },
-    settings,
-    targets,
-    cells: cellDetails,
-    failures,
-    notes,
-  };
-  mkdirSync(options.resultsDir, { recursive: true });
-  const stem = `partitions-${finishedAt.toISOString().slice(0, 10)}${options.label ? `-${options.label}` : ''}`;
-  const files = [join(options.resultsDir, `${stem}.json`), join(options.resultsDir, `${stem}.md`), join(options.resultsDir, `${stem}.svg`)];
-  writeFileSync(files[0] as string, `${JSON.stringify(json, null, 2)}\n`);
-  writeFileSync(files[1] as string, partitionsMarkdown({ ...json, cells, targets, chart: `${stem}.svg` }));
-  writeFileSync(files[2] as string, partitionsSvg(cells, `${env.machine.cores} cores, Kafka ${env.brokerVersion}, ${finishedAt.toISOString().slice(0, 10)}${options.label ? `, ${options.label}` : ''}`));
+  const { json, files } = writeReport(options.rounds, true);
   return { json, files, failures };
 }
 
@@ -444,6 +467,7 @@ function partitionsMarkdown(input: {
   settings: Record<string, unknown>;
   cells: readonly PartitionCell[];
   targets: ReturnType<typeof checkTargets>;
+  latencyRuns: ReadonlyMap<string, { readonly late: number; readonly allSeen: boolean }>;
   failures: string[];
   notes: string[];
   chart: string;
@@ -482,11 +506,17 @@ function partitionsMarkdown(input: {
     '',
     '## Per process',
     '',
-    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | latency @ rec/s | p50 ms | p95 ms | p99 ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    'Latency caveats: "sender late" counts arrivals the open-model producer sent more than 50 ms after their time (the harness itself was short of CPU; the lateness counts as latency); "not all seen" means some outputs were not visible within 30 s of the last send, so the percentiles leave out the slowest.',
+    '',
+    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | latency @ rec/s | p50 ms | p95 ms | p99 ms | latency caveats |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...input.cells
       .filter((c) => c.connections !== undefined || c.latency !== undefined)
-      .map((c) => `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} |`),
+      .map((c) => {
+        const run = input.latencyRuns.get(`${c.contender}|${c.partitions}`);
+        const caveats = run ? [run.late > 0 ? `sender late ${run.late}×` : '', run.allSeen ? '' : 'not all seen'].filter(Boolean).join(', ') : '';
+        return `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} | ${caveats} |`;
+      }),
     '',
     `![throughput against partitions](${input.chart})`,
   ];
