@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log('usage: npm run load -- [--quick] [sweep flags] | run <scenario.ts> [--out json=<file>]  (see load-tests/README.md)');
+    console.log('usage: npm run load -- [--quick] [sweep flags] | run <scenario.ts> [--out json=<file>] | partitions [--rounds 3] [--label <name>]  (see load-tests/README.md)');
     return EXIT.ok;
   }
   const out = parseOut(values.out);
