@@ -9,7 +9,7 @@
  * Sweep flags: --batch-sizes 1,10,500  --strategies transactional,batch  --workers 1,2  --rounds 3  --backlog 150000
  * --cap 8s  --latency-duration 6s  --latency-fraction 0.5  --record-bytes 1024  --keys 1000  --key-distribution zipf
  * --poison-ratio 0.001  --format json|avro  --no-baselines  --keep-topics  --results-dir <dir>  --out json=<file>
- * Partitions flags: --partitions 12,96,384  --rounds 3  --backlog 250000  --cap 6s  --latency-duration 6s
+ * Partitions flags: --partitions 12,96,384  --rounds 3  --backlog 400000  --warmup 5s  --cap 6s  --latency-duration 6s
  * --contenders transactional,batch,streams,naive,ceiling  --ceiling-records 300000  --label <file name suffix>
  *
  * KAFKA_BROKERS=host:port[,…] points it at a cluster; otherwise the local broker 'dev' (127.0.0.1:9092) is used,
@@ -82,6 +82,7 @@ async function main(): Promise<number> {
       contenders: { type: 'string' },
       'ceiling-records': { type: 'string' },
       label: { type: 'string' },
+      warmup: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -179,6 +180,7 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     rounds: text('rounds') ? (numbers(text('rounds') as string, '--rounds')[0] as number) : base.rounds,
     backlog: text('backlog') ? (numbers(text('backlog') as string, '--backlog')[0] as number) : base.backlog,
     capMs: text('cap') ? parseDuration(text('cap') as string) : base.capMs,
+    warmupMs: text('warmup') !== undefined ? parseDuration(text('warmup') as string) : base.warmupMs,
     latencyDurationMs: text('latency-duration') !== undefined ? parseDuration(text('latency-duration') as string) : base.latencyDurationMs,
     ceiling: { ...base.ceiling, ...(text('ceiling-records') ? { records: numbers(text('ceiling-records') as string, '--ceiling-records')[0] as number } : {}) },
     contenders,

@@ -32,6 +32,8 @@ interface LoopOptions {
    * instead of counting committed transactions in the loop.
    */
   readonly measureCommitted?: boolean;
+  /** With measureCommitted: not measured after the first commit. */
+  readonly warmupMs?: number;
 }
 
 /** Polls a counter: the rate between its first change and the target or the time cap. */
@@ -84,7 +86,7 @@ export async function naiveTransactionPerMessage(kafka: Kafka, options: LoopOpti
     },
   });
   const measured = options.measureCommitted
-    ? await measureCommittedRate(kafka, { groupId: options.groupId, topic: options.input, target: options.target, capMs: options.capMs }).then((rate) => ({ ...rate, cpu: Number.NaN }))
+    ? await measureCommittedRate(kafka, { groupId: options.groupId, topic: options.input, target: options.target, capMs: options.capMs, warmupMs: options.warmupMs }).then((rate) => ({ ...rate, cpu: Number.NaN }))
     : await measure(() => done, options.target, options.capMs);
   stopping = true;
   await consumer.disconnect();

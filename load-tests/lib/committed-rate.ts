@@ -21,14 +21,17 @@ export interface CommittedRate {
 }
 
 /**
- * The rate between the first sample that shows a commit and the last sample: group joins and
- * start-up before the first commit do not count, as for the in-process cells.
+ * The rate from the first sample at least `warmupMs` after the first commit to the last sample:
+ * group joins, start-up and a cold JIT (a fresh JVM, a fresh V8) do not count, for every contender
+ * alike. When the backlog ran out within the warm-up, the rate is from the first commit instead.
  */
-export function rateFromSamples(samples: readonly CommitSample[]): CommittedRate {
+export function rateFromSamples(samples: readonly CommitSample[], warmupMs = 0): CommittedRate {
   const firstIndex = samples.findIndex((sample) => sample.committed > 0);
-  const first = samples[firstIndex];
+  const firstCommit = samples[firstIndex];
   const last = samples[samples.length - 1];
-  if (firstIndex < 0 || !first || !last || last.at <= first.at) return { records: 0, seconds: 0, recordsPerSecond: 0 };
+  if (firstIndex < 0 || !firstCommit || !last || last.at <= firstCommit.at) return { records: 0, seconds: 0, recordsPerSecond: 0 };
+  const warm = samples.find((sample, index) => index >= firstIndex && sample.at >= firstCommit.at + warmupMs);
+  const first = warm && warm.at < last.at ? warm : firstCommit;
   const records = last.committed - first.committed;
   const seconds = (last.at - first.at) / 1000;
   return { records, seconds: Math.round(seconds * 100) / 100, recordsPerSecond: Math.round(records / seconds) };
@@ -40,13 +43,13 @@ export async function committedTotal(admin: Admin, groupId: string, topic: strin
 }
 
 /**
- * Polls the group's committed offsets until `target` records are committed or `capMs` passed
- * since the first commit (or `joinTimeoutMs` passed with none). `during` runs after every poll
+ * Polls the group's committed offsets until `target` records are committed or `warmupMs` + `capMs`
+ * passed since the first commit (or `joinTimeoutMs` passed with none). `during` runs after every poll
  * (sampling the process, for instance).
  */
 export async function measureCommittedRate(
   kafka: Kafka,
-  options: { groupId: string; topic: string; target: number; capMs: number; joinTimeoutMs?: number; pollMs?: number; during?: () => void },
+  options: { groupId: string; topic: string; target: number; capMs: number; warmupMs?: number; joinTimeoutMs?: number; pollMs?: number; during?: () => void },
 ): Promise<CommittedRate & { samples: number }> {
   const admin = kafka.admin();
   await admin.connect();
@@ -69,11 +72,11 @@ export async function measureCommittedRate(
       samples.push({ at, committed });
       options.during?.();
       if (firstAt === undefined && committed > 0) firstAt = at;
-      if (firstAt !== undefined && (committed >= options.target || at - firstAt >= options.capMs)) break;
+      if (firstAt !== undefined && (committed >= options.target || at - firstAt >= (options.warmupMs ?? 0) + options.capMs)) break;
       if (firstAt === undefined && at > joinDeadline) break;
       await sleep(options.pollMs ?? 100);
     }
-    return { ...rateFromSamples(samples), samples: samples.length };
+    return { ...rateFromSamples(samples, options.warmupMs), samples: samples.length };
   } finally {
     await admin.disconnect();
   }

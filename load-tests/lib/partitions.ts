@@ -29,7 +29,9 @@ export interface PartitionsOptions {
   readonly rounds: number;
   /** Pre-produced records per input topic; every contender reads it from the start with its own group. */
   readonly backlog: number;
-  /** Measured window per saturation run, from the first commit. */
+  /** Not measured after the first commit: a fresh JVM (Kafka Streams) or Node process runs cold at first. */
+  readonly warmupMs: number;
+  /** Measured window per saturation run, after the warm-up. */
   readonly capMs: number;
   readonly batchSize: number;
   readonly commitIntervalMs: number;
@@ -51,8 +53,9 @@ export interface PartitionsOptions {
 export const PARTITIONS_DEFAULTS: Omit<PartitionsOptions, 'resultsDir' | 'keepTopics' | 'log' | 'label'> = {
   partitions: [12, 96, 384],
   rounds: 3,
-  // 6 s of the fastest contender on a quiet 2-core machine is well under this, so the window is not cut short.
-  backlog: 250_000,
+  // Warm-up plus window (11 s) of the fastest contender on a quiet 2-core machine (~35k rec/s) fits in it.
+  backlog: 400_000,
+  warmupMs: 5_000,
   capMs: 6_000,
   batchSize: 500,
   commitIntervalMs: 100,
@@ -156,7 +159,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
     if (options.contenders.includes('naive') && options.partitions.some((p) => p > options.naive.maxPartitions))
       reportNotes.push(`The naive loop (one transaction per message) was skipped above ${options.naive.maxPartitions} partitions: it commits a few hundred records per second at best whatever the partition count, so it only costs time there.`);
     reportNotes.push(
-      'Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, between the first commit seen and the whole backlog or the time cap; the group join and start-up do not count. Medians over rounds; ratios are medians of per-round ratios.',
+      `Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, from ${options.warmupMs / 1000} s after its first commit (a warm-up: group join, start-up and a cold JIT do not count) to the whole backlog or the time cap. Medians over rounds; ratios are medians of per-round ratios.`,
       'txstream runs one worker in a child Node process (one KafkaJS client), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.',
       'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
       'Latency: an open-model constant arrival rate at half of that contender\'s saturation in round 1 (its own fresh topics), each value stamped with its intended send time; a read_committed reader in the harness timestamps each output.',
@@ -171,6 +174,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       rounds: options.rounds,
       roundsFinished: roundsDone,
       backlog: options.backlog,
+      warmupSeconds: options.warmupMs / 1000,
       capSeconds: options.capMs / 1000,
       batchSize: options.batchSize,
       commitIntervalMs: options.commitIntervalMs,
@@ -236,6 +240,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           topic: topics.input,
           target: options.backlog,
           capMs: options.capMs,
+          warmupMs: options.warmupMs,
           during: () => {
             if (!child.alive()) throw new Error('the worker process exited during the run');
           },
@@ -264,6 +269,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           topic: inputOf(partitions),
           target: options.backlog,
           capMs: options.capMs,
+          warmupMs: options.warmupMs,
           during: () => {
             if (!process.alive()) throw new Error('the Kafka Streams JVM exited during the run');
           },
@@ -284,7 +290,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       const output = `${groupId}.out`;
       await create([{ topic: output, partitions }]);
       try {
-        const result = await naiveTransactionPerMessage(env.kafka, { input: inputOf(partitions), output, groupId, target: options.backlog, capMs: options.naive.capMs, measureCommitted: true });
+        const result = await naiveTransactionPerMessage(env.kafka, { input: inputOf(partitions), output, groupId, target: options.backlog, capMs: options.naive.capMs, measureCommitted: true, warmupMs: options.warmupMs });
         return { rate: { records: result.records, seconds: result.seconds, recordsPerSecond: result.recordsPerSecond }, audit: result.audit };
       } finally {
         await drop(output);

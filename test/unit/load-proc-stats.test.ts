@@ -76,6 +76,17 @@ describe('committed-records rate', () => {
     ]);
     expect(rate).toEqual({ records: 20_000, seconds: 2, recordsPerSecond: 10_000 });
   });
+  it('leaves out a warm-up after the first commit (a cold JIT), unless the backlog ran out within it', () => {
+    const samples = [
+      { at: 0, committed: 0 },
+      { at: 1000, committed: 100 },
+      { at: 2000, committed: 1100 },
+      { at: 6000, committed: 5100 },
+      { at: 8000, committed: 25_100 },
+    ];
+    expect(rateFromSamples(samples, 5000)).toEqual({ records: 20_000, seconds: 2, recordsPerSecond: 10_000 }); // from 6000
+    expect(rateFromSamples(samples.slice(0, 4), 5000)).toEqual({ records: 5000, seconds: 5, recordsPerSecond: 1000 }); // no sample after the warm-up
+  });
   it('is zero without a commit, or with only one sample after it', () => {
     expect(rateFromSamples([{ at: 0, committed: 0 }, { at: 100, committed: 0 }]).recordsPerSecond).toBe(0);
     expect(rateFromSamples([{ at: 0, committed: 0 }, { at: 100, committed: 5 }]).recordsPerSecond).toBe(0);
