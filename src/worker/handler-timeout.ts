@@ -43,3 +43,41 @@ export async function withHandlerTimeout<T>(
     clearTimeout(timeoutTimer);
   }
 }
+
+/** The signal one handler call sees, and the two ways it ends. */
+export interface HandlerSignal {
+  readonly signal: AbortSignal;
+  /** Aborts the call's signal (its timeout) and detaches it from the parent. */
+  abort(reason: unknown): void;
+  /** Detaches the call's signal from the parent once the call settled. */
+  release(): void;
+}
+
+/**
+ * A per-call signal that aborts when `parent` (the worker's drain) aborts or when `abort` is called
+ * (the call's timeout). A plain AbortController forwarding the parent's abort, not
+ * `AbortSignal.any([parent, timeout])`: on Node 24.16–24.21 a composite signal nobody listens to reads
+ * its sources through weak references, so once the timeout's controller was garbage-collected an
+ * abandoned handler's `ctx.signal.aborted` read false again (nodejs/node#65995). A listener-observed
+ * composite also stays in a long-lived source's dependant set (nodejs/node#64476), one per call. Here
+ * the abort state lives on the call's own signal, and `release` removes the parent listener, so the
+ * worker's signal holds nothing per call.
+ */
+export function handlerSignal(parent: AbortSignal): HandlerSignal {
+  const controller = new AbortController();
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return { signal: controller.signal, abort: () => {}, release: () => {} };
+  }
+  const follow = (): void => controller.abort(parent.reason);
+  const release = (): void => parent.removeEventListener('abort', follow);
+  parent.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    abort: (reason) => {
+      controller.abort(reason);
+      release();
+    },
+    release,
+  };
+}
