@@ -160,7 +160,10 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
       topicPartitions: grown.map((entry) => ({ topic: entry.name, count: entry.partitions?.to ?? entry.topic.partitions })),
     }),
   );
-  await step('set configs of', reconfigured.map((entry) => entry.name), () => admin.alterConfigs({ validateOnly: false, resources: configResources }));
+  await step('set configs of', reconfigured.map((entry) => entry.name), async () => {
+    await admin.alterConfigs({ validateOnly: false, resources: configResources });
+    await waitForConfigs(admin, new Map(reconfigured.map((entry) => [entry.name, entry.topic.configs])));
+  });
   await step('delete', deletes.map((entry) => entry.name), () => admin.deleteTopics({ topics: deletes.map((entry) => entry.name) }));
   return {
     plan,
@@ -187,6 +190,25 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
       if (Date.now() > deadline) throw new Error(`topic ${topic} was created but has no leader for every partition after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+}
+
+/**
+ * Waits until the broker describes each topic with exactly the configs it was given. AlterConfigs
+ * answers once the KRaft controller has committed the change; the broker's describeConfigs reads its
+ * metadata cache, which can lag behind, so a `topics plan` (or any reader) right after apply saw the
+ * old configs (seen on this machine under Node 24: apply, then describe, still the old retention.ms).
+ */
+async function waitForConfigs(admin: Admin, wanted: ReadonlyMap<string, Readonly<Record<string, string>>>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const same = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>) =>
+    Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([name, value]) => b[name] === value);
+  for (;;) {
+    const current = await topicConfigs(admin, [...wanted.keys()]);
+    const behind = [...wanted].filter(([name, configs]) => !same(current.get(name) ?? {}, configs)).map(([name]) => name);
+    if (behind.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`the broker still describes old configs for ${behind.join(', ')} ${timeoutMs} ms after it accepted the change`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

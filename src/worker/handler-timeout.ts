@@ -43,3 +43,60 @@ export async function withHandlerTimeout<T>(
     clearTimeout(timeoutTimer);
   }
 }
+
+/** The signal one handler call sees, and the two ways it ends. */
+export interface HandlerSignal {
+  readonly signal: AbortSignal;
+  /** Aborts the call's signal (its timeout) and detaches it from the parent. */
+  abort(reason: unknown): void;
+  /** Detaches the call's signal from the parent once the call settled. */
+  release(): void;
+}
+
+/** The calls following each parent signal: one abort listener per parent, not one per call. */
+const followers = new WeakMap<AbortSignal, Set<AbortController>>();
+
+/**
+ * A per-call signal that aborts when `parent` (the worker's drain) aborts or when `abort` is called
+ * (the call's timeout). A plain AbortController, not `AbortSignal.any([parent, timeout])`: on Node
+ * 24.16–24.21 a composite signal nobody listens to reads its sources through weak references, so once
+ * the timeout's controller was garbage-collected an abandoned handler's `ctx.signal.aborted` read false
+ * again (nodejs/node#65995). A listener-observed composite also stays in a long-lived source's dependant
+ * set (nodejs/node#64476), one per call. Here the abort state lives on the call's own signal; the parent
+ * has a single listener for all its calls (one per call made Node 20 warn MaxListenersExceeded with more
+ * than 10 partitions in flight), and `release` drops the call from it.
+ */
+export function handlerSignal(parent: AbortSignal): HandlerSignal {
+  const controller = new AbortController();
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return { signal: controller.signal, abort: () => {}, release: () => {} };
+  }
+  let calls = followers.get(parent);
+  if (calls === undefined) {
+    const following = new Set<AbortController>();
+    followers.set(parent, following);
+    parent.addEventListener(
+      'abort',
+      () => {
+        for (const call of following) call.abort(parent.reason);
+        following.clear();
+      },
+      { once: true },
+    );
+    calls = following;
+  }
+  const set = calls;
+  set.add(controller);
+  const release = (): void => {
+    set.delete(controller);
+  };
+  return {
+    signal: controller.signal,
+    abort: (reason) => {
+      controller.abort(reason);
+      release();
+    },
+    release,
+  };
+}

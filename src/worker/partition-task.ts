@@ -13,7 +13,7 @@ import {
   TransactionRolledBackError,
 } from '../errors/index.js';
 import { retryHeadersProblem } from '../routing/failure-headers.js';
-import { withHandlerTimeout } from './handler-timeout.js';
+import { handlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { isRecordRefusal } from '../kafka/errors.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
@@ -447,21 +447,22 @@ export class PartitionTask implements CommitListener {
 
   /**
    * One handler call, bounded by the pipeline's handlerTimeoutMs. The handler's signal
-   * aborts on drain or on its timeout; a warning names the records while the call is stuck.
+   * aborts on drain while the call runs, or on its timeout (and stays aborted for an abandoned
+   * call); a warning names the records while the call is stuck.
    */
   private callHandler<T>(records: string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
     const timeoutMs = this.deps.pipeline.handlerTimeoutMs;
-    const timeout = new AbortController();
-    const signal = AbortSignal.any([context.signal, timeout.signal]);
-    return withHandlerTimeout(() => call({ ...context, signal }), {
+    // Not AbortSignal.any: see handlerSignal (Node 24 lost an abandoned call's abort).
+    const bounded = handlerSignal(context.signal);
+    return withHandlerTimeout(() => call({ ...context, signal: bounded.signal }), {
       timeoutMs,
       records,
-      abort: () => timeout.abort(new HandlerTimeoutError(records, timeoutMs)),
+      abort: () => bounded.abort(new HandlerTimeoutError(records, timeoutMs)),
       onAbandoned: () => this.deps.handlerWatch?.abandon(records) ?? (() => {}),
       onStuck: (elapsedMs) => {
         this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
       },
-    });
+    }).finally(() => bounded.release());
   }
 
   private retryHeadersProblem(message: KafkaMessage, now: number): string | undefined {

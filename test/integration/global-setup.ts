@@ -3,6 +3,7 @@ import type { TestProject } from 'vitest/node';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { clusterDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
+import { reapOrphanFaultClusters } from '../support/cluster.js';
 import { assertKafkaAnswers } from '../support/kafka.js';
 
 declare module 'vitest' {
@@ -18,6 +19,17 @@ declare module 'vitest' {
  * otherwise a local JVM broker of our own, on free ports, wiped afterwards.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Broker JVMs are detached: fault clusters of an earlier run that never reached destroy() still run.
+  await reapOrphanFaultClusters({ log: (line) => console.log(line) });
+  const teardown = await chooseBroker(project);
+  return async () => {
+    await teardown();
+    // Every test file is done: a fault cluster this run's workers left behind is a leak.
+    await reapOrphanFaultClusters({ finishedRun: process.pid, log: (line) => console.log(line) });
+  };
+}
+
+async function chooseBroker(project: TestProject): Promise<() => Promise<void>> {
   const configured = process.env.KAFKA_BROKERS?.trim();
   if (configured) {
     const brokers = configured.split(',').map((broker) => broker.trim());

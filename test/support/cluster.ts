@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Admin } from 'kafkajs';
 import { join } from 'node:path';
-import { isListening, isPortFree, runJavaAsync, sleep } from '../../src/local-jvm/java-process.js';
+import { isAlive, isListening, isPortFree, runJavaAsync, sleep } from '../../src/local-jvm/java-process.js';
 import { clusterDir, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { CONTROLLER_PORT_OFFSET, layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { coordinatorPartition, GROUP_STATE_TOPIC, TRANSACTION_STATE_TOPIC } from './coordinator.js';
@@ -47,7 +47,8 @@ export interface FaultCluster {
 
 export async function startFaultCluster(options: { brokers: 1 | 3; name?: string; log?: (line: string) => void }): Promise<FaultCluster> {
   for (let attempt = 1; ; attempt++) {
-    const name = options.name ?? `fault-${process.pid}-${randomUUID().slice(0, 6)}`;
+    // The creator's pid in the name lets reapOrphanFaultClusters tell a leftover from a live run.
+    const name = options.name ?? `${FAULT_PREFIX}${process.pid}-${randomUUID().slice(0, 6)}`;
     const basePort = await freePortBlock(options.brokers);
     try {
       const { cluster } = await LocalKafkaCluster.start({
@@ -83,8 +84,58 @@ async function freePortBlock(nodes: number): Promise<number> {
 
 const TOOL_JVM_OPTIONS = ['-Xmx256m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'];
 
+const FAULT_PREFIX = 'fault-';
+
+/**
+ * Kills the broker JVMs of fault clusters whose creating process is gone (or is `finishedRun` or one
+ * of its children: a test run that has ended), and deletes their files. The JVMs are detached, so
+ * they outlive a test process that never reached destroy(): a beforeAll that timed out while
+ * startFaultCluster was still starting nodes (afterAll then has no cluster to destroy), or a test that
+ * timed out and restarted a node after destroy(). Only a pid whose command line names the node's own
+ * directory is killed, so a recycled pid or another checkout's broker is never touched.
+ */
+export async function reapOrphanFaultClusters(options: { finishedRun?: number; log?: (line: string) => void } = {}): Promise<string[]> {
+  const root = clusterDir('');
+  if (!existsSync(root)) return [];
+  const finished = (pid: number) => !isAlive(pid) || (options.finishedRun !== undefined && (pid === options.finishedRun || parentOf(pid) === options.finishedRun));
+  const reaped: string[] = [];
+  for (const name of readdirSync(root)) {
+    const creator = new RegExp(`^${FAULT_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (creator === undefined || !finished(Number(creator))) continue;
+    const nodes = LocalKafkaCluster.load(name)?.runningNodes() ?? [];
+    const ours = nodes.filter((node) => node.pid !== undefined && commandLine(node.pid).includes(node.dir));
+    for (const node of ours) process.kill(node.pid as number, 'SIGKILL');
+    // Bounded: a killed child of a live process stays a zombie (alive to kill(0)) until it is reaped.
+    const deadline = Date.now() + 10_000;
+    while (ours.some((node) => isAlive(node.pid as number)) && Date.now() < deadline) await sleep(100);
+    rmSync(clusterDir(name), { recursive: true, force: true });
+    options.log?.(`removed leftover fault cluster ${name}${ours.length > 0 ? ` (killed ${ours.length} broker JVM(s): ${ours.map((node) => node.pid).join(', ')})` : ''}`);
+    reaped.push(name);
+  }
+  return reaped;
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after its ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
 export function faultClusterFor(local: LocalKafkaCluster): FaultCluster {
   const classpath = `${jarCacheDir(local.version)}/*`;
+  let destroyed = false;
   const liveBrokers = () => local.runningNodes().map((node) => `127.0.0.1:${node.brokerPort}`);
   // Admin calls go to live nodes only, so a dead bootstrap address never costs a connection timeout.
   const admin = <T>(use: (client: Admin) => Promise<T>) => withAdmin(liveBrokers(), use);
@@ -114,8 +165,16 @@ export function faultClusterFor(local: LocalKafkaCluster): FaultCluster {
       // A node killed a moment ago may still hold its ports for a short while.
       const deadline = Date.now() + 30_000;
       for (;;) {
+        // A timed-out test goes on running after afterAll's destroy(): it must not start a JVM nobody stops.
+        if (destroyed) throw new Error(`fault cluster ${local.name} was destroyed; not restarting node ${nodeId}`);
         try {
           await local.startNode(nodeId);
+          if (destroyed) {
+            // destroy() ran while this node was starting: it did not see the new JVM.
+            await local.stopNode(nodeId, 'SIGKILL');
+            rmSync(clusterDir(local.name), { recursive: true, force: true });
+            throw new Error(`fault cluster ${local.name} was destroyed while node ${nodeId} restarted`);
+          }
           break;
         } catch (error) {
           if (Date.now() > deadline || !/already in use/.test(String(error))) throw error;
@@ -195,6 +254,9 @@ export function faultClusterFor(local: LocalKafkaCluster): FaultCluster {
       }
       return { from, to: target };
     },
-    destroy: () => local.stop({ wipe: true }),
+    async destroy() {
+      destroyed = true;
+      await local.stop({ wipe: true });
+    },
   };
 }

@@ -1,6 +1,9 @@
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { HandlerTimeoutError } from '../../src/errors/index.js';
-import { withHandlerTimeout } from '../../src/worker/handler-timeout.js';
+import { handlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
 import { HandlerWatch } from '../../src/worker/handler-watch.js';
 
 describe('withHandlerTimeout', () => {
@@ -47,5 +50,74 @@ describe('withHandlerTimeout', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     process.off('unhandledRejection', unhandled);
     expect(unhandled).not.toHaveBeenCalled();
+  });
+});
+
+/** A full garbage collection, without starting the test process with --expose-gc. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+describe('handlerSignal', () => {
+  it("an abandoned call's signal stays aborted after its timeout's closures are collected", async () => {
+    // The pattern of PartitionTask.callHandler. With AbortSignal.any([parent, timeout]) instead of
+    // handlerSignal, this failed on Node 24.16–24.21 (nodejs/node#65995): once nothing but the composite
+    // referred to the timeout's controller, a GC made the composite read aborted === false.
+    const parent = new AbortController();
+    const seen: AbortSignal[] = [];
+    const abandon = async (): Promise<unknown> => {
+      const bounded = handlerSignal(parent.signal);
+      return withHandlerTimeout(
+        () => {
+          seen.push(bounded.signal);
+          return new Promise(() => {});
+        },
+        { timeoutMs: 20, records: 'in/0/1', abort: () => bounded.abort(new HandlerTimeoutError('in/0/1', 20)), onStuck: () => {} },
+      )
+        .finally(() => bounded.release())
+        .catch((error: unknown) => error);
+    };
+    expect(await abandon()).toBeInstanceOf(HandlerTimeoutError);
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.aborted).toBe(true);
+    expect(seen[0]?.reason).toBeInstanceOf(HandlerTimeoutError);
+    expect(parent.signal.aborted).toBe(false);
+    // The timed-out call no longer follows the parent: a later drain leaves its timeout reason.
+    parent.abort(new Error('draining'));
+    expect(seen[0]?.reason).toBeInstanceOf(HandlerTimeoutError);
+  });
+
+  it('aborts with the parent (drain) while the call runs, with its reason', () => {
+    const parent = new AbortController();
+    const bounded = handlerSignal(parent.signal);
+    const onAbort = vi.fn();
+    bounded.signal.addEventListener('abort', onAbort);
+    parent.abort(new Error('draining'));
+    expect(bounded.signal.aborted).toBe(true);
+    expect((bounded.signal.reason as Error).message).toBe('draining');
+    expect(onAbort).toHaveBeenCalledTimes(1);
+  });
+
+  it('starts aborted when the parent already is', () => {
+    const parent = new AbortController();
+    parent.abort(new Error('gone'));
+    const bounded = handlerSignal(parent.signal);
+    expect(bounded.signal.aborted).toBe(true);
+    expect((bounded.signal.reason as Error).message).toBe('gone');
+  });
+
+  it('puts one listener on the long-lived parent however many calls follow it, and drops settled calls', () => {
+    const parent = new AbortController();
+    const calls = Array.from({ length: 100 }, () => handlerSignal(parent.signal));
+    // One per call made Node 20 print MaxListenersExceededWarning with more than 10 calls in flight.
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(1);
+    for (const call of calls.slice(0, 60)) call.release();
+    parent.abort(new Error('draining'));
+    // A settled call's signal is not aborted by a later drain: the call is over. The running ones are.
+    expect(calls.slice(0, 60).some((call) => call.signal.aborted)).toBe(false);
+    expect(calls.slice(60).every((call) => call.signal.aborted)).toBe(true);
   });
 });
