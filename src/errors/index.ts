@@ -21,8 +21,11 @@ export class ConfigError extends Error {
  */
 export class NonRetryableError extends Error {
   override readonly name: string = 'NonRetryableError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The dead-letter reason (header txstream-dlt-reason) when it says more than `non-retryable`. */
+  readonly reason?: string;
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
     super(message, options);
+    if (options?.reason !== undefined) this.reason = options.reason;
   }
 }
 
@@ -84,6 +87,18 @@ export class ProducerFencedError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`transactional producer ${transactionalId} was fenced by a newer owner of its partition`, options);
+  }
+}
+
+/**
+ * The unit's database transaction cannot go on (its connection failed, a deadlock, a
+ * statement stuck past the handler timeout): no record is to blame, so none is routed;
+ * the whole unit rolls back and the partition retries from its last commit.
+ */
+export class UnitRollbackError extends Error {
+  override readonly name = 'UnitRollbackError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
   }
 }
 

@@ -2,7 +2,15 @@ import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, ProducerFencedError } from '../errors/index.js';
+import {
+  errorMessage,
+  HandlerContractError,
+  HandlerTimeoutError,
+  InvalidFailureHeadersError,
+  OutputRejectedError,
+  ProducerFencedError,
+  UnitRollbackError,
+} from '../errors/index.js';
 import { retryHeadersProblem } from '../routing/failure-headers.js';
 import { withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
@@ -118,8 +126,10 @@ export class PartitionTask {
   }
 
   private async fenceAndFindStart(): Promise<void> {
-    await this.deps.committer.open();
-    this.expectedStart = await this.deps.readCommittedOffset();
+    const { committer } = this.deps;
+    await committer.open();
+    // A committer that keeps the offsets itself (the PostgreSQL sink) is the truth; Kafka's lags behind it.
+    this.expectedStart = committer.readStartOffset ? await committer.readStartOffset() : await this.deps.readCommittedOffset();
     this.committedNext = this.expectedStart;
     this.startChecked = false;
   }
@@ -294,7 +304,9 @@ export class PartitionTask {
         for (const { record, message } of inputs) {
           try {
             const outputs = normaliseResult(
-              await this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handler.handle(record, bounded)),
+              await this.inCommitterScope(context, (scoped) =>
+                this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handler.handle(record, bounded)),
+              ),
             );
             await this.refreshTopicsOf([outputs]);
             collector.addOutputs(record, outputs);
@@ -326,10 +338,12 @@ export class PartitionTask {
     const first = inputs[0]?.record;
     const names = first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
     try {
-      results = await this.callHandler(names, { offset: first?.offset, records: inputs.length }, context, (bounded) =>
-        handleBatch(
-          inputs.map((input) => input.record),
-          bounded,
+      results = await this.inCommitterScope(context, (scoped) =>
+        this.callHandler(names, { offset: first?.offset, records: inputs.length }, scoped, (bounded) =>
+          handleBatch(
+            inputs.map((input) => input.record),
+            bounded,
+          ),
         ),
       );
       if (!Array.isArray(results) || results.length !== inputs.length) {
@@ -338,6 +352,7 @@ export class PartitionTask {
         );
       }
     } catch (error) {
+      if (error instanceof UnitRollbackError) throw error;
       const [only] = inputs;
       if (inputs.length === 1 && only) return this.route(collector, only.message, error);
       if (error instanceof HandlerTimeoutError) {
@@ -362,6 +377,8 @@ export class PartitionTask {
 
   /** Applies the error policy to one failed record. */
   private route(collector: OutputCollector, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
+    // Not the record's fault (its database transaction broke): the whole unit rolls back instead.
+    if (error instanceof UnitRollbackError) throw error;
     const { topic, partition } = this.deps.partition;
     const { pipeline } = this.deps;
     // Headers that failed the checks say nothing about the record: it is taken as it stands, and dead-lettered under every policy.
@@ -408,6 +425,12 @@ export class PartitionTask {
       case 'block':
         throw new BlockedRecord(message.offset, error);
     }
+  }
+
+  /** A handler call inside the committer's own scope (the sink's savepoint, `ctx.db`), when it has one. */
+  private inCommitterScope<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
+    const { committer } = this.deps;
+    return committer.runHandlerCall ? committer.runHandlerCall((fields) => call({ ...context, ...fields })) : call(context);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, Kafka, TopicPartitionOffset } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
 import { readLag } from '../observability/group-status.js';
@@ -6,6 +6,7 @@ import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
 import { TopicCatalog } from '../kafka/topic-catalog.js';
+import { postgresSinkStrategy } from '../sink/postgres/strategy.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
@@ -67,15 +68,19 @@ export class PipelineRunner {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
-    this.strategy = createCommitStrategy(pipeline.commit.strategy, {
+    const strategyContext = {
       kafka,
       groupId: pipeline.groupId,
       transactionTimeoutMs: pipeline.commit.transactionTimeoutMs,
-      commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+      commitOffsets: (offsets: TopicPartitionOffset[]) => this.consumer.commitOffsets(offsets),
       logger: this.log,
-    });
+    };
+    // A sink pipeline commits in its database, whatever commit.strategy says.
+    this.strategy = pipeline.sink
+      ? postgresSinkStrategy(pipeline, pipeline.sink.postgres, strategyContext, deps.metrics.registry)
+      : createCommitStrategy(pipeline.commit.strategy, strategyContext);
     this.catalog = new TopicCatalog(deps.admin, this.log);
-    this.taskMetrics = deps.metrics.forPipeline(pipeline.name, pipeline.commit.strategy);
+    this.taskMetrics = deps.metrics.forPipeline(pipeline.name, this.strategy.name);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
       resume: (partitions) => this.consumer.resume(groupByTopic(partitions)),
@@ -124,6 +129,7 @@ export class PipelineRunner {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
       if (!payload.restart) this.deps.onFatal(payload.error);
     });
+    await this.strategy.start?.();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: consumedTopicsOf(this.deps.pipeline), fromBeginning: true });
     await this.consumer.run({
