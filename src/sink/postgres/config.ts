@@ -84,7 +84,8 @@ export interface ResolvedPostgresSink {
 
 export function resolvePostgresSink(pipeline: string, sink: PostgresSinkOptions): ResolvedPostgresSink {
   const source = `pipeline '${pipeline}' sink.postgres`;
-  const parsed = postgresSinkFileSchema.safeParse({ ...sink, password: undefined });
+  const { password: _inCodeOnly, ...checked } = sink;
+  const parsed = postgresSinkFileSchema.safeParse(checked);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'sink.postgres'}: ${issue.message}`).join('; '), source);
   let password = sink.password;
   if (sink.passwordFile !== undefined) {

@@ -186,6 +186,8 @@ class PostgresPartition implements PartitionCommitter {
     if (!row) throw new Error(`opening ${this.where}: the offsets table returned no row`);
     this.epoch = row.owner_epoch;
     this.startOffset = row.next_offset;
+    // The previous owner may have died between its database commit and Kafka's: bring Kafka up to the truth.
+    if (this.startOffset !== null) await this.syncKafkaOffset(this.startOffset);
     this.shared.context.logger.debug({ topic: this.partition.topic, partition: this.partition.partition, epoch: this.epoch, nextOffset: this.startOffset }, 'sink partition opened');
   }
 
@@ -275,14 +277,19 @@ class PostgresPartition implements PartitionCommitter {
     const result = { records: this.pendingRecords, nextOffset, durationMs };
     this.release(tx);
     this.reset();
-    // Kafka's committed offset follows, for lag, status and dashboards; the database's is the truth.
+    await this.syncKafkaOffset(nextOffset);
+    return result;
+  }
+
+  /** Kafka's committed offset follows the database's, for lag, status and dashboards: best effort, never the truth. */
+  private async syncKafkaOffset(offset: string): Promise<void> {
+    const { context, metrics, pipeline } = this.shared;
     try {
-      await context.commitOffsets([{ topic: this.partition.topic, partition: this.partition.partition, offset: nextOffset }]);
+      await context.commitOffsets([{ topic: this.partition.topic, partition: this.partition.partition, offset }]);
     } catch (error) {
       metrics.offsetSyncFailures.inc({ pipeline: pipeline.name });
       context.logger.debug({ err: error, topic: this.partition.topic, partition: this.partition.partition }, 'Kafka offset commit after the database commit failed (best effort)');
     }
-    return result;
   }
 
   async abort(): Promise<void> {

@@ -1,0 +1,187 @@
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { sinkTablesSql } from '../fixtures/pg-sink-handler.js';
+import { committedOffsets, createPipelineTopics, endOffsets, produce, produceNumbered, uniqueName } from '../support/kafka.js';
+import { readWithKcat } from '../support/kcat.js';
+import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
+import { sleep, waitFor } from '../support/wait.js';
+import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
+
+/**
+ * The PostgreSQL sink against a real broker and a real PostgreSQL (Debian's package, started
+ * by this file on a free port): workers run as `txstream run` processes; every input is
+ * counted in the target table by its lineage (UNIQUE, so a row applied twice cannot hide),
+ * failures are read back from the dead-letter topic with kcat.
+ */
+const brokers = inject('kafkaBrokers');
+const processes: WorkerProcess[] = [];
+let db: TestPostgres;
+
+beforeAll(async () => {
+  db = await startTestPostgres('sink');
+});
+
+afterAll(async () => {
+  await db?.stop();
+});
+
+afterEach(async () => {
+  for (const worker of processes.splice(0)) {
+    worker.signal('SIGCONT');
+    worker.signal('SIGKILL');
+    await worker.exited();
+  }
+});
+
+/** Topics, the target tables and a worker config for one sink pipeline. */
+async function setup(prefix: string, partitions: number, overrides: Partial<WorkerConfig> = {}) {
+  const { input, dlt } = await createPipelineTopics(brokers, prefix, partitions);
+  const pipeline = `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
+  await db.query(sinkTablesSql(pipeline));
+  const groupPrefix = uniqueName('sink');
+  const config = writeWorkerConfig({ brokers, groupId: groupPrefix, input, pipelineName: pipeline, postgresSink: { url: db.url, poolSize: 8 }, ...overrides });
+  return { input, dlt, pipeline, groupId: `${groupPrefix}.${pipeline}`, config };
+}
+
+function start(config: string, name: string, handlerDelayMs = 0): WorkerProcess {
+  const worker = WorkerProcess.start(config, { name, handlerDelayMs });
+  processes.push(worker);
+  return worker;
+}
+
+async function endTotal(topic: string): Promise<number> {
+  let total = 0;
+  for (const end of (await endOffsets(brokers, topic)).values()) total += Number(end);
+  return total;
+}
+
+/** Waits until the offsets table has every input of the topic committed. */
+async function waitForDatabaseCommit(groupId: string, input: string, timeoutMs = 120_000): Promise<void> {
+  const total = await endTotal(input);
+  await waitFor(async () => (await db.offsetsTotal(groupId, input)) >= total, `the offsets table to reach ${total} on ${input}`, timeoutMs, 300);
+}
+
+/** Every input exactly once in the table: as many rows as inputs, every lineage distinct. */
+async function expectExactlyOnce(pipeline: string, inputs: number): Promise<void> {
+  const [row] = await db.query<{ rows: string; distinct: string }>(`SELECT count(*)::text AS rows, count(DISTINCT lineage)::text AS distinct FROM rows_${pipeline}`);
+  expect({ rows: Number(row?.rows), distinct: Number(row?.distinct) }).toEqual({ rows: inputs, distinct: inputs });
+}
+
+/** The offsets table and Kafka's committed offsets agree, partition by partition, and both sit at the end. */
+async function expectOffsetsAgree(groupId: string, input: string): Promise<void> {
+  const ends = await endOffsets(brokers, input);
+  const rows = await db.query<{ partition: number; next_offset: string }>(`SELECT partition, next_offset::text FROM txstream_offsets WHERE group_id = $1 AND topic = $2`, [groupId, input]);
+  const fromDb = new Map(rows.map((row) => [row.partition, row.next_offset]));
+  await waitFor(
+    async () => {
+      const kafka = await committedOffsets(brokers, groupId, input);
+      return [...ends.keys()].every((partition) => kafka.get(partition) === fromDb.get(partition));
+    },
+    'Kafka committed offsets to agree with the offsets table',
+    30_000,
+    500,
+  );
+  for (const [partition, end] of ends) expect(fromDb.get(partition)).toBe(end);
+}
+
+describe('PostgreSQL sink: exactly-once into the database', () => {
+  it('commits rows with their offsets; a constraint violation and an undecodable record go to the DLT with their reason, neighbours commit', async () => {
+    const { input, dlt, pipeline, groupId, config } = await setup('pgdlt', 3);
+    const records = 3000;
+    // n % 250 == 7 has a negative amount: the CHECK constraint refuses it (12 records).
+    const violating = Array.from({ length: records }, (_, n) => n).filter((n) => n % 250 === 7);
+    await produce(
+      brokers,
+      input,
+      Array.from({ length: records }, (_, n) => ({ key: `key-${n % 30}`, value: JSON.stringify({ n, amount: n % 250 === 7 ? -1 : n }) })),
+    );
+    await produce(brokers, input, [
+      { key: 'bad-1', value: '{"n": 1,' },
+      { key: 'bad-2', value: 'not json' },
+    ]);
+    const worker = start(config, 'pgdlt');
+    await waitForDatabaseCommit(groupId, input);
+    expect(await worker.stop()).toBe(0);
+
+    await expectExactlyOnce(pipeline, records - violating.length);
+    const missingNeighbours = await db.count(`SELECT count(*) FROM generate_series(0, ${records - 1}) AS s(n) WHERE n % 250 <> 7 AND n NOT IN (SELECT n FROM rows_${pipeline})`);
+    expect(missingNeighbours).toBe(0);
+    expect(await db.count(`SELECT count(*) FROM rows_${pipeline} WHERE n % 250 = 7`)).toBe(0);
+
+    const deadLetters = await readWithKcat(brokers, [dlt], { until: (read) => read.length >= violating.length + 2, timeoutMs: 60_000 });
+    const constraint = deadLetters.filter((record) => record.headers['txstream-dlt-reason'] === 'constraint-violation');
+    expect(constraint.map((record) => (JSON.parse(record.value ?? '{}') as { n: number }).n).sort((a, b) => a - b)).toEqual(violating);
+    for (const record of constraint) {
+      expect(record.headers['txstream-error-class']).toBe('SinkStatementError');
+      expect(record.headers['txstream-error-message']).toMatch(/amount_not_negative.*SQLSTATE 23514|SQLSTATE 23514.*amount_not_negative/);
+      expect(record.headers['txstream-lineage'] ?? record.headers['txstream-origin']).toBeDefined();
+    }
+    const decode = deadLetters.filter((record) => record.headers['txstream-dlt-reason'] === 'decode-failed');
+    expect(decode.map((record) => record.key).sort()).toEqual(['bad-1', 'bad-2']);
+    expect(deadLetters).toHaveLength(violating.length + 2);
+
+    await expectOffsetsAgree(groupId, input);
+    expect(worker.log()).toMatch(/PostgreSQL sink ready/);
+  });
+
+  it('ctx.once runs a side effect once per id, even when the id comes again in another record', async () => {
+    const { input, pipeline, groupId, config } = await setup('pgonce', 2);
+    // Every id twice: 400 records, 200 ids; the second record of an id finds it recorded.
+    const messages = [0, 1].flatMap(() => Array.from({ length: 200 }, (_, n) => ({ key: `key-${n}`, value: JSON.stringify({ n, once: true }) })));
+    await produce(brokers, input, messages);
+    const worker = start(config, 'pgonce');
+    await waitForDatabaseCommit(groupId, input);
+    expect(await worker.stop()).toBe(0);
+
+    expect(await db.count(`SELECT count(*) FROM rows_${pipeline}`)).toBe(400);
+    expect(await db.count(`SELECT count(*) FROM once_runs_${pipeline}`)).toBe(200);
+    expect(await db.count(`SELECT count(DISTINCT n) FROM once_runs_${pipeline}`)).toBe(200);
+    expect(await db.count(`SELECT count(*) FROM txstream_once WHERE group_id = $1`, [groupId])).toBe(200);
+  });
+
+  it('fences a member stalled with SIGSTOP: its late database commit is refused and no row is written twice', { timeout: 240_000 }, async () => {
+    const records = 6000;
+    // Long transactions, so the stalled member certainly holds one open; its session outlives the stall.
+    const { input, dlt, pipeline, groupId, config } = await setup('pgzombie', 4, { commitIntervalMs: 1500, sessionTimeoutMs: 6000, transactionTimeoutMs: 30_000 });
+    await produceNumbered(brokers, input, records);
+    const zombie = start(config, 'pgzombie-a', 3);
+    await waitFor(async () => (await db.offsetsTotal(groupId, input)) > 0, 'the first member to commit', 60_000, 200);
+    const healthy = start(config, 'pgzombie-b', 3);
+    const before = await db.offsetsTotal(groupId, input);
+    await waitFor(async () => (await db.offsetsTotal(groupId, input)) > before + 200, 'both members to commit', 60_000, 200);
+    zombie.signal('SIGSTOP');
+    // Past the session timeout the group drops the stalled member; the healthy one opens its
+    // partitions, which bumps their owner epochs in the database.
+    await sleep(12_000);
+    zombie.signal('SIGCONT');
+    await waitForDatabaseCommit(groupId, input);
+    await Promise.all([zombie.stop(), healthy.stop()]);
+
+    expect(zombie.log()).toMatch(/database commit refused: a newer owner opened this partition/);
+    await expectExactlyOnce(pipeline, records);
+    // A row applied twice would have been a unique violation, dead-lettered: there is none.
+    expect(await readWithKcat(brokers, [dlt], { timeoutMs: 30_000 })).toHaveLength(0);
+    await expectOffsetsAgree(groupId, input);
+  });
+
+  it('waits through a PostgreSQL restart mid-run and resumes: nothing lost, nothing doubled', { timeout: 240_000 }, async () => {
+    const records = 8000;
+    const { input, dlt, pipeline, groupId, config } = await setup('pgrestart', 3);
+    await produceNumbered(brokers, input, records);
+    const worker = start(config, 'pgrestart', 1);
+    await waitFor(async () => (await db.offsetsTotal(groupId, input)) > 1000, 'the worker to commit 1000 inputs', 60_000, 200);
+    await db.server.stop({ mode: 'fast' });
+    const stoppedAt = Date.now();
+    await sleep(5000);
+    await db.server.restart();
+    await waitForDatabaseCommit(groupId, input);
+    expect(await worker.stop()).toBe(0);
+
+    const log = worker.log();
+    expect(log).toMatch(/processing failed; rolled back to the last commit and will retry|could not open the partition/);
+    expect(log).toMatch(/producer re-opened after a failure; resuming from the committed offset/);
+    expect(Date.now() - stoppedAt).toBeGreaterThan(5000);
+    await expectExactlyOnce(pipeline, records);
+    expect(await readWithKcat(brokers, [dlt], { timeoutMs: 30_000 })).toHaveLength(0);
+    await expectOffsetsAgree(groupId, input);
+  });
+});
