@@ -1,7 +1,7 @@
 import type { Kafka, Message, TopicPartitionOffset } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitStrategyName } from '../config/defaults.js';
-import type { HandlerContext } from '../pipeline/records.js';
+import type { HandlerContext, InputRecord } from '../pipeline/records.js';
 
 /**
  * A commit strategy decides when outputs become visible and when input offsets
@@ -55,6 +55,12 @@ export interface PartitionCommitter {
    * writes and is rethrown, routed by the error policy like any handler failure.
    */
   runHandlerCall?<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T>;
+  /**
+   * Committers whose commit cannot include the Kafka write of a retry copy (the PostgreSQL sink):
+   * of these decoded records, the deliveries already consumed once (a retry copy written again
+   * after a crash), recorded in the same transaction as the unit. The task drops them.
+   */
+  consumedBefore?(records: readonly InputRecord[]): Promise<ReadonlySet<InputRecord>>;
 }
 
 /** The handler-context fields a committer may supply. */

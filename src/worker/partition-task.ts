@@ -293,6 +293,7 @@ export class PartitionTask {
         this.route(collector, message, error);
       }
     }
+    await this.dropConsumedBefore(inputs);
     if (inputs.length === 0) return collector;
 
     const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
@@ -425,6 +426,19 @@ export class PartitionTask {
       case 'block':
         throw new BlockedRecord(message.offset, error);
     }
+  }
+
+  /** Drops deliveries the committer has seen consumed already (a retry copy written twice): applied once, not again. */
+  private async dropConsumedBefore(inputs: Input[]): Promise<void> {
+    const { committer } = this.deps;
+    if (!committer.consumedBefore || inputs.length === 0) return;
+    const seen = await committer.consumedBefore(inputs.map((input) => input.record));
+    if (seen.size === 0) return;
+    const kept = inputs.filter((input) => !seen.has(input.record));
+    for (const input of inputs) {
+      if (seen.has(input.record)) this.log.info({ offset: input.message.offset, origin: encodeLineage(input.record), attempt: input.record.attempt }, 'duplicate retry copy skipped: this delivery was consumed before');
+    }
+    inputs.splice(0, inputs.length, ...kept);
   }
 
   /** A handler call inside the committer's own scope (the sink's savepoint, `ctx.db`), when it has one. */

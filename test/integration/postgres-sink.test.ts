@@ -1,4 +1,6 @@
+import type { KafkaMessage } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { failureCopy, originOf } from '../../src/routing/failure-copy.js';
 import { sinkTablesSql } from '../fixtures/pg-sink-handler.js';
 import { committedOffsets, createPipelineTopics, endOffsets, produce, produceNumbered, uniqueName } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';
@@ -136,6 +138,26 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     expect(await db.count(`SELECT count(*) FROM once_runs_${pipeline}`)).toBe(200);
     expect(await db.count(`SELECT count(DISTINCT n) FROM once_runs_${pipeline}`)).toBe(200);
     expect(await db.count(`SELECT count(*) FROM txstream_once WHERE group_id = $1`, [groupId])).toBe(200);
+  });
+
+  it('applies a retry copy written twice (a crash between its write and the database commit) once', async () => {
+    const { input, dlt, pipeline, groupId, config } = await setup('pgretry', 1);
+    await produceNumbered(brokers, input, 10);
+    // A delivery that failed once, as the worker writes it to the first retry tier, twice: what a
+    // crash after the copy's acknowledgment and before the database commit leaves behind.
+    const failed = { key: Buffer.from('key-x'), value: Buffer.from(JSON.stringify({ n: 9999 })), headers: {}, offset: '777', timestamp: String(Date.now()) } as unknown as KafkaMessage;
+    const copy = failureCopy(failed, originOf(input, 0, failed, false), { error: new Error('first attempt failed'), now: Date.now(), dueAt: Date.now() });
+    await produce(brokers, `${input}.retry.1`, [copy, copy]);
+    const worker = start(config, 'pgretry');
+    await waitForDatabaseCommit(groupId, input);
+    await waitFor(async () => (await db.offsetsTotal(groupId, `${input}.retry.1`)) >= 2, 'both retry copies consumed', 60_000, 300);
+    expect(await worker.stop()).toBe(0);
+
+    expect(await db.count(`SELECT count(*) FROM rows_${pipeline} WHERE lineage = $1`, [`${input}/0/777`])).toBe(1);
+    await expectExactlyOnce(pipeline, 11);
+    expect(worker.log()).toMatch(/duplicate retry copy skipped/);
+    // Without the check the second copy is a unique violation, dead-lettered.
+    expect(await readWithKcat(brokers, [dlt], { timeoutMs: 30_000 })).toHaveLength(0);
   });
 
   it('fences a member stalled with SIGSTOP: its late database commit is refused and no row is written twice', { timeout: 240_000 }, async () => {

@@ -13,7 +13,8 @@ import type {
 } from '../../commit/strategy.js';
 import { ConfigError, errorMessage, HandlerContractError, HandlerTimeoutError, NonRetryableError, ProducerFencedError, UnitRollbackError } from '../../errors/index.js';
 import type { ResolvedPipeline } from '../../pipeline/definition.js';
-import type { OnceFn, SinkClient, SinkQueryResult } from '../../pipeline/records.js';
+import type { InputRecord, OnceFn, SinkClient, SinkQueryResult } from '../../pipeline/records.js';
+import { encodeLineage } from '../../routing/lineage.js';
 import type { ResolvedPostgresSink } from './config.js';
 import { type SinkMetrics, sinkMetricsOf } from './metrics.js';
 
@@ -196,6 +197,37 @@ class PostgresPartition implements PartitionCommitter {
   }
 
   async acknowledgeOnReceipt(): Promise<void> {}
+
+  /**
+   * Retry copies are Kafka writes acknowledged before the database commit: a crash in between
+   * writes the copy again. Each delivery of a retry tier (origin lineage and attempt) is recorded
+   * in the once-table with the unit, so the second copy of the same delivery is recognised and
+   * dropped: the record is applied once. Inputs of the pipeline's own topics need nothing: their
+   * offsets commit with the rows.
+   */
+  async consumedBefore(records: readonly InputRecord[]): Promise<ReadonlySet<InputRecord>> {
+    const retried = records.filter((record) => record.attempt > 1);
+    if (retried.length === 0) return new Set();
+    const tx = await this.transaction();
+    const ids = retried.map((record) => `txstream.retry-copy:${encodeLineage(record)}#${record.attempt}`);
+    let fresh: Set<string>;
+    try {
+      const { rows } = await tx.client.query<{ id: string }>(
+        `INSERT INTO ${this.shared.onceTable} (group_id, id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING id`,
+        [this.shared.context.groupId, ids],
+      );
+      fresh = new Set(rows.map((row) => row.id));
+    } catch (error) {
+      throw new UnitRollbackError(`database transaction of ${this.where} failed recording retry deliveries: ${errorMessage(error)}`, { cause: error });
+    }
+    // Both copies may arrive in one unit: the first occurrence of a fresh id is the delivery, the rest are copies.
+    return new Set(
+      retried.filter((_, index) => {
+        const id = ids[index] as string;
+        return !fresh.delete(id);
+      }),
+    );
+  }
 
   async runHandlerCall<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T> {
     const tx = await this.transaction();
