@@ -97,6 +97,8 @@ export const workerSettingsFields = z
     metricsHost: z.string().min(1),
     /** /healthz fails after the event loop was blocked longer than this. */
     livenessMaxEventLoopDelayMs: ms(10),
+    /** Connection URL for every PostgreSQL sink pipeline (a deployment's database, e.g. in a container). */
+    postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL: postgres://user@host:port/database').optional(),
     /** Names of the pipelines to run; all when empty. */
     only: z.array(z.string()).default([]),
     pipelines: z.array(pipelineFileSchema).default([]),

@@ -104,6 +104,16 @@ export function resolvePostgresSink(pipeline: string, sink: PostgresSinkOptions)
   };
 }
 
+/** `--postgres-url` (TXSTREAM_POSTGRES_URL): the connection of every sink pipeline, replacing what the files say. */
+export function withPostgresUrl<P extends { readonly sink?: SinkDefinition }>(pipelines: readonly P[], url: string | undefined): P[] {
+  if (url === undefined) return [...pipelines];
+  return pipelines.map((pipeline) => {
+    if (!pipeline.sink) return pipeline;
+    const { url: _file, host: _host, port: _port, database: _database, user: _user, ...rest } = pipeline.sink.postgres;
+    return { ...pipeline, sink: { postgres: { ...rest, url } } };
+  });
+}
+
 /** The URL with its password replaced, for messages. */
 export function redactUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/, '$1:***@');
