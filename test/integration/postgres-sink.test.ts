@@ -50,6 +50,13 @@ function start(config: string, name: string, handlerDelayMs = 0): WorkerProcess 
   return worker;
 }
 
+/** One sample of a worker's /metrics (0 when the series is absent). */
+async function metric(worker: WorkerProcess, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${await worker.opsPort()}/metrics`)).text();
+  const line = text.split('\n').find((entry) => entry.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
 async function endTotal(topic: string): Promise<number> {
   let total = 0;
   for (const end of (await endOffsets(brokers, topic)).values()) total += Number(end);
@@ -87,7 +94,7 @@ async function expectOffsetsAgree(groupId: string, input: string): Promise<void>
 
 describe('PostgreSQL sink: exactly-once into the database', () => {
   it('commits rows with their offsets; a constraint violation and an undecodable record go to the DLT with their reason, neighbours commit', async () => {
-    const { input, dlt, pipeline, groupId, config } = await setup('pgdlt', 3);
+    const { input, dlt, pipeline, groupId, config } = await setup('pgdlt', 3, { metricsPort: 0 });
     const records = 3000;
     // n % 250 == 7 has a negative amount: the CHECK constraint refuses it (12 records).
     const violating = Array.from({ length: records }, (_, n) => n).filter((n) => n % 250 === 7);
@@ -102,6 +109,11 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     ]);
     const worker = start(config, 'pgdlt');
     await waitForDatabaseCommit(groupId, input);
+    expect(await metric(worker, `txstream_sink_rows_written_total{pipeline="${pipeline}"}`)).toBe(records - violating.length);
+    expect(await metric(worker, `txstream_sink_commit_duration_seconds_count{pipeline="${pipeline}"}`)).toBeGreaterThan(0);
+    expect(await metric(worker, `txstream_commit_duration_seconds_count{pipeline="${pipeline}",strategy="postgres"}`)).toBeGreaterThan(0);
+    expect(await metric(worker, `txstream_records_total{pipeline="${pipeline}",outcome="dead_lettered"}`)).toBe(violating.length + 2);
+    expect(await metric(worker, `txstream_sink_fenced_commits_total{pipeline="${pipeline}"}`)).toBe(0);
     expect(await worker.stop()).toBe(0);
 
     await expectExactlyOnce(pipeline, records - violating.length);
@@ -165,7 +177,7 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     const partitions = 2;
     // A long commit interval: the first member handles every input and then sits idle in its open
     // transactions, which is when it is stopped. Its database sessions outlive the stall (30 s).
-    const { input, dlt, pipeline, groupId, config } = await setup('pgzombie', partitions, { commitIntervalMs: 8000, sessionTimeoutMs: 6000, transactionTimeoutMs: 30_000 });
+    const { input, dlt, pipeline, groupId, config } = await setup('pgzombie', partitions, { commitIntervalMs: 8000, sessionTimeoutMs: 6000, transactionTimeoutMs: 30_000, metricsPort: 0 });
     await produceNumbered(brokers, input, records);
     const zombie = start(config, 'pgzombie-a', 1);
     // Idle in transaction for a second: every input handled (a batch takes ~100 ms), nothing committed yet.
@@ -183,6 +195,7 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     await sleep(12_000);
     zombie.signal('SIGCONT');
     await waitForDatabaseCommit(groupId, input);
+    expect(await metric(zombie, `txstream_sink_fenced_commits_total{pipeline="${pipeline}"}`)).toBeGreaterThanOrEqual(1);
     await Promise.all([zombie.stop(), healthy.stop()]);
 
     const refused = zombie.log().match(/database commit refused: a newer owner opened this partition/g) ?? [];
