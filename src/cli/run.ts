@@ -62,6 +62,7 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     rebalanceTimeoutMs: settings.rebalanceTimeoutMs,
     drainTimeoutMs: settings.drainTimeoutMs,
     metadataMaxAgeMs: settings.metadataMaxAgeMs,
+    instanceId: settings.instanceId,
     pipelines,
     logger,
     kafka: { ssl, sasl },

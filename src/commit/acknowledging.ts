@@ -33,6 +33,8 @@ function acknowledgingStrategy(
     name,
     guarantee: acknowledge === 'on-receipt' ? 'at-most-once' : 'at-least-once',
     forPartition: (partition) => new AcknowledgingPartition(context, partition, shared, acknowledge),
+    // Offsets commit with each write: nothing is ever pending.
+    flush: async () => {},
     close: () => shared.close(),
   };
 }

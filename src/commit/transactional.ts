@@ -1,49 +1,235 @@
-import type { Producer, Transaction } from 'kafkajs';
-import { ProducerFencedError } from '../errors/index.js';
-import { isFencingError } from '../kafka/errors.js';
-import { splitIntoRequests } from './request-size.js';
-import {
-  type CommitResult,
-  type CommitStrategy,
-  type CommitUnit,
-  type PartitionCommitter,
-  type StrategyContext,
-  type TopicPartition,
-  transactionalIdFor,
+import type { Message, Producer, Transaction } from 'kafkajs';
+import { GenerationFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
+import { isFencingError, isGenerationError } from '../kafka/errors.js';
+import { MAX_REQUEST_BYTES, splitIntoRequests } from './request-size.js';
+import type {
+  CommitListener,
+  CommitResult,
+  CommitStrategy,
+  CommitUnit,
+  GroupMembership,
+  PartitionCommitter,
+  StrategyContext,
+  TopicMessages,
+  TopicPartition,
 } from './strategy.js';
 
 /**
- * Exactly-once: one transactional producer per input partition (KafkaJS has no
- * KIP-447, so the transactional id, not the group generation, is what fences a
- * zombie). Outputs and the input offset commit in one transaction, which may
- * span several handler batches up to the commit interval.
+ * Exactly-once with one transactional producer per pipeline consumer (EOS v2, KIP-447): every
+ * assigned partition, retry tiers included, writes into one transaction, and one commit cycle
+ * per commit interval sends all their offsets with the consumer's group metadata and commits.
+ * The group coordinator refuses the offsets of a member whose generation is over, so a zombie's
+ * transaction aborts; a new owner reads offsets with require_stable, so it never starts before
+ * a pending transaction that moves them has ended.
+ *
+ * The cost of sharing, as in Kafka Streams: a failed commit, or a failed write, aborts the one
+ * transaction, and every partition in it rewinds to its last commit.
  */
 export function transactionalStrategy(context: StrategyContext): CommitStrategy {
+  const transaction = new PipelineTransaction(context);
   return {
     name: 'transactional',
     guarantee: 'exactly-once',
-    forPartition: (partition) => new TransactionalPartition(context, partition),
-    close: async () => {},
+    forPartition: (partition, listener) => new SharedTransactionCommitter(transaction, { partition, listener, records: 0, rolledBack: false }),
+    flush: () => transaction.commit(),
+    close: () => transaction.close(),
   };
 }
 
-class TransactionalPartition implements PartitionCommitter {
+/** A partition's share of the open transaction. */
+interface Participant {
+  readonly partition: TopicPartition;
+  readonly listener: CommitListener;
+  /** The offset its pending work commits (unset: nothing pending). */
+  nextOffset?: string;
+  records: number;
+  /** Its pending work was aborted with a transaction: refuse writes until the task reopens. */
+  rolledBack: boolean;
+}
+
+export class PipelineTransaction {
   readonly transactionalId: string;
   private producer: Producer | undefined;
+  /** A fresh producer is needed: none yet, or the last one failed (its sequence numbers and transaction state cannot be trusted). */
+  private broken = true;
   private transaction: Transaction | undefined;
   private startedAt = 0;
-  private pendingRecords = 0;
-  private pendingNextOffset: string | undefined;
+  /** The generation the open transaction's work was done in: its offsets commit under it or not at all. */
+  private membership: GroupMembership | undefined;
+  private readonly pending = new Set<Participant>();
+  /** Units waiting for the producer, written together by the next flush. */
+  private readonly waiting: Write[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
 
-  constructor(
-    private readonly context: StrategyContext,
-    private readonly partition: TopicPartition,
-  ) {
-    this.transactionalId = transactionalIdFor(context.groupId, partition);
+  constructor(private readonly context: StrategyContext) {
+    this.transactionalId = context.transactionalId;
   }
 
-  async open(): Promise<void> {
-    this.producer = this.context.kafka.producer({
+  /** Makes sure a producer is initialised (InitProducerId aborts what a predecessor with this id left open). */
+  open(): Promise<void> {
+    return this.exclusive(async () => {
+      await this.ensureProducer();
+    });
+  }
+
+  /**
+   * Writes a unit into the open transaction (beginning one if needed). Units that arrive while
+   * the producer is busy wait and go out together: the partitions handled at the same time
+   * share produce requests instead of taking a round trip each.
+   */
+  write(participant: Participant, unit: CommitUnit): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ participant, unit, resolve, reject });
+      // One flush is queued whenever units wait; it takes every unit that arrived before it runs.
+      if (this.waiting.length === 1) void this.exclusive(() => this.flushWrites());
+    });
+  }
+
+  private async flushWrites(): Promise<void> {
+    const writes = takeWrites(this.waiting);
+    if (this.waiting.length > 0) void this.exclusive(() => this.flushWrites());
+    const live: Write[] = [];
+    for (const write of writes) {
+      if (write.participant.rolledBack) write.reject(new TransactionRolledBackError(write.participant.partition.topic, write.participant.partition.partition));
+      else live.push(write);
+    }
+    if (live.length === 0) return;
+    try {
+      const producer = await this.ensureProducer();
+      if (!this.transaction) {
+        this.transaction = await producer.transaction();
+        this.startedAt = Date.now();
+        this.membership = this.context.membership();
+        this.timer = setTimeout(() => void this.commit(), this.context.commitIntervalMs);
+      }
+      const limit = Math.min(...live.map(({ unit }) => unit.maxRequestBytes ?? MAX_REQUEST_BYTES));
+      for (const request of splitIntoRequests(mergeOutputs(live.map(({ unit }) => unit)), limit)) {
+        await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
+      }
+    } catch (error) {
+      // Part of the units may be in the transaction: it aborts for everyone. The writers hear it
+      // from the error; the other partitions in the transaction from their listeners.
+      const reason = this.classify(error);
+      await this.abortLocked(reason, new Set(live.map(({ participant }) => participant)));
+      for (const write of live) write.reject(reason);
+      return;
+    }
+    for (const { participant, unit, resolve } of live) {
+      participant.nextOffset = unit.nextOffset;
+      participant.records += unit.records;
+      this.pending.add(participant);
+      resolve();
+    }
+  }
+
+  /** How long the open transaction has held this participant's work (undefined: none pending). */
+  pendingForMs(participant: Participant): number | undefined {
+    return this.pending.has(participant) ? Date.now() - this.startedAt : undefined;
+  }
+
+  /** One commit cycle: every pending partition's offsets, then EndTxn. Results reach the listeners. */
+  commit(): Promise<void> {
+    return this.exclusive(() => this.commitLocked());
+  }
+
+  /**
+   * Aborts the open transaction because of `participant`'s failure, if it holds work of that
+   * partition: a partition with nothing pending has nothing to roll back, and must not cost the
+   * others their work (its failed write, if any, has aborted the transaction already).
+   */
+  abortFor(reason: unknown, participant: Participant): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.pending.has(participant)) await this.abortLocked(reason, new Set([participant]));
+    });
+  }
+
+  close(): Promise<void> {
+    return this.exclusive(async () => {
+      this.closed = true;
+      if (this.transaction) await this.abortLocked(new Error('the worker is stopping'));
+      const producer = this.producer;
+      this.producer = undefined;
+      await producer?.disconnect();
+    });
+  }
+
+  private async commitLocked(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const transaction = this.transaction;
+    if (!transaction) return;
+    const participants = [...this.pending];
+    const started = Date.now();
+    try {
+      const offsets = participantOffsets(participants);
+      if (offsets.length > 0) {
+        const membership = this.membership;
+        await transaction.sendOffsets({
+          consumerGroupId: this.context.groupId,
+          topics: offsets,
+          ...(membership ? { consumerGroupMetadata: { generationId: membership.generationId, memberId: membership.memberId, groupInstanceId: membership.groupInstanceId } } : {}),
+        });
+      }
+      await transaction.commit();
+    } catch (error) {
+      await this.abortLocked(this.classify(error));
+      return;
+    }
+    this.transaction = undefined;
+    this.pending.clear();
+    const durationMs = Date.now() - started;
+    this.context.onTransactionEnded('committed', durationMs);
+    for (const participant of participants) {
+      const result: CommitResult = { records: participant.records, nextOffset: participant.nextOffset as string, durationMs };
+      participant.nextOffset = undefined;
+      participant.records = 0;
+      participant.listener.committed(result);
+    }
+  }
+
+  /** Aborts the open transaction; every partition in it but `except` (which handle their own failure) rolls back. */
+  private async abortLocked(reason: unknown, except: ReadonlySet<Participant> = new Set()): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const transaction = this.transaction;
+    const participants = [...this.pending];
+    this.transaction = undefined;
+    this.pending.clear();
+    for (const participant of except) {
+      participant.nextOffset = undefined;
+      participant.records = 0;
+    }
+    if (transaction) {
+      // After any failure KafkaJS's producer may be mid-commit or hold stale sequence numbers:
+      // the next transaction starts on a fresh producer, whose InitProducerId bumps the epoch
+      // and ends whatever this one left open (it may even have committed: the tasks re-read
+      // their committed offsets before going on).
+      this.broken = true;
+      try {
+        await transaction.abort();
+      } catch (error) {
+        this.context.logger.debug({ err: error, transactionalId: this.transactionalId }, 'abort failed; the next producer fences this transaction');
+      }
+      this.context.onTransactionEnded('aborted', 0);
+    }
+    for (const participant of participants) {
+      if (except.has(participant)) continue;
+      participant.nextOffset = undefined;
+      participant.records = 0;
+      participant.rolledBack = true;
+      participant.listener.rolledBack(reason);
+    }
+  }
+
+  private async ensureProducer(): Promise<Producer> {
+    if (this.closed) throw new Error(`transactional producer ${this.transactionalId} is closed`);
+    if (this.producer && !this.broken) return this.producer;
+    const previous = this.producer;
+    this.producer = undefined;
+    await previous?.disconnect().catch(() => {});
+    const producer = this.context.kafka.producer({
       transactionalId: this.transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
@@ -51,96 +237,121 @@ class TransactionalPartition implements PartitionCommitter {
       // A transaction begun right after a commit meets CONCURRENT_TRANSACTIONS while the
       // coordinator writes the markers; retry that in milliseconds, not KafkaJS's 300 ms.
       // Markers to three brokers on a loaded machine took longer than KafkaJS's default five
-      // retries (about 0.6 s), and every failure now costs a fresh producer: ten (about 5 s).
-      // Retries stay bounded: a request that keeps failing aborts the transaction and the
-      // partition rewinds, which is safe under EOS.
+      // retries (about 0.6 s): ten (about 5 s). Retries stay bounded: a request that keeps
+      // failing aborts the transaction and its partitions rewind, which is safe under EOS.
       retry: { initialRetryTime: 20, maxRetryTime: 1000, retries: 10 },
     });
-    const producer = this.producer;
-    await this.guard(async () => {
+    try {
       await producer.connect();
-      // KafkaJS sends the transactional InitProducerId on the first transaction(), not in
-      // connect(). Fencing must happen now, before the committed offset is read: the
-      // coordinator bumps the epoch and completes whatever the previous owner left open.
-      // An empty transaction ends without an EndTxn request.
-      const fence = await producer.transaction();
-      await fence.abort();
-    });
+      // KafkaJS sends InitProducerId on the first transaction(), not in connect(): force it now,
+      // so a restarted worker (same transactional id) aborts its predecessor's open transaction
+      // before any partition starts. An empty transaction ends without an EndTxn request.
+      const init = await producer.transaction();
+      await init.abort();
+    } catch (error) {
+      await producer.disconnect().catch(() => {});
+      throw this.classify(error);
+    }
+    this.producer = producer;
+    this.broken = false;
+    return producer;
+  }
+
+  private classify(error: unknown): unknown {
+    if (error instanceof ProducerFencedError || error instanceof GenerationFencedError || error instanceof TransactionRolledBackError) return error;
+    if (isFencingError(error)) return new ProducerFencedError(this.transactionalId, { cause: error });
+    if (isGenerationError(error)) return new GenerationFencedError(this.context.groupId, this.membership?.generationId ?? -1, { cause: error });
+    return error;
+  }
+
+  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(operation, operation);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+}
+
+interface Write {
+  readonly participant: Participant;
+  readonly unit: CommitUnit;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The writes the next flush takes: every waiting unit, up to one that must go alone (which goes by itself). */
+function takeWrites(waiting: Write[]): Write[] {
+  const [first] = waiting;
+  if (first?.unit.alone) return waiting.splice(0, 1);
+  const alone = waiting.findIndex((write) => write.unit.alone);
+  return waiting.splice(0, alone < 0 ? waiting.length : alone);
+}
+
+/** The outputs of several units, one entry per topic (each unit's order kept). */
+function mergeOutputs(units: readonly CommitUnit[]): TopicMessages[] {
+  if (units.length === 1) return [...(units[0] as CommitUnit).outputs];
+  const byTopic = new Map<string, Message[]>();
+  for (const { outputs } of units) {
+    for (const { topic, messages } of outputs) {
+      const merged = byTopic.get(topic);
+      if (merged) merged.push(...messages);
+      else byTopic.set(topic, [...messages]);
+    }
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/** One partition's view of the pipeline's transaction. */
+class SharedTransactionCommitter implements PartitionCommitter {
+  readonly sharedCommitCycle = true;
+
+  constructor(
+    private readonly shared: PipelineTransaction,
+    private readonly participant: Participant,
+  ) {}
+
+  get transactionalId(): string {
+    return this.shared.transactionalId;
+  }
+
+  async open(): Promise<void> {
+    // The task opens again after a rollback, once it has re-read its committed offset.
+    this.participant.rolledBack = false;
+    await this.shared.open();
   }
 
   async acknowledgeOnReceipt(): Promise<void> {}
 
-  async write(unit: CommitUnit): Promise<void> {
-    const producer = this.producer;
-    if (!producer) throw new Error(`partition ${this.partition.topic}[${this.partition.partition}] written before open()`);
-    await this.guard(async () => {
-      if (!this.transaction) {
-        this.transaction = await producer.transaction();
-        this.startedAt = Date.now();
-      }
-      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
-    });
-    this.pendingRecords += unit.records;
-    this.pendingNextOffset = unit.nextOffset;
+  write(unit: CommitUnit): Promise<void> {
+    return this.shared.write(this.participant, unit);
   }
 
   pendingForMs(): number | undefined {
-    return this.transaction ? Date.now() - this.startedAt : undefined;
+    return this.shared.pendingForMs(this.participant);
   }
 
   async commit(): Promise<CommitResult | undefined> {
-    const transaction = this.transaction;
-    const nextOffset = this.pendingNextOffset;
-    if (!transaction || nextOffset === undefined) return undefined;
-    const started = Date.now();
-    await this.guard(async () => {
-      await transaction.sendOffsets({
-        consumerGroupId: this.context.groupId,
-        topics: [{ topic: this.partition.topic, partitions: [{ partition: this.partition.partition, offset: nextOffset }] }],
-      });
-      await transaction.commit();
-    });
-    const result = { records: this.pendingRecords, nextOffset, durationMs: Date.now() - started };
-    this.reset();
-    return result;
+    await this.shared.commit();
+    return undefined;
   }
 
-  async abort(): Promise<void> {
-    const transaction = this.transaction;
-    this.reset();
-    if (!transaction) return;
-    try {
-      await transaction.abort();
-    } catch (error) {
-      // A fenced producer cannot abort; the coordinator already did.
-      if (!isFencingError(error)) throw error;
-    }
+  abort(reason: unknown = new Error(`partition ${this.participant.partition.topic}[${this.participant.partition.partition}] aborted`)): Promise<void> {
+    // The partition that aborts handles its own rewind; the others hear it from their listeners.
+    return this.shared.abortFor(reason, this.participant);
   }
 
   async close(): Promise<void> {
-    try {
-      await this.abort();
-    } finally {
-      await this.producer?.disconnect();
-      this.producer = undefined;
-    }
+    // Outputs must never commit without their offsets: a partition leaving with pending work aborts it.
+    if (this.shared.pendingForMs(this.participant) !== undefined) await this.abort(new Error('partition closed with uncommitted work'));
   }
+}
 
-  private reset(): void {
-    this.transaction = undefined;
-    this.pendingRecords = 0;
-    this.pendingNextOffset = undefined;
+function participantOffsets(participants: readonly Participant[]): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+  for (const { partition, nextOffset } of participants) {
+    if (nextOffset === undefined) continue;
+    const list = byTopic.get(partition.topic) ?? [];
+    list.push({ partition: partition.partition, offset: nextOffset });
+    byTopic.set(partition.topic, list);
   }
-
-  private async guard<T>(operation: () => Promise<T>): Promise<T> {
-    try {
-      return await operation();
-    } catch (error) {
-      if (isFencingError(error)) {
-        this.reset();
-        throw new ProducerFencedError(this.transactionalId, { cause: error });
-      }
-      throw error;
-    }
-  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
 }

@@ -21,8 +21,13 @@ export const DEFAULTS = {
    * Kafka Streams uses 100 ms under exactly-once.
    */
   commitIntervalMs: 100,
-  /** Above the longest batch, well below the broker's 15 min cap and KafkaJS's 60 s. */
-  transactionTimeoutMs: 30_000,
+  /**
+   * One transaction spans a commit interval of every partition's writes, never a handler call.
+   * A worker that dies with a transaction open blocks read_committed readers of its outputs
+   * (and the offsets' new owner) until this passes, unless it restarts under the same
+   * instanceId: 10 s, as Kafka Streams under exactly-once.
+   */
+  transactionTimeoutMs: 10_000,
   /** Partitions whose batches are processed at the same time by one worker. */
   partitionsConcurrently: 4,
   sessionTimeoutMs: 30_000,
@@ -30,8 +35,8 @@ export const DEFAULTS = {
   rebalanceTimeoutMs: 60_000,
   /**
    * A handler call that has not settled after this fails with HandlerTimeoutError (routed
-   * by the error policy). Well under transactionTimeoutMs: the unit's transaction may be
-   * open while the handler runs, and must still commit after the timeout.
+   * by the error policy). Transactions do not wait for handlers: outputs are written after the
+   * call returns, and the commit cycle commits what is written.
    */
   handlerTimeoutMs: 10_000,
   /** SIGTERM/SIGINT: finish and commit within this, or abort and exit non-zero. */
@@ -81,3 +86,12 @@ export const DEFAULTS = {
   /** `txstream audit`: missing or duplicated inputs listed. */
   auditProblems: 20,
 } as const;
+
+/**
+ * A worker's default instance id: unique among live processes (the pid), not stable across
+ * restarts. Give each worker a stable name (TXSTREAM_INSTANCE_ID) where the platform has one.
+ */
+export function defaultInstanceId(hostname: string, pid: number): string {
+  const host = hostname.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100) || 'worker';
+  return `${host}-${pid}`;
+}

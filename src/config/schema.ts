@@ -91,6 +91,11 @@ export const workerSettingsFields = z
     drainTimeoutMs: ms(0),
     /** How soon partitions added to an input are picked up (metadata refresh). */
     metadataMaxAgeMs: ms(1_000),
+    /** Names the worker's transactional producers (`<group>.<instanceId>`); unique per live worker. */
+    instanceId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, dot, underscore and dash (it becomes part of a transactional id)')
+      .optional(),
     /** The ops HTTP server's port; none when unset. */
     metricsPort: z.number().int().min(0).max(65_535).optional(),
     /** The address the ops server listens on. */

@@ -119,6 +119,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'graceful shutdown deadline',
   },
   {
+    path: ['instanceId'],
+    flag: 'instance-id',
+    group: 'worker',
+    env: ['TXSTREAM_INSTANCE_ID'],
+    kind: 'string',
+    description: "this worker's stable name (a pod or container name): a restart under the same name aborts its predecessor's open transaction at once (default: <hostname>-<pid>)",
+  },
+  {
     path: ['metadataMaxAgeMs'],
     flag: 'metadata-max-age-ms',
     group: 'worker',

@@ -77,8 +77,10 @@ export class InvalidFailureHeadersError extends NonRetryableError {
 }
 
 /**
- * Another owner initialised the partition's transactional id: this worker must give
- * the partition up, never retry the transaction.
+ * The transaction coordinator refused the producer's epoch: another process initialised the
+ * same transactional id (a restart of this worker, or two workers given one instance id), or
+ * the coordinator aborted a transaction that outlived transactionTimeoutMs. The transaction is
+ * gone; never retry it.
  */
 export class ProducerFencedError extends Error {
   override readonly name = 'ProducerFencedError';
@@ -86,7 +88,36 @@ export class ProducerFencedError extends Error {
     readonly transactionalId: string,
     options?: { cause?: unknown },
   ) {
-    super(`transactional producer ${transactionalId} was fenced by a newer owner of its partition`, options);
+    super(`transactional producer ${transactionalId} was fenced: another producer initialised its transactional id, or its transaction timed out`, options);
+  }
+}
+
+/**
+ * KIP-447: the group coordinator refused the transaction's offsets because the consumer's
+ * generation is over (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID): its
+ * partitions may have moved. This member is a zombie until it rejoins; its transaction aborts.
+ */
+export class GenerationFencedError extends Error {
+  override readonly name = 'GenerationFencedError';
+  constructor(
+    readonly groupId: string,
+    readonly generationId: number,
+    options?: { cause?: unknown },
+  ) {
+    const reason = (options?.cause as { type?: string } | undefined)?.type ?? errorMessage(options?.cause);
+    super(`group ${groupId} refused the transaction's offsets of generation ${generationId} (${reason}): this member's generation is over`, options);
+  }
+}
+
+/**
+ * A partition's write was refused because the shared transaction holding its earlier work
+ * aborted meanwhile: what the write follows is gone, so the batch stops and the partition
+ * rewinds (its listener already heard why).
+ */
+export class TransactionRolledBackError extends Error {
+  override readonly name = 'TransactionRolledBackError';
+  constructor(topic: string, partition: number) {
+    super(`the transaction holding ${topic}[${partition}]'s earlier work was aborted; the partition rewinds to its last commit`);
   }
 }
 

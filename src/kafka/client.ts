@@ -19,8 +19,10 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 // Connection failures are reported by txstream itself, once, with what to check (BrokerUnreachableError);
-// KafkaJS's line per retry says nothing more.
-const QUIET = /^(Connection error|Failed to connect to seed broker)/;
+// KafkaJS's line per retry says nothing more. The transactional producer's retries are bounded on
+// purpose (a request that keeps failing aborts the transaction and its partitions rewind, which
+// keeps exactly-once): KafkaJS's warning about it, once per producer, is not for the user.
+const QUIET = /^(Connection error|Failed to connect to seed broker|Limiting retries for the idempotent producer)/;
 
 /**
  * A KafkaJS client whose logs go through our pino logger, tagged `kafkajs`. Its producers use

@@ -25,6 +25,18 @@ export function isFencingError(error: unknown): boolean {
   return false;
 }
 
+/** KIP-447: the group coordinator refused a transactional offset commit of an older generation. */
+const GENERATION_TYPES = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID', 'REBALANCE_IN_PROGRESS']);
+
+export function isGenerationError(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as KafkaJsLikeError;
+    if (candidate.type && GENERATION_TYPES.has(candidate.type)) return true;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return false;
+}
+
 export function isRebalanceError(error: unknown): boolean {
   const type = (error as KafkaJsLikeError | undefined)?.type;
   return (

@@ -13,6 +13,7 @@ export class WorkerMetrics {
   readonly processingSeconds: Histogram<'pipeline'>;
   readonly commitSeconds: Histogram<'pipeline' | 'strategy'>;
   readonly endToEndSeconds: Histogram<'pipeline'>;
+  readonly rebalancePauseSeconds: Histogram<'pipeline'>;
   readonly assignedPartitions: Gauge<'pipeline'>;
   readonly consumerLag: Gauge<'pipeline' | 'topic' | 'partition'>;
 
@@ -44,7 +45,9 @@ export class WorkerMetrics {
       [{ result: 'aborted' }, stats.transactionsAborted],
     ]);
     fromStats('txstream_rebalances_total', 'Group generations joined', ['pipeline'], (stats) => [[{}, stats.rebalances]]);
-    fromStats('txstream_fenced_total', 'Partitions given up because another owner fenced their producer', ['pipeline'], (stats) => [[{}, stats.fenced]]);
+    fromStats('txstream_fenced_total', 'Partitions rolled back because their transaction was fenced (a generation that is over, or a fenced producer)', ['pipeline'], (stats) => [
+      [{}, stats.fenced],
+    ]);
     fromStats('txstream_replayed_total', 'Dead-letter records replayed', ['pipeline'], (stats) => [[{}, stats.replayed]]);
 
     this.batchSize = new Histogram({
@@ -66,6 +69,13 @@ export class WorkerMetrics {
       help: 'Transaction commit (sendOffsets + EndTxn), or offset commit for the non-transactional strategies',
       labelNames: ['pipeline', 'strategy'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.rebalancePauseSeconds = new Histogram({
+      name: 'txstream_rebalance_pause_seconds',
+      help: 'From the group rebalancing (pending work committed, partitions revoked) to every partition of the new generation open',
+      labelNames: ['pipeline'],
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
     this.endToEndSeconds = new Histogram({
@@ -92,18 +102,26 @@ export class WorkerMetrics {
         this.processingSeconds.observe({ pipeline }, seconds);
       },
       committed: (seconds, timestamps) => {
-        this.commitSeconds.observe({ pipeline, strategy }, seconds);
+        if (seconds !== undefined) this.commitSeconds.observe({ pipeline, strategy }, seconds);
         const now = Date.now();
         for (const timestamp of timestamps) this.endToEndSeconds.observe({ pipeline }, Math.max(0, now - timestamp) / 1000);
       },
+      commitCycle: (seconds) => this.commitSeconds.observe({ pipeline, strategy }, seconds),
+      rebalancePause: (seconds) => this.rebalancePauseSeconds.observe({ pipeline }, seconds),
     };
   }
 }
 
 export interface TaskMetrics {
   unitProcessed(records: number, seconds: number): void;
-  /** A commit made these input records durable (their timestamps, for end-to-end latency). */
-  committed(seconds: number, timestamps: readonly number[]): void;
+  /**
+   * A commit made these input records durable (their timestamps, for end-to-end latency);
+   * `seconds` is the commit's duration, undefined when the shared cycle reported it once already.
+   */
+  committed(seconds: number | undefined, timestamps: readonly number[]): void;
+  /** One commit cycle of the shared transaction, for all its partitions. */
+  commitCycle(seconds: number): void;
+  rebalancePause(seconds: number): void;
 }
 
-export const NO_TASK_METRICS: TaskMetrics = { unitProcessed: () => {}, committed: () => {} };
+export const NO_TASK_METRICS: TaskMetrics = { unitProcessed: () => {}, committed: () => {}, commitCycle: () => {}, rebalancePause: () => {} };

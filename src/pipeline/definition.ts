@@ -114,18 +114,21 @@ export function resolvePipeline(
 }
 
 /**
- * A stuck handler's unit must still commit inside its transaction: with a batch handler a
- * stuck record costs two timeouts (the batch call, then its own), so the timeout may be at
- * most a third of the transaction timeout. Unset, it is the default or that third.
+ * A handler call is bounded by Node's timer limit only: no transaction waits for a handler
+ * (outputs are written after the call returns, and the commit cycle commits what is written).
+ */
+const TIMER_LIMIT_MS = 2_147_483_647;
+
+/**
+ * Unset, the default. A sink pipeline's database session is ended by PostgreSQL when idle in its
+ * transaction past transactionTimeoutMs (a handler call is such idle time): at most a third of it.
  */
 function handlerTimeoutOf(definition: PipelineDefinition, commit: CommitSettings): number {
-  // A sink's database session is ended when idle in its transaction past transactionTimeoutMs: the same bound.
-  const bounded = commit.strategy === 'transactional' || definition.sink !== undefined;
-  const most = bounded ? Math.floor(commit.transactionTimeoutMs / 3) : 2_147_483_647;
+  const most = definition.sink !== undefined ? Math.floor(commit.transactionTimeoutMs / 3) : TIMER_LIMIT_MS;
   const chosen = definition.handlerTimeoutMs;
   if (chosen === undefined) return Math.min(DEFAULTS.handlerTimeoutMs, most);
   if (!Number.isInteger(chosen) || chosen < 1 || chosen > most) {
-    const why = bounded ? ` (a third of transactionTimeoutMs ${commit.transactionTimeoutMs})` : " (Node's timer limit)";
+    const why = definition.sink !== undefined ? ` (a third of transactionTimeoutMs ${commit.transactionTimeoutMs}: the sink's database session ends when idle in its transaction longer)` : " (Node's timer limit)";
     throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${most} ms${why}`);
   }
   return chosen;

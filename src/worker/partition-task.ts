@@ -1,14 +1,16 @@
 import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
+import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
 import {
   errorMessage,
+  GenerationFencedError,
   HandlerContractError,
   HandlerTimeoutError,
   InvalidFailureHeadersError,
   OutputRejectedError,
   ProducerFencedError,
+  TransactionRolledBackError,
   UnitRollbackError,
 } from '../errors/index.js';
 import { retryHeadersProblem } from '../routing/failure-headers.js';
@@ -33,7 +35,8 @@ import { decodeRecord, OutputCollector } from './record-collector.js';
 export interface PartitionTaskDeps {
   readonly pipeline: ResolvedPipeline;
   readonly partition: TopicPartition;
-  readonly committer: PartitionCommitter;
+  /** The strategy's committer for this partition; the task hears of shared commits and rollbacks as its listener. */
+  readonly createCommitter: (listener: CommitListener) => PartitionCommitter;
   /** Records per handler call (1 for per-message). */
   readonly recordsPerUnit: number;
   readonly consumer: Pick<Consumer, 'seek' | 'pause' | 'resume'>;
@@ -61,19 +64,27 @@ type TaskState = 'created' | 'running' | 'fenced' | 'closed';
  * Every operation runs under one lock, so the commit timer, the consumer's
  * batches and rebalance handling never interleave on a partition.
  */
-export class PartitionTask {
+export class PartitionTask implements CommitListener {
+  private readonly committer: PartitionCommitter;
   private state: TaskState = 'created';
   /** Where the first batch of this generation must start: the committed offset read after fencing. */
   private expectedStart: string | null = null;
   private startChecked = false;
   /** The offset the next uncommitted record starts at; where a failure rewinds to. */
   private committedNext: string | null = null;
-  private pendingIn = 0;
-  private pendingOut = 0;
-  /** Routing outcomes and input timestamps of the uncommitted work: counted once it commits. */
-  private pendingRouted = { retried: 0, deadLettered: 0, skipped: 0 };
-  private pendingTimestamps: number[] = [];
+  /**
+   * Units written but not committed, in offset order: counted once a commit reaches their
+   * next offset. A shared commit cycle may commit any time between two of our steps, so
+   * what it covers is decided by offset, never by timing.
+   */
+  private pendingUnits: PendingUnit[] = [];
+  /** Routing outcomes of the unit being handled, until it joins pendingUnits. */
+  private routed = { retried: 0, deadLettered: 0, skipped: 0 };
   private consecutiveFailures = 0;
+  /** Rollbacks of this partition's work so far: a batch stops when one happens under it. */
+  private rollbacks = 0;
+  /** Set while the task handles its own failure: the rollback it causes needs no second rewind. */
+  private failing = false;
   /**
    * Set by a failure: before the next batch the committer is re-opened and the committed
    * offset read again. A failed commit may still have committed (its answer was lost), and
@@ -99,6 +110,7 @@ export class PartitionTask {
   private readonly refusedWrites = new Map<string, { error: unknown; where: string; topic: string; times: number }>();
 
   constructor(private readonly deps: PartitionTaskDeps) {
+    this.committer = deps.createCommitter(this);
     const source = deps.pipeline.sourceOf(deps.partition.topic);
     this.inputTopic = source?.input ?? deps.partition.topic;
     this.tier = source?.tier ?? 0;
@@ -106,7 +118,7 @@ export class PartitionTask {
     this.log = deps.logger.child({
       topic: deps.partition.topic,
       partition: deps.partition.partition,
-      transactionalId: deps.committer.transactionalId,
+      transactionalId: this.committer.transactionalId,
     });
   }
 
@@ -118,7 +130,11 @@ export class PartitionTask {
     return this.state === 'fenced';
   }
 
-  /** Fence first, then read the committed offset: the order that closes the fetch race. */
+  /**
+   * The producer first (a restarted worker's InitProducerId ends its predecessor's transaction),
+   * then the committed offset, read stable: it waits while a transaction holding offsets of
+   * this partition is pending, so the task never starts from an offset about to move.
+   */
   async open(): Promise<void> {
     await this.fenceAndFindStart();
     this.state = 'running';
@@ -126,7 +142,7 @@ export class PartitionTask {
   }
 
   private async fenceAndFindStart(): Promise<void> {
-    const { committer } = this.deps;
+    const { committer } = this;
     await committer.open();
     // A committer that keeps the offsets itself (the PostgreSQL sink) is the truth; Kafka's lags behind it.
     this.expectedStart = committer.readStartOffset ? await committer.readStartOffset() : await this.deps.readCommittedOffset();
@@ -134,16 +150,16 @@ export class PartitionTask {
     this.startChecked = false;
   }
 
-  /** After a failure: a fresh producer (fencing the failed one's leftovers), then the committed offset. */
+  /** After a failure: the committer re-opened (a fresh producer fences the failed one's leftovers), then the committed offset. */
   private async recover(): Promise<void> {
     try {
-      await this.deps.committer.close();
+      await this.committer.close();
     } catch (error) {
       this.log.debug({ err: error }, 'closing the failed producer failed; a fresh one fences it');
     }
     await this.fenceAndFindStart();
     this.recoverBeforeNext = false;
-    this.log.info({ committedOffset: this.expectedStart }, 'producer re-opened after a failure; resuming from the committed offset');
+    this.log.info({ committedOffset: this.expectedStart }, 'resuming from the committed offset after a rollback');
   }
 
   handleBatch(payload: EachBatchPayload): Promise<void> {
@@ -161,11 +177,10 @@ export class PartitionTask {
     return this.exclusive(async () => {
       this.clearTimers();
       if (mode === 'commit') await this.commitPending();
-      const wasRunning = this.state === 'running';
       this.state = 'closed';
       try {
-        if (wasRunning && mode === 'abort' && this.deps.committer.pendingForMs() !== undefined) this.deps.stats.transactionsAborted++;
-        await this.deps.committer.close();
+        if (mode === 'abort') await this.committer.abort(new Error('the worker is stopping past its drain deadline'));
+        await this.committer.close();
       } catch (error) {
         this.log.warn({ err: error }, 'closing the partition producer failed');
       }
@@ -207,7 +222,8 @@ export class PartitionTask {
 
   private async processUnits(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const { committer, pipeline } = this.deps;
+    const { pipeline } = this.deps;
+    const committer = this.committer;
     const { due, waitFor } = this.dueMessages(batch.messages);
     this.forgetRefusalsBefore(this.committedNext);
     for (let start = 0, end = 0; start < due.length; start = end) {
@@ -221,21 +237,35 @@ export class PartitionTask {
       await committer.acknowledgeOnReceipt(nextOffset);
       const collector = await this.handle(records, payload.heartbeat);
       const outputs = collector.topicMessages();
-      const unit: CommitUnit = { outputs, nextOffset, records: records.length, maxRequestBytes: this.requestLimit(outputs.map((entry) => entry.topic)) };
+      const unit: CommitUnit = {
+        outputs,
+        nextOffset,
+        records: records.length,
+        maxRequestBytes: this.requestLimit(outputs.map((entry) => entry.topic)),
+        alone: this.isolate !== undefined,
+      };
+      // Queued before the write: a shared commit may land between the write and our next step.
+      this.pendingUnits.push({
+        nextOffset: BigInt(nextOffset),
+        records: records.length,
+        outputs: collector.count,
+        routed: this.routed,
+        timestamps: records.map((record) => Number(record.timestamp)),
+      });
+      this.routed = { retried: 0, deadLettered: 0, skipped: 0 };
       const writeStarted = performance.now();
       try {
         await committer.write(unit);
       } catch (error) {
-        await this.onWriteFailed(records, unit, error);
+        if (!(error instanceof TransactionRolledBackError)) await this.onWriteFailed(records, unit, error);
         throw error;
       }
       if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
       payload.resolveOffset(last.offset);
       this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
-      this.pendingIn += records.length;
-      this.pendingOut += collector.count;
-      for (const record of records) this.pendingTimestamps.push(Number(record.timestamp));
       this.consecutiveFailures = 0;
+      // The shared cycle commits on its own timer and tells us through committed().
+      if (committer.sharedCommitCycle) continue;
       const pendingFor = committer.pendingForMs();
       // The non-transactional strategies committed the offset inside write().
       if (pendingFor === undefined) this.markCommitted(nextOffset, false, (performance.now() - writeStarted) / 1000);
@@ -397,7 +427,7 @@ export class PartitionTask {
       const whole = failureCopy(message, origin, { error, now, reason });
       const { copy, truncated } = limitBytes === undefined ? { copy: whole, truncated: false } : fitCopy(whole, limitBytes);
       collector.addFailureCopy(deadLetterTopic, copy);
-      this.pendingRouted.deadLettered++;
+      this.routed.deadLettered++;
       this.log.warn(
         { ...fields, deadLetterTopic, reason, ...(truncated ? { payloadTruncatedFrom: recordBatchSize(whole), limitBytes } : {}) },
         truncated ? 'record sent to the dead-letter topic, its payload cut to fit the topic' : 'record sent to the dead-letter topic',
@@ -413,14 +443,14 @@ export class PartitionTask {
           return deadLetter('copy-too-large');
         }
         collector.addFailureCopy(outcome.topic, copy);
-        this.pendingRouted.retried++;
+        this.routed.retried++;
         this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic');
         return;
       }
       case 'dead-letter':
         return deadLetter(outcome.reason);
       case 'skip':
-        this.pendingRouted.skipped++;
+        this.routed.skipped++;
         this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)');
         return;
       case 'block':
@@ -430,7 +460,7 @@ export class PartitionTask {
 
   /** Drops deliveries the committer has seen consumed already (a retry copy written twice): applied once, not again. */
   private async dropConsumedBefore(inputs: Input[]): Promise<void> {
-    const { committer } = this.deps;
+    const { committer } = this;
     if (!committer.consumedBefore || inputs.length === 0) return;
     const seen = await committer.consumedBefore(inputs.map((input) => input.record));
     if (seen.size === 0) return;
@@ -443,7 +473,7 @@ export class PartitionTask {
 
   /** A handler call inside the committer's own scope (the sink's savepoint, `ctx.db`), when it has one. */
   private inCommitterScope<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
-    const { committer } = this.deps;
+    const { committer } = this;
     return committer.runHandlerCall ? committer.runHandlerCall((fields) => call({ ...context, ...fields })) : call(context);
   }
 
@@ -549,58 +579,105 @@ export class PartitionTask {
   private async commitPending(): Promise<boolean> {
     if (this.state !== 'running') return false;
     this.clearCommitTimer();
+    const rollbacks = this.rollbacks;
     try {
-      const result = await this.deps.committer.commit();
+      // A shared cycle answers through committed() / rolledBack(), before this returns.
+      const result = await this.committer.commit();
       if (result) {
         this.deps.stats.transactionsCommitted++;
         this.markCommitted(result.nextOffset, true, result.durationMs / 1000);
       }
-      return true;
+      return this.rollbacks === rollbacks;
     } catch (error) {
       await this.onFailure(error, this.committedNext);
       return false;
     }
   }
 
-  private markCommitted(nextOffset: string, transactional: boolean, commitSeconds: number): void {
-    const { stats, metrics } = this.deps;
-    this.committedNext = nextOffset;
-    stats.recordsIn += this.pendingIn;
-    stats.recordsOut += this.pendingOut;
-    stats.retried += this.pendingRouted.retried;
-    stats.deadLettered += this.pendingRouted.deadLettered;
-    stats.skipped += this.pendingRouted.skipped;
-    if (!transactional) stats.offsetCommits++;
-    metrics.committed(commitSeconds, this.pendingTimestamps);
-    this.dropPending();
+  /** CommitListener: a commit cycle made this partition's work durable up to `result.nextOffset`. */
+  committed(result: CommitResult): void {
+    if (this.state !== 'running') return;
+    // The cycle's duration is observed once, by the strategy, not once per partition.
+    this.markCommitted(result.nextOffset, true, undefined);
   }
 
-  /** Forgets uncommitted work: committed, or rolled back. */
+  /**
+   * CommitListener: the shared transaction holding this partition's pending work aborted, for
+   * another partition's failure or at its commit. The work is gone: rewind to the last commit,
+   * and before the next batch re-read the committed offset (a commit whose answer was lost may
+   * have happened).
+   */
+  rolledBack(error: unknown): void {
+    if (this.state !== 'running' || this.failing) return;
+    this.rollbacks++;
+    this.recoverBeforeNext = true;
+    this.dropPending();
+    const fenced = error instanceof GenerationFencedError || error instanceof ProducerFencedError;
+    if (fenced) this.deps.stats.fenced++;
+    const delayMs = backoffDelay(DEFAULTS.retryBackoff, 1);
+    const fields = { err: error, offset: this.committedNext, retryInMs: delayMs };
+    if (fenced) this.log.warn(fields, 'transaction fenced; this partition rewinds to its last commit');
+    else this.log.info(fields, 'the shared transaction aborted; this partition rewinds to its last commit');
+    if (this.committedNext !== null) this.seek(this.committedNext);
+    this.pauseFor(delayMs);
+  }
+
+  /** Counts the pending units a commit reached (every unit up to `nextOffset`). */
+  private markCommitted(nextOffset: string, transactional: boolean, commitSeconds: number | undefined): void {
+    const { stats, metrics } = this.deps;
+    this.committedNext = nextOffset;
+    const through = BigInt(nextOffset);
+    let index = 0;
+    const timestamps: number[] = [];
+    for (; index < this.pendingUnits.length; index++) {
+      const unit = this.pendingUnits[index] as PendingUnit;
+      if (unit.nextOffset > through) break;
+      stats.recordsIn += unit.records;
+      stats.recordsOut += unit.outputs;
+      stats.retried += unit.routed.retried;
+      stats.deadLettered += unit.routed.deadLettered;
+      stats.skipped += unit.routed.skipped;
+      timestamps.push(...unit.timestamps);
+    }
+    this.pendingUnits.splice(0, index);
+    if (!transactional) stats.offsetCommits++;
+    metrics.committed(commitSeconds, timestamps);
+  }
+
+  /** Forgets uncommitted work: rolled back. */
   private dropPending(): void {
-    this.pendingIn = 0;
-    this.pendingOut = 0;
-    this.pendingRouted = { retried: 0, deadLettered: 0, skipped: 0 };
-    this.pendingTimestamps = [];
+    this.pendingUnits = [];
+    this.routed = { retried: 0, deadLettered: 0, skipped: 0 };
   }
 
   /**
    * A failure rolls the partition back to its last commit and retries after a
-   * backoff, with the partition paused so other partitions keep flowing.
-   * A fenced producer means another member owns the partition now: stop.
+   * backoff, with the partition paused so other partitions keep flowing. Under the
+   * shared transaction the abort rolls back every partition in it (they hear it as
+   * listeners). A partition committer fenced on its own gives the partition up.
    */
   private async onFailure(error: unknown, fallbackOffset: string | null): Promise<void> {
-    if (error instanceof ProducerFencedError) return this.onFenced(error);
-    const hadPending = this.deps.committer.pendingForMs() !== undefined;
+    // The rollback that refused this write already rewound the partition.
+    if (error instanceof TransactionRolledBackError) return;
+    const shared = this.committer.sharedCommitCycle === true;
+    if (error instanceof ProducerFencedError && !shared) return this.onFenced(error);
+    const hadPending = this.committer.pendingForMs() !== undefined;
+    this.failing = true;
     try {
-      await this.deps.committer.abort();
+      await this.committer.abort(error);
     } catch (abortError) {
-      if (abortError instanceof ProducerFencedError) return this.onFenced(abortError);
+      if (abortError instanceof ProducerFencedError && !shared) return this.onFenced(abortError);
       this.log.warn({ err: abortError }, 'aborting the transaction failed');
+    } finally {
+      this.failing = false;
     }
-    if (hadPending) this.deps.stats.transactionsAborted++;
+    if (hadPending && !shared) this.deps.stats.transactionsAborted++;
+    this.rollbacks++;
     this.recoverBeforeNext = true;
     this.dropPending();
-    this.deps.stats.handlerFailures++;
+    const fenced = error instanceof GenerationFencedError || error instanceof ProducerFencedError;
+    if (fenced) this.deps.stats.fenced++;
+    else this.deps.stats.handlerFailures++;
     this.consecutiveFailures++;
     const rewindTo = this.committedNext ?? fallbackOffset;
     // A blocked record waits as its policy says; anything else (a broker or producer
@@ -608,10 +685,10 @@ export class PartitionTask {
     const backoff = error instanceof BlockedRecord ? this.deps.pipeline.errorPolicy.backoff : DEFAULTS.retryBackoff;
     const delayMs = backoffDelay(backoff, this.consecutiveFailures);
     const blocked = error instanceof BlockedRecord ? error : undefined;
-    this.log.error(
-      { err: blocked ? blocked.cause : error, offset: rewindTo, failedOffset: blocked?.offset, attempt: this.consecutiveFailures, retryInMs: delayMs },
-      blocked ? 'record failed; blocking the partition and retrying in place' : 'processing failed; rolled back to the last commit and will retry',
-    );
+    const fields = { err: blocked ? blocked.cause : error, offset: rewindTo, failedOffset: blocked?.offset, attempt: this.consecutiveFailures, retryInMs: delayMs };
+    if (blocked) this.log.error(fields, 'record failed; blocking the partition and retrying in place');
+    else if (fenced) this.log.warn(fields, 'transaction fenced; rolled back to the last commit');
+    else this.log.error(fields, 'processing failed; rolled back to the last commit and will retry');
     if (rewindTo !== null) this.seek(rewindTo);
     this.pauseFor(delayMs);
   }
@@ -624,7 +701,7 @@ export class PartitionTask {
     this.log.warn({ err: error }, 'producer fenced: another member owns this partition now; giving it up');
     this.deps.consumer.pause([{ topic: this.deps.partition.topic, partitions: [this.deps.partition.partition] }]);
     try {
-      await this.deps.committer.close();
+      await this.committer.close();
     } catch {
       // A fenced producer may fail to disconnect cleanly; nothing to keep from it.
     }
@@ -632,7 +709,8 @@ export class PartitionTask {
   }
 
   private scheduleCommit(): void {
-    const pendingFor = this.deps.committer.pendingForMs();
+    if (this.committer.sharedCommitCycle) return;
+    const pendingFor = this.committer.pendingForMs();
     if (pendingFor === undefined || this.commitTimer || this.state !== 'running') return;
     const delay = Math.max(0, this.deps.pipeline.commit.commitIntervalMs - pendingFor);
     this.commitTimer = setTimeout(() => {
@@ -676,6 +754,15 @@ export class PartitionTask {
 interface Input {
   readonly record: InputRecord;
   readonly message: KafkaMessage;
+}
+
+/** A written, uncommitted unit and what it counts for once committed. */
+interface PendingUnit {
+  readonly nextOffset: bigint;
+  readonly records: number;
+  readonly outputs: number;
+  readonly routed: { readonly retried: number; readonly deadLettered: number; readonly skipped: number };
+  readonly timestamps: readonly number[];
 }
 
 /** A record failed under the `block` policy: the unit rolls back and the partition waits. */

@@ -1,6 +1,7 @@
-import type { Admin, Consumer, Kafka, TopicPartitionOffset } from 'kafkajs';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { type CommitStrategy, createCommitStrategy, type TopicPartition } from '../commit/index.js';
+import { type CommitStrategy, createCommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
+import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
@@ -34,6 +35,8 @@ export interface PipelineRunnerDeps {
   /** How often consumer lag is read for the metrics (0: never). */
   readonly lagRefreshMs: number;
   readonly handlerWatch?: HandlerWatch;
+  /** Names this worker's transactional producer: `<groupId>.<instanceId>`. */
+  readonly instanceId: string;
 }
 
 /**
@@ -47,7 +50,12 @@ export class PipelineRunner {
   private readonly log: Logger;
   private readonly taskMetrics: TaskMetrics;
   private readonly catalog: TopicCatalog;
+  private readonly offsets: StableOffsetReader;
+  /** The group generation this member is in (KIP-447: sent with the transaction's offsets). */
+  private membership: GroupMembership | undefined;
   private joined = false;
+  /** When the group started rebalancing, until every partition of the next generation is open. */
+  private rebalanceStarted: number | undefined;
   /** Between the group's rebalance signal and the next join: partitions are moving, not ready. */
   private rebalancing = false;
   /** When the batch in flight on each partition started, to tell a stuck partition from a busy one. */
@@ -68,11 +76,22 @@ export class PipelineRunner {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
-    const strategyContext = {
+    const strategyContext: StrategyContext = {
       kafka,
       groupId: pipeline.groupId,
+      transactionalId: transactionalIdFor(pipeline.groupId, deps.instanceId),
       transactionTimeoutMs: pipeline.commit.transactionTimeoutMs,
-      commitOffsets: (offsets: TopicPartitionOffset[]) => this.consumer.commitOffsets(offsets),
+      commitIntervalMs: pipeline.commit.commitIntervalMs,
+      membership: () => this.membership,
+      onTransactionEnded: (result, durationMs) => {
+        if (result === 'aborted') {
+          deps.stats.transactionsAborted++;
+          return;
+        }
+        deps.stats.transactionsCommitted++;
+        this.taskMetrics.commitCycle(durationMs / 1000);
+      },
+      commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
     };
     // A sink pipeline commits in its database, whatever commit.strategy says.
@@ -80,6 +99,9 @@ export class PipelineRunner {
       ? postgresSinkStrategy(pipeline, pipeline.sink.postgres, strategyContext, deps.metrics.registry)
       : createCommitStrategy(pipeline.commit.strategy, strategyContext);
     this.catalog = new TopicCatalog(deps.admin, this.log);
+    // A pending transaction holding a partition's offsets ends within the transaction timeout
+    // (committed, aborted by its producer, or aborted by the coordinator): wait a little longer.
+    this.offsets = new StableOffsetReader(deps.admin, pipeline.groupId, { timeoutMs: pipeline.commit.transactionTimeoutMs + 5_000 });
     this.taskMetrics = deps.metrics.forPipeline(pipeline.name, this.strategy.name);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
@@ -87,6 +109,7 @@ export class PipelineRunner {
       stats: deps.stats,
       logger: this.log,
       fencedRetryMs: group.sessionTimeoutMs,
+      onAllOpen: () => this.onAllOpen(),
     });
   }
 
@@ -96,7 +119,7 @@ export class PipelineRunner {
 
   /**
    * Why this pipeline is not ready, or undefined when it is: it has joined its group, every
-   * assigned partition is open (its producer fenced the previous owner, its offset read) and no
+   * assigned partition is open (the producer initialised, its offset read stable) and no
    * batch has been in flight longer than a transaction may stay open.
    */
   notReadyReason(now = Date.now()): string | undefined {
@@ -114,6 +137,7 @@ export class PipelineRunner {
   async start(): Promise<void> {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      this.membership = { generationId: payload.generationId, memberId: payload.memberId, groupInstanceId: null };
       this.joined = true;
       this.rebalancing = false;
       this.tasks.onAssignment(payload.memberAssignment);
@@ -122,8 +146,8 @@ export class PipelineRunner {
     });
     this.consumer.on(events.REBALANCING, () => {
       this.rebalancing = true;
-      this.log.info('group is rebalancing; committing pending work');
-      this.tasks.onRebalancing();
+      this.rebalanceStarted ??= Date.now();
+      this.log.info('group is rebalancing; committing pending work before the rejoin');
     });
     this.consumer.on(events.CRASH, ({ payload }) => {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
@@ -136,6 +160,14 @@ export class PipelineRunner {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.deps.group.partitionsConcurrently,
+      // Every partition is revoked at the rejoin (KafkaJS's eager protocol): commit while this
+      // generation is still valid, or the coordinator refuses the offsets and the work is redone.
+      onPartitionsRevoked: async () => {
+        const started = Date.now();
+        await this.strategy.flush();
+        await this.tasks.flushAll();
+        this.log.info({ durationMs: Date.now() - started }, 'pending work committed before the rejoin');
+      },
       eachBatch: async (payload) => {
         const partition = `${payload.batch.topic}|${payload.batch.partition}`;
         this.inFlightSince.set(partition, Date.now());
@@ -186,19 +218,25 @@ export class PipelineRunner {
     await Promise.allSettled([this.consumer.disconnect(), this.strategy.close()]);
   }
 
+  /** Every partition of the generation is open: the rebalance's pause for this member is over. */
+  private onAllOpen(): void {
+    const started = this.rebalanceStarted;
+    if (started === undefined) return;
+    this.rebalanceStarted = undefined;
+    const pauseMs = Date.now() - started;
+    this.taskMetrics.rebalancePause(pauseMs / 1000);
+    this.log.info({ pauseMs }, 'rebalance over: every assigned partition is open');
+  }
+
   private createTask(partition: TopicPartition): PartitionTask {
-    const { pipeline, admin } = this.deps;
+    const { pipeline } = this.deps;
     return new PartitionTask({
       pipeline,
       partition,
-      committer: this.strategy.forPartition(partition),
+      createCommitter: (listener) => this.strategy.forPartition(partition, listener),
       recordsPerUnit: this.strategy.recordsPerUnit ?? pipeline.commit.batchSize,
       consumer: this.consumer,
-      readCommittedOffset: async () => {
-        const [topicOffsets] = await admin.fetchOffsets({ groupId: pipeline.groupId, topics: [partition.topic] });
-        const offset = topicOffsets?.partitions.find((entry) => entry.partition === partition.partition)?.offset;
-        return offset === undefined || offset === '-1' ? null : offset;
-      },
+      readCommittedOffset: () => this.offsets.read(partition),
       stats: this.deps.stats,
       logger: this.log,
       signal: this.deps.signal,

@@ -10,6 +10,8 @@ export interface TaskManagerDeps {
   readonly logger: Logger;
   /** How long a fenced partition waits before it may be claimed again (a session timeout). */
   readonly fencedRetryMs: number;
+  /** Every partition of the current generation is open (an empty assignment counts at once). */
+  readonly onAllOpen?: () => void;
 }
 
 const key = ({ topic, partition }: TopicPartition) => `${topic}|${partition}`;
@@ -23,7 +25,7 @@ export class TaskManager {
   private tasks = new Map<string, Promise<PartitionTask | undefined>>();
   private generation = 0;
   private draining = false;
-  /** Partitions of the current generation, and those of them whose task is open (fenced, offset read). */
+  /** Partitions of the current generation, and those of them whose task is open (producer initialised, offset read stable). */
   private assigned = new Set<string>();
   private readonly opened = new Set<string>();
 
@@ -48,13 +50,9 @@ export class TaskManager {
         closed.then(() => this.openTask(partition)),
       );
     }
+    if (assigned.length === 0) this.deps.onAllOpen?.();
     // Partitions paused by an earlier generation (backoff, fencing) start clean.
     if (!this.draining && assigned.length > 0) this.deps.resume(assigned);
-  }
-
-  /** The group is rebalancing: commit what is pending before partitions move. */
-  onRebalancing(): void {
-    for (const task of this.tasks.values()) void task.then((opened) => opened?.flush());
   }
 
   /** Assigned partitions whose task is not open yet (opening, failed to open, or fenced): none when ready. */
@@ -115,7 +113,10 @@ export class TaskManager {
     const generation = this.generation;
     try {
       await task.open();
-      if (generation === this.generation) this.opened.add(key(partition));
+      if (generation === this.generation) {
+        this.opened.add(key(partition));
+        if (this.opened.size === this.assigned.size) this.deps.onAllOpen?.();
+      }
       return task;
     } catch (error) {
       this.deps.logger.error(

@@ -1,6 +1,7 @@
 import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
-import { DEFAULTS } from '../config/defaults.js';
+import { hostname } from 'node:os';
+import { DEFAULTS, defaultInstanceId } from '../config/defaults.js';
 import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
 
 /** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
@@ -31,6 +32,12 @@ export interface WorkerOptions {
   readonly drainTimeoutMs?: number;
   /** How soon partitions added to an input are consumed; default DEFAULTS.metadataMaxAgeMs. */
   readonly metadataMaxAgeMs?: number;
+  /**
+   * This worker's stable name: its transactional producers are `<group>.<instanceId>`, so a
+   * restart under the same name aborts the transaction its predecessor left open. Must be
+   * unique among live workers. Default: `<hostname>-<pid>`.
+   */
+  readonly instanceId?: string;
   /** How often consumer lag is read for the metrics; 0 turns it off. */
   readonly lagRefreshMs?: number;
   readonly logger?: Logger;
@@ -91,7 +98,7 @@ export class Worker {
 
   /**
    * Ready: running (not starting, not draining), every pipeline joined its group, every assigned
-   * partition open (fenced, offset read), none stuck on a batch. What /readyz answers.
+   * partition open (its producer initialised, its offset read stable), none stuck on a batch. What /readyz answers.
    */
   get ready(): boolean {
     return this.notReadyReason() === undefined;
@@ -172,6 +179,7 @@ export class Worker {
           signal: this.abort.signal,
           onFatal: (error) => this.fail(error),
           handlerWatch: this.handlerWatch,
+          instanceId: this.options.instanceId ?? defaultInstanceId(hostname(), process.pid),
         });
         this.runners.push(runner);
         await runner.start();

@@ -210,8 +210,9 @@ describe('txstream audit', () => {
     const config = writeWorkerConfig({ brokers, groupId: prefix, input, output });
     const total = 5000;
     await produceNumbered(brokers, input, total);
-    // 3 ms per record: the worker needs about 15 s for the backlog.
-    workers.push(WorkerProcess.start(config, { name: 'audit-live', handlerDelayMs: 3 }));
+    // 10 ms per record: the worker needs 17 s or more for the backlog (its 3 partitions handled at
+    // once), longer than the audit takes even when the CLI starts slowly on a loaded machine.
+    workers.push(WorkerProcess.start(config, { name: 'audit-live', handlerDelayMs: 10 }));
     await waitFor(async () => [...(await committedOffsets(brokers, `${prefix}.echo`, input)).values()].some((offset) => BigInt(offset) > 0n), 'a first commit', 60_000, 200);
 
     const live = await txstream(['audit', 'echo', '-c', config, '--json']);

@@ -142,7 +142,7 @@ describe('txstream run ops server', () => {
       release();
       await holder.disconnect();
       await waitFor(async () => (await get('127.0.0.1', port, '/readyz'))?.status === 200, 'ready once the group is joined', 60_000, 100);
-      // Ready means every assigned partition's task is open: its producer fenced and its offset read.
+      // Ready means every assigned partition's task is open: the producer initialised and its offset read stable.
       const log = worker.log();
       const assigned = [...log.matchAll(/"msg":"partitions assigned"/g)].length;
       expect(assigned).toBeGreaterThan(0);

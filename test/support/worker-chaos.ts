@@ -5,7 +5,9 @@ import { WorkerProcess } from './worker-process.js';
 /**
  * A fleet of real `txstream run` processes of which one, picked at random, is killed
  * with SIGKILL every so often and replaced at once, for the fault tests and the soak.
- * A worker that exits by itself is replaced too, and counted.
+ * A worker that exits by itself is replaced too, and counted. A replacement takes its
+ * slot's instance id, as an orchestrator restarts a container under its name: its
+ * producer's InitProducerId aborts what the killed one left open.
  */
 export class ChaosFleet {
   readonly workers: WorkerProcess[] = [];
@@ -19,12 +21,12 @@ export class ChaosFleet {
     private readonly config: string,
     private readonly options: { size: number; name: string; handlerDelayMs?: number; failMode?: 'routing' },
   ) {
-    for (let i = 0; i < options.size; i++) this.workers.push(this.launch());
+    for (let slot = 0; slot < options.size; slot++) this.workers.push(this.launch(slot));
   }
 
-  private launch(): WorkerProcess {
+  private launch(slot: number): WorkerProcess {
     const { name, handlerDelayMs, failMode } = this.options;
-    return WorkerProcess.start(this.config, { name: `${name}-${this.launched++}`, handlerDelayMs, failMode });
+    return WorkerProcess.start(this.config, { name: `${name}-${this.launched++}`, instanceId: `${name}-slot${slot}`, handlerDelayMs, failMode });
   }
 
   /** Starts killing: one worker every `meanMs` ±50 %, chosen and timed by `random`. */
@@ -39,7 +41,7 @@ export class ChaosFleet {
         victim.signal('SIGKILL');
         await victim.exited();
         this.kills++;
-        this.workers[index] = this.launch();
+        this.workers[index] = this.launch(index);
         this.replaceExited();
       }
     })();
@@ -50,7 +52,7 @@ export class ChaosFleet {
       const worker = this.workers[i];
       if (worker && worker.child.exitCode !== null) {
         this.selfExits.push(`worker ${worker.pid} exited with ${worker.child.exitCode}; log: ${worker.logFile}`);
-        this.workers[i] = this.launch();
+        this.workers[i] = this.launch(i);
       }
     }
   }

@@ -80,10 +80,14 @@ export class WorkerProcess {
     this.exit = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit(signal ? null : code)));
   }
 
-  static start(configFile: string, options: { handlerDelayMs?: number; name?: string; failMode?: 'routing' } = {}): WorkerProcess {
+  static start(configFile: string, options: { handlerDelayMs?: number; name?: string; failMode?: 'routing'; instanceId?: string } = {}): WorkerProcess {
     return WorkerProcess.cli(['run', '-c', configFile], {
       name: options.name,
-      env: { TEST_HANDLER_DELAY_MS: String(options.handlerDelayMs ?? 0), TEST_FAIL_MODE: options.failMode ?? '' },
+      env: {
+        TEST_HANDLER_DELAY_MS: String(options.handlerDelayMs ?? 0),
+        TEST_FAIL_MODE: options.failMode ?? '',
+        ...(options.instanceId ? { TXSTREAM_INSTANCE_ID: options.instanceId } : {}),
+      },
     });
   }
 

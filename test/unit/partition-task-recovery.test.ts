@@ -106,7 +106,7 @@ function taskWith(committer: ScriptedCommitter) {
   const task = new PartitionTask({
     pipeline,
     partition: { topic: 'in', partition: 0 },
-    committer,
+    createCommitter: () => committer,
     recordsPerUnit: 10,
     consumer: { seek: ({ offset }) => void seeks.push(offset), pause: () => {}, resume: () => {} },
     readCommittedOffset: async () => committer.brokerOffset,

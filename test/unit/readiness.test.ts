@@ -6,7 +6,7 @@ import { emptyStats } from '../../src/observability/stats.js';
 import type { PartitionTask } from '../../src/worker/partition-task.js';
 import { TaskManager } from '../../src/worker/task-manager.js';
 
-/** Readiness counts a partition only once its task is open (fenced, offset read); liveness watches the event loop. */
+/** Readiness counts a partition only once its task is open (producer initialised, offset read stable); liveness watches the event loop. */
 
 function deferred() {
   let resolve!: () => void;

@@ -43,7 +43,9 @@ export function postgresSinkStrategy(
     name: 'postgres',
     guarantee: 'exactly-once',
     start: () => shared.start(),
+    // One database transaction per partition, committed by its own task (the runner flushes the tasks after this).
     forPartition: (partition) => new PostgresPartition(shared, partition),
+    flush: async () => {},
     close: () => shared.close(),
   };
 }

@@ -1,0 +1,77 @@
+import type { Admin } from 'kafkajs';
+import type { TopicPartition } from '../commit/index.js';
+
+export interface StableOffsetReaderOptions {
+  /** How long a partition may stay unstable before the read fails. */
+  readonly timeoutMs: number;
+  /** Pause between reads while a transaction is pending. */
+  readonly retryMs?: number;
+}
+
+/**
+ * Reads a group's committed offsets with require_stable (OffsetFetch v7, KIP-447): while a
+ * transaction holding offsets of a partition is pending, the coordinator answers
+ * UNSTABLE_OFFSET_COMMIT, and the read waits for it to end, so a new owner never starts from
+ * an offset that a pending commit is about to move.
+ *
+ * The partitions asked for in one turn of the event loop share one request per topic: a
+ * generation with hundreds of partitions opens them all at once.
+ */
+export class StableOffsetReader {
+  private readonly waiting = new Map<string, Array<{ partition: number; resolve: (offset: string | null) => void; reject: (error: unknown) => void }>>();
+
+  constructor(
+    private readonly admin: Pick<Admin, 'fetchOffsets'>,
+    private readonly groupId: string,
+    private readonly options: StableOffsetReaderOptions,
+  ) {}
+
+  /** The next offset to read on `partition`, or null when the group has none. */
+  read({ topic, partition }: TopicPartition): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      let waiting = this.waiting.get(topic);
+      if (!waiting) {
+        waiting = [];
+        this.waiting.set(topic, waiting);
+        // Collect this turn's callers; a read asked for later gets a request of its own,
+        // sent after it asked (it may need an offset committed since the last one).
+        setImmediate(() => void this.fetchTopic(topic));
+      }
+      waiting.push({ partition, resolve, reject });
+    });
+  }
+
+  private async fetchTopic(topic: string): Promise<void> {
+    const waiting = this.waiting.get(topic) ?? [];
+    this.waiting.delete(topic);
+    try {
+      const offsets = await this.fetchStable(topic);
+      for (const { partition, resolve } of waiting) {
+        const offset = offsets.get(partition);
+        resolve(offset === undefined || offset === '-1' ? null : offset);
+      }
+    } catch (error) {
+      for (const { reject } of waiting) reject(error);
+    }
+  }
+
+  private async fetchStable(topic: string): Promise<Map<number, string>> {
+    const deadline = Date.now() + this.options.timeoutMs;
+    const retryMs = this.options.retryMs ?? 50;
+    for (;;) {
+      try {
+        const [result] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic], requireStable: true });
+        return new Map((result?.partitions ?? []).map(({ partition, offset }) => [partition, offset]));
+      } catch (error) {
+        if ((error as { type?: string }).type !== 'UNSTABLE_OFFSET_COMMIT') throw error;
+        if (Date.now() >= deadline) {
+          throw new Error(
+            `group ${this.groupId}: the committed offsets of topic '${topic}' stayed unstable for ${this.options.timeoutMs} ms (a transaction holding them did not end)`,
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      }
+    }
+  }
+}

@@ -1,0 +1,147 @@
+import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
+import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
+import { TransactionRolledBackError } from '../../src/errors/index.js';
+import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
+import { NO_TASK_METRICS } from '../../src/observability/metrics.js';
+import { emptyStats } from '../../src/observability/stats.js';
+import { resolvePipeline } from '../../src/pipeline/definition.js';
+import { defineHandler, type InputRecord } from '../../src/pipeline/records.js';
+import { PartitionTask } from '../../src/worker/partition-task.js';
+
+/**
+ * A partition task under the shared commit cycle: commits and rollbacks reach it as a
+ * listener, at any moment between two of its steps. Scripted here; the strategy's own
+ * bookkeeping is in pipeline-transaction.test.ts, the broker's in the integration audits.
+ */
+class SharedCycle implements PartitionCommitter {
+  readonly sharedCommitCycle = true;
+  listener!: CommitListener;
+  written: string[] = [];
+  /** Runs inside write(), before the unit counts as written: where a concurrent cycle lands. */
+  duringWrite?: (unit: CommitUnit) => void;
+  private refused = false;
+
+  async open(): Promise<void> {
+    this.refused = false;
+  }
+  async acknowledgeOnReceipt(): Promise<void> {}
+  async write(unit: CommitUnit): Promise<void> {
+    if (this.refused) throw new TransactionRolledBackError('in', 0);
+    this.duringWrite?.(unit);
+    this.written.push(unit.nextOffset);
+  }
+  pendingForMs(): number | undefined {
+    return undefined;
+  }
+  async commit(): Promise<CommitResult | undefined> {
+    return undefined;
+  }
+  async abort(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  commitThrough(nextOffset: string): void {
+    this.listener.committed({ nextOffset, records: 0, durationMs: 1 });
+  }
+  /** Another partition's failure aborted the shared transaction. */
+  rollBack(error: unknown): void {
+    this.refused = true;
+    this.listener.rolledBack(error);
+  }
+}
+
+function batchFrom(first: number, count: number): Batch {
+  const messages = Array.from(
+    { length: count },
+    (_, i) => ({ offset: String(first + i), key: null, value: Buffer.from(`"r${first + i}"`), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage,
+  );
+  return { topic: 'in', partition: 0, messages, fetchedOffset: String(first), lastOffset: () => String(first + count - 1) } as unknown as Batch;
+}
+
+const payloadFor = (batch: Batch) =>
+  ({ batch, isRunning: () => true, isStale: () => false, heartbeat: async () => {}, resolveOffset: () => {} }) as unknown as EachBatchPayload;
+
+const catalog = new TopicCatalog(
+  {
+    fetchTopicMetadata: async (request?: { topics?: string[] }) => ({
+      topics: (request?.topics ?? []).map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], offlineReplicas: [], partitionErrorCode: 0 }] })),
+    }),
+    describeConfigs: async () => ({ resources: [], throttleTime: 0 }),
+  },
+  pino({ level: 'silent' }),
+);
+
+function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = () => {}) {
+  const seeks: string[] = [];
+  const stats = emptyStats();
+  const pipeline = resolvePipeline(
+    {
+      name: 'echo',
+      input: 'in',
+      output: 'out',
+      handler: defineHandler({
+        handle: (record) => {
+          onRecord(record);
+          return { value: record.value };
+        },
+      }),
+    },
+    { commit: DEFAULT_SETTINGS.commit },
+  );
+  const task = new PartitionTask({
+    pipeline,
+    partition: { topic: 'in', partition: 0 },
+    createCommitter: (listener) => {
+      cycle.listener = listener;
+      return cycle;
+    },
+    recordsPerUnit: 10,
+    consumer: { seek: ({ offset }) => void seeks.push(offset), pause: () => {}, resume: () => {} },
+    readCommittedOffset: async () => '0',
+    stats,
+    logger: pino({ level: 'silent' }),
+    signal: new AbortController().signal,
+    heartbeatIntervalMs: 1000,
+    onFenced: () => {},
+    metrics: NO_TASK_METRICS,
+    catalog,
+  });
+  return { task, seeks, stats };
+}
+
+describe('PartitionTask under the shared commit cycle', () => {
+  it('counts what a commit covers by offset, even when the commit lands while a later unit is being written', async () => {
+    const cycle = new SharedCycle();
+    const { task, stats } = taskWith(cycle);
+    await task.open();
+    cycle.duringWrite = (unit) => {
+      if (unit.nextOffset === '20') cycle.commitThrough('10');
+    };
+    await task.handleBatch(payloadFor(batchFrom(0, 20)));
+    expect(cycle.written).toEqual(['10', '20']);
+    expect(stats.recordsIn).toBe(10);
+    cycle.commitThrough('20');
+    expect(stats.recordsIn).toBe(20);
+    expect(stats.recordsOut).toBe(20);
+  });
+
+  it("stops the batch and rewinds to its last commit when another partition's failure rolls the transaction back", async () => {
+    const cycle = new SharedCycle();
+    const failure = new Error('a write of another partition failed');
+    const { task, seeks, stats } = taskWith(cycle, (record) => {
+      // Units are 0-9, 10-19, 20-29: 0-9 is written (pending) when the transaction holding it aborts.
+      if (record.offset === '15') cycle.rollBack(failure);
+    });
+    await task.open();
+    await task.handleBatch(payloadFor(batchFrom(0, 30)));
+
+    // Units 10-19 and 20-29 never reach the transaction that replaced the aborted one, and 0-9 is redone.
+    expect(cycle.written).toEqual(['10']);
+    expect(seeks).toEqual(['0']);
+    expect(stats.recordsIn).toBe(0);
+    // Not this partition's failure: no handler failure counted, no backoff escalation.
+    expect(stats.handlerFailures).toBe(0);
+  });
+});

@@ -1,0 +1,202 @@
+import type { Kafka } from 'kafkajs';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { CommitListener, CommitResult, GroupMembership, PartitionCommitter } from '../../src/commit/index.js';
+import { transactionalStrategy } from '../../src/commit/transactional.js';
+
+/**
+ * The shared transaction's bookkeeping, over a scripted KafkaJS producer: which partitions a
+ * commit covers, under which generation, and who hears what when one partition's write or the
+ * commit fails. The broker side is exercised by the integration audits.
+ */
+interface Script {
+  failSend?: (topics: string[]) => unknown;
+  failOffsets?: () => unknown;
+}
+
+function scriptedKafka(script: Script) {
+  const log = { producers: 0, inits: 0, sends: [] as string[][], offsets: [] as unknown[], commits: 0, aborts: 0 };
+  const kafka = {
+    producer: () => {
+      log.producers++;
+      let first = true;
+      return {
+        connect: async () => {},
+        disconnect: async () => {},
+        transaction: async () => {
+          if (first) {
+            first = false;
+            log.inits++;
+            return { abort: async () => {} };
+          }
+          return {
+            sendBatch: async ({ topicMessages }: { topicMessages: Array<{ topic: string }> }) => {
+              const topics = topicMessages.map((entry) => entry.topic);
+              const failure = script.failSend?.(topics);
+              if (failure) throw failure;
+              log.sends.push(topics);
+            },
+            sendOffsets: async (offsets: unknown) => {
+              const failure = script.failOffsets?.();
+              if (failure) throw failure;
+              log.offsets.push(offsets);
+            },
+            commit: async () => void log.commits++,
+            abort: async () => void log.aborts++,
+          };
+        },
+      };
+    },
+  } as unknown as Kafka;
+  return { kafka, log };
+}
+
+class Heard implements CommitListener {
+  commits: CommitResult[] = [];
+  rollbacks: unknown[] = [];
+  committed(result: CommitResult): void {
+    this.commits.push(result);
+  }
+  rolledBack(error: unknown): void {
+    this.rollbacks.push(error);
+  }
+}
+
+function setup(script: Script = {}) {
+  const { kafka, log } = scriptedKafka(script);
+  let membership: GroupMembership = { generationId: 4, memberId: 'm-4', groupInstanceId: null };
+  const ended: string[] = [];
+  const strategy = transactionalStrategy({
+    kafka,
+    groupId: 'g',
+    transactionalId: 'g.w1',
+    transactionTimeoutMs: 10_000,
+    commitIntervalMs: 60_000,
+    membership: () => membership,
+    onTransactionEnded: (result) => void ended.push(result),
+    commitOffsets: async () => {},
+    logger: pino({ level: 'silent' }),
+  });
+  const partition = (n: number): { committer: PartitionCommitter; heard: Heard } => {
+    const heard = new Heard();
+    return { committer: strategy.forPartition({ topic: 'in', partition: n }, heard), heard };
+  };
+  return { strategy, partition, log, ended, setMembership: (next: GroupMembership) => (membership = next) };
+}
+
+const unit = (topic: string, nextOffset: string, records = 10) => ({ outputs: [{ topic, messages: [{ value: 'v' }] }], nextOffset, records });
+
+describe('the shared transaction of a pipeline', () => {
+  it('commits every partition of the transaction in one cycle, under the generation the transaction began in', async () => {
+    const { partition, log, ended, setMembership } = setup();
+    const a = partition(0);
+    const b = partition(1);
+    await a.committer.open();
+    await b.committer.open();
+    await a.committer.write(unit('out', '10'));
+    // The group moves on while the transaction is open: its offsets must carry the old generation.
+    setMembership({ generationId: 5, memberId: 'm-5', groupInstanceId: null });
+    await b.committer.write(unit('out', '20', 20));
+    await a.committer.write(unit('out', '15', 5));
+    expect(b.committer.pendingForMs()).toBeGreaterThanOrEqual(0);
+
+    await b.committer.commit();
+
+    expect(log.producers).toBe(1);
+    expect(log.offsets).toEqual([
+      {
+        consumerGroupId: 'g',
+        topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '15' }, { partition: 1, offset: '20' }] }],
+        consumerGroupMetadata: { generationId: 4, memberId: 'm-4', groupInstanceId: null },
+      },
+    ]);
+    expect(a.heard.commits.map(({ nextOffset, records }) => ({ nextOffset, records }))).toEqual([{ nextOffset: '15', records: 15 }]);
+    expect(b.heard.commits.map(({ nextOffset, records }) => ({ nextOffset, records }))).toEqual([{ nextOffset: '20', records: 20 }]);
+    expect(ended).toEqual(['committed']);
+    expect(a.committer.pendingForMs()).toBeUndefined();
+  });
+
+  it("aborts for everyone when one partition's write fails: the writer gets the error, the others roll back, then a fresh producer", async () => {
+    const refusal = Object.assign(new Error('broker went away'), { type: 'NETWORK_EXCEPTION' });
+    let failing = false;
+    const { partition, log, ended } = setup({ failSend: () => (failing ? refusal : undefined) });
+    const a = partition(0);
+    const b = partition(1);
+    await a.committer.open();
+    await b.committer.open();
+    await b.committer.write(unit('out', '20'));
+    failing = true;
+    await expect(a.committer.write(unit('out', '10'))).rejects.toBe(refusal);
+    failing = false;
+
+    expect(a.heard.rollbacks).toEqual([]);
+    expect(b.heard.rollbacks).toEqual([refusal]);
+    expect(ended).toEqual(['aborted']);
+    // What b writes next would follow work that is gone: refused until b has re-opened (re-read its offset).
+    await expect(b.committer.write(unit('out', '30'))).rejects.toMatchObject({ name: 'TransactionRolledBackError' });
+    await b.committer.open();
+    await b.committer.write(unit('out', '20'));
+    expect(log.producers).toBe(2);
+    expect(log.inits).toBe(2);
+  });
+
+  it('turns a refusal of the generation into GenerationFencedError for every partition of the transaction', async () => {
+    const { partition } = setup({ failOffsets: () => Object.assign(new Error('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID' }) });
+    const a = partition(0);
+    const b = partition(1);
+    await a.committer.open();
+    await b.committer.open();
+    await a.committer.write(unit('out', '10'));
+    await b.committer.write(unit('out', '20'));
+    await a.committer.commit();
+    for (const { heard } of [a, b]) {
+      expect(heard.commits).toEqual([]);
+      expect(heard.rollbacks).toHaveLength(1);
+      expect(heard.rollbacks[0]).toMatchObject({ name: 'GenerationFencedError', generationId: 4 });
+    }
+  });
+
+  it('turns an epoch refusal into ProducerFencedError', async () => {
+    const { partition } = setup({ failOffsets: () => Object.assign(new Error('Producer attempted an operation with an old epoch'), { type: 'INVALID_PRODUCER_EPOCH' }) });
+    const a = partition(0);
+    await a.committer.open();
+    await a.committer.write(unit('out', '10'));
+    await a.committer.commit();
+    expect(a.heard.rollbacks[0]).toMatchObject({ name: 'ProducerFencedError' });
+  });
+
+  it("leaves the others' work alone when a partition with nothing pending fails", async () => {
+    const { partition, log, ended } = setup();
+    const a = partition(0);
+    const b = partition(1);
+    await a.committer.open();
+    await b.committer.open();
+    await b.committer.write(unit('out', '20'));
+    await a.committer.abort(new Error('a record of partition 0 blocked before anything of it was written'));
+    expect(b.heard.rollbacks).toEqual([]);
+    await b.committer.commit();
+    expect(b.heard.commits.map((commit) => commit.nextOffset)).toEqual(['20']);
+    expect(ended).toEqual(['committed']);
+    expect(log.aborts).toBe(0);
+  });
+
+  it('writes the units of partitions handled at the same time in one request, but a unit isolating a refusal alone', async () => {
+    const { partition, log } = setup();
+    const [a, b, c] = [partition(0), partition(1), partition(2)];
+    for (const { committer } of [a, b, c]) await committer.open();
+    await Promise.all([a.committer.write(unit('out-a', '10')), b.committer.write(unit('out-b', '20')), c.committer.write({ ...unit('out-c', '30'), alone: true })]);
+    await Promise.all([a.committer.write(unit('out-a', '11')), b.committer.write(unit('out-a', '21'))]);
+    expect(log.sends).toEqual([['out-a', 'out-b'], ['out-c'], ['out-a']]);
+    await a.committer.commit();
+    expect([a, b, c].map(({ heard }) => heard.commits.map((commit) => commit.nextOffset))).toEqual([['11'], ['21'], ['30']]);
+  });
+
+  it('aborts when a partition leaves with work pending: outputs never commit without their offsets', async () => {
+    const { partition, ended } = setup();
+    const a = partition(0);
+    await a.committer.open();
+    await a.committer.write(unit('out', '10'));
+    await a.committer.close();
+    expect(ended).toEqual(['aborted']);
+  });
+});
