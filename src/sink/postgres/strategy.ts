@@ -87,7 +87,10 @@ class SinkShared {
       keepAlive: true,
     });
     // An idle pooled connection the server closed (a restart) must not crash the process; the next checkout reconnects.
-    this.pool.on('error', (error) => context.logger.warn({ err: error, database: sink.where }, 'idle database connection failed; it will be replaced'));
+    // The message and SQLSTATE only: pg's error carries its whole client object.
+    this.pool.on('error', (error) =>
+      context.logger.warn({ error: errorMessage(error), code: (error as { code?: unknown }).code, database: sink.where }, 'idle database connection failed; it will be replaced'),
+    );
   }
 
   /** Connects once and creates the offsets and once tables when missing; a wrong URL or password fails the start. */
