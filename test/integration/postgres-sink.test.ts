@@ -137,6 +137,17 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     expect(worker.log()).toMatch(/PostgreSQL sink ready/);
   });
 
+  it('refuses to start with a wrong database password, in one line naming the pipeline and the database (password hidden)', async () => {
+    const wrong = db.url.replace('txstream:txstream@', 'txstream:not-the-password@');
+    const { config } = await setup('pgbadpw', 1, { postgresSink: { url: wrong } });
+    const worker = start(config, 'pgbadpw');
+    const code = await worker.exited();
+    const log = worker.log();
+    expect(code).toBe(2);
+    expect(log).toMatch(/pipeline 'pgbadpw_\w+' sink\.postgres: cannot use the database at postgres:\/\/txstream:\*\*\*@127\.0\.0\.1:\d+\/txstream: password authentication failed/);
+    expect(log).not.toContain('not-the-password');
+  });
+
   it('ctx.once runs a side effect once per id, even when the id comes again in another record', async () => {
     const { input, pipeline, groupId, config } = await setup('pgonce', 2);
     // Every id twice: 400 records, 200 ids; the second record of an id finds it recorded.
