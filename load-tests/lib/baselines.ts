@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import type { Kafka, Message } from 'kafkajs';
 import { LINEAGE_HEADER } from '../../src/index.js';
 import { auditGroup, createTopics, type GroupAudit, sleep, type BrokerEnv } from './kafka-env.js';
+import { measureCommittedRate } from './committed-rate.js';
 import { round } from './worker-cells.js';
 
 export interface BaselineResult {
@@ -26,6 +27,13 @@ interface LoopOptions {
   readonly groupId: string;
   readonly target: number;
   readonly capMs: number;
+  /**
+   * Measure the input group's committed offsets (as the partitions sweep measures every contender)
+   * instead of counting committed transactions in the loop.
+   */
+  readonly measureCommitted?: boolean;
+  /** With measureCommitted: not measured after the first commit. */
+  readonly warmupMs?: number;
 }
 
 /** Polls a counter: the rate between its first change and the target or the time cap. */
@@ -77,7 +85,9 @@ export async function naiveTransactionPerMessage(kafka: Kafka, options: LoopOpti
       }
     },
   });
-  const measured = await measure(() => done, options.target, options.capMs);
+  const measured = options.measureCommitted
+    ? await measureCommittedRate(kafka, { groupId: options.groupId, topic: options.input, target: options.target, capMs: options.capMs, warmupMs: options.warmupMs }).then((rate) => ({ ...rate, cpu: Number.NaN }))
+    : await measure(() => done, options.target, options.capMs);
   stopping = true;
   await consumer.disconnect();
   await producer.disconnect();
@@ -86,8 +96,8 @@ export async function naiveTransactionPerMessage(kafka: Kafka, options: LoopOpti
     name: 'naive txn per message (KafkaJS)',
     records: measured.records,
     seconds: round(measured.seconds, 2),
-    recordsPerSecond: Math.round(measured.records / measured.seconds),
-    cpuCores: round(measured.cpu, 2),
+    recordsPerSecond: measured.seconds > 0 ? Math.round(measured.records / measured.seconds) : 0,
+    cpuCores: Number.isNaN(measured.cpu) ? undefined : round(measured.cpu, 2),
     audit,
   };
 }
@@ -139,7 +149,8 @@ export async function atLeastOnceEachBatch(kafka: Kafka, options: LoopOptions): 
 
 function runJavaTool(env: BrokerEnv, mainClass: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('java', ['-Xmx512m', '-cp', `${env.jarDir}/*`, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // 1 GiB: room for the ceiling producer's buffer.memory at 384 partitions (192 MiB) and its batches in flight.
+    const child = spawn('java', ['-Xmx1g', '-cp', `${env.jarDir}/*`, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -187,16 +198,28 @@ export interface CeilingResult {
 }
 
 /** Kafka's own perf tools from the broker's jars: 1 KB records, as fast as they go. */
-export async function brokerCeiling(env: BrokerEnv, options: { topic: string; partitions: number; records: number; recordBytes: number }): Promise<CeilingResult> {
+export async function brokerCeiling(
+  env: BrokerEnv,
+  options: { topic: string; partitions: number; records: number; recordBytes: number; /** Skip the producer-defaults run (always the slower one). */ tunedOnly?: boolean },
+): Promise<CeilingResult> {
   await createTopics(env.kafka, [{ topic: options.topic, partitions: options.partitions }]);
   const bootstrap = env.brokers.join(',');
   // Twice: with the producer's defaults (batch.size 16 KB, linger.ms 0), and with batching tuned for
   // throughput; the better one is the ceiling.
   const runs: Array<{ label: string; result: NonNullable<ReturnType<typeof parseProducerPerformance>> }> = [];
-  for (const [label, props] of [
+  // The producer allocates a whole batch.size buffer per partition it is filling: with the default
+  // 32 MiB buffer.memory, 256 KiB batches over 384 partitions (96 MiB) block on the buffer pool and the
+  // "ceiling" measures that instead of the broker. Room for two batches per partition avoids it.
+  const tunedBatch = 262_144;
+  const bufferMemory = Math.max(33_554_432, 2 * options.partitions * tunedBatch);
+  const configurations = [
     ['defaults', []],
-    ['batch.size=256KB linger.ms=5', ['batch.size=262144', 'linger.ms=5']],
-  ] as const) {
+    [
+      `batch.size=256KB linger.ms=5${bufferMemory > 33_554_432 ? ` buffer.memory=${Math.round(bufferMemory / 2 ** 20)}MiB` : ''}`,
+      [`batch.size=${tunedBatch}`, 'linger.ms=5', `buffer.memory=${bufferMemory}`],
+    ],
+  ] as const;
+  for (const [label, props] of options.tunedOnly ? configurations.slice(1) : configurations) {
     const output = await runJavaTool(
       env,
       'org.apache.kafka.tools.ProducerPerformance',

@@ -45,7 +45,7 @@ export interface WorkerGroup {
   stop(): Promise<boolean>;
 }
 
-export async function startWorkers(env: BrokerEnv, setup: WorkerSetup, topics: RunTopics, groupPrefix: string): Promise<WorkerGroup> {
+export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: WorkerSetup, topics: RunTopics, groupPrefix: string): Promise<WorkerGroup> {
   const logger = createLogger({ level: process.env.TXSTREAM_LOG_LEVEL ?? 'error', pretty: false });
   const serde = setup.format === 'avro' ? { input: avroLoadSerde, output: avroLoadSerde } : undefined;
   // `errors` (the error policy, from the retry-topics work) is passed through a variable, so this compiles

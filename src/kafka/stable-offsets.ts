@@ -45,7 +45,7 @@ export class StableOffsetReader {
     const waiting = this.waiting.get(topic) ?? [];
     this.waiting.delete(topic);
     try {
-      const offsets = await this.fetchStable(topic);
+      const offsets = await this.fetchStable(topic, new Set(waiting.map(({ partition }) => partition)));
       for (const { partition, resolve } of waiting) {
         const offset = offsets.get(partition);
         resolve(offset === undefined || offset === '-1' ? null : offset);
@@ -55,23 +55,25 @@ export class StableOffsetReader {
     }
   }
 
-  private async fetchStable(topic: string): Promise<Map<number, string>> {
+  /**
+   * Reads until none of `partitions` is unstable. Other partitions of the topic may stay
+   * unstable all along: this worker's own transaction holds theirs between its offset commit
+   * and its end, every commit interval.
+   */
+  private async fetchStable(topic: string, partitions: ReadonlySet<number>): Promise<Map<number, string>> {
     const deadline = Date.now() + this.options.timeoutMs;
     const retryMs = this.options.retryMs ?? 50;
     for (;;) {
-      try {
-        const [result] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic], requireStable: true });
-        return new Map((result?.partitions ?? []).map(({ partition, offset }) => [partition, offset]));
-      } catch (error) {
-        if ((error as { type?: string }).type !== 'UNSTABLE_OFFSET_COMMIT') throw error;
-        if (Date.now() >= deadline) {
-          throw new Error(
-            `group ${this.groupId}: the committed offsets of topic '${topic}' stayed unstable for ${this.options.timeoutMs} ms (a transaction holding them did not end)`,
-            { cause: error },
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      const [result] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic], requireStable: true });
+      const entries = (result?.partitions ?? []).filter(({ partition }) => partitions.has(partition));
+      const unstable = entries.filter((entry) => entry.unstable).map(({ partition }) => partition);
+      if (unstable.length === 0) return new Map(entries.map(({ partition, offset }) => [partition, offset]));
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `group ${this.groupId}: the committed offsets of ${topic} partition(s) ${unstable.join(', ')} stayed unstable for ${this.options.timeoutMs} ms (a transaction holding them did not end)`,
+        );
       }
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
     }
   }
 }

@@ -163,7 +163,11 @@ export class PartitionTask implements CommitListener {
   }
 
   handleBatch(payload: EachBatchPayload): Promise<void> {
-    return this.exclusive(() => this.process(payload));
+    // KafkaJS heartbeats between batches only. The member keeps heartbeating for as long as this
+    // batch takes: long handlers, but also writes and commits, which wait on the producer all
+    // partitions share (a commit cycle retrying against a moving coordinator stalls every one).
+    const beat = setInterval(() => void payload.heartbeat().catch(() => {}), this.deps.heartbeatIntervalMs);
+    return this.exclusive(() => this.process(payload)).finally(() => clearInterval(beat));
   }
 
   /** Commits whatever is pending (rebalance, drain, commit timer). */
@@ -327,29 +331,23 @@ export class PartitionTask implements CommitListener {
     if (inputs.length === 0) return collector;
 
     const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
-    // Long handlers must not cost the group membership: keep heartbeating while they run.
-    const beat = setInterval(() => void heartbeat().catch(() => {}), this.deps.heartbeatIntervalMs);
-    try {
-      const handler = pipeline.handler;
-      if (handler.kind === 'record') {
-        for (const { record, message } of inputs) {
-          try {
-            const outputs = normaliseResult(
-              await this.inCommitterScope(context, (scoped) =>
-                this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handler.handle(record, bounded)),
-              ),
-            );
-            await this.refreshTopicsOf([outputs]);
-            collector.addOutputs(record, outputs);
-          } catch (error) {
-            this.route(collector, message, error);
-          }
+    const handler = pipeline.handler;
+    if (handler.kind === 'record') {
+      for (const { record, message } of inputs) {
+        try {
+          const outputs = normaliseResult(
+            await this.inCommitterScope(context, (scoped) =>
+              this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handler.handle(record, bounded)),
+            ),
+          );
+          await this.refreshTopicsOf([outputs]);
+          collector.addOutputs(record, outputs);
+        } catch (error) {
+          this.route(collector, message, error);
         }
-      } else {
-        await this.handleIsolating(handler.handleBatch, inputs, collector, context);
       }
-    } finally {
-      clearInterval(beat);
+    } else {
+      await this.handleIsolating(handler.handleBatch, inputs, collector, context);
     }
     return collector;
   }

@@ -2,7 +2,8 @@ import type { Admin } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { StableOffsetReader } from '../../src/kafka/stable-offsets.js';
 
-const unstable = () => Object.assign(new Error('There are unstable offsets that need to be cleared'), { type: 'UNSTABLE_OFFSET_COMMIT' });
+/** What the patched admin answers for a partition a pending transaction holds. */
+const UNSTABLE = 'unstable';
 
 function scriptedAdmin(answers: Array<Error | Record<number, string>>) {
   const requests: unknown[] = [];
@@ -11,7 +12,14 @@ function scriptedAdmin(answers: Array<Error | Record<number, string>>) {
       requests.push(request);
       const answer = answers.shift() ?? {};
       if (answer instanceof Error) throw answer;
-      return [{ topic: request.topics[0], partitions: Object.entries(answer).map(([partition, offset]) => ({ partition: Number(partition), offset, metadata: null })) }];
+      return [
+        {
+          topic: request.topics[0],
+          partitions: Object.entries(answer).map(([partition, offset]) =>
+            offset === UNSTABLE ? { partition: Number(partition), offset: '-1', metadata: null, unstable: true } : { partition: Number(partition), offset, metadata: null },
+          ),
+        },
+      ];
     }) as unknown as Admin['fetchOffsets'],
   };
   return { admin, requests };
@@ -27,16 +35,23 @@ describe('StableOffsetReader', () => {
   });
 
   it('waits while a pending transaction holds the offsets, then returns the stable one', async () => {
-    const { admin, requests } = scriptedAdmin([unstable(), unstable(), { 0: '60' }]);
+    const { admin, requests } = scriptedAdmin([{ 0: UNSTABLE }, { 0: UNSTABLE }, { 0: '60' }]);
     const reader = new StableOffsetReader(admin, 'g', { timeoutMs: 1000, retryMs: 5 });
     expect(await reader.read({ topic: 'in', partition: 0 })).toBe('60');
     expect(requests).toHaveLength(3);
   });
 
-  it('fails with the group and topic when the offsets stay unstable past the timeout', async () => {
-    const { admin } = scriptedAdmin(Array.from({ length: 100 }, unstable));
+  it('does not wait for other partitions of the topic (its own transaction holds theirs every commit interval)', async () => {
+    const { admin, requests } = scriptedAdmin([{ 0: '5', 1: UNSTABLE, 2: UNSTABLE }]);
+    const reader = new StableOffsetReader(admin, 'g', { timeoutMs: 1000, retryMs: 5 });
+    expect(await reader.read({ topic: 'in', partition: 0 })).toBe('5');
+    expect(requests).toHaveLength(1);
+  });
+
+  it('fails with the group, topic and partition when the offsets stay unstable past the timeout', async () => {
+    const { admin } = scriptedAdmin(Array.from({ length: 100 }, () => ({ 0: UNSTABLE })));
     const reader = new StableOffsetReader(admin, 'g', { timeoutMs: 30, retryMs: 5 });
-    await expect(reader.read({ topic: 'in', partition: 0 })).rejects.toThrow("group g: the committed offsets of topic 'in' stayed unstable for 30 ms");
+    await expect(reader.read({ topic: 'in', partition: 0 })).rejects.toThrow('group g: the committed offsets of in partition(s) 0 stayed unstable for 30 ms');
   });
 
   it('passes other errors through at once', async () => {

@@ -1,0 +1,120 @@
+/**
+ * The targets of issue 13 ("Exactly-once at scale"), checked from one partitions sweep. Pure:
+ * the sweep's cells in, one row per target out, so the checks are unit-tested.
+ *
+ * Throughput ratios are medians of per-round ratios: both sides of a ratio come from the same
+ * round, so a slow minute of the shared machine moves both, not one.
+ */
+import { median } from './metrics.js';
+
+export type Contender = 'transactional' | 'batch' | 'streams' | 'naive' | 'ceiling';
+
+export interface PartitionCell {
+  readonly contender: Contender;
+  readonly partitions: number;
+  /** Committed records per second, per round (index = round); undefined where it did not run. */
+  readonly roundsRecordsPerSecond: ReadonlyArray<number | undefined>;
+  readonly recordsPerSecond?: number;
+  /** Most established connections to the brokers seen from the process (worker or JVM), over all rounds. */
+  readonly connections?: number;
+  readonly peakRssMiB?: number;
+  readonly latency?: { readonly rate: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly samples: number };
+}
+
+export interface TargetRow {
+  readonly target: string;
+  readonly measured: string;
+  /** undefined when a figure is missing (a contender did not run or failed). */
+  readonly ok: boolean | undefined;
+}
+
+/** The issue's thresholds, in one place. */
+export const TARGETS = {
+  /** connections per worker ≤ brokers + this */
+  extraConnections: 4,
+  /** throughput at the most partitions ≥ this × at the fewest */
+  scaling: 0.8,
+  /** transactional ≥ this × at-least-once batch (batch 500, fewest partitions) */
+  overBatch: 0.97,
+  /** transactional ≥ this × Kafka Streams EOS-v2 */
+  overStreams: 1.0,
+  p99Ms: 250,
+  p50Ms: 100,
+  /** worker peak RSS at rssPartitions */
+  rssMiB: 200,
+  rssPartitions: 96,
+} as const;
+
+/** Median over the rounds where both ran of a_r / b_r; undefined when no round has both. */
+export function medianRoundRatio(a: ReadonlyArray<number | undefined>, b: ReadonlyArray<number | undefined>): number | undefined {
+  const ratios: number[] = [];
+  for (let r = 0; r < Math.min(a.length, b.length); r++) {
+    const x = a[r];
+    const y = b[r];
+    if (x !== undefined && y !== undefined && y > 0) ratios.push(x / y);
+  }
+  return ratios.length === 0 ? undefined : Math.round(median(ratios) * 100) / 100;
+}
+
+const check = (value: number | undefined, ok: (v: number) => boolean) => (value === undefined || Number.isNaN(value) ? undefined : ok(value));
+const show = (value: number | undefined, suffix = '') => (value === undefined || Number.isNaN(value) ? 'not measured' : `${value}${suffix}`);
+
+export function checkTargets(cells: readonly PartitionCell[], brokers: number): TargetRow[] {
+  const cell = (contender: Contender, partitions: number) => cells.find((c) => c.contender === contender && c.partitions === partitions);
+  const partitionCounts = [...new Set(cells.map((c) => c.partitions))].sort((a, b) => a - b);
+  const fewest = partitionCounts[0];
+  const most = partitionCounts[partitionCounts.length - 1];
+  const rows: TargetRow[] = [];
+
+  const maxConnections = brokers + TARGETS.extraConnections;
+  for (const partitions of partitionCounts) {
+    const connections = cell('transactional', partitions)?.connections;
+    rows.push({
+      target: `TCP connections per worker ≤ brokers + ${TARGETS.extraConnections} (${maxConnections}) at ${partitions} partitions`,
+      measured: show(connections),
+      ok: check(connections, (v) => v <= maxConnections),
+    });
+  }
+  if (fewest !== undefined && most !== undefined && fewest !== most) {
+    const ratio = medianRoundRatio(cell('transactional', most)?.roundsRecordsPerSecond ?? [], cell('transactional', fewest)?.roundsRecordsPerSecond ?? []);
+    rows.push({ target: `transactional throughput at ${most} ≥ ${TARGETS.scaling} × at ${fewest} partitions`, measured: show(ratio, '×'), ok: check(ratio, (v) => v >= TARGETS.scaling) });
+  }
+  if (fewest !== undefined) {
+    const ratio = medianRoundRatio(cell('transactional', fewest)?.roundsRecordsPerSecond ?? [], cell('batch', fewest)?.roundsRecordsPerSecond ?? []);
+    rows.push({ target: `transactional ≥ ${TARGETS.overBatch} × at-least-once batch (batch 500, ${fewest} partitions)`, measured: show(ratio, '×'), ok: check(ratio, (v) => v >= TARGETS.overBatch) });
+  }
+  for (const partitions of partitionCounts) {
+    const ratio = medianRoundRatio(cell('transactional', partitions)?.roundsRecordsPerSecond ?? [], cell('streams', partitions)?.roundsRecordsPerSecond ?? []);
+    rows.push({ target: `transactional ≥ ${TARGETS.overStreams} × Kafka Streams EOS-v2 at ${partitions} partitions`, measured: show(ratio, '×'), ok: check(ratio, (v) => v >= TARGETS.overStreams) });
+  }
+  for (const partitions of partitionCounts) {
+    const latency = cell('transactional', partitions)?.latency;
+    rows.push({ target: `e2e p99 ≤ ${TARGETS.p99Ms} ms at half of saturation, ${partitions} partitions`, measured: show(latency?.p99, ' ms'), ok: check(latency?.p99, (v) => v <= TARGETS.p99Ms) });
+    rows.push({ target: `e2e p50 ≤ ${TARGETS.p50Ms} ms at half of saturation, ${partitions} partitions`, measured: show(latency?.p50, ' ms'), ok: check(latency?.p50, (v) => v <= TARGETS.p50Ms) });
+  }
+  if (partitionCounts.includes(TARGETS.rssPartitions)) {
+    const rss = cell('transactional', TARGETS.rssPartitions)?.peakRssMiB;
+    rows.push({ target: `worker peak RSS ≤ ${TARGETS.rssMiB} MiB at ${TARGETS.rssPartitions} partitions`, measured: show(rss, ' MiB'), ok: check(rss, (v) => v <= TARGETS.rssMiB) });
+  }
+  return rows;
+}
+
+/**
+ * Where the broker ceiling measured below a contender in the same round: a measuring error of
+ * the ceiling (nothing moves records faster than the broker), to be reported, not believed.
+ */
+export function ceilingBelowContenders(cells: readonly PartitionCell[]): string[] {
+  const problems: string[] = [];
+  for (const ceiling of cells.filter((c) => c.contender === 'ceiling')) {
+    for (const other of cells.filter((c) => c.partitions === ceiling.partitions && c.contender !== 'ceiling')) {
+      ceiling.roundsRecordsPerSecond.forEach((limit, round) => {
+        const rate = other.roundsRecordsPerSecond[round];
+        if (limit !== undefined && rate !== undefined && rate > limit)
+          problems.push(`round ${round + 1}, ${ceiling.partitions} partitions: ceiling ${limit} rec/s below ${other.contender} ${rate} rec/s`);
+      });
+    }
+  }
+  return problems;
+}
+
+export const mark = (ok: boolean | undefined) => (ok === undefined ? '?' : ok ? '✓' : '✗');

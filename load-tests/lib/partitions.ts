@@ -1,0 +1,577 @@
+/**
+ * The partitions sweep (issue 13): one input topic of 12, 96 and 384 partitions, and on each
+ * txstream transactional, txstream at-least-once `batch`, a Kafka Streams EOS-v2 pass-through,
+ * the naive transaction-per-message loop and the broker ceiling, in the same rounds on the same
+ * broker.
+ *
+ * Every contender's throughput is the same measure: records committed by its input group
+ * (committed offsets, polled), from its first commit to the whole backlog or the time cap.
+ * The txstream worker runs as a child process and the Streams baseline as its own JVM, so their
+ * broker connections and peak RSS are read from /proc for that process alone.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { naiveTransactionPerMessage, brokerCeiling } from './baselines.js';
+import { spawnWorker } from './child-worker.js';
+import { measureCommittedRate, type CommittedRate } from './committed-rate.js';
+import { createGenerator, type Generator, readStamp, type WorkloadOptions } from './generators.js';
+import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, produceBacklog, produceOpenModel, sleep, startReader } from './kafka-env.js';
+import { median, percentile } from './metrics.js';
+import { ceilingBelowContenders, checkTargets, type Contender, mark, type PartitionCell } from './partition-targets.js';
+import { parseEndpoint, ProcessWatch } from './proc-stats.js';
+import { scheduleOf } from './schedule.js';
+import { prepareStreamsBaseline, startStreams } from './streams-baseline.js';
+import { createRunTopics, round, topicsFor, type WorkerSetup } from './worker-cells.js';
+
+export interface PartitionsOptions {
+  readonly partitions: readonly number[];
+  readonly rounds: number;
+  /** Pre-produced records per input topic; every contender reads it from the start with its own group. */
+  readonly backlog: number;
+  /** Not measured after the first commit: a fresh JVM (Kafka Streams) or Node process runs cold at first. */
+  readonly warmupMs: number;
+  /** Measured window per saturation run, after the warm-up. */
+  readonly capMs: number;
+  readonly batchSize: number;
+  readonly commitIntervalMs: number;
+  readonly latencyFraction: number;
+  readonly latencyDurationMs: number;
+  readonly workload: WorkloadOptions;
+  /** The naive loop runs only up to this many partitions (beyond, it is hopeless and only costs time). */
+  readonly naive: { readonly capMs: number; readonly maxPartitions: number };
+  /** ProducerPerformance + ConsumerPerformance runs per round and partition count; the best run is the round's ceiling. */
+  readonly ceiling: { readonly records: number; readonly runsPerRound: number };
+  readonly contenders: readonly Contender[];
+  readonly label?: string;
+  readonly resultsDir: string;
+  readonly keepTopics: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** The defaults of `npm run load -- partitions`, in one place. */
+export const PARTITIONS_DEFAULTS: Omit<PartitionsOptions, 'resultsDir' | 'keepTopics' | 'log' | 'label'> = {
+  partitions: [12, 96, 384],
+  rounds: 3,
+  // Warm-up plus window (11 s) of the fastest contender on a quiet 2-core machine (~35k rec/s) fits in it.
+  backlog: 400_000,
+  warmupMs: 5_000,
+  capMs: 6_000,
+  batchSize: 500,
+  commitIntervalMs: 100,
+  latencyFraction: 0.5,
+  latencyDurationMs: 6_000,
+  workload: { recordBytes: 1024, keys: 1000, keyDistribution: 'uniform', poisonRatio: 0.001, format: 'json' },
+  naive: { capMs: 4_000, maxPartitions: 96 },
+  ceiling: { records: 300_000, runsPerRound: 2 },
+  contenders: ['transactional', 'batch', 'streams', 'naive', 'ceiling'],
+};
+
+const LATENCY_CONTENDERS: readonly Contender[] = ['transactional', 'batch', 'streams'];
+
+interface RoundResult {
+  readonly rate: CommittedRate;
+  readonly connections?: number;
+  readonly peakRssMiB?: number;
+  readonly audit?: GroupAudit;
+  readonly stoppedCleanly?: boolean;
+  readonly detail?: string;
+}
+
+interface Raw {
+  rounds: Array<number | undefined>;
+  results: Array<RoundResult | undefined>;
+  latency?: PartitionCell['latency'] & { readonly allSeen: boolean; readonly late: number; readonly audit?: string };
+}
+
+const describeAudit = (audit: GroupAudit | undefined) =>
+  audit ? `${audit.exactlyOnce ? '✓' : '✗'} ${audit.missing}/${audit.duplicates}/${audit.unexpected} of ${audit.committed}` : '';
+
+export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOptions): Promise<{ json: Record<string, unknown>; files: string[]; failures: string[] }> {
+  const log = options.log;
+  const startedAt = new Date();
+  const loadAtStart = loadavg()[0] ?? 0;
+  const run = `load-${startedAt.getTime().toString(36)}`;
+  const endpoints = env.brokers.map(parseEndpoint);
+  const created = new Set<string>();
+  const failures: string[] = [];
+  const notes: string[] = [];
+  const drop = async (...topics: string[]) => {
+    if (options.keepTopics) return;
+    topics.forEach((topic) => created.delete(topic));
+    await deleteTopics(env.kafka, topics);
+  };
+  const create = async (topics: Array<{ topic: string; partitions: number }>) => {
+    await createTopics(env.kafka, topics);
+    topics.forEach(({ topic }) => created.add(topic));
+  };
+  const generator = createGenerator(options.workload);
+  const format = generator.options.format;
+  const kafkaVersion = /^\d+\.\d+\.\d+/.exec(env.brokerVersion)?.[0] ?? '3.9.2';
+  const classpath = options.contenders.includes('streams') ? prepareStreamsBaseline(kafkaVersion) : '';
+  const raw = new Map<string, Raw>();
+  const rawOf = (contender: Contender, partitions: number) => {
+    const key = `${contender}|${partitions}`;
+    let entry = raw.get(key);
+    if (!entry) raw.set(key, (entry = { rounds: Array.from({ length: options.rounds }, () => undefined), results: Array.from({ length: options.rounds }, () => undefined) }));
+    return entry;
+  };
+  const inputOf = (partitions: number) => `${run}.p${partitions}.in`;
+
+  /**
+   * Builds and writes the report from the rounds finished so far: after every round, so a run
+   * stopped early (or interrupted) still leaves its finished rounds on disk.
+   */
+  const writeReport = (roundsDone: number, final: boolean) => {
+    const cells: PartitionCell[] = [];
+    const cellDetails: Array<Record<string, unknown>> = [];
+    for (const partitions of options.partitions)
+      for (const contender of options.contenders) {
+        const entry = raw.get(`${contender}|${partitions}`);
+        if (!entry) continue;
+        const measured = entry.rounds.filter((rate): rate is number => rate !== undefined);
+        const results = entry.results.filter((result): result is RoundResult => result !== undefined);
+        const connections = results.map((r) => r.connections).filter((c): c is number => c !== undefined);
+        const rss = results.map((r) => r.peakRssMiB).filter((c): c is number => c !== undefined);
+        const cell: PartitionCell = {
+          contender,
+          partitions,
+          roundsRecordsPerSecond: entry.rounds,
+          recordsPerSecond: measured.length > 0 ? Math.round(median(measured)) : undefined,
+          connections: connections.length > 0 ? Math.max(...connections) : undefined,
+          peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+          latency: entry.latency ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples } : undefined,
+        };
+        cells.push(cell);
+        cellDetails.push({
+          ...cell,
+          audits: results.map((r) => describeAudit(r.audit)).filter(Boolean),
+          stoppedCleanly: results.map((r) => r.stoppedCleanly).filter((s) => s !== undefined),
+          details: results.map((r) => r.detail).filter(Boolean),
+          latencyRun: entry.latency,
+        });
+      }
+
+    const targets = checkTargets(cells, env.brokers.length);
+    const ceilingProblems = ceilingBelowContenders(cells);
+    const reportNotes = [...notes];
+    if (ceilingProblems.length > 0) reportNotes.push(`The broker ceiling measured below a contender (a measuring error of the ceiling, not a real limit): ${ceilingProblems.join('; ')}.`);
+    if (options.contenders.includes('naive') && options.partitions.some((p) => p > options.naive.maxPartitions))
+      reportNotes.push(`The naive loop (one transaction per message) was skipped above ${options.naive.maxPartitions} partitions: it commits a few hundred records per second at best whatever the partition count, so it only costs time there.`);
+    reportNotes.push(
+      `Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, from ${options.warmupMs / 1000} s after its first commit (a warm-up: group join, start-up and a cold JIT do not count) to the whole backlog or the time cap. Medians over rounds; ratios are medians of per-round ratios.`,
+      'txstream runs one worker in a child Node process (one KafkaJS client), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.',
+      'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
+      'Latency: an open-model constant arrival rate at half of that contender\'s saturation in round 1 (its own fresh topics), each value stamped with its intended send time; a read_committed reader in the harness timestamps each output.',
+      `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
+    );
+    const finishedAt = new Date();
+    const loadAtEnd = loadavg()[0] ?? 0;
+    if (!final) reportNotes.unshift(`Partial report: ${roundsDone} of ${options.rounds} round(s) finished when it was written.`);
+    reportNotes.unshift(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end, on ${env.machine.cores} cores shared with the broker and other work: compare only ratios from this run.`);
+    const settings = {
+      partitions: options.partitions,
+      rounds: options.rounds,
+      roundsFinished: roundsDone,
+      backlog: options.backlog,
+      warmupSeconds: options.warmupMs / 1000,
+      capSeconds: options.capMs / 1000,
+      batchSize: options.batchSize,
+      commitIntervalMs: options.commitIntervalMs,
+      recordBytes: generator.options.recordBytes,
+      format,
+      poisonRatio: generator.options.poisonRatio,
+      latencyFraction: options.latencyFraction,
+      latencySeconds: options.latencyDurationMs / 1000,
+      naiveMaxPartitions: options.naive.maxPartitions,
+      ceilingRecords: options.ceiling.records,
+      ceilingRunsPerRound: options.ceiling.runsPerRound,
+    };
+    const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
+    const json = {
+      kind: 'txstream-load-partitions',
+      run,
+      label: options.label,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationSeconds,
+      complete: final,
+      machine: { ...env.machine, loadAverage1m: { start: round(loadAtStart, 2), end: round(loadAtEnd, 2) } },
+      broker: { brokers: env.brokers, version: env.brokerVersion },
+      settings,
+      targets,
+      cells: cellDetails,
+      failures,
+      notes: reportNotes,
+    };
+    mkdirSync(options.resultsDir, { recursive: true });
+    // Named by the start, so the reports written after each round replace each other.
+    const stem = `partitions-${startedAt.toISOString().slice(0, 10)}${options.label ? `-${options.label}` : ''}`;
+    const files = [join(options.resultsDir, `${stem}.json`), join(options.resultsDir, `${stem}.md`), join(options.resultsDir, `${stem}.svg`)];
+    writeFileSync(files[0] as string, `${JSON.stringify(json, null, 2)}\n`);
+    const latencyRuns = new Map([...raw].flatMap(([key, entry]) => (entry.latency ? [[key, entry.latency] as const] : [])));
+    writeFileSync(files[1] as string, partitionsMarkdown({ ...json, cells, targets, latencyRuns, chart: `${stem}.svg` }));
+    writeFileSync(files[2] as string, partitionsSvg(cells, `${env.machine.cores} cores, Kafka ${env.brokerVersion}, ${finishedAt.toISOString().slice(0, 10)}${options.label ? `, ${options.label}` : ''}`));
+    return { json, files };
+  };
+
+  try {
+    for (const partitions of options.partitions) {
+      await create([{ topic: inputOf(partitions), partitions }]);
+      // A send of 500 records over 384 partitions is about one record per partition batch, which makes
+      // KafkaJS produce ~1,000 records/s; ~10 records per partition per send keeps batches worth sending.
+      const chunk = Math.min(5_000, Math.max(500, partitions * 10));
+      const produced = await produceBacklog(env.kafka, inputOf(partitions), options.backlog, generator, { chunk });
+      log(`backlog: ${options.backlog} records of ~${generator.options.recordBytes} B to ${inputOf(partitions)} (${partitions} partitions) in ${produced.seconds.toFixed(1)} s`);
+    }
+
+    const txstream = async (strategy: 'transactional' | 'batch', partitions: number, roundIndex: number): Promise<RoundResult> => {
+      const prefix = `${run}.r${roundIndex}.p${partitions}.${strategy}`;
+      const topics = topicsFor(prefix, inputOf(partitions));
+      await createRunTopics(env, topics, partitions, false);
+      created.add(topics.output);
+      created.add(topics.deadLetter);
+      const setup: WorkerSetup = { strategy, batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
+      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix });
+      const watch = new ProcessWatch(child.pid, endpoints);
+      try {
+        const rate = await measureCommittedRate(env.kafka, {
+          groupId: child.groupId,
+          topic: topics.input,
+          target: options.backlog,
+          capMs: options.capMs,
+          warmupMs: options.warmupMs,
+          during: () => {
+            if (!child.alive()) throw new Error('the worker process exited during the run');
+          },
+        });
+        const proc = watch.stop();
+        const stoppedCleanly = await child.stop();
+        const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
+        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly };
+      } finally {
+        watch.stop();
+        if (child.alive()) await child.stop();
+        await drop(topics.output, topics.deadLetter);
+      }
+    };
+
+    const streams = async (partitions: number, roundIndex: number): Promise<RoundResult> => {
+      const applicationId = `${run}.r${roundIndex}.p${partitions}.streams`;
+      const output = `${applicationId}.out`;
+      await create([{ topic: output, partitions }]);
+      // The JVM closes itself after this long even if this process never stops it.
+      const process = startStreams({ classpath, brokers: env.brokers, applicationId, input: inputOf(partitions), output, maxSeconds: 600 });
+      const watch = new ProcessWatch(process.pid, endpoints);
+      try {
+        const rate = await measureCommittedRate(env.kafka, {
+          groupId: applicationId,
+          topic: inputOf(partitions),
+          target: options.backlog,
+          capMs: options.capMs,
+          warmupMs: options.warmupMs,
+          during: () => {
+            if (!process.alive()) throw new Error('the Kafka Streams JVM exited during the run');
+          },
+        });
+        const proc = watch.stop();
+        const stopped = await process.stop();
+        const audit = await auditGroup(env.kafka, { groupId: applicationId, input: inputOf(partitions), outputs: [output], timeoutMs: 60_000 });
+        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly: stopped.clean };
+      } finally {
+        watch.stop();
+        if (process.alive()) await process.stop();
+        await drop(output);
+      }
+    };
+
+    const naive = async (partitions: number, roundIndex: number): Promise<RoundResult> => {
+      const groupId = `${run}.r${roundIndex}.p${partitions}.naive`;
+      const output = `${groupId}.out`;
+      await create([{ topic: output, partitions }]);
+      try {
+        const result = await naiveTransactionPerMessage(env.kafka, { input: inputOf(partitions), output, groupId, target: options.backlog, capMs: options.naive.capMs, measureCommitted: true, warmupMs: options.warmupMs });
+        return { rate: { records: result.records, seconds: result.seconds, recordsPerSecond: result.recordsPerSecond }, audit: result.audit };
+      } finally {
+        await drop(output);
+      }
+    };
+
+    const ceiling = async (partitions: number, roundIndex: number): Promise<RoundResult> => {
+      const runs: Array<{ rate: number; detail: string }> = [];
+      for (let attempt = 0; attempt < options.ceiling.runsPerRound; attempt++) {
+        const topic = `${run}.r${roundIndex}.p${partitions}.ceiling${attempt}`;
+        created.add(topic);
+        try {
+          const result = await brokerCeiling(env, { topic, partitions, records: options.ceiling.records, recordBytes: generator.options.recordBytes, tunedOnly: true });
+          runs.push({
+            rate: Math.min(result.producer.recordsPerSecond, result.consumer.recordsPerSecond),
+            detail: `produce ${result.producer.recordsPerSecond}, fetch ${result.consumer.recordsPerSecond}`,
+          });
+        } finally {
+          await drop(topic);
+        }
+      }
+      // A run that fetched or produced nothing did not measure the broker (ConsumerPerformance gave up
+      // waiting, for instance): it is shown but never taken as a ceiling.
+      const valid = runs.filter((r) => r.rate > 0);
+      if (valid.length === 0) throw new Error(`no valid ceiling run (${runs.map((r) => r.detail).join('; ')})`);
+      // A ceiling is what the broker can do: the best run; slower runs met someone else's load.
+      const best = Math.max(...valid.map((r) => r.rate));
+      return { rate: { records: options.ceiling.records, seconds: 0, recordsPerSecond: best }, detail: runs.map((r) => r.detail).join('; ') };
+    };
+
+    const latencyRun = async (contender: Contender, partitions: number, saturation: number, seed: number) => {
+      const rate = Math.max(5, Math.round(saturation * options.latencyFraction));
+      const prefix = `${run}.p${partitions}.${contender}.lat`;
+      const topics = topicsFor(prefix, `${prefix}.in`);
+      await createRunTopics(env, topics, partitions, true);
+      [topics.input, topics.output, topics.deadLetter].forEach((topic) => created.add(topic));
+      let stopProcess: () => Promise<unknown>;
+      let stopping: Promise<unknown> | undefined;
+      // Stopped before the audit, and again (a no-op then) on the way out of a failure.
+      const stop = () => (stopping ??= stopProcess());
+      let audit: () => Promise<GroupAudit>;
+      if (contender === 'streams') {
+        const process = startStreams({ classpath, brokers: env.brokers, applicationId: prefix, input: topics.input, output: topics.output, maxSeconds: 600 });
+        stopProcess = () => process.stop();
+        audit = () => auditGroup(env.kafka, { groupId: prefix, input: topics.input, outputs: [topics.output], timeoutMs: 60_000 });
+        await process.running().catch(async (error: unknown) => {
+          await stop();
+          throw error;
+        });
+      } else {
+        const setup: WorkerSetup = { strategy: contender as 'transactional' | 'batch', batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
+        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix });
+        stopProcess = () => child.stop();
+        audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
+        const deadline = Date.now() + 120_000;
+        while (Date.now() < deadline && !(await child.totals()).ready) await sleep(50);
+      }
+      try {
+        // Poison passes through the Streams baseline (it copies bytes) but goes to txstream's dead-letter topic.
+        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: contender === 'streams' });
+        await stop();
+        const checked = await audit();
+        return { ...result, audit: describeAudit(checked), exactlyOnce: checked.exactlyOnce };
+      } finally {
+        await stop();
+        await drop(topics.input, topics.output, topics.deadLetter);
+      }
+    };
+
+    let seed = 1;
+    for (let roundIndex = 0; roundIndex < options.rounds; roundIndex++) {
+      // Orders alternate every round, so neither a partition count nor a contender always goes first.
+      const partitionOrder = roundIndex % 2 === 0 ? options.partitions : [...options.partitions].reverse();
+      const contenderOrder = roundIndex % 2 === 0 ? options.contenders : [...options.contenders].reverse();
+      for (const partitions of partitionOrder) {
+        for (const contender of contenderOrder) {
+          if (contender === 'naive' && partitions > options.naive.maxPartitions) continue;
+          const started = Date.now();
+          let result: RoundResult;
+          try {
+            result =
+              contender === 'transactional' || contender === 'batch'
+                ? await txstream(contender, partitions, roundIndex)
+                : contender === 'streams'
+                  ? await streams(partitions, roundIndex)
+                  : contender === 'naive'
+                    ? await naive(partitions, roundIndex)
+                    : await ceiling(partitions, roundIndex);
+          } catch (error) {
+            const message = `round ${roundIndex + 1}, ${partitions} partitions, ${contender}: ${(error as Error).message}`;
+            notes.push(`Failed: ${message}`);
+            log(`✗ ${message}`);
+            continue;
+          }
+          const entry = rawOf(contender, partitions);
+          entry.rounds[roundIndex] = result.rate.recordsPerSecond;
+          entry.results[roundIndex] = result;
+          if (contender === 'transactional' && result.audit && !result.audit.exactlyOnce)
+            failures.push(`round ${roundIndex + 1}, ${partitions} partitions, transactional: audit ${describeAudit(result.audit)}`);
+          if (contender === 'streams' && result.audit && !result.audit.exactlyOnce)
+            notes.push(`Kafka Streams audit not exactly-once in round ${roundIndex + 1} at ${partitions} partitions: ${describeAudit(result.audit)}.`);
+          log(
+            `[r${roundIndex + 1} p${partitions}] ${contender.padEnd(13)} ${String(result.rate.recordsPerSecond).padStart(6)} rec/s` +
+              (result.rate.seconds > 0 ? ` (${result.rate.records} in ${result.rate.seconds} s)` : '') +
+              (result.connections !== undefined ? `, ${result.connections} connections, peak RSS ${result.peakRssMiB ?? '?'} MiB` : '') +
+              (result.audit ? `, audit ${describeAudit(result.audit)}` : '') +
+              (result.detail ? ` [${result.detail}]` : '') +
+              ` — ${((Date.now() - started) / 1000).toFixed(0)} s`,
+          );
+          if (roundIndex === 0 && LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0 && result.rate.recordsPerSecond > 0) {
+            try {
+              const latency = await latencyRun(contender, partitions, result.rate.recordsPerSecond, seed++);
+              entry.latency = latency;
+              log(
+                `             e2e latency @ ${latency.rate} rec/s: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
+                  `${latency.late > 0 ? `, sender late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}), audit ${latency.audit}`,
+              );
+              if (contender === 'transactional' && !latency.exactlyOnce) failures.push(`${partitions} partitions, transactional latency run: audit ${latency.audit}`);
+            } catch (error) {
+              const message = `${partitions} partitions, ${contender} latency run: ${(error as Error).message}`;
+              notes.push(`Failed: ${message}`);
+              log(`✗ ${message}`);
+            }
+          }
+        }
+      }
+      if (roundIndex + 1 < options.rounds) log(`round ${roundIndex + 1} written: ${writeReport(roundIndex + 1, false).files[1]}`);
+    }
+  } finally {
+    if (!options.keepTopics) await deleteTopics(env.kafka, [...created]);
+  }
+
+  const { json, files } = writeReport(options.rounds, true);
+  return { json, files, failures };
+}
+
+/** Sends at `rate` for `durationMs` (open model) and measures send → visible to read_committed. */
+async function openModelLatency(
+  env: BrokerEnv,
+  options: { input: string; output: string; rate: number; durationMs: number; generator: Generator; poisonInOutput: boolean },
+): Promise<{ rate: number; p50: number; p95: number; p99: number; samples: number; late: number; allSeen: boolean }> {
+  const format = options.generator.options.format;
+  const latencies: number[] = [];
+  const reader = await startReader(env.kafka, [options.output], (_topic, _partition, message, receivedAt) => {
+    const stamp = readStamp(message.value, format);
+    if (stamp) latencies.push(receivedAt - stamp.sentAt);
+  });
+  const producer = env.kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    const schedule = scheduleOf({ executor: 'constant-arrival-rate', rate: options.rate, timeUnit: '1s', duration: options.durationMs });
+    const produced = await produceOpenModel(producer, options.input, schedule, options.generator);
+    const expected = produced.sent - (options.poisonInOutput ? 0 : produced.poison);
+    const deadline = Date.now() + 30_000;
+    while (reader.received() < expected && Date.now() < deadline) await sleep(20);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    const p = (q: number) => round(percentile(sorted, q), 1);
+    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected };
+  } finally {
+    await producer.disconnect();
+    await reader.stop();
+  }
+}
+
+const fmt = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: 2 }));
+const NAMES: Record<Contender, string> = {
+  transactional: 'txstream transactional',
+  batch: 'txstream batch (at-least-once)',
+  streams: 'Kafka Streams EOS-v2',
+  naive: 'naive txn per message',
+  ceiling: 'broker ceiling',
+};
+
+function partitionsMarkdown(input: {
+  label?: string;
+  finishedAt: string;
+  durationSeconds: number;
+  machine: BrokerEnv['machine'];
+  broker: { brokers: string[]; version: string };
+  settings: Record<string, unknown>;
+  cells: readonly PartitionCell[];
+  targets: ReturnType<typeof checkTargets>;
+  latencyRuns: ReadonlyMap<string, { readonly late: number; readonly allSeen: boolean }>;
+  failures: string[];
+  notes: string[];
+  chart: string;
+}): string {
+  const { machine, broker } = input;
+  const partitions = [...new Set(input.cells.map((c) => c.partitions))].sort((a, b) => a - b);
+  const contenders = [...new Set(input.cells.map((c) => c.contender))];
+  const cell = (contender: Contender, p: number) => input.cells.find((c) => c.contender === contender && c.partitions === p);
+  const lines = [
+    `# txstream partitions sweep${input.label ? ` (${input.label})` : ''}`,
+    '',
+    `${input.finishedAt.replace(/\.\d+Z$/, 'Z')}, took ${Math.round(input.durationSeconds / 60)} min. Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}. ` +
+      `Broker: Apache Kafka ${broker.version} at ${broker.brokers.join(',')} (${broker.brokers.length} broker${broker.brokers.length === 1 ? '' : 's'}, same machine).`,
+    '',
+    `Settings: ${Object.entries(input.settings).map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('/') : String(value)}`).join(', ')}.`,
+    '',
+    '## Targets (issue 13)',
+    '',
+    '| target | measured | |',
+    '| --- | ---: | :---: |',
+    ...input.targets.map((row) => `| ${row.target} | ${row.measured} | ${mark(row.ok)} |`),
+    '',
+    '## Throughput (committed records/s, median over rounds)',
+    '',
+    `| contender | ${partitions.map((p) => `${p} partitions`).join(' | ')} |`,
+    `| --- | ${partitions.map(() => '---:').join(' | ')} |`,
+    ...contenders.map(
+      (contender) =>
+        `| ${NAMES[contender]} | ${partitions
+          .map((p) => {
+            const c = cell(contender, p);
+            return c?.recordsPerSecond === undefined ? '–' : `${fmt(c.recordsPerSecond)} (${c.roundsRecordsPerSecond.map((r) => fmt(r)).join(', ')})`;
+          })
+          .join(' | ')} |`,
+    ),
+    '',
+    '## Per process',
+    '',
+    'Latency caveats: "sender late" counts arrivals the open-model producer sent more than 50 ms after their time (the harness itself was short of CPU; the lateness counts as latency); "not all seen" means some outputs were not visible within 30 s of the last send, so the percentiles leave out the slowest.',
+    '',
+    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | latency @ rec/s | p50 ms | p95 ms | p99 ms | latency caveats |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...input.cells
+      .filter((c) => c.connections !== undefined || c.latency !== undefined)
+      .map((c) => {
+        const run = input.latencyRuns.get(`${c.contender}|${c.partitions}`);
+        const caveats = run ? [run.late > 0 ? `sender late ${run.late}×` : '', run.allSeen ? '' : 'not all seen'].filter(Boolean).join(', ') : '';
+        return `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} | ${caveats} |`;
+      }),
+    '',
+    `![throughput against partitions](${input.chart})`,
+  ];
+  if (input.failures.length > 0) lines.push('', '## Failures', '', ...input.failures.map((f) => `- ✗ ${f}`));
+  lines.push('', '## Notes', '', ...input.notes.map((note) => `- ${note}`), '', 'Audits (missing/duplicated/unexpected of committed) per round are in the JSON beside this file.');
+  return `${lines.join('\n')}\n`;
+}
+
+const COLORS: Record<Contender, string> = { transactional: '#1f77b4', batch: '#2ca02c', streams: '#d62728', naive: '#ff7f0e', ceiling: '#777' };
+
+/** Throughput against partitions (log x), one line per contender. */
+export function partitionsSvg(cells: readonly PartitionCell[], caption: string): string {
+  const width = 820;
+  const height = 480;
+  const margin = { left: 80, right: 240, top: 40, bottom: 60 };
+  const plotW = width - margin.left - margin.right;
+  const plotH = height - margin.top - margin.bottom;
+  const partitions = [...new Set(cells.map((c) => c.partitions))].sort((a, b) => a - b);
+  const maxY = Math.max(1, ...cells.map((c) => c.recordsPerSecond ?? 0)) * 1.08;
+  const minX = Math.log10(partitions[0] ?? 1);
+  const span = Math.log10(partitions[partitions.length - 1] ?? 10) - minX || 1;
+  const x = (p: number) => margin.left + ((Math.log10(p) - minX) / span) * plotW;
+  const y = (v: number) => margin.top + plotH - (v / maxY) * plotH;
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    '<rect width="100%" height="100%" fill="white"/>',
+    `<text x="${margin.left}" y="22" font-size="15" font-weight="bold">Committed records/s against input partitions</text>`,
+    `<text x="${margin.left}" y="${height - 12}" fill="#555">${caption.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`,
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`,
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const v = (maxY / 5) * i;
+    out.push(`<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/>`);
+    out.push(`<text x="${margin.left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${Math.round(v).toLocaleString('en-US')}</text>`);
+  }
+  for (const p of partitions) out.push(`<text x="${x(p).toFixed(1)}" y="${margin.top + plotH + 18}" text-anchor="middle">${p}</text>`);
+  out.push(`<text x="${margin.left + plotW / 2}" y="${margin.top + plotH + 38}" text-anchor="middle">partitions of the input topic (log scale)</text>`);
+  let legendY = margin.top + 10;
+  for (const contender of Object.keys(COLORS) as Contender[]) {
+    const points = cells.filter((c) => c.contender === contender && c.recordsPerSecond !== undefined).sort((a, b) => a.partitions - b.partitions);
+    if (points.length === 0) continue;
+    const color = COLORS[contender];
+    const dash = contender === 'ceiling' ? '8 4' : '';
+    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}" points="${points.map((c) => `${x(c.partitions).toFixed(1)},${y(c.recordsPerSecond ?? 0).toFixed(1)}`).join(' ')}"/>`);
+    for (const c of points) out.push(`<circle cx="${x(c.partitions).toFixed(1)}" cy="${y(c.recordsPerSecond ?? 0).toFixed(1)}" r="3" fill="${color}"><title>${NAMES[contender]} @ ${c.partitions}: ${c.recordsPerSecond} rec/s</title></circle>`);
+    out.push(`<line x1="${width - margin.right + 16}" x2="${width - margin.right + 46}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2" stroke-dasharray="${dash}"/>`);
+    out.push(`<text x="${width - margin.right + 52}" y="${legendY + 4}">${NAMES[contender]}</text>`);
+    legendY += 18;
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { ceilingBelowContenders, checkTargets, mark, medianRoundRatio, type PartitionCell } from '../../load-tests/lib/partition-targets.js';
+import { partitionsSvg } from '../../load-tests/lib/partitions.js';
+
+const cell = (contender: PartitionCell['contender'], partitions: number, rounds: Array<number | undefined>, extra: Partial<PartitionCell> = {}): PartitionCell => ({
+  contender,
+  partitions,
+  roundsRecordsPerSecond: rounds,
+  recordsPerSecond: rounds.find((r) => r !== undefined),
+  ...extra,
+});
+
+// A run where the design meets every target…
+const good: PartitionCell[] = [
+  cell('transactional', 12, [30_000, 20_000, 31_000], { connections: 5, peakRssMiB: 150, latency: { rate: 15_000, p50: 60, p95: 150, p99: 200, samples: 90_000 } }),
+  cell('transactional', 96, [29_000, 19_000, 30_000], { connections: 5, peakRssMiB: 180, latency: { rate: 14_500, p50: 70, p95: 160, p99: 240, samples: 87_000 } }),
+  cell('transactional', 384, [27_000, 17_000, 26_000], { connections: 5, peakRssMiB: 240, latency: { rate: 13_500, p50: 80, p95: 180, p99: 250, samples: 81_000 } }),
+  cell('batch', 12, [30_500, 20_500, 31_500], { connections: 4 }), // ratios 0.98, 0.98, 0.98
+  cell('streams', 12, [29_000, 20_000, 30_000], { connections: 6 }),
+  cell('streams', 96, [28_000, 19_000, 29_000]),
+  cell('streams', 384, [26_000, 17_000, 26_000]),
+  cell('ceiling', 12, [60_000, 40_000, 62_000]),
+];
+
+describe('medianRoundRatio', () => {
+  it('is the median of per-round ratios, over rounds where both sides ran', () => {
+    expect(medianRoundRatio([10, 20, 30], [10, 10, 10])).toBe(2);
+    expect(medianRoundRatio([10, undefined, 30], [10, 10, 10])).toBe(2); // rounds 1 and 3: 1 and 3
+    expect(medianRoundRatio([10, 20], [0, 10])).toBe(2); // a zero denominator is no ratio
+    expect(medianRoundRatio([10], [])).toBeUndefined();
+  });
+  it('pairs rounds: a slow round moves both sides, not the ratio', () => {
+    // Round 2 was slow for everyone; ratio of medians would mix rounds, per-round ratios do not.
+    expect(medianRoundRatio([30_000, 10_000, 30_000], [30_000, 10_000, 30_000])).toBe(1);
+  });
+});
+
+describe('checkTargets (issue 13)', () => {
+  it('passes every target of a run that meets them, with the measured figure', () => {
+    const rows = checkTargets(good, 1);
+    const byTarget = (text: string) => rows.filter((row) => row.target.includes(text));
+    expect(byTarget('TCP connections')).toHaveLength(3);
+    expect(byTarget('TCP connections').every((row) => row.ok === true && row.measured === '5')).toBe(true);
+    expect(byTarget('at 384 ≥ 0.8 × at 12')[0]).toMatchObject({ ok: true, measured: '0.85×' }); // rounds: 0.9, 0.85, 0.84
+    expect(byTarget('at-least-once batch')[0]).toMatchObject({ ok: true, measured: '0.98×' });
+    expect(byTarget('Kafka Streams').map((row) => row.ok)).toEqual([true, true, true]);
+    expect(byTarget('p99').map((row) => row.ok)).toEqual([true, true, true]); // 250 ms is within ≤ 250
+    expect(byTarget('p50').map((row) => row.ok)).toEqual([true, true, true]);
+    expect(byTarget('RSS')[0]).toMatchObject({ ok: true, measured: '180 MiB' }); // at 96 partitions only
+  });
+
+  it('fails the targets the per-partition design misses', () => {
+    const before: PartitionCell[] = [
+      cell('transactional', 12, [27_640], { connections: 15, peakRssMiB: 249, latency: { rate: 13_820, p50: 180, p95: 380, p99: 420, samples: 1 } }),
+      cell('transactional', 96, [19_410], { connections: 99, peakRssMiB: 273 }),
+      cell('transactional', 384, [7_580], { connections: 387, peakRssMiB: 416 }),
+      cell('batch', 12, [29_000]),
+      cell('streams', 12, [34_000]),
+    ];
+    const rows = checkTargets(before, 1);
+    expect(rows.filter((row) => row.target.includes('TCP connections')).map((row) => row.ok)).toEqual([false, false, false]);
+    expect(rows.find((row) => row.target.includes('at 384 ≥'))).toMatchObject({ ok: false, measured: '0.27×' });
+    expect(rows.find((row) => row.target.includes('batch (batch 500'))).toMatchObject({ ok: false, measured: '0.95×' });
+    expect(rows.find((row) => row.target.includes('Streams EOS-v2 at 12 '))).toMatchObject({ ok: false, measured: '0.81×' });
+    expect(rows.find((row) => row.target.includes('RSS'))?.ok).toBe(false);
+    expect(rows.find((row) => row.target.includes('p99') && row.target.includes(' 12 '))?.ok).toBe(false);
+  });
+
+  it('reports a figure that was not measured as unknown, not as passed', () => {
+    const rows = checkTargets([cell('transactional', 12, [undefined])], 3);
+    expect(rows.find((row) => row.target.includes('TCP connections'))).toMatchObject({ ok: undefined, measured: 'not measured' });
+    expect(rows.find((row) => row.target.includes('TCP connections'))?.target).toContain('(7)'); // 3 brokers + 4
+    expect(rows.find((row) => row.target.includes('Streams'))?.ok).toBeUndefined();
+    expect(mark(undefined)).toBe('?');
+    expect(mark(true)).toBe('✓');
+    expect(mark(false)).toBe('✗');
+  });
+});
+
+describe('ceilingBelowContenders', () => {
+  it('flags a round whose ceiling is below what a contender moved in that round', () => {
+    expect(ceilingBelowContenders(good)).toEqual([]);
+    const problems = ceilingBelowContenders([cell('ceiling', 12, [25_000, 60_000]), cell('transactional', 12, [27_000, 28_000])]);
+    expect(problems).toEqual(['round 1, 12 partitions: ceiling 25000 rec/s below transactional 27000 rec/s']);
+  });
+});
+
+describe('partitionsSvg', () => {
+  it('draws one line per contender that ran', () => {
+    const svg = partitionsSvg(good, 'test & caption');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<polyline/g)).toHaveLength(4); // transactional, batch, streams, ceiling
+    expect(svg).toContain('test &amp; caption');
+  });
+});
