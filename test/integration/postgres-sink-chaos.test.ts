@@ -4,7 +4,7 @@ import { sinkTablesSql } from '../fixtures/pg-sink-handler.js';
 import { committedOffsets, createPipelineTopics, endOffsets, produceNumbered, uniqueName } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
-import { waitFor } from '../support/wait.js';
+import { sleep, waitFor } from '../support/wait.js';
 import { ChaosFleet } from '../support/worker-chaos.js';
 import { writeWorkerConfig } from '../support/worker-process.js';
 
@@ -37,14 +37,20 @@ describe('PostgreSQL sink under kill -9', () => {
     const groupPrefix = uniqueName('sinkchaos');
     const groupId = `${groupPrefix}.${pipeline}`;
     const config = writeWorkerConfig({ brokers, groupId: groupPrefix, input, pipelineName: pipeline, batchSize: 200, postgresSink: { url: db.url, poolSize: 12 } });
-    await produceNumbered(brokers, input, INPUTS);
+    // The inputs arrive in ten parts, one every 2 s, so the run outlasts several kills however fast the machine is.
+    const parts = 10;
+    await produceNumbered(brokers, input, INPUTS / parts);
 
     const started = Date.now();
     fleet = new ChaosFleet(config, { size: 3, name: 'pgchaos' });
     await waitFor(async () => (await db.offsetsTotal(groupId, input)) > 0, 'the first commit', 90_000, 200);
     fleet.killEvery(3000, seededRandom(7));
-    // Kill while at most 80 % is committed, so every kill lands mid-run; then let the survivors finish.
-    await waitFor(async () => (await db.offsetsTotal(groupId, input)) >= INPUTS * 0.8, '80 % of the inputs committed under kills', 240_000, 500);
+    for (let part = 1; part < parts; part++) {
+      await sleep(2000);
+      await produceNumbered(brokers, input, INPUTS / parts, 100, (part * INPUTS) / parts);
+    }
+    // Kills go on while at most 90 % is committed, so every kill lands mid-run; then the survivors finish.
+    await waitFor(async () => (await db.offsetsTotal(groupId, input)) >= INPUTS * 0.9, '90 % of the inputs committed under kills', 240_000, 500);
     await fleet.calm();
     await waitFor(async () => (await db.offsetsTotal(groupId, input)) >= INPUTS, 'every input committed', 120_000, 500);
     // The last replacement may still be starting: a SIGTERM before its handlers are installed is no drain.
