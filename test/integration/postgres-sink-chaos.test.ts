@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { seededRandom } from '../../load-tests/lib/generators.js';
 import { sinkTablesSql } from '../fixtures/pg-sink-handler.js';
-import { committedOffsets, createPipelineTopics, endOffsets, produceNumbered, uniqueName } from '../support/kafka.js';
+import { createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -69,18 +69,6 @@ describe('PostgreSQL sink under kill -9', () => {
     expect(await db.count(`SELECT count(DISTINCT n) FROM rows_${pipeline}`)).toBe(INPUTS);
     expect(await readWithKcat(brokers, [dlt], { timeoutMs: 30_000 })).toHaveLength(0);
 
-    const ends = await endOffsets(brokers, input);
-    const rows = await db.query<{ partition: number; next_offset: string }>(`SELECT partition, next_offset::text FROM txstream_offsets WHERE group_id = $1 AND topic = $2`, [groupId, input]);
-    const fromDb = new Map(rows.map((entry) => [entry.partition, entry.next_offset]));
-    for (const [partition, end] of ends) expect(fromDb.get(partition)).toBe(end);
-    await waitFor(
-      async () => {
-        const kafka = await committedOffsets(brokers, groupId, input);
-        return [...ends.keys()].every((partition) => kafka.get(partition) === fromDb.get(partition));
-      },
-      'Kafka committed offsets to agree with the offsets table',
-      30_000,
-      500,
-    );
+    await db.expectOffsetsAgree(brokers, groupId, input);
   });
 });

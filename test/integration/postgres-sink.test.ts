@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { failureCopy, originOf } from '../../src/routing/failure-copy.js';
 import { sinkTablesSql } from '../fixtures/pg-sink-handler.js';
-import { committedOffsets, createPipelineTopics, endOffsets, produce, produceNumbered, uniqueName } from '../support/kafka.js';
+import { createPipelineTopics, endOffsets, produce, produceNumbered, uniqueName } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -75,23 +75,6 @@ async function expectExactlyOnce(pipeline: string, inputs: number): Promise<void
   expect({ rows: Number(row?.rows), distinct: Number(row?.distinct) }).toEqual({ rows: inputs, distinct: inputs });
 }
 
-/** The offsets table and Kafka's committed offsets agree, partition by partition, and both sit at the end. */
-async function expectOffsetsAgree(groupId: string, input: string): Promise<void> {
-  const ends = await endOffsets(brokers, input);
-  const rows = await db.query<{ partition: number; next_offset: string }>(`SELECT partition, next_offset::text FROM txstream_offsets WHERE group_id = $1 AND topic = $2`, [groupId, input]);
-  const fromDb = new Map(rows.map((row) => [row.partition, row.next_offset]));
-  await waitFor(
-    async () => {
-      const kafka = await committedOffsets(brokers, groupId, input);
-      return [...ends.keys()].every((partition) => kafka.get(partition) === fromDb.get(partition));
-    },
-    'Kafka committed offsets to agree with the offsets table',
-    30_000,
-    500,
-  );
-  for (const [partition, end] of ends) expect(fromDb.get(partition)).toBe(end);
-}
-
 describe('PostgreSQL sink: exactly-once into the database', () => {
   it('commits rows with their offsets; a constraint violation and an undecodable record go to the DLT with their reason, neighbours commit', async () => {
     const { input, dlt, pipeline, groupId, config } = await setup('pgdlt', 3, { metricsPort: 0 });
@@ -133,7 +116,7 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     expect(decode.map((record) => record.key).sort()).toEqual(['bad-1', 'bad-2']);
     expect(deadLetters).toHaveLength(violating.length + 2);
 
-    await expectOffsetsAgree(groupId, input);
+    await db.expectOffsetsAgree(brokers, groupId, input);
     expect(worker.log()).toMatch(/PostgreSQL sink ready/);
   });
 
@@ -187,8 +170,8 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     const records = 2000;
     const partitions = 2;
     // A long commit interval: the first member handles every input and then sits idle in its open
-    // transactions, which is when it is stopped. Its database sessions outlive the stall (30 s).
-    const { input, dlt, pipeline, groupId, config } = await setup('pgzombie', partitions, { commitIntervalMs: 8000, sessionTimeoutMs: 6000, transactionTimeoutMs: 30_000, metricsPort: 0 });
+    // transactions, which is when it is stopped. Its database sessions outlive the stall (60 s).
+    const { input, dlt, pipeline, groupId, config } = await setup('pgzombie', partitions, { commitIntervalMs: 8000, sessionTimeoutMs: 6000, transactionTimeoutMs: 60_000, metricsPort: 0 });
     await produceNumbered(brokers, input, records);
     const zombie = start(config, 'pgzombie-a', 1);
     // Idle in transaction for a second: every input handled (a batch takes ~100 ms), nothing committed yet.
@@ -203,7 +186,13 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     // Past the session timeout the group drops the stalled member; the new one opens its partitions,
     // which bumps their owner epochs, and waits on the rows the stalled member's transactions hold.
     const healthy = start(config, 'pgzombie-b', 1);
-    await sleep(12_000);
+    // Resumed only once the new member has opened every partition (its owner epoch is the second), however slow its start.
+    await waitFor(
+      async () => (await db.count(`SELECT count(*) FROM txstream_offsets WHERE group_id = $1 AND topic = $2 AND owner_epoch >= 2`, [groupId, input])) === partitions,
+      'the new member to open every partition',
+      120_000,
+      200,
+    );
     zombie.signal('SIGCONT');
     await waitForDatabaseCommit(groupId, input);
     expect(await metric(zombie, `txstream_sink_fenced_commits_total{pipeline="${pipeline}"}`)).toBeGreaterThanOrEqual(1);
@@ -214,7 +203,7 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     await expectExactlyOnce(pipeline, records);
     // A row applied twice would have been a unique violation, dead-lettered: there is none.
     expect(await readWithKcat(brokers, [dlt], { timeoutMs: 30_000 })).toHaveLength(0);
-    await expectOffsetsAgree(groupId, input);
+    await db.expectOffsetsAgree(brokers, groupId, input);
   });
 
   it('waits through a PostgreSQL restart mid-run and resumes: nothing lost, nothing doubled', { timeout: 240_000 }, async () => {
@@ -236,6 +225,6 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     expect(Date.now() - stoppedAt).toBeGreaterThan(5000);
     await expectExactlyOnce(pipeline, records);
     expect(await readWithKcat(brokers, [dlt], { timeoutMs: 30_000 })).toHaveLength(0);
-    await expectOffsetsAgree(groupId, input);
+    await db.expectOffsetsAgree(brokers, groupId, input);
   });
 });

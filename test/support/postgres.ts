@@ -1,6 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
+import { expect } from 'vitest';
+import { committedOffsets, endOffsets } from './kafka.js';
+import { waitFor } from './wait.js';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { LocalPostgres } from '../../src/local-postgres/postgres.js';
 
@@ -48,6 +51,23 @@ export class TestPostgres {
     } catch {
       return 0; // the table does not exist yet, or the server is restarting
     }
+  }
+
+  /** The offsets table sits at the topic's end offsets, partition by partition, and Kafka's committed offsets come to agree with it. */
+  async expectOffsetsAgree(brokers: string[], groupId: string, input: string): Promise<void> {
+    const ends = await endOffsets(brokers, input);
+    const rows = await this.query<{ partition: number; next_offset: string }>(`SELECT partition, next_offset::text FROM txstream_offsets WHERE group_id = $1 AND topic = $2`, [groupId, input]);
+    const fromDb = new Map(rows.map((row) => [row.partition, row.next_offset]));
+    for (const [partition, end] of ends) expect(fromDb.get(partition)).toBe(end);
+    await waitFor(
+      async () => {
+        const kafka = await committedOffsets(brokers, groupId, input);
+        return [...ends.keys()].every((partition) => kafka.get(partition) === fromDb.get(partition));
+      },
+      'Kafka committed offsets to agree with the offsets table',
+      30_000,
+      500,
+    );
   }
 
   async stop(): Promise<void> {
