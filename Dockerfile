@@ -19,6 +19,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY topics ./topics
+COPY examples ./examples
 USER node
 # Exec form: node is PID 1 and gets SIGTERM itself, so `docker stop` drains the worker.
 ENTRYPOINT ["node", "bin/txstream.js"]

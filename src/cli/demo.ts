@@ -12,6 +12,8 @@ import { EXIT } from './run.js';
 
 export interface DemoOptions {
   readonly records: number;
+  /** `postgres`: the example sink pipeline into a local PostgreSQL instead (src/cli/demo-sink.ts). */
+  readonly sink?: 'postgres';
 }
 
 /**
@@ -20,6 +22,7 @@ export interface DemoOptions {
  * committed every order it was given.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
+  if (options.sink === 'postgres') return (await import('./demo-sink.js')).runSinkDemo(options);
   const brokers = process.env.KAFKA_BROKERS?.split(',') ?? (await localBrokers());
   // The demo runs what `txstream run` runs by default: the pipelines of topics/, with
   // the topics those files declare applied first (as `txstream topics apply` would).
@@ -73,7 +76,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   return stats.recordsIn >= options.records && result.clean ? EXIT.ok : EXIT.failed;
 }
 
-async function localBrokers(): Promise<string[]> {
+export async function localBrokers(): Promise<string[]> {
   const { cluster, alreadyRunning } = await LocalKafkaCluster.start({
     name: 'dev',
     layout: layoutFromBasePort(clusterDir('dev'), 1, Number(process.env.KAFKA_PORT ?? 9092)),
@@ -85,7 +88,7 @@ async function localBrokers(): Promise<string[]> {
   return cluster.brokers;
 }
 
-function sampleOrder(run: string, index: number): { key: string; value: string } {
+export function sampleOrder(run: string, index: number): { key: string; value: string } {
   const customerId = `customer-${index % 97}`;
   const items = Array.from({ length: 1 + (index % 4) }, (_, item) => ({
     sku: `sku-${(index * 7 + item) % 500}`,

@@ -31,6 +31,10 @@ export async function loadPipelines(
       serde: config.serde,
       commit: config.commit,
       errors: config.errors,
+      // A password file is relative to the config file's folder, like the handler module.
+      ...(config.sink
+        ? { sink: { postgres: { ...config.sink.postgres, ...(config.sink.postgres.passwordFile ? { passwordFile: resolve(baseDir, config.sink.postgres.passwordFile) } : {}) } } }
+        : {}),
       handler: await importHandler(config, baseDir),
     })),
   );

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { registerAuditCommand } from './audit.js';
 import { registerDltCommands } from './dlt.js';
@@ -37,9 +37,10 @@ program
   .command('demo')
   .description('start a local broker if needed, create the demo topics, and run the demo pipeline over sample orders')
   .option('--records <count>', 'sample orders to produce', '10000')
-  .action(async (options: { records: string }) => {
+  .addOption(new Option('--sink <kind>', 'run the example sink pipeline into a local PostgreSQL instead (examples/postgres-sink)').choices(['postgres']))
+  .action(async (options: { records: string; sink?: 'postgres' }) => {
     const { runDemo } = await import('./demo.js');
-    process.exitCode = await runDemo({ records: Number(options.records) });
+    process.exitCode = await runDemo({ records: Number(options.records), sink: options.sink });
   });
 
 // Rejections that escape a handler must never end the process silently.

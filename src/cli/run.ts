@@ -10,6 +10,7 @@ import { buildKafkaSecurity } from '../security/index.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { createWorker, type Worker } from '../worker/worker.js';
 import { loadPipelines } from './load-pipelines.js';
+import { withPostgresUrl } from '../sink/postgres/config.js';
 
 export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 
@@ -94,10 +95,11 @@ export async function loadRun(
   const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
   if (file) {
     const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
-    return { settings, pipelines: await loadPipelines(settings.pipelines, baseDir, settings.only), baseDir };
+    return { settings, pipelines: withPostgresUrl(await loadPipelines(settings.pipelines, baseDir, settings.only), settings.postgresUrl), baseDir };
   }
   const dir = topicsDirOf(options);
-  return { ...(await loadTopicsRun({ dir, flags: flagsOf(options), env: process.env })), baseDir: process.cwd() };
+  const run = await loadTopicsRun({ dir, flags: flagsOf(options), env: process.env });
+  return { ...run, pipelines: withPostgresUrl(run.pipelines, run.settings.postgresUrl), baseDir: process.cwd() };
 }
 
 /**

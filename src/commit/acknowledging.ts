@@ -39,7 +39,8 @@ function acknowledgingStrategy(
   };
 }
 
-class SharedProducer {
+/** One idempotent producer (acks=all) for every partition of a pipeline, connected on first use. */
+export class SharedProducer {
   private producer: Promise<Producer> | undefined;
 
   constructor(private readonly context: StrategyContext) {}

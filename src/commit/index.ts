@@ -3,7 +3,17 @@ import { autoStrategy, batchStrategy, perMessageStrategy } from './acknowledging
 import type { CommitStrategy, StrategyContext } from './strategy.js';
 import { transactionalStrategy } from './transactional.js';
 
-export type { CommitListener, CommitResult, CommitStrategy, CommitUnit, GroupMembership, PartitionCommitter, StrategyContext, TopicPartition } from './strategy.js';
+export type {
+  CommitListener,
+  CommitResult,
+  CommitStrategy,
+  CommitterContextFields,
+  CommitUnit,
+  GroupMembership,
+  PartitionCommitter,
+  StrategyContext,
+  TopicPartition,
+} from './strategy.js';
 export { transactionalIdFor } from './strategy.js';
 
 const FACTORIES: Record<CommitStrategyName, (context: StrategyContext) => CommitStrategy> = {

@@ -1,6 +1,7 @@
 import type { Kafka, Message, TopicPartitionOffset } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitStrategyName } from '../config/defaults.js';
+import type { HandlerContext, InputRecord } from '../pipeline/records.js';
 
 /**
  * A commit strategy decides when outputs become visible and when input offsets
@@ -63,7 +64,29 @@ export interface PartitionCommitter {
   /** Drops uncommitted work (only the transactional strategy has any); `reason` reaches the listeners. */
   abort(reason?: unknown): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Committers that keep the input offsets themselves (the PostgreSQL sink): where the
+   * partition starts, read after open() fenced it; null when nothing was committed yet.
+   * Absent: the group's committed offset in Kafka.
+   */
+  readStartOffset?(): Promise<string | null>;
+  /**
+   * Committers whose handlers write through them (the PostgreSQL sink): runs one handler call
+   * (a record, or a batch being isolated) in a scope that can be undone alone (a savepoint),
+   * with the context fields it provides (`ctx.db`, `ctx.once`). A failure undoes the call's
+   * writes and is rethrown, routed by the error policy like any handler failure.
+   */
+  runHandlerCall?<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T>;
+  /**
+   * Committers whose commit cannot include the Kafka write of a retry copy (the PostgreSQL sink):
+   * of these decoded records, the deliveries already consumed once (a retry copy written again
+   * after a crash), recorded in the same transaction as the unit. The task drops them.
+   */
+  consumedBefore?(records: readonly InputRecord[]): Promise<ReadonlySet<InputRecord>>;
 }
+
+/** The handler-context fields a committer may supply. */
+export type CommitterContextFields = Pick<HandlerContext, 'db' | 'once'>;
 
 export interface CommitResult {
   readonly records: number;
@@ -72,13 +95,15 @@ export interface CommitResult {
 }
 
 export interface CommitStrategy {
-  readonly name: CommitStrategyName;
+  readonly name: CommitStrategyName | 'postgres';
   readonly guarantee: 'exactly-once' | 'at-least-once' | 'at-most-once';
   /** Per-message hands the handler one record at a time. */
   readonly recordsPerUnit?: number;
   forPartition(partition: TopicPartition, listener: CommitListener): PartitionCommitter;
   /** Commits whatever is pending, for every partition (before a rebalance revokes them). */
   flush(): Promise<void>;
+  /** Checks what the strategy needs before the group is joined (the sink's database); a failure fails the start. */
+  start?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -74,6 +74,15 @@ export const DEFAULTS = {
    * transaction timeout, since read_committed waits for transactions open at the start.
    */
   auditReadTimeoutMs: 120_000,
+  /**
+   * PostgreSQL sink: connections per pipeline. A partition holds one while its transaction is
+   * open (up to commitIntervalMs), so about the partitions a worker owns; pg's own default.
+   */
+  sinkPoolSize: 10,
+  /** PostgreSQL sink: the table of input offsets and owner epochs, one row per group and partition. */
+  sinkOffsetsTable: 'txstream_offsets',
+  /** PostgreSQL sink: the table of ids ctx.once has recorded. */
+  sinkOnceTable: 'txstream_once',
   /** `txstream audit`: missing or duplicated inputs listed. */
   auditProblems: 20,
 } as const;

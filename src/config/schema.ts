@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { errorPolicySchema } from '../routing/policy.js';
+import { sinkFileSchema } from '../sink/postgres/config.js';
 import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
 import { MAX_TIMER_MS } from './timers.js';
 
@@ -39,6 +40,8 @@ export const pipelineFileSchema = z
     serde: z.object({ input: serdeNameSchema.optional(), output: serdeNameSchema.optional() }).strict().optional(),
     commit: commitSettingsSchema.partial().optional(),
     errors: errorPolicySchema.optional(),
+    /** A database the handler writes to exactly once (ctx.db); the pipeline then has no Kafka outputs. */
+    sink: sinkFileSchema.optional(),
   })
   .strict();
 
@@ -99,6 +102,8 @@ export const workerSettingsFields = z
     metricsHost: z.string().min(1),
     /** /healthz fails after the event loop was blocked longer than this. */
     livenessMaxEventLoopDelayMs: ms(10),
+    /** Connection URL for every PostgreSQL sink pipeline (a deployment's database, e.g. in a container). */
+    postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL: postgres://user@host:port/database').optional(),
     /** Names of the pipelines to run; all when empty. */
     only: z.array(z.string()).default([]),
     pipelines: z.array(pipelineFileSchema).default([]),

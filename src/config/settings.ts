@@ -135,6 +135,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'how soon partitions added to an input are consumed (metadata refresh interval)',
   },
   {
+    path: ['postgresUrl'],
+    flag: 'postgres-url',
+    group: 'pipelines',
+    env: ['TXSTREAM_POSTGRES_URL'],
+    kind: 'string',
+    description: 'connection URL of every PostgreSQL sink pipeline, replacing the files\' sink.postgres connection (password: PGPASSWORD or in the URL)',
+  },
+  {
     path: ['security', 'protocol'],
     flag: 'security-protocol',
     group: 'connection',

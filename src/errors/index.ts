@@ -21,8 +21,11 @@ export class ConfigError extends Error {
  */
 export class NonRetryableError extends Error {
   override readonly name: string = 'NonRetryableError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The dead-letter reason (header txstream-dlt-reason) when it says more than `non-retryable`. */
+  readonly reason?: string;
+  constructor(message: string, options?: { cause?: unknown; reason?: string }) {
     super(message, options);
+    if (options?.reason !== undefined) this.reason = options.reason;
   }
 }
 
@@ -115,6 +118,18 @@ export class TransactionRolledBackError extends Error {
   override readonly name = 'TransactionRolledBackError';
   constructor(topic: string, partition: number) {
     super(`the transaction holding ${topic}[${partition}]'s earlier work was aborted; the partition rewinds to its last commit`);
+  }
+}
+
+/**
+ * The unit's database transaction cannot go on (its connection failed, a deadlock, a
+ * statement stuck past the handler timeout): no record is to blame, so none is routed;
+ * the whole unit rolls back and the partition retries from its last commit.
+ */
+export class UnitRollbackError extends Error {
+  override readonly name = 'UnitRollbackError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
   }
 }
 

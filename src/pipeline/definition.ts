@@ -6,6 +6,7 @@ import { withoutUndefined } from '../util/objects.js';
 import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
+import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } from '../sink/postgres/config.js';
 
 /** A pipeline: input topics, a handler, where outputs go, and how commits happen. */
 export interface PipelineDefinition<In = unknown, Out = unknown> {
@@ -30,6 +31,11 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   readonly errors?: ErrorPolicyInput;
   /** A handler call that has not settled after this fails with HandlerTimeoutError; default DEFAULTS.handlerTimeoutMs. */
   readonly handlerTimeoutMs?: number;
+  /**
+   * A database the handler writes to through `ctx.db`, exactly once: the input offsets commit
+   * in the same database transaction. A sink pipeline has no Kafka outputs (see README).
+   */
+  readonly sink?: SinkDefinition;
 }
 
 /**
@@ -59,6 +65,8 @@ export interface ResolvedPipeline {
   readonly retryTopicsFor: (inputTopic: string) => string[];
   /** The input a fetched topic belongs to, and its retry tier (0 for the input itself). */
   readonly sourceOf: (topic: string) => { readonly input: string; readonly tier: number } | undefined;
+  /** The PostgreSQL sink, when the pipeline writes to a database. */
+  readonly sink?: { readonly postgres: ResolvedPostgresSink };
 }
 
 export function resolvePipeline(
@@ -80,6 +88,12 @@ export function resolvePipeline(
     // An output that is also read (an input or its retry tier) feeds the pipeline its own results without end.
     throw new ConfigError(`pipeline '${definition.name}': output ${looping.map((topic) => `'${topic}'`).join(', ')} is also its input, a retry tier or its dead-letter topic; outputs must be other topics`);
   }
+  if (definition.sink && outputs.length > 0) {
+    // A Kafka write cannot join the database transaction: it would be at-least-once, silently weaker than the rows.
+    throw new ConfigError(
+      `pipeline '${definition.name}' has a PostgreSQL sink and Kafka outputs (${outputs.join(', ')}); a sink pipeline writes to the database only (ctx.db): drop output/outputs, or use a second pipeline for Kafka outputs`,
+    );
+  }
   return {
     name: definition.name,
     inputs,
@@ -92,9 +106,10 @@ export function resolvePipeline(
     outputSerde: serdeOf(definition.serde?.output),
     commit,
     errorPolicy,
-    handlerTimeoutMs: handlerTimeoutOf(definition),
+    handlerTimeoutMs: handlerTimeoutOf(definition, commit),
     retryTopicsFor,
     sourceOf: (topic) => sources.get(topic),
+    ...(definition.sink ? { sink: { postgres: resolvePostgresSink(definition.name, definition.sink.postgres) } } : {}),
   };
 }
 
@@ -104,11 +119,17 @@ export function resolvePipeline(
  */
 const TIMER_LIMIT_MS = 2_147_483_647;
 
-function handlerTimeoutOf(definition: PipelineDefinition): number {
+/**
+ * Unset, the default. A sink pipeline's database session is ended by PostgreSQL when idle in its
+ * transaction past transactionTimeoutMs (a handler call is such idle time): at most a third of it.
+ */
+function handlerTimeoutOf(definition: PipelineDefinition, commit: CommitSettings): number {
+  const most = definition.sink !== undefined ? Math.floor(commit.transactionTimeoutMs / 3) : TIMER_LIMIT_MS;
   const chosen = definition.handlerTimeoutMs;
-  if (chosen === undefined) return DEFAULTS.handlerTimeoutMs;
-  if (!Number.isInteger(chosen) || chosen < 1 || chosen > TIMER_LIMIT_MS) {
-    throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${TIMER_LIMIT_MS} ms (Node's timer limit)`);
+  if (chosen === undefined) return Math.min(DEFAULTS.handlerTimeoutMs, most);
+  if (!Number.isInteger(chosen) || chosen < 1 || chosen > most) {
+    const why = definition.sink !== undefined ? ` (a third of transactionTimeoutMs ${commit.transactionTimeoutMs}: the sink's database session ends when idle in its transaction longer)` : " (Node's timer limit)";
+    throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${most} ms${why}`);
   }
   return chosen;
 }

@@ -37,6 +37,44 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Keeps the group membership alive during long work (called automatically too). */
   heartbeat(): Promise<void>;
+  /**
+   * PostgreSQL sink pipelines only: a client inside the partition's open database transaction,
+   * the one that also moves the input offsets. Each handler call runs in a savepoint of it.
+   */
+  readonly db?: SinkClient;
+  /** PostgreSQL sink pipelines only: runs `fn` unless `id` was already recorded as done (see OnceFn). */
+  readonly once?: OnceFn;
+}
+
+/** The result of a statement through `ctx.db` (the fields of pg's QueryResult that txstream promises). */
+export interface SinkQueryResult<R> {
+  readonly rows: R[];
+  readonly rowCount: number | null;
+  readonly command: string;
+}
+
+/**
+ * `ctx.db` of a PostgreSQL sink pipeline: pg's `query` inside the transaction txstream commits
+ * with the input offsets. Do not send BEGIN, COMMIT or ROLLBACK: txstream owns the transaction.
+ * Using it after the handler call settled (a timed-out call) throws.
+ */
+export interface SinkClient {
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<SinkQueryResult<R>>;
+}
+
+/**
+ * `ctx.once(id, fn)`: for side effects outside the database (an HTTP call). Records `id` in the
+ * sink's once-table in the same transaction as the handler's writes and the offsets, then runs `fn`;
+ * when `id` is already recorded (committed earlier) it skips `fn` and resolves `{ ran: false }`.
+ * At-least-once: a crash after `fn` and before the commit runs `fn` again; after the commit, never.
+ */
+export type OnceFn = <T>(id: string, fn: () => T | Promise<T>) => Promise<{ readonly ran: true; readonly value: T } | { readonly ran: false }>;
+
+/** The sink fields of a handler context, or a clear error when the pipeline has no PostgreSQL sink. */
+export function sinkContext(context: HandlerContext): { readonly db: SinkClient; readonly once: OnceFn } {
+  const { db, once } = context;
+  if (!db || !once) throw new Error(`pipeline '${context.pipeline}' has no PostgreSQL sink: ctx.db and ctx.once exist only in sink pipelines (sink.postgres)`);
+  return { db, once };
 }
 
 export type RecordHandlerFn<In, Out> = (

@@ -1,4 +1,4 @@
-import { DecodeError, isNonRetryable, OutputRejectedError } from '../errors/index.js';
+import { DecodeError, isNonRetryable, NonRetryableError, OutputRejectedError } from '../errors/index.js';
 import { backoffDelay } from './backoff.js';
 import type { ResolvedErrorPolicy } from './policy.js';
 import { retryTopicOf } from './policy.js';
@@ -12,7 +12,8 @@ export type Outcome =
 
 export function decide(policy: ResolvedErrorPolicy, error: unknown, inputTopic: string, attempt: number, random: () => number = Math.random): Outcome {
   if (isNonRetryable(error)) {
-    const reason = error instanceof DecodeError ? 'decode-failed' : error instanceof OutputRejectedError ? 'output-rejected' : 'non-retryable';
+    const own = error instanceof NonRetryableError ? error.reason : undefined;
+    const reason = own ?? (error instanceof DecodeError ? 'decode-failed' : error instanceof OutputRejectedError ? 'output-rejected' : 'non-retryable');
     return policy.onError === 'skip' ? { kind: 'skip', reason } : { kind: 'dead-letter', reason };
   }
   switch (policy.onError) {

@@ -11,6 +11,7 @@ import {
   OutputRejectedError,
   ProducerFencedError,
   TransactionRolledBackError,
+  UnitRollbackError,
 } from '../errors/index.js';
 import { retryHeadersProblem } from '../routing/failure-headers.js';
 import { handlerSignal, withHandlerTimeout } from './handler-timeout.js';
@@ -141,8 +142,10 @@ export class PartitionTask implements CommitListener {
   }
 
   private async fenceAndFindStart(): Promise<void> {
-    await this.committer.open();
-    this.expectedStart = await this.deps.readCommittedOffset();
+    const { committer } = this;
+    await committer.open();
+    // A committer that keeps the offsets itself (the PostgreSQL sink) is the truth; Kafka's lags behind it.
+    this.expectedStart = committer.readStartOffset ? await committer.readStartOffset() : await this.deps.readCommittedOffset();
     this.committedNext = this.expectedStart;
     this.startChecked = false;
   }
@@ -324,6 +327,7 @@ export class PartitionTask implements CommitListener {
         this.route(collector, message, error);
       }
     }
+    await this.dropConsumedBefore(inputs);
     if (inputs.length === 0) return collector;
 
     const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
@@ -332,7 +336,9 @@ export class PartitionTask implements CommitListener {
       for (const { record, message } of inputs) {
         try {
           const outputs = normaliseResult(
-            await this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handler.handle(record, bounded)),
+            await this.inCommitterScope(context, (scoped) =>
+              this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handler.handle(record, bounded)),
+            ),
           );
           await this.refreshTopicsOf([outputs]);
           collector.addOutputs(record, outputs);
@@ -361,10 +367,12 @@ export class PartitionTask implements CommitListener {
     const first = inputs[0]?.record;
     const names = first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
     try {
-      results = await this.callHandler(names, { offset: first?.offset, records: inputs.length }, context, (bounded) =>
-        handleBatch(
-          inputs.map((input) => input.record),
-          bounded,
+      results = await this.inCommitterScope(context, (scoped) =>
+        this.callHandler(names, { offset: first?.offset, records: inputs.length }, scoped, (bounded) =>
+          handleBatch(
+            inputs.map((input) => input.record),
+            bounded,
+          ),
         ),
       );
       if (!Array.isArray(results) || results.length !== inputs.length) {
@@ -373,6 +381,7 @@ export class PartitionTask implements CommitListener {
         );
       }
     } catch (error) {
+      if (error instanceof UnitRollbackError) throw error;
       const [only] = inputs;
       if (inputs.length === 1 && only) return this.route(collector, only.message, error);
       if (error instanceof HandlerTimeoutError) {
@@ -397,6 +406,8 @@ export class PartitionTask implements CommitListener {
 
   /** Applies the error policy to one failed record. */
   private route(collector: OutputCollector, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
+    // Not the record's fault (its database transaction broke): the whole unit rolls back instead.
+    if (error instanceof UnitRollbackError) throw error;
     const { topic, partition } = this.deps.partition;
     const { pipeline } = this.deps;
     // Headers that failed the checks say nothing about the record: it is taken as it stands, and dead-lettered under every policy.
@@ -443,6 +454,25 @@ export class PartitionTask implements CommitListener {
       case 'block':
         throw new BlockedRecord(message.offset, error);
     }
+  }
+
+  /** Drops deliveries the committer has seen consumed already (a retry copy written twice): applied once, not again. */
+  private async dropConsumedBefore(inputs: Input[]): Promise<void> {
+    const { committer } = this;
+    if (!committer.consumedBefore || inputs.length === 0) return;
+    const seen = await committer.consumedBefore(inputs.map((input) => input.record));
+    if (seen.size === 0) return;
+    const kept = inputs.filter((input) => !seen.has(input.record));
+    for (const input of inputs) {
+      if (seen.has(input.record)) this.log.info({ offset: input.message.offset, origin: encodeLineage(input.record), attempt: input.record.attempt }, 'duplicate retry copy skipped: this delivery was consumed before');
+    }
+    inputs.splice(0, inputs.length, ...kept);
+  }
+
+  /** A handler call inside the committer's own scope (the sink's savepoint, `ctx.db`), when it has one. */
+  private inCommitterScope<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
+    const { committer } = this;
+    return committer.runHandlerCall ? committer.runHandlerCall((fields) => call({ ...context, ...fields })) : call(context);
   }
 
   /**

@@ -1,12 +1,13 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { type CommitStrategy, createCommitStrategy, type GroupMembership, type TopicPartition, transactionalIdFor } from '../commit/index.js';
+import { type CommitStrategy, createCommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
 import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
 import { TopicCatalog } from '../kafka/topic-catalog.js';
+import { postgresSinkStrategy } from '../sink/postgres/strategy.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
@@ -75,7 +76,7 @@ export class PipelineRunner {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
-    this.strategy = createCommitStrategy(pipeline.commit.strategy, {
+    const strategyContext: StrategyContext = {
       kafka,
       groupId: pipeline.groupId,
       transactionalId: transactionalIdFor(pipeline.groupId, deps.instanceId),
@@ -92,12 +93,16 @@ export class PipelineRunner {
       },
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       logger: this.log,
-    });
+    };
+    // A sink pipeline commits in its database, whatever commit.strategy says.
+    this.strategy = pipeline.sink
+      ? postgresSinkStrategy(pipeline, pipeline.sink.postgres, strategyContext, deps.metrics.registry)
+      : createCommitStrategy(pipeline.commit.strategy, strategyContext);
     this.catalog = new TopicCatalog(deps.admin, this.log);
     // A pending transaction holding a partition's offsets ends within the transaction timeout
     // (committed, aborted by its producer, or aborted by the coordinator): wait a little longer.
     this.offsets = new StableOffsetReader(deps.admin, pipeline.groupId, { timeoutMs: pipeline.commit.transactionTimeoutMs + 5_000 });
-    this.taskMetrics = deps.metrics.forPipeline(pipeline.name, pipeline.commit.strategy);
+    this.taskMetrics = deps.metrics.forPipeline(pipeline.name, this.strategy.name);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
       resume: (partitions) => this.consumer.resume(groupByTopic(partitions)),
@@ -148,6 +153,7 @@ export class PipelineRunner {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
       if (!payload.restart) this.deps.onFatal(payload.error);
     });
+    await this.strategy.start?.();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: consumedTopicsOf(this.deps.pipeline), fromBeginning: true });
     await this.consumer.run({

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import pg from 'pg';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { withAdmin } from '../support/kafka.js';
 import { sleep } from '../support/wait.js';
@@ -62,7 +63,66 @@ const drained = async (output: string) => {
   expect(output).toMatch(/"clean":true/);
 };
 
+/** The URL `npm run postgres:up` printed: the sink demo and the sink pipeline use that server, not a developer's. */
+let postgresUrl: string | undefined;
+
+async function sinkRows(sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    return Number((await client.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
+  } finally {
+    await client.end();
+  }
+}
+
 const CHECKS: Check[] = [
+  {
+    kind: 'run',
+    match: /^npm run postgres:up$/,
+    timeoutMs: 120_000,
+    verify: ({ code, output }) => {
+      expect(code).toBe(0);
+      postgresUrl = /(postgres:\/\/\S+:\d+\/txstream)/.exec(output)?.[1];
+      expect(postgresUrl).toMatch(/^postgres:\/\/txstream:txstream@127\.0\.0\.1:\d+\/txstream$/);
+      expect(postgresUrl).not.toContain(':55432/');
+    },
+  },
+  {
+    kind: 'run',
+    match: /^npm run postgres:status$/,
+    verify: ({ code, output }) => {
+      expect(code).toBe(0);
+      expect(output).toMatch(/PostgreSQL '\S+' runs \(pid \d+\)/);
+    },
+  },
+  {
+    kind: 'run',
+    match: /^npm run demo -- --sink postgres$/,
+    timeoutMs: 180_000,
+    verify: async ({ code, output }) => {
+      expect(code).toBe(0);
+      expect(output).toMatch(/orders of this run saved: 10000 of 10000\n/);
+      expect(output).toMatch(/dead-lettered: 0\n/);
+      // Each order of the run once in the table, and the offsets table holding the partitions of orders.
+      const run = /\(run ([0-9a-f]{8})\)/.exec(output)?.[1];
+      expect(await sinkRows(`SELECT count(DISTINCT order_id)::text AS n FROM orders WHERE order_id LIKE '${run}-%'`)).toBe(10_000);
+      expect(await sinkRows(`SELECT count(*)::text AS n FROM txstream_offsets WHERE topic = 'orders' AND next_offset IS NOT NULL`)).toBe(3);
+    },
+  },
+  {
+    kind: 'serve',
+    match: /^PGPASSWORD=txstream npx txstream run --topics-dir examples\/postgres-sink --brokers \S+$/,
+    ready: async (output) => output.includes('"msg":"PostgreSQL sink ready"') && (await workerRunning(output)),
+  },
+  {
+    kind: 'run',
+    match: /^npm run postgres:down$/,
+    verify: ({ code, output }) => {
+      expect(code).toBe(0);
+      expect(output).toMatch(/^stopped PostgreSQL/m);
+    },
+  },
   {
     kind: 'run',
     match: /^npm run demo$/,
@@ -299,7 +359,7 @@ function rewrite(command: string, port: number): string {
     .replace('--metrics-port 9464', `--metrics-port ${port}`)
     .replace('--target 127.0.0.1:9464', `--target 127.0.0.1:${port}`)
     .replace('--port 29092', `--port ${port}`);
-  if (/^npm run (kafka|registry|prometheus):/.test(text) && !/:fetch$/.test(text)) text += text.includes(' -- ') ? ` --name ${NAME}` : ` -- --name ${NAME}`;
+  if (/^npm run (kafka|registry|prometheus|postgres):/.test(text) && !/:fetch$/.test(text)) text += text.includes(' -- ') ? ` --name ${NAME}` : ` -- --name ${NAME}`;
   return text;
 }
 
@@ -307,7 +367,7 @@ const running = new Set<ChildProcess>();
 afterAll(async () => {
   for (const child of running) if (child.pid) process.kill(-child.pid, 'SIGKILL');
   // Whatever happened above, leave no broker or registry of ours behind.
-  await spawnShell(`npm run -s kafka:down -- --name ${NAME} --wipe; npm run -s registry:down -- --name ${NAME} --wipe; npm run -s prometheus:down -- --name ${NAME} --wipe`, {}).exit;
+  await spawnShell(`npm run -s kafka:down -- --name ${NAME} --wipe; npm run -s registry:down -- --name ${NAME} --wipe; npm run -s prometheus:down -- --name ${NAME} --wipe; npm run -s postgres:down -- --name ${NAME} --wipe`, {}).exit;
 }, 120_000);
 
 function spawnShell(command: string, env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
@@ -350,7 +410,13 @@ describe('the README commands', () => {
         return;
       }
       const port = await findFreePort();
-      const env = { KAFKA_PORT: String(port), REGISTRY_PORT: String(port), PROMETHEUS_PORT: String(port) };
+      const env = {
+        KAFKA_PORT: String(port),
+        REGISTRY_PORT: String(port),
+        PROMETHEUS_PORT: String(port),
+        POSTGRES_PORT: String(port),
+        ...(postgresUrl === undefined ? {} : { TXSTREAM_POSTGRES_URL: postgresUrl }),
+      };
       const shell = spawnShell(rewrite(command, port), env);
       if (check.kind === 'run') {
         const timer = setTimeout(() => shell.child.pid && process.kill(-shell.child.pid, 'SIGKILL'), check.timeoutMs ?? 90_000);

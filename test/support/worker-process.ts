@@ -11,7 +11,8 @@ export interface WorkerConfig {
   readonly brokers: string[];
   readonly groupId: string;
   readonly input: string;
-  readonly output: string;
+  /** Absent for a sink pipeline (it writes to its database, not to Kafka). */
+  readonly output?: string;
   readonly strategy?: 'transactional' | 'batch' | 'per-message' | 'auto';
   readonly batchSize?: number;
   readonly commitIntervalMs?: number;
@@ -21,6 +22,12 @@ export interface WorkerConfig {
   readonly errors?: Record<string, unknown>;
   /** Serve /metrics, /healthz and /readyz (0: any free port; see WorkerProcess.opsPort). */
   readonly metricsPort?: number;
+  readonly transactionTimeoutMs?: number;
+  readonly handlerTimeoutMs?: number;
+  /** The pipeline's name (default `echo`). */
+  readonly pipelineName?: string;
+  /** A PostgreSQL sink pipeline: `sink.postgres` of the config, and the sink fixture handler instead of the echo one. */
+  readonly postgresSink?: Record<string, unknown>;
 }
 
 /** Writes a config file for `txstream run` that echoes input to output through the test handler. */
@@ -42,14 +49,18 @@ export function writeWorkerConfig(config: WorkerConfig): string {
         strategy: config.strategy ?? 'transactional',
         batchSize: config.batchSize ?? 100,
         commitIntervalMs: config.commitIntervalMs ?? 100,
-        transactionTimeoutMs: 20_000,
+        transactionTimeoutMs: config.transactionTimeoutMs ?? 20_000,
       },
       pipelines: [
         {
-          name: 'echo',
+          name: config.pipelineName ?? 'echo',
           input: config.input,
-          output: config.output,
-          handler: { module: join(REPO, 'test', 'fixtures', 'echo-handler.ts'), export: 'echo' },
+          ...(config.output === undefined ? {} : { output: config.output }),
+          handler: config.postgresSink
+            ? { module: join(REPO, 'test', 'fixtures', 'pg-sink-handler.ts'), export: 'sinkRows' }
+            : { module: join(REPO, 'test', 'fixtures', 'echo-handler.ts'), export: 'echo' },
+          ...(config.postgresSink ? { sink: { postgres: config.postgresSink } } : {}),
+          ...(config.handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs: config.handlerTimeoutMs }),
           ...(config.errors ? { errors: config.errors } : {}),
         },
       ],

@@ -16,7 +16,7 @@ const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8'))
 describe('docker-compose.yml', () => {
   it('applies the topics once, then runs three workers serving metrics, scraped by Prometheus', () => {
     const { services } = compose;
-    expect(Object.keys(services).sort()).toEqual(['grafana', 'kafka', 'prometheus', 'schema-registry', 'topics', 'worker']);
+    expect(Object.keys(services).sort()).toEqual(['grafana', 'kafka', 'postgres', 'prometheus', 'schema-registry', 'sink-worker', 'topics', 'worker']);
     expect(services.topics?.command).toEqual(['topics', 'apply', '--brokers', 'kafka:9092']);
     expect(services.worker?.deploy?.replicas).toBe(3);
     expect(services.worker?.depends_on?.topics?.condition).toBe('service_completed_successfully');
@@ -25,9 +25,18 @@ describe('docker-compose.yml', () => {
     expect(JSON.stringify(services.worker?.healthcheck?.test)).toContain(`127.0.0.1:${port}/readyz`);
   });
 
+  it('runs the example sink pipeline against the compose PostgreSQL once it is healthy and the topics exist', () => {
+    const { services } = compose;
+    expect(services['sink-worker']?.command).toEqual(['run', '--topics-dir', 'examples/postgres-sink', '--brokers', 'kafka:9092']);
+    expect(services['sink-worker']?.depends_on?.postgres?.condition).toBe('service_healthy');
+    expect(services['sink-worker']?.depends_on?.topics?.condition).toBe('service_completed_successfully');
+    expect(services['sink-worker']?.environment?.TXSTREAM_POSTGRES_URL).toMatch(/^postgres:\/\/txstream@postgres:5432\/txstream$/);
+    expect(services.postgres?.environment?.POSTGRES_PASSWORD).toBe(services['sink-worker']?.environment?.PGPASSWORD);
+  });
+
   it('sets only environment variables the worker reads (test/integration/ops-server.test.ts runs them)', () => {
-    const known = new Set([...SETTINGS.flatMap((spec) => spec.env), 'SCHEMA_REGISTRY_URL', 'TXSTREAM_LOG_LEVEL', 'TXSTREAM_LOG_FORMAT', 'TXSTREAM_CONFIG', 'TXSTREAM_TOPICS_DIR']);
-    for (const service of ['worker', 'topics'] as const) {
+    const known = new Set([...SETTINGS.flatMap((spec) => spec.env), 'PGPASSWORD', 'SCHEMA_REGISTRY_URL', 'TXSTREAM_LOG_LEVEL', 'TXSTREAM_LOG_FORMAT', 'TXSTREAM_CONFIG', 'TXSTREAM_TOPICS_DIR']);
+    for (const service of ['worker', 'topics', 'sink-worker'] as const) {
       for (const name of Object.keys(compose.services[service]?.environment ?? {})) expect(known, `${service}: ${name}`).toContain(name);
     }
     // The metrics server must listen on the container's interfaces, or Prometheus cannot reach it.

@@ -18,6 +18,7 @@ const VALUES: Record<string, string> = {
   'client-id': 'table-client',
   'group-id': 'table-group',
   pipeline: 'a',
+  'postgres-url': 'postgres://table-user@table-db:5432/table',
   'commit-strategy': 'batch',
   'batch-size': '42',
   'linger-ms': '43',
