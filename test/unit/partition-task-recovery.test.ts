@@ -1,14 +1,9 @@
-import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
-import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
-import { NO_TASK_METRICS } from '../../src/observability/metrics.js';
-import { emptyStats } from '../../src/observability/stats.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler } from '../../src/pipeline/records.js';
-import { PartitionTask } from '../../src/worker/partition-task.js';
+import { batchFrom, payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
 
 /**
  * A commit whose answer is lost may still have committed: the coordinator finishes a
@@ -61,64 +56,16 @@ class ScriptedCommitter implements PartitionCommitter {
   }
 }
 
-function batchFrom(first: number, count: number): Batch {
-  const messages = Array.from(
-    { length: count },
-    (_, i) => ({ offset: String(first + i), key: null, value: Buffer.from(`"r${first + i}"`), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage,
-  );
-  return {
-    topic: 'in',
-    partition: 0,
-    messages,
-    fetchedOffset: String(first),
-    lastOffset: () => String(first + count - 1),
-  } as unknown as Batch;
-}
 
-function payloadFor(batch: Batch): EachBatchPayload {
-  return {
-    batch,
-    isRunning: () => true,
-    isStale: () => false,
-    heartbeat: async () => {},
-    resolveOffset: () => {},
-  } as unknown as EachBatchPayload;
-}
 
-/** Every written topic exists with one partition and the broker's default size limit. */
-const catalog = new TopicCatalog(
-  {
-    fetchTopicMetadata: async (request?: { topics?: string[] }) => ({
-      topics: (request?.topics ?? []).map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], offlineReplicas: [], partitionErrorCode: 0 }] })),
-    }),
-    describeConfigs: async () => ({ resources: [], throttleTime: 0 }),
-  },
-  pino({ level: 'silent' }),
-);
 
 function taskWith(committer: ScriptedCommitter) {
-  const seeks: string[] = [];
   const pipeline = resolvePipeline(
     { name: 'echo', input: 'in', output: 'out', handler: defineHandler({ handle: (record) => ({ value: record.value }) }) },
     // A commit interval of 0 commits after every unit.
     { commit: { ...DEFAULT_SETTINGS.commit, commitIntervalMs: 0 } },
   );
-  const task = new PartitionTask({
-    pipeline,
-    partition: { topic: 'in', partition: 0 },
-    createCommitter: () => committer,
-    recordsPerUnit: 10,
-    consumer: { seek: ({ offset }) => void seeks.push(offset), pause: () => {}, resume: () => {} },
-    readCommittedOffset: async () => committer.brokerOffset,
-    stats: emptyStats(),
-    logger: pino({ level: 'silent' }),
-    signal: new AbortController().signal,
-    heartbeatIntervalMs: 1000,
-    onFenced: () => {},
-    metrics: NO_TASK_METRICS,
-    catalog,
-  });
-  return { task, seeks };
+  return scriptedTask({ pipeline, createCommitter: () => committer, readCommittedOffset: async () => committer.brokerOffset });
 }
 
 describe('PartitionTask after a failed commit', () => {

@@ -1,15 +1,10 @@
-import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { TransactionRolledBackError } from '../../src/errors/index.js';
-import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
-import { NO_TASK_METRICS } from '../../src/observability/metrics.js';
-import { emptyStats } from '../../src/observability/stats.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord } from '../../src/pipeline/records.js';
-import { PartitionTask } from '../../src/worker/partition-task.js';
+import { batchFrom, payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
 
 /**
  * A partition task under the shared commit cycle: commits and rollbacks reach it as a
@@ -52,30 +47,10 @@ class SharedCycle implements PartitionCommitter {
   }
 }
 
-function batchFrom(first: number, count: number): Batch {
-  const messages = Array.from(
-    { length: count },
-    (_, i) => ({ offset: String(first + i), key: null, value: Buffer.from(`"r${first + i}"`), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage,
-  );
-  return { topic: 'in', partition: 0, messages, fetchedOffset: String(first), lastOffset: () => String(first + count - 1) } as unknown as Batch;
-}
 
-const payloadFor = (batch: Batch) =>
-  ({ batch, isRunning: () => true, isStale: () => false, heartbeat: async () => {}, resolveOffset: () => {} }) as unknown as EachBatchPayload;
 
-const catalog = new TopicCatalog(
-  {
-    fetchTopicMetadata: async (request?: { topics?: string[] }) => ({
-      topics: (request?.topics ?? []).map((name) => ({ name, partitions: [{ partitionId: 0, leader: 1, replicas: [1], isr: [1], offlineReplicas: [], partitionErrorCode: 0 }] })),
-    }),
-    describeConfigs: async () => ({ resources: [], throttleTime: 0 }),
-  },
-  pino({ level: 'silent' }),
-);
 
 function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = () => {}) {
-  const seeks: string[] = [];
-  const stats = emptyStats();
   const pipeline = resolvePipeline(
     {
       name: 'echo',
@@ -90,25 +65,11 @@ function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = 
     },
     { commit: DEFAULT_SETTINGS.commit },
   );
-  const task = new PartitionTask({
-    pipeline,
-    partition: { topic: 'in', partition: 0 },
-    createCommitter: (listener) => {
-      cycle.listener = listener;
-      return cycle;
-    },
-    recordsPerUnit: 10,
-    consumer: { seek: ({ offset }) => void seeks.push(offset), pause: () => {}, resume: () => {} },
-    readCommittedOffset: async () => '0',
-    stats,
-    logger: pino({ level: 'silent' }),
-    signal: new AbortController().signal,
-    heartbeatIntervalMs: 1000,
-    onFenced: () => {},
-    metrics: NO_TASK_METRICS,
-    catalog,
-  });
-  return { task, seeks, stats };
+  const createCommitter = (listener: CommitListener) => {
+    cycle.listener = listener;
+    return cycle;
+  };
+  return scriptedTask({ pipeline, createCommitter, readCommittedOffset: async () => '0' });
 }
 
 describe('PartitionTask under the shared commit cycle', () => {
