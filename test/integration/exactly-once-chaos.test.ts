@@ -30,8 +30,8 @@ async function setup(prefix: string, partitions: number, records: number, overri
   return { input, output, groupId: `${groupPrefix}.echo`, config };
 }
 
-function start(config: string, handlerDelayMs: number, name: string, failMode?: 'routing'): WorkerProcess {
-  const worker = WorkerProcess.start(config, { handlerDelayMs, name, failMode });
+function start(config: string, handlerDelayMs: number, name: string, failMode?: 'routing', instanceId?: string): WorkerProcess {
+  const worker = WorkerProcess.start(config, { handlerDelayMs, name, failMode, instanceId });
   processes.push(worker);
   return worker;
 }
@@ -65,7 +65,9 @@ async function waitForProgress(groupId: string, topic: string, than: bigint, tim
 async function killRepeatedly(config: string, groupId: string, input: string, records: number, kills: number, name: string, failMode?: 'routing'): Promise<number> {
   let progress = 0n;
   for (let kill = 0; kill < kills; kill++) {
-    const worker = start(config, 2, `${name}-${kill}`, failMode);
+    // Each replacement restarts under the same instance id, as a container would: its producer
+    // aborts what the killed one left open instead of leaving it to the transaction timeout.
+    const worker = start(config, 2, `${name}-${kill}`, failMode, `${name}-worker`);
     progress = await waitForProgress(groupId, input, progress, 90_000);
     if (progress >= BigInt(records)) return kill;
     await sleep(Math.floor(Math.random() * 1500));
