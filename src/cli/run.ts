@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { DEFAULTS } from '../config/defaults.js';
 import { loadSettings } from '../config/load.js';
 import type { WorkerSettings } from '../config/schema.js';
 import { SETTINGS, type SettingSpec } from '../config/settings.js';
@@ -111,8 +112,24 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
   const stop = (reason: string, code: number): Promise<number> => {
     stopping ??= (async () => {
       logger.info({ reason, drainTimeoutMs }, 'draining');
-      const result = await worker.stop(drainTimeoutMs);
-      return result.clean ? code : EXIT.failed;
+      // The process must end even if stopping does not: a stop that fails (or never settles,
+      // e.g. a client disconnecting in the middle of its own start) exits non-zero past the
+      // drain deadline and its abort grace.
+      const limitMs = drainTimeoutMs + DEFAULTS.drainAbortGraceMs + 5_000;
+      const giveUp = setTimeout(() => {
+        logger.error({ reason, limitMs }, 'the worker did not stop in time; exiting without a clean stop');
+        process.exit(EXIT.failed);
+      }, limitMs);
+      giveUp.unref();
+      try {
+        const result = await worker.stop(drainTimeoutMs);
+        return result.clean ? code : EXIT.failed;
+      } catch (error) {
+        logger.error({ err: error, reason }, 'stopping the worker failed');
+        return EXIT.failed;
+      } finally {
+        clearTimeout(giveUp);
+      }
     })();
     return stopping;
   };

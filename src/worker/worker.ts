@@ -70,6 +70,8 @@ export class Worker {
   readonly logger: Logger;
   readonly pipelines: readonly ResolvedPipeline[];
   private readonly handlerWatch = new HandlerWatch();
+  /** The start under way (or done), so a stop that arrives during it can wait for it. */
+  private starting: Promise<void> | undefined;
 
   constructor(private readonly options: WorkerOptions) {
     if (options.brokers.length === 0) throw new ConfigError('at least one broker is required (brokers)');
@@ -145,9 +147,14 @@ export class Worker {
     this.fatalListeners.push(listener);
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'created') throw new Error(`worker cannot start from state '${this.state}'`);
+  start(): Promise<void> {
+    if (this.state !== 'created') return Promise.reject(new Error(`worker cannot start from state '${this.state}'`));
     this.state = 'starting';
+    this.starting = this.startPipelines();
+    return this.starting;
+  }
+
+  private async startPipelines(): Promise<void> {
     try {
       this.admin = this.kafka.admin();
       await this.admin.connect().catch((error: unknown) => {
@@ -167,6 +174,8 @@ export class Worker {
         metadataMaxAgeMs: this.options.metadataMaxAgeMs ?? DEFAULTS.metadataMaxAgeMs,
       };
       for (const pipeline of this.pipelines) {
+        // Stopped meanwhile: start nothing more (what started is drained by the stop).
+        if (this.state !== 'starting') break;
         const runner = new PipelineRunner({
           pipeline,
           kafka: this.kafka,
@@ -184,7 +193,8 @@ export class Worker {
         this.runners.push(runner);
         await runner.start();
       }
-      this.state = 'running';
+      // A stop that came during the start has already moved the state on.
+      if (this.state === 'starting') this.state = 'running';
     } catch (error) {
       this.state = 'failed';
       await this.release();
@@ -205,6 +215,9 @@ export class Worker {
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), deadlineMs);
     });
+    // Stopped during its start (an orchestrator replacing a container that just started): let the
+    // start settle first, so every consumer it creates is drained rather than left connecting.
+    if (this.starting) await Promise.race([this.starting.catch(() => {}), deadline]);
     const drained = Promise.all(this.runners.map((runner) => runner.drain())).then(() => 'drained' as const);
     const outcome = await Promise.race([drained, deadline]);
     clearTimeout(timer);

@@ -38,8 +38,8 @@ describe('fatal errors at start and during drain', () => {
   it('exits 0 when stopped while it is still starting (an orchestrator replacing a container that just started)', async () => {
     const { input, output } = await pipelineTopics('early');
     const config = writeWorkerConfig({ brokers, groupId: uniqueName('early'), input, output });
-    // Half a second: past Node's own start-up (before it, no JavaScript runs and nothing can catch a signal).
-    for (const delayMs of [500, 2000]) {
+    // From half a second (past Node's own start-up: before it no JavaScript runs) to a worker joining its group.
+    for (const delayMs of [500, 1500, 3000]) {
       const worker = WorkerProcess.start(config, { name: `early-${delayMs}` });
       processes.push(worker);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
