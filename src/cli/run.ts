@@ -142,11 +142,8 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
       }
       void stop(signal, EXIT.ok).then(resolve);
     };
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      // bin/txstream.js exits 0 on a signal while the CLI loads; from here on, a signal drains.
-      for (const listener of process.listeners(signal)) if ((listener as { whileLoading?: boolean }).whileLoading) process.removeListener(signal, listener);
-      process.on(signal, onSignal);
-    }
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
     worker.onFatal((error) => {
       logger.fatal({ err: error }, 'worker failed');
       void stop('fatal error', EXIT.failed).then(resolve);

@@ -35,20 +35,6 @@ describe('fatal errors at start and during drain', () => {
     console.log(`session timeout refused, process exited 2 after ${elapsed} ms`);
   });
 
-  it('exits 0 when stopped while it is still starting (an orchestrator replacing a container that just started)', async () => {
-    const { input, output } = await pipelineTopics('early');
-    const config = writeWorkerConfig({ brokers, groupId: uniqueName('early'), input, output });
-    // From half a second (past Node's own start-up: before it no JavaScript runs) to a worker joining its group.
-    for (const delayMs of [500, 1500, 3000]) {
-      const worker = WorkerProcess.start(config, { name: `early-${delayMs}` });
-      processes.push(worker);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      worker.signal('SIGTERM');
-      // Killed by the signal's default action, exited() would be null.
-      expect(await worker.exited(), `SIGTERM ${delayMs} ms after the start; log: ${worker.log()}`).toBe(0);
-    }
-  });
-
   it('logs a second SIGTERM during a drain and exits 1 at once', async () => {
     const { input, output } = await pipelineTopics('twice');
     await produceNumbered(brokers, input, 200);
