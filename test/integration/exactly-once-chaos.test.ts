@@ -154,7 +154,8 @@ describe('exactly-once under faults', () => {
     for (const reader of await audit(input, [output], records)) expect(reader).toMatchObject(exactlyOnce(records));
   });
 
-  it('keeps every input in exactly one terminal place (output or DLT) when workers are killed during retries', async () => {
+  // 300 s: with the shared transaction this run took 40-85 s, and twice in seven runs on a loaded machine more than 120 s (slow, not diagnosed: see the 2026-12-03 closing note).
+  it('keeps every input in exactly one terminal place (output or DLT) when workers are killed during retries', { timeout: 300_000 }, async () => {
     const records = 6000;
     const backoff = { initialMs: 200, multiplier: 2, maxMs: 2000, jitter: 0 };
     const { input, output, groupId, config } = await setup('retrykill', 3, records, { errors: { onError: 'retry', attempts: 3, backoff } });
@@ -171,7 +172,7 @@ describe('exactly-once under faults', () => {
         return streak >= 4;
       },
       'input and retry topics fully committed',
-      120_000,
+      240_000,
       1000,
     );
     expect(await survivor.stop()).toBe(0);

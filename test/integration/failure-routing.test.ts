@@ -156,7 +156,8 @@ describe('failure routing', () => {
     expect(calls.get(5)).toBe(3);
   });
 
-  it('replays dead letters after the handler is fixed: one output per replayed record, and only once', async () => {
+  // 300 s: it took 8-10 s, but once (clean-clone CI, Node 24) more than 120 s (not diagnosed: see the 2026-12-03 closing note).
+  it('replays dead letters after the handler is fixed: one output per replayed record, and only once', { timeout: 300_000 }, async () => {
     const { input, output, dlt, groupId } = await topicsFor('replay', 0);
     let fixed = false;
     const handler = defineHandler<{ n: number }, { n: number }>({
