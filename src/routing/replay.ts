@@ -108,6 +108,9 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // A dead-letter topic that ends in an aborted transaction: its records are filtered out, and
+      // without this batch the replay would wait for the end forever.
+      eachBatchFiltered: true,
       eachBatch: async ({ batch, resolveOffset }) => {
         const key = `${batch.topic}|${batch.partition}`;
         const end = ends.get(key);

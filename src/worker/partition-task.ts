@@ -226,8 +226,7 @@ export class PartitionTask implements CommitListener {
 
   private async processUnits(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    const { pipeline } = this.deps;
-    const committer = this.committer;
+    if (batch.messages.length === 0) return this.commitPastFiltered(batch);
     const { due, waitFor } = this.dueMessages(batch.messages);
     this.forgetRefusalsBefore(this.committedNext);
     for (let start = 0, end = 0; start < due.length; start = end) {
@@ -238,7 +237,7 @@ export class PartitionTask implements CommitListener {
       const endsBatch = waitFor === undefined && end >= due.length;
       const nextOffset = nextOffsetAfter(batch, last, endsBatch);
       const unitStarted = performance.now();
-      await committer.acknowledgeOnReceipt(nextOffset);
+      await this.committer.acknowledgeOnReceipt(nextOffset);
       const collector = await this.handle(records, payload.heartbeat);
       const outputs = collector.topicMessages();
       const unit: CommitUnit = {
@@ -248,39 +247,69 @@ export class PartitionTask implements CommitListener {
         maxRequestBytes: this.requestLimit(outputs.map((entry) => entry.topic)),
         alone: this.isolate !== undefined,
       };
-      // Queued before the write: a shared commit may land between the write and our next step.
-      this.pendingUnits.push({
+      const pending: PendingUnit = {
         nextOffset: BigInt(nextOffset),
         records: records.length,
         outputs: collector.count,
         routed: this.routed,
         timestamps: records.map((record) => Number(record.timestamp)),
-      });
+      };
       this.routed = { retried: 0, deadLettered: 0, skipped: 0 };
-      const writeStarted = performance.now();
-      try {
-        await committer.write(unit);
-      } catch (error) {
-        if (!(error instanceof TransactionRolledBackError)) await this.onWriteFailed(records, unit, error);
-        throw error;
-      }
-      if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
-      payload.resolveOffset(last.offset);
-      this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
-      this.consecutiveFailures = 0;
-      // The shared cycle commits on its own timer and tells us through committed().
-      if (committer.sharedCommitCycle) continue;
-      const pendingFor = committer.pendingForMs();
-      // The non-transactional strategies committed the offset inside write().
-      if (pendingFor === undefined) this.markCommitted(nextOffset, false, (performance.now() - writeStarted) / 1000);
+      const written = await this.writeUnit(unit, pending, records, () => {
+        if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
+        payload.resolveOffset(last.offset);
+        this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
+      });
       // A failed commit has rolled the partition back: nothing after it in this batch may be written.
-      else if (pendingFor >= pipeline.commit.commitIntervalMs && !(await this.commitPending())) return;
+      if (!written) return;
     }
     if (waitFor) {
       // The retry consumer never sleeps in the handler: the partition pauses until its head is due.
       this.seek(waitFor.offset);
       this.pauseFor(waitFor.dueAt - Date.now());
     }
+  }
+
+  /**
+   * A batch whose every record was filtered out: an aborted transaction's records, a commit
+   * marker alone. Nothing to handle, but the committed offset must move past them, or the
+   * partition shows lag forever for records no consumer will ever be given (the Java consumer's
+   * position moves past them too). KafkaJS passes such batches only with eachBatchFiltered.
+   */
+  private async commitPastFiltered(batch: Batch): Promise<void> {
+    // No records at all (the partition's end): nothing to move past.
+    if (batch.firstOffset() === null) return;
+    const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+    if (this.committedNext !== null && BigInt(nextOffset) <= BigInt(this.committedNext)) return;
+    const unit: CommitUnit = { outputs: [], nextOffset, records: 0 };
+    await this.committer.acknowledgeOnReceipt(nextOffset);
+    await this.writeUnit(unit, { nextOffset: BigInt(nextOffset), records: 0, outputs: 0, routed: { retried: 0, deadLettered: 0, skipped: 0 }, timestamps: [] }, [], () => {});
+  }
+
+  /**
+   * Writes one unit and, for the strategies that commit per unit, commits it. False when a
+   * commit failed and the partition was rolled back.
+   */
+  private async writeUnit(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], onWritten: () => void): Promise<boolean> {
+    const { committer } = this;
+    // Queued before the write: a shared commit may land between the write and our next step.
+    this.pendingUnits.push(pending);
+    const writeStarted = performance.now();
+    try {
+      await committer.write(unit);
+    } catch (error) {
+      if (!(error instanceof TransactionRolledBackError) && records.length > 0) await this.onWriteFailed(records, unit, error);
+      throw error;
+    }
+    onWritten();
+    this.consecutiveFailures = 0;
+    // The shared cycle commits on its own timer and tells us through committed().
+    if (committer.sharedCommitCycle) return true;
+    const pendingFor = committer.pendingForMs();
+    // The non-transactional strategies committed the offset inside write().
+    if (pendingFor === undefined) this.markCommitted(unit.nextOffset, false, (performance.now() - writeStarted) / 1000);
+    else if (pendingFor >= this.deps.pipeline.commit.commitIntervalMs) return this.commitPending();
+    return true;
   }
 
   /** On a retry topic, the records that are due now, and the first one that is not. */

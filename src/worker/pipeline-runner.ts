@@ -159,6 +159,8 @@ export class PipelineRunner {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // Batches of aborted records or markers alone come too, so the committed offset moves past them.
+      eachBatchFiltered: true,
       partitionsConsumedConcurrently: this.deps.group.partitionsConcurrently,
       // Every partition is revoked at the rejoin (KafkaJS's eager protocol): commit while this
       // generation is still valid, or the coordinator refuses the offsets and the work is redone.

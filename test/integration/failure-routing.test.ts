@@ -16,7 +16,7 @@ import {
   REPLAY_HEADERS,
   type Worker,
 } from '../../src/index.js';
-import { createPipelineTopics, produce, readTopics, uniqueName } from '../support/kafka.js';
+import { createPipelineTopics, produce, produceAborted, readTopics, uniqueName } from '../support/kafka.js';
 
 const brokers = inject('kafkaBrokers');
 const running: Worker[] = [];
@@ -155,6 +155,21 @@ describe('failure routing', () => {
     expect(outputs.map((r) => JSON.parse(r.value ?? '{}').n)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(calls.get(5)).toBe(3);
   });
+
+  it('replays a dead-letter topic that ends in an aborted transaction: the replay reaches the end and stops', async () => {
+    const { input, output, dlt, groupId } = await topicsFor('replay-aborted', 0);
+    // Written by a transaction that aborted (a worker's, killed or fenced mid-transaction): nothing of it is readable.
+    await produceAborted(brokers, dlt, [json(1), json(2), json(3)]);
+    const pipeline = resolvePipeline(definePipeline({ name: 'fx', input, output, handler: defineHandler({ handle: (record) => ({ value: record.value }) }) }), {
+      commit: DEFAULT_SETTINGS.commit,
+      groupId,
+    });
+    const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
+    expect(await replayDeadLetters({ kafka, pipeline, logger: quiet(), dryRun: true })).toMatchObject({ scanned: 0, matched: 0, replayed: 0 });
+    expect(await replayDeadLetters({ kafka, pipeline, logger: quiet() })).toMatchObject({ scanned: 0, replayed: 0 });
+    // The replay group committed past the aborted records and their marker: a second replay has nothing to read.
+    expect(await replayDeadLetters({ kafka, pipeline, logger: quiet() })).toMatchObject({ scanned: 0, replayed: 0 });
+  }, 60_000);
 
   // 300 s: it took 8-10 s, but once (clean-clone CI, Node 24) more than 120 s (not diagnosed: see the 2026-12-03 closing note).
   it('replays dead letters after the handler is fixed: one output per replayed record, and only once', { timeout: 300_000 }, async () => {

@@ -10,6 +10,7 @@ import {
   createTopics,
   inputLineage,
   produce,
+  produceAborted,
   produceNumbered,
   readTopics,
   uniqueName,
@@ -68,6 +69,21 @@ describe('the transactional worker', () => {
     expect(JSON.parse(outputs[0]?.value ?? '{}')).toHaveProperty('doubled');
     expect(worker.stats()).toMatchObject({ recordsIn: 3000, recordsOut: 3000, transactionsAborted: 0 });
     expect(worker.stats().transactionsCommitted).toBeGreaterThan(0);
+  });
+
+  it('commits past an aborted transaction at the end of its input: caught up, none of its records handled', async () => {
+    const { input, output, groupPrefix } = await topicsFor('aborted-tail', 1);
+    await produceNumbered(brokers, input, 20);
+    const worker = await startWorker({ groupId: groupPrefix, pipelines: [definePipeline({ name: 'double', input, output, handler: double })] });
+    const groupId = `${groupPrefix}.double`;
+    await waitFor(() => caughtUp(brokers, groupId, input), 'the first 20 inputs committed', 60_000, 250);
+
+    // Fetched on its own, the aborted transaction is a batch with no record left to hand over:
+    // the committed offset must still move past it and its marker, or the lag never reaches 0.
+    await produceAborted(brokers, input, [{ key: 'k', value: JSON.stringify({ n: 99 }) }, { key: 'k', value: JSON.stringify({ n: 98 }) }]);
+    await waitFor(() => caughtUp(brokers, groupId, input), 'offsets committed past the aborted transaction', 30_000, 250);
+    expect((await committedOffsets(brokers, groupId, input)).get(0)).toBe('23');
+    expect(worker.stats()).toMatchObject({ recordsIn: 20, recordsOut: 20 });
   });
 
   it('keeps outputs invisible to read_committed readers until the transaction commits', async () => {

@@ -40,6 +40,19 @@ export async function produce(brokers: string[], topic: string, messages: Messag
   }
 }
 
+/** Writes `messages` in a transaction that aborts: records a read_committed consumer is never given, then the abort marker. */
+export async function produceAborted(brokers: string[], topic: string, messages: Message[]): Promise<void> {
+  const producer = kafkaClient(brokers).producer({ transactionalId: uniqueName('aborting'), idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const transaction = await producer.transaction();
+    await transaction.send({ topic, acks: -1, messages });
+    await transaction.abort();
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 export interface ReadRecord {
   readonly topic: string;
   readonly partition: number;

@@ -26,6 +26,8 @@ export interface KcatReadOptions {
   readonly retryDelayMs?: number;
   /** Overall budget for all reads, and for each kcat run. */
   readonly timeoutMs?: number;
+  /** When `until` never holds: throw (default), or return the last full read so the caller can say what is missing. */
+  readonly onTimeout?: 'throw' | 'return';
   /** Extra librdkafka properties (`-X name=value`), e.g. for TLS. */
   readonly config?: Readonly<Record<string, string>>;
   /** The kcat executable (default: $KCAT or `kcat` on the PATH). */
@@ -33,11 +35,15 @@ export interface KcatReadOptions {
 }
 
 export async function readWithKcat(brokers: string[], topics: string[], options: KcatReadOptions = {}): Promise<ReadRecord[]> {
-  const { until, retryDelayMs = 250, timeoutMs = 60_000 } = options;
+  const { until, retryDelayMs = 250, timeoutMs = 60_000, onTimeout = 'throw' } = options;
   const deadline = Date.now() + timeoutMs;
   const notMet = (read: number) =>
     new Error(`kcat reading ${topics.join(',')} from ${brokers.join(',')}: condition not met within ${timeoutMs} ms (${read} records read)`);
-  let lastRead: number | undefined;
+  let lastRead: ReadRecord[] | undefined;
+  const timedOut = (read: ReadRecord[]) => {
+    if (onTimeout === 'return') return read;
+    throw notMet(read.length);
+  };
   for (;;) {
     let records: ReadRecord[];
     try {
@@ -45,12 +51,12 @@ export async function readWithKcat(brokers: string[], topics: string[], options:
     } catch (error) {
       // A re-read cut short by the overall budget (kcat takes a second on a loaded machine) means the
       // condition was not met in time: say that, not that this last kcat run had no end.
-      if (lastRead !== undefined && Date.now() >= deadline - 50) throw notMet(lastRead);
+      if (lastRead !== undefined && Date.now() >= deadline - 50) return timedOut(lastRead);
       throw error;
     }
     if (!until || until(records)) return records;
-    lastRead = records.length;
-    if (Date.now() + retryDelayMs > deadline) throw notMet(records.length);
+    lastRead = records;
+    if (Date.now() + retryDelayMs > deadline) return timedOut(records);
     await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
   }
 }
