@@ -13,6 +13,7 @@ import type {
   TopicMessages,
   TopicPartition,
 } from './strategy.js';
+import { Serial } from '../util/serial.js';
 
 /**
  * Exactly-once with one transactional producer per pipeline consumer (EOS v2, KIP-447): every
@@ -60,7 +61,7 @@ export class PipelineTransaction {
   /** Units waiting for the producer, written together by the next flush. */
   private readonly waiting: Write[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private closed = false;
 
   constructor(private readonly context: StrategyContext) {
@@ -69,7 +70,7 @@ export class PipelineTransaction {
 
   /** Makes sure a producer is initialised (InitProducerId aborts what a predecessor with this id left open). */
   open(): Promise<void> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       await this.ensureProducer();
     });
   }
@@ -83,13 +84,13 @@ export class PipelineTransaction {
     return new Promise((resolve, reject) => {
       this.waiting.push({ participant, unit, resolve, reject });
       // One flush is queued whenever units wait; it takes every unit that arrived before it runs.
-      if (this.waiting.length === 1) void this.exclusive(() => this.flushWrites());
+      if (this.waiting.length === 1) void this.serial.run(() => this.flushWrites());
     });
   }
 
   private async flushWrites(): Promise<void> {
     const writes = takeWrites(this.waiting);
-    if (this.waiting.length > 0) void this.exclusive(() => this.flushWrites());
+    if (this.waiting.length > 0) void this.serial.run(() => this.flushWrites());
     const live: Write[] = [];
     for (const write of writes) {
       if (write.participant.rolledBack) write.reject(new TransactionRolledBackError(write.participant.partition.topic, write.participant.partition.partition));
@@ -131,7 +132,7 @@ export class PipelineTransaction {
 
   /** One commit cycle: every pending partition's offsets, then EndTxn. Results reach the listeners. */
   commit(): Promise<void> {
-    return this.exclusive(() => this.commitLocked());
+    return this.serial.run(() => this.commitLocked());
   }
 
   /**
@@ -140,13 +141,13 @@ export class PipelineTransaction {
    * others their work (its failed write, if any, has aborted the transaction already).
    */
   abortFor(reason: unknown, participant: Participant): Promise<void> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       if (this.pending.has(participant)) await this.abortLocked(reason, new Set([participant]));
     });
   }
 
   close(): Promise<void> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       this.closed = true;
       if (this.transaction) await this.abortLocked(new Error('the worker is stopping'));
       const producer = this.producer;
@@ -262,12 +263,6 @@ export class PipelineTransaction {
     if (isFencingError(error)) return new ProducerFencedError(this.transactionalId, { cause: error });
     if (isGenerationError(error)) return new GenerationFencedError(this.context.groupId, this.membership?.generationId ?? -1, { cause: error });
     return error;
-  }
-
-  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(operation, operation);
-    this.queue = run.catch(() => {});
-    return run;
   }
 }
 

@@ -37,16 +37,6 @@ export function isGenerationError(error: unknown): boolean {
   return false;
 }
 
-export function isRebalanceError(error: unknown): boolean {
-  const type = (error as KafkaJsLikeError | undefined)?.type;
-  return (
-    type === 'REBALANCE_IN_PROGRESS' ||
-    type === 'NOT_COORDINATOR_FOR_GROUP' ||
-    type === 'ILLEGAL_GENERATION' ||
-    type === 'UNKNOWN_MEMBER_ID'
-  );
-}
-
 /**
  * Broker refusals (and client encode failures) caused by a record itself, not by the
  * cluster's state: retrying the same write can never succeed, so the record must be

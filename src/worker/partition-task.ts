@@ -31,6 +31,7 @@ import { dueAtOf, failureCopy, originOf } from '../routing/failure-copy.js';
 import { encodeLineage } from '../routing/lineage.js';
 import { checkOutput, fitCopy, RECORD_BATCH_OVERHEAD, recordBatchSize } from './output-check.js';
 import { decodeRecord, OutputCollector } from './record-collector.js';
+import { Serial } from '../util/serial.js';
 
 export interface PartitionTaskDeps {
   readonly pipeline: ResolvedPipeline;
@@ -92,7 +93,7 @@ export class PartitionTask implements CommitListener {
    * fresh producer fences whatever the old one left, and the broker's offset is the truth.
    */
   private recoverBeforeNext = false;
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
   private commitTimer: NodeJS.Timeout | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
@@ -167,18 +168,18 @@ export class PartitionTask implements CommitListener {
     // batch takes: long handlers, but also writes and commits, which wait on the producer all
     // partitions share (a commit cycle retrying against a moving coordinator stalls every one).
     const beat = setInterval(() => void payload.heartbeat().catch(() => {}), this.deps.heartbeatIntervalMs);
-    return this.exclusive(() => this.process(payload)).finally(() => clearInterval(beat));
+    return this.serial.run(() => this.process(payload)).finally(() => clearInterval(beat));
   }
 
   /** Commits whatever is pending (rebalance, drain, commit timer). */
   flush(): Promise<void> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       await this.commitPending();
     });
   }
 
   close(mode: 'commit' | 'abort'): Promise<void> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       this.clearTimers();
       if (mode === 'commit') await this.commitPending();
       this.state = 'closed';
@@ -770,12 +771,6 @@ export class PartitionTask implements CommitListener {
     this.clearCommitTimer();
     clearTimeout(this.resumeTimer);
     this.resumeTimer = undefined;
-  }
-
-  private exclusive<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(operation, operation);
-    this.lock = run.catch(() => {});
-    return run;
   }
 }
 

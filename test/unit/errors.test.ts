@@ -9,7 +9,7 @@ import {
   nonRetryable,
   ProducerFencedError,
 } from '../../src/errors/index.js';
-import { isFencingError, isRebalanceError } from '../../src/kafka/errors.js';
+import { isFencingError } from '../../src/kafka/errors.js';
 
 describe('isNonRetryable', () => {
   it('is true for NonRetryableError and its subclasses', () => {
@@ -147,17 +147,5 @@ describe('isFencingError', () => {
     const b = { message: 'b', cause: a };
     a.cause = b;
     expect(isFencingError(a)).toBe(false);
-  });
-});
-
-describe('isRebalanceError', () => {
-  it.each(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID'])('is true for %s', (type) => {
-    expect(isRebalanceError({ type })).toBe(true);
-  });
-
-  it('is false for other errors and empty values', () => {
-    expect(isRebalanceError({ type: 'INVALID_PRODUCER_EPOCH' })).toBe(false);
-    expect(isRebalanceError(new Error('x'))).toBe(false);
-    expect(isRebalanceError(undefined)).toBe(false);
   });
 });
