@@ -11,6 +11,7 @@
  * --poison-ratio 0.001  --format json|avro  --no-baselines  --keep-topics  --results-dir <dir>  --out json=<file>
  * Partitions flags: --partitions 12,96,384  --rounds 3  --backlog 400000  --warmup 5s  --cap 6s  --latency-duration 6s
  * --contenders transactional,batch,streams,naive,ceiling  --ceiling-records 300000  --label <file name suffix>
+ * --worker-node-options '--max-old-space-size=128' (Node flags of the measured worker process)
  *
  * KAFKA_BROKERS=host:port[,…] points it at a cluster; otherwise the local broker 'dev' (127.0.0.1:9092) is used,
  * started if needed and then stopped at the end (a broker that was already running is left running).
@@ -74,6 +75,7 @@ async function main(): Promise<number> {
       'commit-interval': { type: 'string' },
       'no-baselines': { type: 'boolean', default: false },
       'keep-topics': { type: 'boolean', default: false },
+      'worker-node-options': { type: 'string' },
       'broker-name': { type: 'string', default: 'dev' },
       'broker-port': { type: 'string', default: '9092' },
       'results-dir': { type: 'string' },
@@ -187,6 +189,7 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     label,
     resultsDir: text('results-dir') ?? join(import.meta.dirname, 'results'),
     keepTopics: values['keep-topics'] === true,
+    workerNodeOptions: text('worker-node-options')?.split(/\s+/).filter(Boolean),
     log: (line) => console.log(line),
   };
   const started = Date.now();

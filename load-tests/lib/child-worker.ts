@@ -11,6 +11,8 @@ export interface ChildWorkerConfig {
   readonly setup: WorkerSetup;
   readonly topics: RunTopics;
   readonly groupPrefix: string;
+  /** Extra Node flags for the worker process (e.g. `--max-old-space-size=128`). */
+  readonly nodeOptions?: readonly string[];
 }
 
 export type ChildRequest = { readonly id: number; readonly type: 'totals' } | { readonly id: number; readonly type: 'stop' };
@@ -36,7 +38,7 @@ const CHILD_SCRIPT = join(import.meta.dirname, 'worker-child.ts');
 export async function spawnWorker(config: ChildWorkerConfig, startTimeoutMs = 120_000): Promise<ChildWorker> {
   // `node --import tsx` runs the TypeScript entry in this very process (no tsx wrapper process),
   // so the pid is the worker's. TXSTREAM_LOG_LEVEL passes through the environment.
-  const child: ChildProcess = fork(CHILD_SCRIPT, [JSON.stringify(config)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(CHILD_SCRIPT, [JSON.stringify(config)], { execArgv: ['--import', 'tsx', ...(config.nodeOptions ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const pending = new Map<number, { resolve: (response: ChildResponse) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let exited = false;

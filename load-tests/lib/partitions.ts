@@ -46,6 +46,8 @@ export interface PartitionsOptions {
   readonly label?: string;
   readonly resultsDir: string;
   readonly keepTopics: boolean;
+  /** Node flags of the worker process (e.g. a heap limit), after `--import tsx`. */
+  readonly workerNodeOptions?: readonly string[];
   readonly log: (line: string) => void;
 }
 
@@ -186,6 +188,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       naiveMaxPartitions: options.naive.maxPartitions,
       ceilingRecords: options.ceiling.records,
       ceilingRunsPerRound: options.ceiling.runsPerRound,
+      workerNodeOptions: options.workerNodeOptions?.join(' ') || 'none',
     };
     const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
     const json = {
@@ -232,7 +235,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       created.add(topics.output);
       created.add(topics.deadLetter);
       const setup: WorkerSetup = { strategy, batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
-      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix });
+      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions });
       const watch = new ProcessWatch(child.pid, endpoints);
       try {
         const rate = await measureCommittedRate(env.kafka, {
@@ -342,7 +345,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         });
       } else {
         const setup: WorkerSetup = { strategy: contender as 'transactional' | 'batch', batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
-        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix });
+        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions });
         stopProcess = () => child.stop();
         audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
         const deadline = Date.now() + 120_000;
