@@ -11,7 +11,7 @@
  * --poison-ratio 0.001  --format json|avro  --no-baselines  --keep-topics  --results-dir <dir>  --out json=<file>
  * Partitions flags: --partitions 12,96,384  --rounds 3  --backlog 400000  --warmup 5s  --cap 6s  --latency-duration 6s
  * --contenders transactional,batch,streams,naive,ceiling  --ceiling-records 300000  --label <file name suffix>
- * --worker-node-options '--max-old-space-size=128' (Node flags of the measured worker process)
+ * --worker-node-options='--max-old-space-size=128' (Node flags of the measured worker process; note the =)
  *
  * KAFKA_BROKERS=host:port[,…] points it at a cluster; otherwise the local broker 'dev' (127.0.0.1:9092) is used,
  * started if needed and then stopped at the end (a broker that was already running is left running).
