@@ -18,7 +18,15 @@ export interface PartitionCell {
   /** Most established connections to the brokers seen from the process (worker or JVM), over all rounds. */
   readonly connections?: number;
   readonly peakRssMiB?: number;
-  readonly latency?: { readonly rate: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly samples: number };
+  readonly latency?: {
+    readonly rate: number;
+    readonly p50: number;
+    readonly p95: number;
+    readonly p99: number;
+    readonly samples: number;
+    /** Arrivals the open-model sender sent more than 50 ms late (the harness itself was short of CPU). */
+    readonly late?: number;
+  };
 }
 
 export interface TargetRow {
@@ -40,6 +48,8 @@ export const TARGETS = {
   overStreams: 1.0,
   p99Ms: 250,
   p50Ms: 100,
+  /** A latency run whose sender was late for more than this share of its arrivals is not judged. */
+  maxLateFraction: 0.01,
   /** worker peak RSS at rssPartitions */
   rssMiB: 200,
   rssPartitions: 96,
@@ -89,8 +99,16 @@ export function checkTargets(cells: readonly PartitionCell[], brokers: number): 
   }
   for (const partitions of partitionCounts) {
     const latency = cell('transactional', partitions)?.latency;
-    rows.push({ target: `e2e p99 ≤ ${TARGETS.p99Ms} ms at half of saturation, ${partitions} partitions`, measured: show(latency?.p99, ' ms'), ok: check(latency?.p99, (v) => v <= TARGETS.p99Ms) });
-    rows.push({ target: `e2e p50 ≤ ${TARGETS.p50Ms} ms at half of saturation, ${partitions} partitions`, measured: show(latency?.p50, ' ms'), ok: check(latency?.p50, (v) => v <= TARGETS.p50Ms) });
+    // A sender that fell behind its schedule measured the harness's lateness, not the worker's latency.
+    const senderBehind = latency !== undefined && (latency.late ?? 0) > latency.samples * TARGETS.maxLateFraction;
+    for (const [name, limit, value] of [
+      ['p99', TARGETS.p99Ms, latency?.p99],
+      ['p50', TARGETS.p50Ms, latency?.p50],
+    ] as const) {
+      const target = `e2e ${name} ≤ ${limit} ms at half of saturation, ${partitions} partitions`;
+      if (senderBehind) rows.push({ target, measured: `${show(value, ' ms')} (sender late ${latency.late}×: not a measure of the worker)`, ok: undefined });
+      else rows.push({ target, measured: show(value, ' ms'), ok: check(value, (v) => v <= limit) });
+    }
   }
   if (partitionCounts.includes(TARGETS.rssPartitions)) {
     const rss = cell('transactional', TARGETS.rssPartitions)?.peakRssMiB;

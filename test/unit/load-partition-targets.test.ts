@@ -66,6 +66,17 @@ describe('checkTargets (issue 13)', () => {
     expect(rows.find((row) => row.target.includes('p99') && row.target.includes(' 12 '))?.ok).toBe(false);
   });
 
+  it('does not judge the latency of a run whose sender fell behind its schedule', () => {
+    const behind = cell('transactional', 96, [29_000], { latency: { rate: 15_510, p50: 5_988.8, p95: 9_344.4, p99: 10_208.2, samples: 93_000, late: 43_724 } });
+    const onTime = cell('transactional', 12, [30_000], { latency: { rate: 15_000, p50: 127.2, p95: 436.5, p99: 565.3, samples: 109_570, late: 55 } });
+    const rows = checkTargets([onTime, behind], 1);
+    expect(rows.find((row) => row.target.startsWith('e2e p99') && row.target.endsWith(' 96 partitions'))).toMatchObject({
+      ok: undefined,
+      measured: '10208.2 ms (sender late 43724×: not a measure of the worker)',
+    });
+    expect(rows.find((row) => row.target.startsWith('e2e p50') && row.target.endsWith(' 12 partitions'))).toMatchObject({ ok: false, measured: '127.2 ms' });
+  });
+
   it('reports a figure that was not measured as unknown, not as passed', () => {
     const rows = checkTargets([cell('transactional', 12, [undefined])], 3);
     expect(rows.find((row) => row.target.includes('TCP connections'))).toMatchObject({ ok: undefined, measured: 'not measured' });
