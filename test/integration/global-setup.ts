@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { clusterDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { reapOrphanFaultClusters } from '../support/cluster.js';
+import { dockerAnswers } from '../support/docker.js';
 import { assertKafkaAnswers } from '../support/kafka.js';
 
 declare module 'vitest' {
@@ -56,14 +56,4 @@ async function chooseBroker(project: TestProject): Promise<() => Promise<void>> 
   project.provide('kafkaBrokers', cluster.brokers);
   project.provide('kafkaSource', 'local-jvm');
   return () => cluster.stop({ wipe: true });
-}
-
-function dockerAnswers(): boolean {
-  if (process.env.TXSTREAM_NO_DOCKER) return false;
-  try {
-    execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
 }

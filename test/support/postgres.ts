@@ -3,17 +3,30 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
 import { committedOffsets, endOffsets } from './kafka.js';
+import { dockerAnswers } from './docker.js';
 import { waitFor } from './wait.js';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { LocalPostgres } from '../../src/local-postgres/postgres.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
+/** What the tests do with a server: connect, stop it under the worker, start it again, remove it. */
+export interface PostgresServer {
+  readonly url: string;
+  stop(options?: { wipe?: boolean; mode?: 'fast' | 'immediate' }): Promise<unknown>;
+  restart(): Promise<void>;
+}
+
 /**
- * A PostgreSQL of the test file's own, from Debian's package, on a free port, in
- * `.postgres/test-…` of the project (never the machine's server on 5432); stop() wipes it.
+ * A PostgreSQL of the test file's own: a testcontainer when a Docker engine answers, else a
+ * server from Debian's package on a free port, in `.postgres/test-…` of the project (never
+ * the machine's server on 5432). stop() removes it.
  */
 export async function startTestPostgres(label: string): Promise<TestPostgres> {
+  if (dockerAnswers()) {
+    const { startPostgresContainer } = await import('./postgres-container.js');
+    return new TestPostgres(await startPostgresContainer());
+  }
   const name = `test-${label}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   const dir = join(REPO, '.postgres', name);
   mkdirSync(dir, { recursive: true });
@@ -24,7 +37,7 @@ export async function startTestPostgres(label: string): Promise<TestPostgres> {
 export class TestPostgres {
   readonly pool: pg.Pool;
 
-  constructor(readonly server: LocalPostgres) {
+  constructor(readonly server: PostgresServer) {
     this.pool = new pg.Pool({ connectionString: server.url, max: 4 });
     // The restart test stops the server under the pool's idle connections.
     this.pool.on('error', () => {});
