@@ -57,7 +57,7 @@ describe('the npm package', () => {
 
   it('passes the KafkaJS fix tests with the KafkaJS it installed, which fail with the unpatched one', () => {
     const fixTests = (kafkajs: string) =>
-      spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', 'test/unit/kafkajs-aborted-filter.test.ts', 'test/unit/kafkajs-produce-retry.test.ts', 'test/unit/kafkajs-request-queue.test.ts'], {
+      spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', 'test/unit/kafkajs-aborted-filter.test.ts', 'test/unit/kafkajs-produce-retry.test.ts', 'test/unit/kafkajs-request-queue.test.ts', 'test/unit/kafkajs-produce-encoding.test.ts', 'test/unit/kafkajs-filtered-batch.test.ts'], {
         cwd: ROOT,
         encoding: 'utf8',
         timeout: 120_000,
