@@ -227,7 +227,8 @@ export class PartitionTask implements CommitListener {
 
   private async processUnits(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    if (batch.messages.length === 0) return this.commitPastFiltered(batch);
+    // A seek is pending (a rollback, a retry tier's wait): this batch was fetched before it and must not move the offset.
+    if (batch.messages.length === 0) return payload.isStale() ? undefined : this.commitPastFiltered(batch);
     const { due, waitFor } = this.dueMessages(batch.messages);
     this.forgetRefusalsBefore(this.committedNext);
     for (let start = 0, end = 0; start < due.length; start = end) {

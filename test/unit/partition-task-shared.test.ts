@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Batch, EachBatchPayload } from 'kafkajs';
 import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { TransactionRolledBackError } from '../../src/errors/index.js';
@@ -47,9 +48,6 @@ class SharedCycle implements PartitionCommitter {
   }
 }
 
-
-
-
 function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = () => {}) {
   const pipeline = resolvePipeline(
     {
@@ -86,6 +84,26 @@ describe('PartitionTask under the shared commit cycle', () => {
     cycle.commitThrough('20');
     expect(stats.recordsIn).toBe(20);
     expect(stats.recordsOut).toBe(20);
+  });
+
+  it('commits past a batch whose every record was filtered out, unless a seek made it stale', async () => {
+    const cycle = new SharedCycle();
+    const { task, stats } = taskWith(cycle);
+    await task.open();
+    // Offsets 0-3: an aborted transaction's records, 4: its abort marker. KafkaJS hands over no message.
+    const filtered = (from: number, last: number) =>
+      ({ topic: 'in', partition: 0, messages: [], fetchedOffset: String(from), firstOffset: () => String(from), lastOffset: () => String(last) }) as unknown as Batch;
+    await task.handleBatch(payloadFor(filtered(0, 4)));
+    expect(cycle.written).toEqual(['5']);
+    cycle.commitThrough('5');
+    expect(stats.recordsIn).toBe(0);
+
+    // Fetched before a seek that is still pending: it must not move the offset.
+    const stale = { ...payloadFor(filtered(5, 9)), isStale: () => true } as EachBatchPayload;
+    await task.handleBatch(stale);
+    // Nothing past what is committed already: nothing to write.
+    await task.handleBatch(payloadFor(filtered(3, 4)));
+    expect(cycle.written).toEqual(['5']);
   });
 
   it("stops the batch and rewinds to its last commit when another partition's failure rolls the transaction back", async () => {
