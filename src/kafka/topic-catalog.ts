@@ -1,6 +1,7 @@
 import kafkajs, { type Admin } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { TopicLimits } from '../worker/output-check.js';
+import { Serial } from '../util/serial.js';
 
 // KafkaJS is CommonJS and its enums are not visible as named ESM exports.
 const { ConfigResourceTypes } = kafkajs;
@@ -14,7 +15,8 @@ const { ConfigResourceTypes } = kafkajs;
 export class TopicCatalog {
   private readonly known = new Map<string, TopicLimits | null>();
   private readonly readAt = new Map<string, number>();
-  private inflight: Promise<void> = Promise.resolve();
+  /** One read at a time: tasks of the same pipeline share the catalog. */
+  private readonly reads = new Serial();
 
   constructor(
     private readonly admin: Pick<Admin, 'fetchTopicMetadata' | 'describeConfigs'>,
@@ -41,10 +43,7 @@ export class TopicCatalog {
   }
 
   private read(topics: string[]): Promise<void> {
-    // One read at a time: tasks of the same pipeline share the catalog.
-    const run = this.inflight.then(() => this.readNow(topics));
-    this.inflight = run.catch(() => {});
-    return run;
+    return this.reads.run(() => this.readNow(topics));
   }
 
   private async readNow(topics: string[]): Promise<void> {

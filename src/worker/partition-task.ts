@@ -80,7 +80,7 @@ export class PartitionTask implements CommitListener {
    */
   private pendingUnits: PendingUnit[] = [];
   /** Routing outcomes of the unit being handled, until it joins pendingUnits. */
-  private routed = { retried: 0, deadLettered: 0, skipped: 0 };
+  private routed = noneRouted();
   private consecutiveFailures = 0;
   /** Rollbacks of this partition's work so far: a batch stops when one happens under it. */
   private rollbacks = 0;
@@ -256,7 +256,7 @@ export class PartitionTask implements CommitListener {
         routed: this.routed,
         timestamps: records.map((record) => Number(record.timestamp)),
       };
-      this.routed = { retried: 0, deadLettered: 0, skipped: 0 };
+      this.routed = noneRouted();
       const written = await this.writeUnit(unit, pending, records, () => {
         if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
         payload.resolveOffset(last.offset);
@@ -285,7 +285,7 @@ export class PartitionTask implements CommitListener {
     if (this.committedNext !== null && BigInt(nextOffset) <= BigInt(this.committedNext)) return;
     const unit: CommitUnit = { outputs: [], nextOffset, records: 0 };
     await this.committer.acknowledgeOnReceipt(nextOffset);
-    await this.writeUnit(unit, { nextOffset: BigInt(nextOffset), records: 0, outputs: 0, routed: { retried: 0, deadLettered: 0, skipped: 0 }, timestamps: [] }, [], () => {});
+    await this.writeUnit(unit, { nextOffset: BigInt(nextOffset), records: 0, outputs: 0, routed: noneRouted(), timestamps: [] }, [], () => {});
   }
 
   /**
@@ -677,7 +677,7 @@ export class PartitionTask implements CommitListener {
   /** Forgets uncommitted work: rolled back. */
   private dropPending(): void {
     this.pendingUnits = [];
-    this.routed = { retried: 0, deadLettered: 0, skipped: 0 };
+    this.routed = noneRouted();
   }
 
   /**
@@ -778,6 +778,11 @@ export class PartitionTask implements CommitListener {
 interface Input {
   readonly record: InputRecord;
   readonly message: KafkaMessage;
+}
+
+/** Routing outcomes of a unit before any record of it was routed (counted up as records are). */
+function noneRouted(): { retried: number; deadLettered: number; skipped: number } {
+  return { retried: 0, deadLettered: 0, skipped: 0 };
 }
 
 /** A written, uncommitted unit and what it counts for once committed. */
