@@ -109,6 +109,13 @@ export class PartitionTask implements CommitListener {
   private isolate: { from: bigint; until: bigint } | undefined;
   /** Single records whose write the broker refused: routed without calling the handler again. */
   private readonly refusedWrites = new Map<string, { error: unknown; where: string; topic: string; times: number }>();
+  /**
+   * The last unit's write into the shared transaction, while it is still in flight: the next
+   * unit is handled meanwhile (and the consumer fetches), as Kafka Streams' thread goes on
+   * processing while its producer sends. At most one: a unit is written only after the one
+   * before it succeeded, so a failed write never has a successor in a later transaction.
+   */
+  private inFlight: Promise<void> | undefined;
 
   constructor(private readonly deps: PartitionTaskDeps) {
     this.committer = deps.createCommitter(this);
@@ -174,14 +181,17 @@ export class PartitionTask implements CommitListener {
   /** Commits whatever is pending (rebalance, drain, commit timer). */
   flush(): Promise<void> {
     return this.serial.run(async () => {
-      await this.commitPending();
+      if (await this.settleInFlight()) await this.commitPending();
     });
   }
 
   close(mode: 'commit' | 'abort'): Promise<void> {
     return this.serial.run(async () => {
       this.clearTimers();
-      if (mode === 'commit') await this.commitPending();
+      if (mode === 'commit') {
+        if (await this.settleInFlight()) await this.commitPending();
+      } else await this.inFlight?.catch(() => {});
+      this.inFlight = undefined;
       this.state = 'closed';
       try {
         if (mode === 'abort') await this.committer.abort(new Error('the worker is stopping past its drain deadline'));
@@ -257,11 +267,21 @@ export class PartitionTask implements CommitListener {
         timestamps: records.map((record) => Number(record.timestamp)),
       };
       this.routed = noneRouted();
-      const written = await this.writeUnit(unit, pending, records, () => {
+      // The unit before this one must be in the transaction before this one joins it.
+      if (!(await this.settleInFlight()) || payload.isStale() || this.state !== 'running') return;
+      const onWritten = () => {
         if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
         payload.resolveOffset(last.offset);
         this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
-      });
+      };
+      if (this.committer.sharedCommitCycle && !unit.alone) {
+        this.startWrite(unit, pending, records, onWritten);
+        // KafkaJS fetches from the last resolved offset: move it now, or the next fetch repeats
+        // this unit. A failed write rewinds the partition with a seek, which overrides it.
+        payload.resolveOffset(last.offset);
+        continue;
+      }
+      const written = await this.writeUnit(unit, pending, records, onWritten);
       // A failed commit has rolled the partition back: nothing after it in this batch may be written.
       if (!written) return;
     }
@@ -284,6 +304,7 @@ export class PartitionTask implements CommitListener {
     const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
     if (this.committedNext !== null && BigInt(nextOffset) <= BigInt(this.committedNext)) return;
     const unit: CommitUnit = { outputs: [], nextOffset, records: 0 };
+    if (!(await this.settleInFlight())) return;
     await this.committer.acknowledgeOnReceipt(nextOffset);
     await this.writeUnit(unit, { nextOffset: BigInt(nextOffset), records: 0, outputs: 0, routed: noneRouted(), timestamps: [] }, [], () => {});
   }
@@ -312,6 +333,35 @@ export class PartitionTask implements CommitListener {
     if (pendingFor === undefined) this.markCommitted(unit.nextOffset, false, (performance.now() - writeStarted) / 1000);
     else if (pendingFor >= this.deps.pipeline.commit.commitIntervalMs) return this.commitPending();
     return true;
+  }
+
+  /** Writes a unit without waiting for it: settleInFlight() waits, before the next write or commit. */
+  private startWrite(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], onWritten: () => void): void {
+    const write = this.writeUnit(unit, pending, records, onWritten).then(() => undefined);
+    this.inFlight = write;
+    // A failure is handled even when no further batch comes to wait for it (the end of the input).
+    write.catch(() => void this.serial.run(() => this.settleInFlight()).catch(() => {}));
+  }
+
+  /**
+   * Waits for the write in flight. False when it failed: the failure has then been handled
+   * (the partition rolled back to its last commit) and nothing handled since may be written.
+   */
+  private async settleInFlight(): Promise<boolean> {
+    const write = this.inFlight;
+    if (!write) return true;
+    try {
+      await write;
+      return true;
+    } catch (error) {
+      // The first to see the failure handles it; the other waiter only learns the unit is gone.
+      if (this.inFlight !== write) return false;
+      this.inFlight = undefined;
+      if (this.state === 'running') await this.onFailure(error, this.committedNext);
+      return false;
+    } finally {
+      if (this.inFlight === write) this.inFlight = undefined;
+    }
   }
 
   /** On a retry topic, the records that are due now, and the first one that is not. */
@@ -689,6 +739,12 @@ export class PartitionTask implements CommitListener {
   private async onFailure(error: unknown, fallbackOffset: string | null): Promise<void> {
     // The rollback that refused this write already rewound the partition.
     if (error instanceof TransactionRolledBackError) return;
+    // A unit still on its way into the transaction must be in it (and be aborted with it) or
+    // be refused: written after the abort, it would commit in the next transaction without
+    // the work this failure throws away before it.
+    const inFlight = this.inFlight;
+    this.inFlight = undefined;
+    await inFlight?.catch(() => {});
     const shared = this.committer.sharedCommitCycle === true;
     if (error instanceof ProducerFencedError && !shared) return this.onFenced(error);
     const hadPending = this.committer.pendingForMs() !== undefined;

@@ -18,6 +18,11 @@ class SharedCycle implements PartitionCommitter {
   written: string[] = [];
   /** Runs inside write(), before the unit counts as written: where a concurrent cycle lands. */
   duringWrite?: (unit: CommitUnit) => void;
+  /** Awaited inside write() before it settles: a write still in flight, or one the producer fails. */
+  inFlight?: (unit: CommitUnit) => Promise<void>;
+  /** Units whose write has been asked for, whether or not it settled yet. */
+  requested: string[] = [];
+  aborts = 0;
   private refused = false;
 
   async open(): Promise<void> {
@@ -26,6 +31,8 @@ class SharedCycle implements PartitionCommitter {
   async acknowledgeOnReceipt(): Promise<void> {}
   async write(unit: CommitUnit): Promise<void> {
     if (this.refused) throw new TransactionRolledBackError('in', 0);
+    this.requested.push(unit.nextOffset);
+    await this.inFlight?.(unit);
     this.duringWrite?.(unit);
     this.written.push(unit.nextOffset);
   }
@@ -35,7 +42,9 @@ class SharedCycle implements PartitionCommitter {
   async commit(): Promise<CommitResult | undefined> {
     return undefined;
   }
-  async abort(): Promise<void> {}
+  async abort(): Promise<void> {
+    this.aborts++;
+  }
   async close(): Promise<void> {}
 
   commitThrough(nextOffset: string): void {
@@ -123,4 +132,78 @@ describe('PartitionTask under the shared commit cycle', () => {
     // Not this partition's failure: no handler failure counted, no backoff escalation.
     expect(stats.handlerFailures).toBe(0);
   });
+
+  it('handles the next unit while the last one is still being written, and writes it only once that write is in', async () => {
+    const cycle = new SharedCycle();
+    const events: string[] = [];
+    let release!: () => void;
+    cycle.inFlight = (unit) => (unit.nextOffset === '10' ? new Promise((resolve) => (release = resolve)) : Promise.resolve());
+    const { task } = taskWith(cycle, (record) => {
+      if (record.offset === '10') events.push('handled 10');
+    });
+    await task.open();
+    const batch = task.handleBatch(payloadFor(batchFrom(0, 20)));
+    await until(() => events.length > 0);
+    // Unit 10-19 was handled while unit 0-9 was in flight, and waits for it.
+    expect(cycle.requested).toEqual(['10']);
+    release();
+    await batch;
+    expect(cycle.requested).toEqual(['10', '20']);
+    expect(cycle.written).toEqual(['10', '20']);
+  });
+
+  it('never writes the unit handled while the one before failed in flight: the partition rewinds to its last commit', async () => {
+    const cycle = new SharedCycle();
+    cycle.inFlight = async (unit) => {
+      if (unit.nextOffset === '10') throw new Error('the produce request failed');
+    };
+    const { task, seeks, stats } = taskWith(cycle);
+    await task.open();
+    await task.handleBatch(payloadFor(batchFrom(0, 20)));
+    expect(cycle.requested).toEqual(['10']);
+    expect(cycle.written).toEqual([]);
+    expect(seeks).toEqual(['0']);
+    expect(cycle.aborts).toBe(1);
+    expect(stats.handlerFailures).toBe(1);
+  });
+
+  it('handles the failure of the last write of a batch even when no other batch comes', async () => {
+    const cycle = new SharedCycle();
+    let fail!: (error: Error) => void;
+    cycle.inFlight = () => new Promise((_, reject) => (fail = reject));
+    const { task, seeks } = taskWith(cycle);
+    await task.open();
+    // The batch returns with its unit still in flight: the consumer may fetch meanwhile.
+    await task.handleBatch(payloadFor(batchFrom(0, 10)));
+    expect(cycle.requested).toEqual(['10']);
+    expect(seeks).toEqual([]);
+    fail(new Error('the produce request failed'));
+    await until(() => seeks.length > 0);
+    expect(seeks).toEqual(['0']);
+    expect(cycle.aborts).toBe(1);
+  });
+
+  it('waits for the write in flight before a flush commits', async () => {
+    const cycle = new SharedCycle();
+    let release!: () => void;
+    cycle.inFlight = () => new Promise((resolve) => (release = resolve));
+    const { task } = taskWith(cycle);
+    await task.open();
+    await task.handleBatch(payloadFor(batchFrom(0, 10)));
+    let flushed = false;
+    const flush = task.flush().then(() => (flushed = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(flushed).toBe(false);
+    release();
+    await flush;
+    expect(cycle.written).toEqual(['10']);
+  });
 });
+
+async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
