@@ -12,7 +12,8 @@ export async function withHandlerTimeout<T>(
   call: () => T | Promise<T>,
   options: {
     readonly timeoutMs: number;
-    readonly records: string;
+    /** Names the records in the timeout's error (a function: made only if the call times out). */
+    readonly records: string | (() => string);
     readonly abort: () => void;
     readonly onStuck: (elapsedMs: number) => void;
     /** Called at the timeout; the function it returns is called when the abandoned call settles. */
@@ -20,18 +21,21 @@ export async function withHandlerTimeout<T>(
   },
 ): Promise<T> {
   const { timeoutMs, records, abort, onStuck, onAbandoned } = options;
-  if (!(timeoutMs > 0)) return call();
+  const result = call();
+  // A call that returned synchronously is over: no timer to set (and none could have stopped
+  // it). Most record handlers are synchronous, and two timers per record showed in profiles.
+  if (!(timeoutMs > 0) || !isPromiseLike(result)) return result;
   let stuckTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
   const started = Date.now();
-  const running = Promise.resolve().then(call);
+  const running = Promise.resolve(result);
   const timedOut = new Promise<never>((_, reject) => {
     stuckTimer = setTimeout(() => onStuck(Date.now() - started), Math.floor(timeoutMs / 2));
     timeoutTimer = setTimeout(() => {
       const settled = onAbandoned?.();
       if (settled) running.then(settled, settled);
       abort();
-      reject(new HandlerTimeoutError(records, timeoutMs));
+      reject(new HandlerTimeoutError(typeof records === 'string' ? records : records(), timeoutMs));
     }, timeoutMs);
   });
   // The abandoned call may still reject later: that must not become an unhandled rejection.
@@ -42,6 +46,10 @@ export async function withHandlerTimeout<T>(
     clearTimeout(stuckTimer);
     clearTimeout(timeoutTimer);
   }
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** The signal one handler call sees, and the two ways it ends. */
@@ -99,4 +107,46 @@ export function handlerSignal(parent: AbortSignal): HandlerSignal {
     },
     release,
   };
+}
+
+/**
+ * A handler call's signal, made when the handler first reads `ctx.signal`: most handlers never
+ * do, and an AbortController per record showed in profiles. Read after the call timed out, it
+ * is aborted already; read after the call settled, it is detached from the drain, as a signal
+ * made at the start and released at the end would be.
+ */
+export class LazyHandlerSignal {
+  private made: HandlerSignal | undefined;
+  /** The signal of a call that had settled before it was read: it follows nothing. */
+  private ended: AbortSignal | undefined;
+  private aborted: { reason: unknown } | undefined;
+  private released = false;
+
+  constructor(private readonly parent: AbortSignal) {}
+
+  get signal(): AbortSignal {
+    if (this.made) return this.made.signal;
+    if (this.released) return (this.ended ??= endedSignal(this.aborted));
+    this.made = handlerSignal(this.parent);
+    if (this.aborted) this.made.abort(this.aborted.reason);
+    return this.made.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.aborted ??= { reason };
+    this.made?.abort(reason);
+  }
+
+  /** The call settled: a drain from now on is not its concern (one that came during the call is). */
+  release(): void {
+    if (!this.made && !this.aborted && this.parent.aborted) this.aborted = { reason: this.parent.reason };
+    this.released = true;
+    this.made?.release();
+  }
+}
+
+function endedSignal(aborted: { reason: unknown } | undefined): AbortSignal {
+  const controller = new AbortController();
+  if (aborted) controller.abort(aborted.reason);
+  return controller.signal;
 }

@@ -14,7 +14,7 @@ import {
   UnitRollbackError,
 } from '../errors/index.js';
 import { retryHeadersProblem } from '../routing/failure-headers.js';
-import { handlerSignal, withHandlerTimeout } from './handler-timeout.js';
+import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { isRecordRefusal } from '../kafka/errors.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
@@ -418,7 +418,7 @@ export class PartitionTask implements CommitListener {
         try {
           const outputs = normaliseResult(
             await this.inCommitterScope(context, (scoped) =>
-              this.callHandler(encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handler.handle(record, bounded)),
+              this.callHandler(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handler.handle(record, bounded)),
             ),
           );
           await this.refreshTopicsOf([outputs]);
@@ -446,7 +446,7 @@ export class PartitionTask implements CommitListener {
   ): Promise<void> {
     let results: readonly HandlerResult[];
     const first = inputs[0]?.record;
-    const names = first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
+    const names = () => (first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records');
     try {
       results = await this.inCommitterScope(context, (scoped) =>
         this.callHandler(names, { offset: first?.offset, records: inputs.length }, scoped, (bounded) =>
@@ -561,19 +561,32 @@ export class PartitionTask implements CommitListener {
    * aborts on drain while the call runs, or on its timeout (and stays aborted for an abandoned
    * call); a warning names the records while the call is stuck.
    */
-  private callHandler<T>(records: string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
+  private async callHandler<T>(records: () => string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
     const timeoutMs = this.deps.pipeline.handlerTimeoutMs;
     // Not AbortSignal.any: see handlerSignal (Node 24 lost an abandoned call's abort).
-    const bounded = handlerSignal(context.signal);
-    return withHandlerTimeout(() => call({ ...context, signal: bounded.signal }), {
-      timeoutMs,
-      records,
-      abort: () => bounded.abort(new HandlerTimeoutError(records, timeoutMs)),
-      onAbandoned: () => this.deps.handlerWatch?.abandon(records) ?? (() => {}),
-      onStuck: (elapsedMs) => {
-        this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
-      },
-    }).finally(() => bounded.release());
+    const bounded = new LazyHandlerSignal(context.signal);
+    try {
+      return await withHandlerTimeout(
+        () =>
+          call({
+            ...context,
+            get signal() {
+              return bounded.signal;
+            },
+          }),
+        {
+          timeoutMs,
+          records,
+          abort: () => bounded.abort(new HandlerTimeoutError(records(), timeoutMs)),
+          onAbandoned: () => this.deps.handlerWatch?.abandon(records()) ?? (() => {}),
+          onStuck: (elapsedMs) => {
+            this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records()} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
+          },
+        },
+      );
+    } finally {
+      bounded.release();
+    }
   }
 
   private retryHeadersProblem(message: KafkaMessage, now: number): string | undefined {

@@ -3,10 +3,24 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { HandlerTimeoutError } from '../../src/errors/index.js';
-import { handlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
+import { handlerSignal, LazyHandlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
 import { HandlerWatch } from '../../src/worker/handler-watch.js';
 
 describe('withHandlerTimeout', () => {
+  it('sets no timer for a call that returned synchronously, and names the records only when a call times out', async () => {
+    const setTimer = vi.spyOn(globalThis, 'setTimeout');
+    const records = vi.fn(() => 'in/0/7');
+    try {
+      await expect(withHandlerTimeout(() => 42, { timeoutMs: 1000, records, abort: () => {}, onStuck: () => {} })).resolves.toBe(42);
+      expect(setTimer).not.toHaveBeenCalled();
+      await expect(withHandlerTimeout(() => Promise.resolve(43), { timeoutMs: 1000, records, abort: () => {}, onStuck: () => {} })).resolves.toBe(43);
+      expect(setTimer).toHaveBeenCalledTimes(2);
+      expect(records).not.toHaveBeenCalled();
+    } finally {
+      setTimer.mockRestore();
+    }
+  });
+
   it('returns what a prompt handler returns, without warning or aborting', async () => {
     const onStuck = vi.fn();
     const abort = vi.fn();
@@ -119,5 +133,44 @@ describe('handlerSignal', () => {
     // A settled call's signal is not aborted by a later drain: the call is over. The running ones are.
     expect(calls.slice(0, 60).some((call) => call.signal.aborted)).toBe(false);
     expect(calls.slice(60).every((call) => call.signal.aborted)).toBe(true);
+  });
+});
+
+describe('LazyHandlerSignal', () => {
+  it('adds nothing to the parent until the handler reads its signal', () => {
+    const parent = new AbortController();
+    const lazy = new LazyHandlerSignal(parent.signal);
+    lazy.release();
+    expect(getEventListeners(parent.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('is aborted when read after the call timed out, and by a drain while the call runs', () => {
+    const timedOut = new LazyHandlerSignal(new AbortController().signal);
+    timedOut.abort(new Error('timed out'));
+    expect(timedOut.signal.aborted).toBe(true);
+    expect((timedOut.signal.reason as Error).message).toBe('timed out');
+
+    const parent = new AbortController();
+    const running = new LazyHandlerSignal(parent.signal);
+    const { signal } = running;
+    parent.abort(new Error('draining'));
+    expect(signal.aborted).toBe(true);
+  });
+
+  it('is not aborted by a drain after the call settled, read before or after', () => {
+    const parent = new AbortController();
+    const readBefore = new LazyHandlerSignal(parent.signal);
+    const early = readBefore.signal;
+    readBefore.release();
+    const readAfter = new LazyHandlerSignal(parent.signal);
+    readAfter.release();
+    parent.abort(new Error('draining'));
+    expect(early.aborted).toBe(false);
+    expect(readAfter.signal.aborted).toBe(false);
+
+    // A drain during the call: aborted, however late the handler looks.
+    const drained = new LazyHandlerSignal(parent.signal);
+    drained.release();
+    expect(drained.signal.aborted).toBe(true);
   });
 });
