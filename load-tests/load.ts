@@ -12,6 +12,7 @@
  * Partitions flags: --partitions 12,96,384  --rounds 3  --backlog 400000  --warmup 5s  --cap 6s  --latency-duration 6s
  * --contenders transactional,batch,streams,naive,ceiling  --ceiling-records 300000  --label <file name suffix>
  * --worker-node-options='--max-old-space-size=128' (Node flags of the measured worker process; note the =)
+ * --worker-from-source (the worker runs the TypeScript sources under tsx, not tsc's JavaScript)
  *
  * KAFKA_BROKERS=host:port[,…] points it at a cluster; otherwise the local broker 'dev' (127.0.0.1:9092) is used,
  * started if needed and then stopped at the end (a broker that was already running is left running).
@@ -76,6 +77,7 @@ async function main(): Promise<number> {
       'no-baselines': { type: 'boolean', default: false },
       'keep-topics': { type: 'boolean', default: false },
       'worker-node-options': { type: 'string' },
+      'worker-from-source': { type: 'boolean', default: false },
       'broker-name': { type: 'string', default: 'dev' },
       'broker-port': { type: 'string', default: '9092' },
       'results-dir': { type: 'string' },
@@ -190,6 +192,7 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     resultsDir: text('results-dir') ?? join(import.meta.dirname, 'results'),
     keepTopics: values['keep-topics'] === true,
     workerNodeOptions: text('worker-node-options')?.split(/\s+/).filter(Boolean),
+    workerFromSource: values['worker-from-source'] === true,
     log: (line) => console.log(line),
   };
   const started = Date.now();

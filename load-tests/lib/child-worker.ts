@@ -2,8 +2,10 @@
  * Parent side of worker-child.ts: runs one txstream worker in a child Node process and asks
  * it for its totals over IPC. Its pid is what the connection and RSS counts read.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFile, fork } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { RunTopics, WorkerGroup, WorkerSetup } from './worker-cells.js';
 
 export interface ChildWorkerConfig {
@@ -13,6 +15,8 @@ export interface ChildWorkerConfig {
   readonly groupPrefix: string;
   /** Extra Node flags for the worker process (e.g. `--max-old-space-size=128`). */
   readonly nodeOptions?: readonly string[];
+  /** Run the TypeScript sources under tsx instead of the compiled JavaScript users run. */
+  readonly fromSource?: boolean;
 }
 
 export type ChildRequest = { readonly id: number; readonly type: 'totals' } | { readonly id: number; readonly type: 'stop' };
@@ -33,12 +37,36 @@ export interface ChildWorker {
   stop(timeoutMs?: number): Promise<boolean>;
 }
 
-const CHILD_SCRIPT = join(import.meta.dirname, 'worker-child.ts');
+const CHILD_SOURCE = join(import.meta.dirname, 'worker-child.ts');
+const CHILD_TSCONFIG = join(import.meta.dirname, '..', 'tsconfig.child.json');
+/** Where tsc puts the compiled child and the txstream sources it imports (tsconfig.child.json). */
+const CHILD_BUILT = join(import.meta.dirname, '..', '..', '.cache', 'load-build', 'load-tests', 'lib', 'worker-child.js');
+
+let compiling: Promise<void> | undefined;
+
+/**
+ * Compiles the worker child with tsc, once per harness run (incremental: seconds). The measured
+ * worker is plain JavaScript, as `npm run build` makes it for users: under tsx, esbuild's
+ * keep-names wrappers around every function made at run time cost ~3 % of the worker's CPU.
+ */
+export function compileWorkerChild(): Promise<void> {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  compiling ??= promisify(execFile)(process.execPath, [tsc, '-p', CHILD_TSCONFIG]).then(
+    () => undefined,
+    (error: { stdout?: string; message: string }) => {
+      throw new Error(`compiling the worker child failed: ${error.stdout || error.message}`);
+    },
+  );
+  return compiling;
+}
 
 export async function spawnWorker(config: ChildWorkerConfig, startTimeoutMs = 120_000): Promise<ChildWorker> {
-  // `node --import tsx` runs the TypeScript entry in this very process (no tsx wrapper process),
-  // so the pid is the worker's. TXSTREAM_LOG_LEVEL passes through the environment.
-  const child: ChildProcess = fork(CHILD_SCRIPT, [JSON.stringify(config)], { execArgv: ['--import', 'tsx', ...(config.nodeOptions ?? [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The entry runs in the forked process itself (`node --import tsx` for the sources: no tsx
+  // wrapper process), so the pid is the worker's. TXSTREAM_LOG_LEVEL passes through the environment.
+  const nodeOptions = [...(config.nodeOptions ?? [])];
+  if (!config.fromSource) await compileWorkerChild();
+  const [script, execArgv] = config.fromSource ? [CHILD_SOURCE, ['--import', 'tsx', ...nodeOptions]] : [CHILD_BUILT, nodeOptions];
+  const child: ChildProcess = fork(script, [JSON.stringify(config)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const pending = new Map<number, { resolve: (response: ChildResponse) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let exited = false;

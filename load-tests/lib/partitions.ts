@@ -46,8 +46,10 @@ export interface PartitionsOptions {
   readonly label?: string;
   readonly resultsDir: string;
   readonly keepTopics: boolean;
-  /** Node flags of the worker process (e.g. a heap limit), after `--import tsx`. */
+  /** Node flags of the worker process (e.g. a heap limit). */
   readonly workerNodeOptions?: readonly string[];
+  /** Run the worker from the TypeScript sources (tsx) instead of compiled JavaScript. */
+  readonly workerFromSource?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -166,7 +168,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       reportNotes.push(`The naive loop (one transaction per message) was skipped above ${options.naive.maxPartitions} partitions: it commits a few hundred records per second at best whatever the partition count, so it only costs time there.`);
     reportNotes.push(
       `Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, from ${options.warmupMs / 1000} s after its first commit (a warm-up: group join, start-up and a cold JIT do not count) to the whole backlog or the time cap. Medians over rounds; ratios are medians of per-round ratios.`,
-      'txstream runs one worker in a child Node process (one KafkaJS client), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.',
+      `txstream runs one worker in a child Node process (one KafkaJS client; ${options.workerFromSource ? 'the TypeScript sources under tsx' : 'compiled by tsc, as users run it'}), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.`,
       'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
       'Latency: an open-model constant arrival rate at half of that contender\'s saturation in round 1 (its own fresh topics), each value stamped with its intended send time; a read_committed reader in the harness timestamps each output.',
       `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
@@ -193,6 +195,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       ceilingRecords: options.ceiling.records,
       ceilingRunsPerRound: options.ceiling.runsPerRound,
       workerNodeOptions: options.workerNodeOptions?.join(' ') || 'none',
+      workerRuns: options.workerFromSource ? 'TypeScript sources under tsx' : 'compiled JavaScript (tsc)',
     };
     const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
     const json = {
@@ -239,7 +242,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       created.add(topics.output);
       created.add(topics.deadLetter);
       const setup: WorkerSetup = { strategy, batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
-      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions });
+      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
       const watch = new ProcessWatch(child.pid, endpoints);
       try {
         const rate = await measureCommittedRate(env.kafka, {
@@ -349,7 +352,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         });
       } else {
         const setup: WorkerSetup = { strategy: contender as 'transactional' | 'batch', batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
-        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions });
+        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
         stopProcess = () => child.stop();
         audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
         const deadline = Date.now() + 120_000;
