@@ -68,6 +68,7 @@ async function main(): Promise<number> {
       cap: { type: 'string' },
       'latency-duration': { type: 'string' },
       'latency-fraction': { type: 'string' },
+      'latency-warmup': { type: 'string' },
       'record-bytes': { type: 'string' },
       keys: { type: 'string' },
       'key-distribution': { type: 'string' },
@@ -186,6 +187,8 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     capMs: text('cap') ? parseDuration(text('cap') as string) : base.capMs,
     warmupMs: text('warmup') !== undefined ? parseDuration(text('warmup') as string) : base.warmupMs,
     latencyDurationMs: text('latency-duration') !== undefined ? parseDuration(text('latency-duration') as string) : base.latencyDurationMs,
+    latencyFraction: text('latency-fraction') !== undefined ? Number(text('latency-fraction')) : base.latencyFraction,
+    latencyWarmupMs: text('latency-warmup') !== undefined ? parseDuration(text('latency-warmup') as string) : base.latencyWarmupMs,
     ceiling: { ...base.ceiling, ...(text('ceiling-records') ? { records: numbers(text('ceiling-records') as string, '--ceiling-records')[0] as number } : {}) },
     contenders,
     label,
@@ -195,6 +198,7 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     workerFromSource: values['worker-from-source'] === true,
     log: (line) => console.log(line),
   };
+  if (!(options.latencyFraction > 0 && options.latencyFraction <= 1)) fail('--latency-fraction: within (0, 1]');
   const started = Date.now();
   console.log(`partitions sweep: ${options.partitions.join(',')} partitions × ${contenders.join(',')}, ${options.rounds} round(s); ${env.machine.cores} cores, ${env.brokers.length} broker(s)`);
   const result = await runPartitionsSweep(env, options);

@@ -10,12 +10,14 @@
  * broker connections and peak RSS are read from /proc for that process alone.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Producer } from 'kafkajs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { naiveTransactionPerMessage, brokerCeiling } from './baselines.js';
 import { spawnWorker } from './child-worker.js';
 import { measureCommittedRate, type CommittedRate } from './committed-rate.js';
 import { createGenerator, type Generator, readStamp, type WorkloadOptions } from './generators.js';
+import { findKcat, produceOpenModelKcat } from './kcat-sender.js';
 import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, produceBacklog, produceOpenModel, sleep, startReader } from './kafka-env.js';
 import { median, percentile } from './metrics.js';
 import { ceilingBelowContenders, checkTargets, type Contender, mark, type PartitionCell } from './partition-targets.js';
@@ -37,6 +39,12 @@ export interface PartitionsOptions {
   readonly commitIntervalMs: number;
   readonly latencyFraction: number;
   readonly latencyDurationMs: number;
+  /**
+   * Sent before the measured latency window, not counted: a fresh worker's first second (cold
+   * JIT, its first transaction over new output partitions) measured 465 ms p50 where the
+   * seconds after it measured 90–125 ms, at a tenth of saturation.
+   */
+  readonly latencyWarmupMs: number;
   readonly workload: WorkloadOptions;
   /** The naive loop runs only up to this many partitions (beyond, it is hopeless and only costs time). */
   readonly naive: { readonly capMs: number; readonly maxPartitions: number };
@@ -65,6 +73,7 @@ export const PARTITIONS_DEFAULTS: Omit<PartitionsOptions, 'resultsDir' | 'keepTo
   commitIntervalMs: 100,
   latencyFraction: 0.5,
   latencyDurationMs: 6_000,
+  latencyWarmupMs: 2_000,
   workload: { recordBytes: 1024, keys: 1000, keyDistribution: 'uniform', poisonRatio: 0.001, format: 'json' },
   naive: { capMs: 4_000, maxPartitions: 96 },
   ceiling: { records: 300_000, runsPerRound: 2 },
@@ -87,7 +96,7 @@ interface RoundResult {
 interface Raw {
   rounds: Array<number | undefined>;
   results: Array<RoundResult | undefined>;
-  latency?: PartitionCell['latency'] & { readonly allSeen: boolean; readonly late: number; readonly audit?: string };
+  latency?: PartitionCell['latency'] & { readonly allSeen: boolean; readonly late: number; readonly sender: string; readonly audit?: string };
 }
 
 const describeAudit = (audit: GroupAudit | undefined) =>
@@ -147,7 +156,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           connections: connections.length > 0 ? Math.max(...connections) : undefined,
           peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
           latency: entry.latency
-            ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late }
+            ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late, fraction: options.latencyFraction }
             : undefined,
         };
         cells.push(cell);
@@ -170,7 +179,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       `Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, from ${options.warmupMs / 1000} s after its first commit (a warm-up: group join, start-up and a cold JIT do not count) to the whole backlog or the time cap. Medians over rounds; ratios are medians of per-round ratios.`,
       `txstream runs one worker in a child Node process (one KafkaJS client; ${options.workerFromSource ? 'the TypeScript sources under tsx' : 'compiled by tsc, as users run it'}), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.`,
       'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
-      'Latency: an open-model constant arrival rate at half of that contender\'s saturation in round 1 (its own fresh topics), each value stamped with its intended send time; a read_committed reader in the harness timestamps each output.',
+      `Latency: an open-model constant arrival rate at ${options.latencyFraction === 0.5 ? 'half' : options.latencyFraction} of that contender's saturation in round 1 (its own fresh topics), each value stamped with its intended send time (records sent in the first ${options.latencyWarmupMs / 1000} s are a warm-up, not counted) and sent by kcat (librdkafka, fed by the harness at the scheduled times; a KafkaJS producer in the harness when kcat is missing); a read_committed reader in the harness timestamps each output.`,
       `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
     );
     const finishedAt = new Date();
@@ -191,6 +200,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       poisonRatio: generator.options.poisonRatio,
       latencyFraction: options.latencyFraction,
       latencySeconds: options.latencyDurationMs / 1000,
+      latencyWarmupSeconds: options.latencyWarmupMs / 1000,
       naiveMaxPartitions: options.naive.maxPartitions,
       ceilingRecords: options.ceiling.records,
       ceilingRunsPerRound: options.ceiling.runsPerRound,
@@ -360,7 +370,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       }
       try {
         // Poison passes through the Streams baseline (it copies bytes) but goes to txstream's dead-letter topic.
-        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: contender === 'streams' });
+        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, warmupMs: options.latencyWarmupMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: contender === 'streams' });
         await stop();
         const checked = await audit();
         return { ...result, audit: describeAudit(checked), exactlyOnce: checked.exactlyOnce };
@@ -423,7 +433,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               entry.latency = latency;
               log(
                 `             e2e latency @ ${latency.rate} rec/s: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
-                  `${latency.late > 0 ? `, sender late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}), audit ${latency.audit}`,
+                  `, ${latency.sender} sender${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}), audit ${latency.audit}`,
               );
               if (contender === 'transactional' && !latency.exactlyOnce) failures.push(`${partitions} partitions, transactional latency run: audit ${latency.audit}`);
             } catch (error) {
@@ -447,27 +457,33 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
 /** Sends at `rate` for `durationMs` (open model) and measures send → visible to read_committed. */
 async function openModelLatency(
   env: BrokerEnv,
-  options: { input: string; output: string; rate: number; durationMs: number; generator: Generator; poisonInOutput: boolean },
-): Promise<{ rate: number; p50: number; p95: number; p99: number; samples: number; late: number; allSeen: boolean }> {
+  options: { input: string; output: string; rate: number; durationMs: number; warmupMs: number; generator: Generator; poisonInOutput: boolean },
+): Promise<{ rate: number; p50: number; p95: number; p99: number; samples: number; late: number; allSeen: boolean; sender: 'kcat' | 'KafkaJS' }> {
   const format = options.generator.options.format;
+  const kcat = await findKcat();
   const latencies: number[] = [];
+  let countFrom = Number.POSITIVE_INFINITY;
   const reader = await startReader(env.kafka, [options.output], (_topic, _partition, message, receivedAt) => {
     const stamp = readStamp(message.value, format);
-    if (stamp) latencies.push(receivedAt - stamp.sentAt);
+    if (stamp && stamp.sentAt >= countFrom) latencies.push(receivedAt - stamp.sentAt);
   });
-  const producer = env.kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
+  // Without kcat the sender is a KafkaJS producer in this process (it falls behind sooner).
+  const producer = kcat ? undefined : env.kafka.producer({ allowAutoTopicCreation: false });
+  await producer?.connect();
   try {
-    const schedule = scheduleOf({ executor: 'constant-arrival-rate', rate: options.rate, timeUnit: '1s', duration: options.durationMs });
-    const produced = await produceOpenModel(producer, options.input, schedule, options.generator);
+    const schedule = scheduleOf({ executor: 'constant-arrival-rate', rate: options.rate, timeUnit: '1s', duration: options.warmupMs + options.durationMs });
+    countFrom = Date.now() + options.warmupMs;
+    const produced = kcat
+      ? await produceOpenModelKcat(kcat, env.brokers, options.input, schedule, options.generator)
+      : await produceOpenModel(producer as Producer, options.input, schedule, options.generator);
     const expected = produced.sent - (options.poisonInOutput ? 0 : produced.poison);
     const deadline = Date.now() + 30_000;
     while (reader.received() < expected && Date.now() < deadline) await sleep(20);
     const sorted = [...latencies].sort((a, b) => a - b);
     const p = (q: number) => round(percentile(sorted, q), 1);
-    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected };
+    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS' };
   } finally {
-    await producer.disconnect();
+    await producer?.disconnect();
     await reader.stop();
   }
 }

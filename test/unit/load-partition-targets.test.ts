@@ -77,6 +77,12 @@ describe('checkTargets (issue 13)', () => {
     expect(rows.find((row) => row.target.startsWith('e2e p50') && row.target.endsWith(' 12 partitions'))).toMatchObject({ ok: false, measured: '127.2 ms' });
   });
 
+  it('does not judge against the half-of-saturation targets a latency run at another rate', () => {
+    const quarter = cell('transactional', 12, [30_000], { latency: { rate: 7_500, p50: 80, p95: 150, p99: 200, samples: 45_000, late: 0, fraction: 0.25 } });
+    const rows = checkTargets([quarter], 1);
+    expect(rows.find((row) => row.target.startsWith('e2e p99'))).toMatchObject({ ok: undefined, measured: '200 ms (at 0.25 of saturation, not half)' });
+  });
+
   it('reports a figure that was not measured as unknown, not as passed', () => {
     const rows = checkTargets([cell('transactional', 12, [undefined])], 3);
     expect(rows.find((row) => row.target.includes('TCP connections'))).toMatchObject({ ok: undefined, measured: 'not measured' });
