@@ -269,12 +269,15 @@ export class PartitionTask implements CommitListener {
       this.routed = noneRouted();
       // The unit before this one must be in the transaction before this one joins it.
       if (!(await this.settleInFlight()) || payload.isStale() || this.state !== 'running') return;
+      const pipelined = this.committer.sharedCommitCycle === true && !unit.alone;
       const onWritten = () => {
         if (this.isolate && BigInt(last.offset) >= this.isolate.until) this.isolate = undefined;
-        payload.resolveOffset(last.offset);
+        // A pipelined unit moved the fetch position when it was handed over: moving it again when
+        // its write completes, after a later unit moved it further, would fetch that unit again.
+        if (!pipelined) payload.resolveOffset(last.offset);
         this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
       };
-      if (this.committer.sharedCommitCycle && !unit.alone) {
+      if (pipelined) {
         this.startWrite(unit, pending, records, onWritten);
         // KafkaJS fetches from the last resolved offset: move it now, or the next fetch repeats
         // this unit. A failed write rewinds the partition with a seek, which overrides it.

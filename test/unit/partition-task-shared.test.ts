@@ -183,6 +183,27 @@ describe('PartitionTask under the shared commit cycle', () => {
     expect(cycle.aborts).toBe(1);
   });
 
+  it('only ever moves the fetch position forward, whenever the writes complete', async () => {
+    const cycle = new SharedCycle();
+    const releases: Array<() => void> = [];
+    cycle.inFlight = () => new Promise((resolve) => releases.push(resolve));
+    const { task } = taskWith(cycle);
+    await task.open();
+    const resolved: string[] = [];
+    const payload = { ...payloadFor(batchFrom(0, 30)), resolveOffset: (offset: string) => void resolved.push(offset) } as EachBatchPayload;
+    const batch = task.handleBatch(payload);
+    // Each unit's write completes after the next unit was handed over.
+    for (let unit = 0; unit < 3; unit++) {
+      await until(() => releases.length > unit);
+      releases[unit]?.();
+    }
+    await batch;
+    await task.flush();
+    expect(cycle.written).toEqual(['10', '20', '30']);
+    expect(resolved.map(Number)).toEqual([...resolved.map(Number)].sort((a, b) => a - b));
+    expect(resolved.at(-1)).toBe('29');
+  });
+
   it('waits for the write in flight before a flush commits', async () => {
     const cycle = new SharedCycle();
     let release!: () => void;
