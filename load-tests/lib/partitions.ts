@@ -99,8 +99,14 @@ interface Raw {
   latency?: PartitionCell['latency'] & { readonly allSeen: boolean; readonly late: number; readonly sender: string; readonly audit?: string };
 }
 
-const describeAudit = (audit: GroupAudit | undefined) =>
-  audit ? `${audit.exactlyOnce ? '✓' : '✗'} ${audit.missing}/${audit.duplicates}/${audit.unexpected} of ${audit.committed}` : '';
+/** missing/duplicated/unexpected of the committed inputs; for a failed audit, which ones (so a report can be followed up). */
+const describeAudit = (audit: GroupAudit | undefined) => {
+  if (!audit) return '';
+  const counts = `${audit.exactlyOnce ? '✓' : '✗'} ${audit.missing}/${audit.duplicates}/${audit.unexpected} of ${audit.committed}`;
+  const { missing, duplicated } = audit.examples;
+  const examples = [missing.length > 0 ? `missing ${missing.join(', ')}` : '', duplicated.length > 0 ? `duplicated ${duplicated.join(', ')}` : ''].filter(Boolean);
+  return examples.length > 0 ? `${counts} (${examples.join('; ')})` : counts;
+};
 
 export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOptions): Promise<{ json: Record<string, unknown>; files: string[]; failures: string[] }> {
   const log = options.log;
