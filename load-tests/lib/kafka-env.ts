@@ -13,7 +13,7 @@ import { readAuditSnapshot } from '../../src/audit/pipeline-audit-read.js';
 import { clusterDir, fetchKafkaJars, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { resolveKafkaVersion } from '../../src/local-kafka/versions.js';
-import type { Generator } from './generators.js';
+import type { GeneratedRecord, Generator } from './generators.js';
 
 export interface BrokerEnv {
   readonly brokers: string[];
@@ -118,13 +118,21 @@ export interface OpenModelResult {
 }
 
 /**
+ * Where the open model's arrivals go: `send` takes one tick's records and resolves once the
+ * sender can take more (back-pressure); `flush` resolves once everything sent is acknowledged.
+ */
+export interface OpenModelSender {
+  send(records: GeneratedRecord[]): Promise<void>;
+  flush(): Promise<void>;
+}
+
+/**
  * Sends records at their scheduled times (ms from start), whatever the worker does.
  * Each value is stamped with its intended send time, so lateness of the sender
  * counts as latency too (no coordinated omission).
  */
-export async function produceOpenModel(
-  producer: Producer,
-  topic: string,
+export async function runOpenModel(
+  sender: OpenModelSender,
   schedule: readonly number[],
   generator: Generator,
   onSent?: (n: number, intendedAt: number, poison: boolean) => void,
@@ -134,29 +142,47 @@ export async function produceOpenModel(
   let next = 0;
   let poison = 0;
   let late = 0;
-  const pending = new Set<Promise<unknown>>();
   while (next < schedule.length && !signal?.aborted) {
     const now = Date.now() - started;
-    const messages = [];
-    while (next < schedule.length && (schedule[next] as number) <= now && messages.length < 2000) {
+    const records: GeneratedRecord[] = [];
+    while (next < schedule.length && (schedule[next] as number) <= now && records.length < 2000) {
       const intendedAt = started + (schedule[next] as number);
       if (now - (schedule[next] as number) > 50) late++;
       const record = generator.next(next, intendedAt);
       if (record.poison) poison++;
       onSent?.(next, intendedAt, record.poison);
-      messages.push({ key: record.key, value: record.value });
+      records.push(record);
       next++;
     }
-    if (messages.length > 0) {
-      const send = producer.send({ topic, acks: -1, messages }).finally(() => pending.delete(send));
-      pending.add(send);
-      if (pending.size > 64) await Promise.race(pending);
-    }
+    if (records.length > 0) await sender.send(records);
     const wait = next < schedule.length ? Math.max(0, (schedule[next] as number) - (Date.now() - started)) : 0;
     await sleep(Math.min(Math.max(wait, 1), 5));
   }
-  await Promise.all(pending);
+  await sender.flush();
   return { sent: next, poison, late, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The open model sent by a KafkaJS producer of this process (up to 64 requests in flight). */
+export function produceOpenModel(
+  producer: Producer,
+  topic: string,
+  schedule: readonly number[],
+  generator: Generator,
+  onSent?: (n: number, intendedAt: number, poison: boolean) => void,
+  signal?: AbortSignal,
+): Promise<OpenModelResult> {
+  const pending = new Set<Promise<unknown>>();
+  const sender: OpenModelSender = {
+    async send(records) {
+      const send = producer.send({ topic, acks: -1, messages: records.map(({ key, value }) => ({ key, value })) }).finally(() => pending.delete(send));
+      pending.add(send);
+      if (pending.size > 64) await Promise.race(pending);
+    },
+    async flush() {
+      await Promise.all(pending);
+    },
+  };
+  return runOpenModel(sender, schedule, generator, onSent, signal);
 }
 
 export interface Reader {

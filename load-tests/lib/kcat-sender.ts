@@ -9,8 +9,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Generator } from './generators.js';
-import type { OpenModelResult } from './kafka-env.js';
-import { sleep } from './kafka-env.js';
+import { type OpenModelResult, type OpenModelSender, runOpenModel } from './kafka-env.js';
 
 const TAB = 0x09;
 const NEWLINE = 0x0a;
@@ -49,31 +48,21 @@ export async function produceOpenModelKcat(
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  const started = Date.now();
-  let next = 0;
-  let poison = 0;
-  let late = 0;
+  const sender: OpenModelSender = {
+    async send(records) {
+      if (!child.stdin.write(Buffer.concat(records.map((record) => kcatLine(record.key, record.value))))) await once(child.stdin, 'drain');
+    },
+    async flush() {
+      // End of input: kcat flushes what it holds (waits for the acks) and exits.
+      child.stdin.end();
+      const [code, signal] = await exited;
+      if (code !== 0) throw new Error(`kcat sender exited ${signal ?? code}: ${stderr.trim() || 'no output'}`);
+    },
+  };
   try {
-    while (next < schedule.length) {
-      const now = Date.now() - started;
-      const lines: Buffer[] = [];
-      while (next < schedule.length && (schedule[next] as number) <= now) {
-        const intendedAt = started + (schedule[next] as number);
-        if (now - (schedule[next] as number) > 50) late++;
-        const record = generator.next(next, intendedAt);
-        if (record.poison) poison++;
-        lines.push(kcatLine(record.key, record.value));
-        next++;
-      }
-      if (lines.length > 0 && !child.stdin.write(Buffer.concat(lines))) await once(child.stdin, 'drain');
-      const wait = next < schedule.length ? Math.max(0, (schedule[next] as number) - (Date.now() - started)) : 0;
-      await sleep(Math.min(Math.max(wait, 1), 5));
-    }
+    return await runOpenModel(sender, schedule, generator);
   } finally {
-    // End of input: kcat flushes what it holds (waits for the acks) and exits.
+    // A failure mid-run leaves kcat waiting for input: end it (a no-op after flush).
     child.stdin.end();
   }
-  const [code, signal] = await exited;
-  if (code !== 0) throw new Error(`kcat sender exited ${signal ?? code}: ${stderr.trim() || 'no output'}`);
-  return { sent: next, poison, late, seconds: (Date.now() - started) / 1000 };
 }
