@@ -190,8 +190,7 @@ export class PartitionTask implements CommitListener {
       this.clearTimers();
       if (mode === 'commit') {
         if (await this.settleInFlight()) await this.commitPending();
-      } else await this.inFlight?.catch(() => {});
-      this.inFlight = undefined;
+      } else await this.landInFlight();
       this.state = 'closed';
       try {
         if (mode === 'abort') await this.committer.abort(new Error('the worker is stopping past its drain deadline'));
@@ -355,16 +354,22 @@ export class PartitionTask implements CommitListener {
     if (!write) return true;
     try {
       await write;
-      return true;
     } catch (error) {
       // The first to see the failure handles it; the other waiter only learns the unit is gone.
       if (this.inFlight !== write) return false;
       this.inFlight = undefined;
       if (this.state === 'running') await this.onFailure(error, this.committedNext);
       return false;
-    } finally {
-      if (this.inFlight === write) this.inFlight = undefined;
     }
+    if (this.inFlight === write) this.inFlight = undefined;
+    return true;
+  }
+
+  /** Waits for the write in flight to end, whatever its outcome, and forgets it (its failure is being handled, or is moot). */
+  private async landInFlight(): Promise<void> {
+    const write = this.inFlight;
+    this.inFlight = undefined;
+    await write?.catch(() => {});
   }
 
   /** On a retry topic, the records that are due now, and the first one that is not. */
@@ -758,9 +763,7 @@ export class PartitionTask implements CommitListener {
     // A unit still on its way into the transaction must be in it (and be aborted with it) or
     // be refused: written after the abort, it would commit in the next transaction without
     // the work this failure throws away before it.
-    const inFlight = this.inFlight;
-    this.inFlight = undefined;
-    await inFlight?.catch(() => {});
+    await this.landInFlight();
     const shared = this.committer.sharedCommitCycle === true;
     if (error instanceof ProducerFencedError && !shared) return this.onFenced(error);
     const hadPending = this.committer.pendingForMs() !== undefined;
