@@ -1,6 +1,15 @@
-import type { Producer } from 'kafkajs';
 import { splitIntoRequests } from './request-size.js';
-import type { CommitResult, CommitStrategy, CommitUnit, PartitionCommitter, StrategyContext, TopicPartition } from './strategy.js';
+import { SharedProducer } from './shared-producer.js';
+import {
+  type CommitListener,
+  type CommitStrategy,
+  type CommitUnit,
+  noneConsumedBefore,
+  type PartitionCommitter,
+  type StrategyContext,
+  type TopicPartition,
+  unscopedHandlerCall,
+} from './strategy.js';
 
 /**
  * The non-transactional strategies: outputs go through one idempotent producer
@@ -32,39 +41,23 @@ function acknowledgingStrategy(
   return {
     name,
     guarantee: acknowledge === 'on-receipt' ? 'at-most-once' : 'at-least-once',
-    forPartition: (partition) => new AcknowledgingPartition(context, partition, shared, acknowledge),
+    forPartition: (partition, listener) => new AcknowledgingPartition(context, partition, listener, shared, acknowledge),
     // Offsets commit with each write: nothing is ever pending.
     flush: async () => {},
     close: () => shared.close(),
   };
 }
 
-/** One idempotent producer (acks=all) for every partition of a pipeline, connected on first use. */
-export class SharedProducer {
-  private producer: Promise<Producer> | undefined;
-
-  constructor(private readonly context: StrategyContext) {}
-
-  get(): Promise<Producer> {
-    this.producer ??= (async () => {
-      const producer = this.context.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      return producer;
-    })();
-    return this.producer;
-  }
-
-  async close(): Promise<void> {
-    const producer = this.producer;
-    this.producer = undefined;
-    if (producer) await (await producer).disconnect();
-  }
-}
-
 class AcknowledgingPartition implements PartitionCommitter {
+  // The write commits the offset: the next unit may be written only once it has.
+  readonly writesAhead = 0;
+  readonly consumedBefore = noneConsumedBefore;
+  readonly runHandlerCall = unscopedHandlerCall;
+
   constructor(
     private readonly context: StrategyContext,
     private readonly partition: TopicPartition,
+    private readonly listener: CommitListener,
     private readonly shared: SharedProducer,
     private readonly acknowledge: 'after-write' | 'on-receipt',
   ) {}
@@ -73,25 +66,28 @@ class AcknowledgingPartition implements PartitionCommitter {
     await this.shared.get();
   }
 
+  startOffset(): Promise<string | null> {
+    return this.context.readCommittedOffset(this.partition);
+  }
+
   async acknowledgeOnReceipt(nextOffset: string): Promise<void> {
     if (this.acknowledge === 'on-receipt') await this.commitOffset(nextOffset);
   }
 
   async write(unit: CommitUnit): Promise<void> {
+    const started = performance.now();
     if (unit.outputs.length > 0) {
       const producer = await this.shared.get();
       for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await producer.sendBatch({ topicMessages: request, acks: -1 });
     }
     if (this.acknowledge === 'after-write') await this.commitOffset(unit.nextOffset);
+    // At-most-once moved the offset on receipt; either way the unit is over once written.
+    this.context.onOffsetsCommitted(performance.now() - started);
+    this.listener.committed({ records: unit.records, nextOffset: unit.nextOffset });
   }
 
-  pendingForMs(): number | undefined {
-    return undefined;
-  }
-
-  async commit(): Promise<CommitResult | undefined> {
-    return undefined;
-  }
+  // Offsets commit with each write: nothing is ever pending.
+  async commit(): Promise<void> {}
 
   async abort(): Promise<void> {}
 

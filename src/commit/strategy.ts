@@ -35,54 +35,63 @@ export interface CommitUnit {
 }
 
 /**
- * How a partition task hears about commits it did not start: under the shared transaction,
- * one partition's commit (or failure) commits (or rolls back) every partition in it.
+ * How a partition task hears of commits and rollbacks: a committer reports every commit here,
+ * whether the task asked for it, a write committed it, or a cycle shared by all partitions did.
  */
 export interface CommitListener {
   /** The partition's pending work is durable: the next record to read is `result.nextOffset`. */
   committed(result: CommitResult): void;
   /** The transaction holding the partition's pending work was aborted: that work is gone. */
   rolledBack(error: unknown): void;
+  /** Work has been pending for the commit interval and nothing else will commit it: commit now, between units. */
+  commitDue(): void;
 }
 
+/**
+ * What a partition task needs from the strategy for one partition. Every strategy answers
+ * every question; the task never asks which strategy it has.
+ */
 export interface PartitionCommitter {
+  /** Names the writer in log lines (a transactional id, or the partition's owner identity). */
   readonly transactionalId?: string;
   /**
-   * The strategy runs one commit cycle for all partitions on its own timer: the task does not
-   * schedule commits, and learns of them through its CommitListener.
+   * Unit writes that may still be in flight while the task handles its next unit. 1 under the
+   * shared transaction, whose commit cycle decides what it covers by offset; 0 where a write
+   * commits, or shares a database transaction with the handler calls.
    */
-  readonly sharedCommitCycle?: boolean;
-  /** Makes this worker the partition's writer; the transactional strategy fences older owners here. */
+  readonly writesAhead: 0 | 1;
+  /** Makes this worker the partition's writer; older owners are fenced here. */
   open(): Promise<void>;
+  /**
+   * Where the partition starts, read after open() fenced older owners: the offset committed
+   * for it (by the group in Kafka, or in the sink's own table), null when none yet.
+   */
+  startOffset(): Promise<string | null>;
   /** At-most-once acknowledges input before the handler runs; the others do nothing. */
   acknowledgeOnReceipt(nextOffset: string): Promise<void>;
+  /**
+   * Of these decoded records, the deliveries already consumed once and recorded with an
+   * earlier commit (the sink: a retry copy written again after a crash); the task drops them.
+   * Strategies whose commit includes the copy's write never see one twice: always empty.
+   */
+  consumedBefore(records: readonly InputRecord[]): Promise<ReadonlySet<InputRecord>>;
+  /**
+   * Runs one handler call (a record, or a batch being isolated) in the scope the committer
+   * gives it, with the context fields it provides (the sink: a savepoint, `ctx.db`,
+   * `ctx.once`). A failure undoes the call's writes and is rethrown, routed by the error policy.
+   */
+  runHandlerCall<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T>;
+  /**
+   * Writes a unit (an empty one, with no outputs and no records, moves the offset past filtered
+   * records). A strategy whose write commits, or whose interval has run out, commits here and
+   * tells the listener before this returns.
+   */
   write(unit: CommitUnit): Promise<void>;
-  /** Milliseconds since uncommitted work began, or undefined when nothing is pending. */
-  pendingForMs(): number | undefined;
-  /** Commits pending work; a shared cycle reports through the listeners instead of the result. */
-  commit(): Promise<CommitResult | undefined>;
-  /** Drops uncommitted work (only the transactional strategy has any); `reason` reaches the listeners. */
+  /** Commits pending work now (rebalance, drain); the listener hears of it. */
+  commit(): Promise<void>;
+  /** Drops uncommitted work; `reason` reaches the other partitions of a shared transaction. */
   abort(reason?: unknown): Promise<void>;
   close(): Promise<void>;
-  /**
-   * Committers that keep the input offsets themselves (the PostgreSQL sink): where the
-   * partition starts, read after open() fenced it; null when nothing was committed yet.
-   * Absent: the group's committed offset in Kafka.
-   */
-  readStartOffset?(): Promise<string | null>;
-  /**
-   * Committers whose handlers write through them (the PostgreSQL sink): runs one handler call
-   * (a record, or a batch being isolated) in a scope that can be undone alone (a savepoint),
-   * with the context fields it provides (`ctx.db`, `ctx.once`). A failure undoes the call's
-   * writes and is rethrown, routed by the error policy like any handler failure.
-   */
-  runHandlerCall?<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T>;
-  /**
-   * Committers whose commit cannot include the Kafka write of a retry copy (the PostgreSQL sink):
-   * of these decoded records, the deliveries already consumed once (a retry copy written again
-   * after a crash), recorded in the same transaction as the unit. The task drops them.
-   */
-  consumedBefore?(records: readonly InputRecord[]): Promise<ReadonlySet<InputRecord>>;
 }
 
 /** The handler-context fields a committer may supply. */
@@ -91,7 +100,6 @@ export type CommitterContextFields = Pick<HandlerContext, 'db' | 'once'>;
 export interface CommitResult {
   readonly records: number;
   readonly nextOffset: string;
-  readonly durationMs: number;
 }
 
 export interface CommitStrategy {
@@ -125,6 +133,10 @@ export interface StrategyContext {
   readonly membership: () => GroupMembership | undefined;
   /** Counts transactions (one per commit cycle, whatever number of partitions it held) and times the commits. */
   readonly onTransactionEnded: (result: 'committed' | 'aborted', durationMs: number) => void;
+  /** Counts and times the consumer's own offset commits (the non-transactional strategies). */
+  readonly onOffsetsCommitted: (durationMs: number) => void;
+  /** The group's committed offset of a partition, read stable (it waits out a pending transaction); null when none. */
+  readonly readCommittedOffset: (partition: TopicPartition) => Promise<string | null>;
   /** The consumer's own offset commit (generation-checked), for the non-transactional strategies. */
   readonly commitOffsets: (offsets: TopicPartitionOffset[]) => Promise<void>;
   readonly logger: Logger;
@@ -137,3 +149,16 @@ export interface StrategyContext {
 export function transactionalIdFor(groupId: string, instanceId: string): string {
   return `${groupId}.${instanceId}`;
 }
+
+/** For committers whose handler calls need no scope of their own: the call runs as it is. */
+export function unscopedHandlerCall<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T> {
+  return call(NO_CONTEXT_FIELDS);
+}
+
+/** For committers whose commit includes every copy's write: no delivery is ever seen twice. */
+export async function noneConsumedBefore(): Promise<ReadonlySet<InputRecord>> {
+  return NONE_CONSUMED;
+}
+
+const NO_CONTEXT_FIELDS: CommitterContextFields = Object.freeze({});
+const NONE_CONSUMED: ReadonlySet<InputRecord> = new Set();

@@ -2,16 +2,18 @@ import type { Message, Producer, Transaction } from 'kafkajs';
 import { GenerationFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
 import { isFencingError, isGenerationError } from '../kafka/errors.js';
 import { MAX_REQUEST_BYTES, splitIntoRequests } from './request-size.js';
-import type {
-  CommitListener,
-  CommitResult,
-  CommitStrategy,
-  CommitUnit,
-  GroupMembership,
-  PartitionCommitter,
-  StrategyContext,
-  TopicMessages,
-  TopicPartition,
+import {
+  type CommitListener,
+  type CommitResult,
+  type CommitStrategy,
+  type CommitUnit,
+  type GroupMembership,
+  noneConsumedBefore,
+  type PartitionCommitter,
+  type StrategyContext,
+  type TopicMessages,
+  type TopicPartition,
+  unscopedHandlerCall,
 } from './strategy.js';
 import { Serial } from '../util/serial.js';
 
@@ -31,7 +33,8 @@ export function transactionalStrategy(context: StrategyContext): CommitStrategy 
   return {
     name: 'transactional',
     guarantee: 'exactly-once',
-    forPartition: (partition, listener) => new SharedTransactionCommitter(transaction, { partition, listener, records: 0, rolledBack: false }),
+    forPartition: (partition, listener) =>
+      new SharedTransactionCommitter(transaction, { partition, listener, records: 0, rolledBack: false }, context.readCommittedOffset),
     flush: () => transaction.commit(),
     close: () => transaction.close(),
   };
@@ -183,7 +186,7 @@ export class PipelineTransaction {
     const durationMs = Date.now() - started;
     this.context.onTransactionEnded('committed', durationMs);
     for (const participant of participants) {
-      const result: CommitResult = { records: participant.records, nextOffset: participant.nextOffset as string, durationMs };
+      const result: CommitResult = { records: participant.records, nextOffset: participant.nextOffset as string };
       participant.nextOffset = undefined;
       participant.records = 0;
       participant.listener.committed(result);
@@ -300,11 +303,15 @@ function mergeOutputs(units: readonly CommitUnit[]): TopicMessages[] {
 
 /** One partition's view of the pipeline's transaction. */
 class SharedTransactionCommitter implements PartitionCommitter {
-  readonly sharedCommitCycle = true;
+  // The cycle commits by offset whatever is in the transaction when it runs: one unit may be on its way in.
+  readonly writesAhead = 1;
+  readonly consumedBefore = noneConsumedBefore;
+  readonly runHandlerCall = unscopedHandlerCall;
 
   constructor(
     private readonly shared: PipelineTransaction,
     private readonly participant: Participant,
+    private readonly readCommittedOffset: (partition: TopicPartition) => Promise<string | null>,
   ) {}
 
   get transactionalId(): string {
@@ -317,19 +324,18 @@ class SharedTransactionCommitter implements PartitionCommitter {
     await this.shared.open();
   }
 
+  startOffset(): Promise<string | null> {
+    return this.readCommittedOffset(this.participant.partition);
+  }
+
   async acknowledgeOnReceipt(): Promise<void> {}
 
   write(unit: CommitUnit): Promise<void> {
     return this.shared.write(this.participant, unit);
   }
 
-  pendingForMs(): number | undefined {
-    return this.shared.pendingForMs(this.participant);
-  }
-
-  async commit(): Promise<CommitResult | undefined> {
-    await this.shared.commit();
-    return undefined;
+  commit(): Promise<void> {
+    return this.shared.commit();
   }
 
   abort(reason: unknown = new Error(`partition ${this.participant.partition.topic}[${this.participant.partition.partition}] aborted`)): Promise<void> {

@@ -93,6 +93,22 @@ export class ProducerFencedError extends Error {
 }
 
 /**
+ * A committer that owns its partition alone refused to commit for this worker: a newer owner
+ * has opened the partition (the PostgreSQL sink's owner epoch moved on). Unlike a fenced
+ * producer, whose shared transaction is re-opened, the partition is given up.
+ */
+export class PartitionOwnerFencedError extends Error {
+  override readonly name = 'PartitionOwnerFencedError';
+  constructor(
+    readonly partition: string,
+    how: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${how}: another worker owns ${partition} now`, options);
+  }
+}
+
+/**
  * KIP-447: the group coordinator refused the transaction's offsets because the consumer's
  * generation is over (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID): its
  * partitions may have moved. This member is a zombie until it rejoins; its transaction aborts.

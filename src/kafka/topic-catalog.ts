@@ -1,10 +1,16 @@
 import kafkajs, { type Admin } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { TopicLimits } from '../worker/output-check.js';
 import { Serial } from '../util/serial.js';
+import { MAX_REQUEST_BYTES, RECORD_BATCH_OVERHEAD } from './record-size.js';
 
 // KafkaJS is CommonJS and its enums are not visible as named ESM exports.
 const { ConfigResourceTypes } = kafkajs;
+
+export interface TopicLimits {
+  readonly partitions: number;
+  /** The topic's max.message.bytes: the largest record batch the broker appends. */
+  readonly maxMessageBytes: number;
+}
 
 /**
  * Partition counts and max.message.bytes of the topics a pipeline writes, read once
@@ -27,6 +33,16 @@ export class TopicCatalog {
   /** The topic's limits; undefined when it is not in the cluster (or was never read). */
   get(topic: string): TopicLimits | undefined {
     return this.known.get(topic) ?? undefined;
+  }
+
+  /** A produce request writing these topics stays under the smallest max.message.bytes among them. */
+  requestLimit(topics: readonly string[]): number {
+    let limit = MAX_REQUEST_BYTES;
+    for (const topic of topics) {
+      const limits = this.get(topic);
+      if (limits) limit = Math.min(limit, limits.maxMessageBytes - RECORD_BATCH_OVERHEAD);
+    }
+    return Math.max(1, limit);
   }
 
   /** Reads the topics not read yet. */

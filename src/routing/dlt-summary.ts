@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { headersAsText } from '../kafka/headers.js';
-import { FAILURE_HEADERS } from './failure-copy.js';
+import { FAILURE_HEADERS } from './failure-headers.js';
 
 /** Pure summary of dead-letter records, for `txstream dlt inspect`. */
 export interface DeadLetterSummary {

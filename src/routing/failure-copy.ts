@@ -1,37 +1,14 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { errorMessage } from '../errors/index.js';
 import { headerText } from '../kafka/headers.js';
+import { FAILURE_HEADERS, REPLAY_HEADERS } from './failure-headers.js';
 import { encodeLineage, LINEAGE_HEADER } from './lineage.js';
 
 /**
  * Copies of failed records for retry and dead-letter topics: the original key,
- * value and user headers, plus headers that say where the record came from, how
- * often it failed, why, and when it may be tried again. Header names are stable API.
+ * value and user headers, plus the failure headers (failure-headers.ts) that say where
+ * the record came from, how often it failed, why, and when it may be tried again.
  */
-export const FAILURE_HEADERS = {
-  /** Failed attempts so far (1 after the first failure). */
-  attempt: 'txstream-attempt',
-  /** Epoch milliseconds before which a retry copy must not be processed. */
-  dueAt: 'txstream-due-at',
-  firstFailedAt: 'txstream-first-failed-at',
-  /** The latest failure (ISO 8601). */
-  failedAt: 'txstream-failed-at',
-  originalTopic: 'txstream-original-topic',
-  originalPartition: 'txstream-original-partition',
-  originalOffset: 'txstream-original-offset',
-  originalTimestamp: 'txstream-original-timestamp',
-  originalKey: 'txstream-original-key',
-  errorClass: 'txstream-error-class',
-  errorMessage: 'txstream-error-message',
-  errorStack: 'txstream-error-stack',
-  /** Dead-letter copies only: why the record ended there. */
-  reason: 'txstream-dlt-reason',
-  /** Set when the copy was too large for its topic: the original value's size in bytes (the value was cut). */
-  truncated: 'txstream-payload-truncated',
-} as const;
-
-/** Headers a replayed record carries instead of the failure headers. */
-export const REPLAY_HEADERS = { replayedFrom: 'txstream-replayed-from', replayedAt: 'txstream-replayed-at' } as const;
 
 const TXSTREAM_HEADERS = new Set<string>([...Object.values(FAILURE_HEADERS), ...Object.values(REPLAY_HEADERS), LINEAGE_HEADER]);
 const TEXT_LIMIT = 2048;

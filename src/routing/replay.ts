@@ -3,8 +3,9 @@ import type { Logger } from 'pino';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { matchesFilters } from './dlt-summary.js';
 import { ConfigError } from '../errors/index.js';
-import { REPLAY_HEADERS, userHeaders } from './failure-copy.js';
-import { replayFilterProblems, replayTarget } from './failure-headers.js';
+import { userHeaders } from './failure-copy.js';
+import { REPLAY_HEADERS } from './failure-headers.js';
+import { replayFilterProblems, replayTarget } from './header-checks.js';
 
 export interface ReplayOptions {
   readonly kafka: Kafka;

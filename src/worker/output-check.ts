@@ -1,5 +1,6 @@
-import type { IHeaders, Message } from 'kafkajs';
-import { FAILURE_HEADERS } from '../routing/failure-copy.js';
+import type { Message } from 'kafkajs';
+import { recordBatchSize } from '../kafka/record-size.js';
+import type { TopicLimits } from '../kafka/topic-catalog.js';
 
 /**
  * What the client can encode and the cluster will take, checked before a unit is
@@ -8,63 +9,12 @@ import { FAILURE_HEADERS } from '../routing/failure-copy.js';
  * forever. Pure: the topic facts come from the caller (TopicCatalog).
  */
 
-export interface TopicLimits {
-  readonly partitions: number;
-  /** The topic's max.message.bytes: the largest record batch the broker appends. */
-  readonly maxMessageBytes: number;
-}
-
 export interface OutputProblem {
   readonly topic: string;
   readonly partition?: number;
   readonly sizeBytes?: number;
   readonly limitBytes?: number;
   readonly message: string;
-}
-
-/** baseOffset … recordsCount of the v2 record batch format: every batch pays it once. */
-export const RECORD_BATCH_OVERHEAD = 61;
-
-/** Bytes of a zigzag varint, as the record format stores lengths and deltas. */
-export function varintSize(value: number): number {
-  let zigzag = value >= 0 ? value * 2 : -value * 2 - 1;
-  let bytes = 1;
-  while (zigzag >= 128) {
-    zigzag = Math.floor(zigzag / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-function bytesOf(value: Buffer | string | null | undefined): number {
-  if (value === null || value === undefined) return -1;
-  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-}
-
-function fieldSize(value: Buffer | string | null | undefined): number {
-  const length = bytesOf(value);
-  return varintSize(length) + Math.max(0, length);
-}
-
-function headerEntries(headers: IHeaders | undefined): Array<[string, Buffer | string | undefined]> {
-  const entries: Array<[string, Buffer | string | undefined]> = [];
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (Array.isArray(value)) for (const item of value) entries.push([name, item as Buffer | string]);
-    else entries.push([name, value]);
-  }
-  return entries;
-}
-
-/**
- * The size of the record batch holding this record alone, uncompressed: what the broker
- * compares with max.message.bytes (test/integration/output-failures checks it at the limit).
- */
-export function recordBatchSize(message: Message): number {
-  const headers = headerEntries(message.headers);
-  let body = 1 + 1 + 1; // attributes, timestamp delta 0, offset delta 0
-  body += fieldSize(message.key) + fieldSize(message.value) + varintSize(headers.length);
-  for (const [name, value] of headers) body += fieldSize(name) + fieldSize(value);
-  return RECORD_BATCH_OVERHEAD + varintSize(body) + body;
 }
 
 const isBytes = (value: unknown): boolean => typeof value === 'string' || Buffer.isBuffer(value);
@@ -126,27 +76,4 @@ export function checkOutput(
     };
   }
   return undefined;
-}
-
-/**
- * A retry or dead-letter copy cut to fit `limitBytes`: the value first (the header
- * `txstream-payload-truncated` keeps its original size), then the error stack and the
- * record's own headers, then the key. Never fails: the copy always fits, at worst
- * as a record of failure headers only.
- */
-export function fitCopy(copy: Message, limitBytes: number): { copy: Message; truncated: boolean } {
-  if (recordBatchSize(copy) <= limitBytes) return { copy, truncated: false };
-  const valueBytes = Math.max(0, bytesOf(copy.value));
-  const marked: Message = { ...copy, headers: { ...copy.headers, [FAILURE_HEADERS.truncated]: String(valueBytes) } };
-  const value = copy.value === null || copy.value === undefined ? null : Buffer.from(copy.value);
-  // Cut the value by the overshoot; the length varint shrinks too, so one pass is enough.
-  const overshoot = recordBatchSize({ ...marked, value: value ?? null }) - limitBytes;
-  if (value && overshoot < value.length) return { copy: { ...marked, value: value.subarray(0, value.length - overshoot) }, truncated: true };
-  let stripped: Message = { ...marked, value: null };
-  if (recordBatchSize(stripped) <= limitBytes) return { copy: stripped, truncated: true };
-  const failureOnly = Object.fromEntries(Object.entries(stripped.headers ?? {}).filter(([name]) => name.startsWith('txstream-') && name !== FAILURE_HEADERS.errorStack));
-  stripped = { ...stripped, headers: failureOnly };
-  if (recordBatchSize(stripped) <= limitBytes) return { copy: stripped, truncated: true };
-  const { [FAILURE_HEADERS.originalKey]: _key, ...withoutKey } = failureOnly;
-  return { copy: { ...stripped, key: null, headers: withoutKey }, truncated: true };
 }

@@ -1,13 +1,13 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { type CommitStrategy, createCommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
+import { type CommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
 import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.js';
 import { TopicCatalog } from '../kafka/topic-catalog.js';
-import { postgresSinkStrategy } from '../sink/postgres/strategy.js';
+import { createCommitStrategy } from './commit-strategies.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
@@ -91,13 +91,15 @@ export class PipelineRunner {
         deps.stats.transactionsCommitted++;
         this.taskMetrics.commitCycle(durationMs / 1000);
       },
+      onOffsetsCommitted: (durationMs) => {
+        deps.stats.offsetCommits++;
+        this.taskMetrics.commitCycle(durationMs / 1000);
+      },
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+      readCommittedOffset: (partition) => this.offsets.read(partition),
       logger: this.log,
     };
-    // A sink pipeline commits in its database, whatever commit.strategy says.
-    this.strategy = pipeline.sink
-      ? postgresSinkStrategy(pipeline, pipeline.sink.postgres, strategyContext, deps.metrics.registry)
-      : createCommitStrategy(pipeline.commit.strategy, strategyContext);
+    this.strategy = createCommitStrategy(pipeline, strategyContext, deps.metrics.registry);
     this.catalog = new TopicCatalog(deps.admin, this.log);
     // A pending transaction holding a partition's offsets ends within the transaction timeout
     // (committed, aborted by its producer, or aborted by the coordinator): wait a little longer.
@@ -238,7 +240,6 @@ export class PipelineRunner {
       createCommitter: (listener) => this.strategy.forPartition(partition, listener),
       recordsPerUnit: this.strategy.recordsPerUnit ?? pipeline.commit.batchSize,
       consumer: this.consumer,
-      readCommittedOffset: () => this.offsets.read(partition),
       stats: this.deps.stats,
       logger: this.log,
       signal: this.deps.signal,

@@ -26,6 +26,7 @@ class Heard implements CommitListener {
   rolledBack(error: unknown): void {
     this.rollbacks.push(error);
   }
+  commitDue(): void {}
 }
 
 function strategyFor(groupId: string, instanceId: string, membership: () => GroupMembership | undefined) {
@@ -38,7 +39,9 @@ function strategyFor(groupId: string, instanceId: string, membership: () => Grou
     commitIntervalMs: 60_000,
     membership,
     onTransactionEnded: () => {},
+    onOffsetsCommitted: () => {},
     commitOffsets: async () => {},
+    readCommittedOffset: async () => null,
     logger: createLogger({ level: 'silent' }),
   });
 }

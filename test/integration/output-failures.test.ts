@@ -8,7 +8,7 @@ import {
   type PipelineDefinition,
   type Worker,
 } from '../../src/index.js';
-import { recordBatchSize } from '../../src/worker/output-check.js';
+import { recordBatchSize } from '../../src/kafka/record-size.js';
 import { committedOffsets, kafkaClient, produce, uniqueName, withAdmin } from '../support/kafka.js';
 import { capturedLogger, createTopicsWithConfigs, exactlyOnePlace, whereInputsEnded } from '../support/outcomes.js';
 

@@ -6,7 +6,7 @@ import { DecodeError, isNonRetryable } from '../../src/errors/index.js';
 import { findFreePort } from '../../src/local-jvm/java-process.js';
 import { LocalSchemaRegistry } from '../../src/local-registry/registry.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { FAILURE_HEADERS } from '../../src/routing/failure-copy.js';
+import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
 import { createRegistrySerde, type RegistrySerde } from '../../src/serde/registry.js';
 import { applyTopics } from '../../src/topics/cluster.js';
 import { loadTopicsDir } from '../../src/topics/load.js';

@@ -39,7 +39,6 @@ function oneBrokerCatalog(): TopicCatalog {
 export function scriptedTask(options: {
   pipeline: ResolvedPipeline;
   createCommitter: (listener: CommitListener) => PartitionCommitter;
-  readCommittedOffset: () => Promise<string | null>;
 }): { task: PartitionTask; seeks: string[]; stats: WorkerStats } {
   const seeks: string[] = [];
   const stats = emptyStats();

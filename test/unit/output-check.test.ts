@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FAILURE_HEADERS } from '../../src/routing/failure-copy.js';
-import { checkOutput, fitCopy, recordBatchSize, typeProblem, varintSize } from '../../src/worker/output-check.js';
+import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
+import { recordBatchSize, varintSize } from '../../src/kafka/record-size.js';
+import { fitCopy } from '../../src/routing/copy-fit.js';
+import { checkOutput, typeProblem } from '../../src/worker/output-check.js';
 
 const limits = { partitions: 3, maxMessageBytes: 1000 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
+import { type CommitListener, type CommitUnit, noneConsumedBefore, type PartitionCommitter, unscopedHandlerCall } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler } from '../../src/pipeline/records.js';
@@ -16,6 +16,10 @@ import { batchFrom, payloadFor, scriptedTask } from '../support/partition-task-f
  */
 class ScriptedCommitter implements PartitionCommitter {
   readonly transactionalId = 'g.in.0';
+  readonly writesAhead = 0;
+  readonly consumedBefore = noneConsumedBefore;
+  readonly runHandlerCall = unscopedHandlerCall;
+  listener!: CommitListener;
   opens = 0;
   closes = 0;
   written: string[] = [];
@@ -27,16 +31,18 @@ class ScriptedCommitter implements PartitionCommitter {
   async open(): Promise<void> {
     this.opens++;
   }
+  async startOffset(): Promise<string | null> {
+    return this.brokerOffset;
+  }
   async acknowledgeOnReceipt(): Promise<void> {}
+  /** A commit interval of 0: every unit commits as it is written. */
   async write(unit: CommitUnit): Promise<void> {
     this.pending.push(unit);
+    await this.commit();
   }
-  pendingForMs(): number | undefined {
-    return this.pending.length > 0 ? 0 : undefined;
-  }
-  async commit(): Promise<CommitResult | undefined> {
+  async commit(): Promise<void> {
     const last = this.pending.at(-1);
-    if (!last) return undefined;
+    if (!last) return;
     // Either way the transaction commits on the broker; only the answer differs.
     for (const unit of this.pending) for (const { messages } of unit.outputs) this.written.push(...messages.map((m) => String(m.value)));
     this.brokerOffset = last.nextOffset;
@@ -46,7 +52,7 @@ class ScriptedCommitter implements PartitionCommitter {
       this.failNextCommit = false;
       throw new Error('Connection closed while waiting for the EndTxn answer');
     }
-    return { records, nextOffset: last.nextOffset, durationMs: 1 };
+    this.listener.committed({ records, nextOffset: last.nextOffset });
   }
   async abort(): Promise<void> {
     this.pending = [];
@@ -56,16 +62,16 @@ class ScriptedCommitter implements PartitionCommitter {
   }
 }
 
-
-
-
 function taskWith(committer: ScriptedCommitter) {
   const pipeline = resolvePipeline(
     { name: 'echo', input: 'in', output: 'out', handler: defineHandler({ handle: (record) => ({ value: record.value }) }) },
-    // A commit interval of 0 commits after every unit.
-    { commit: { ...DEFAULT_SETTINGS.commit, commitIntervalMs: 0 } },
+    { commit: DEFAULT_SETTINGS.commit },
   );
-  return scriptedTask({ pipeline, createCommitter: () => committer, readCommittedOffset: async () => committer.brokerOffset });
+  const createCommitter = (listener: CommitListener) => {
+    committer.listener = listener;
+    return committer;
+  };
+  return scriptedTask({ pipeline, createCommitter });
 }
 
 describe('PartitionTask after a failed commit', () => {

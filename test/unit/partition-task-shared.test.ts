@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Batch, EachBatchPayload } from 'kafkajs';
-import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter } from '../../src/commit/index.js';
+import { type CommitListener, type CommitUnit, noneConsumedBefore, type PartitionCommitter, unscopedHandlerCall } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { TransactionRolledBackError } from '../../src/errors/index.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
@@ -13,7 +13,9 @@ import { batchFrom, payloadFor, scriptedTask } from '../support/partition-task-f
  * bookkeeping is in pipeline-transaction.test.ts, the broker's in the integration audits.
  */
 class SharedCycle implements PartitionCommitter {
-  readonly sharedCommitCycle = true;
+  readonly writesAhead = 1;
+  readonly consumedBefore = noneConsumedBefore;
+  readonly runHandlerCall = unscopedHandlerCall;
   listener!: CommitListener;
   written: string[] = [];
   /** Runs inside write(), before the unit counts as written: where a concurrent cycle lands. */
@@ -28,6 +30,9 @@ class SharedCycle implements PartitionCommitter {
   async open(): Promise<void> {
     this.refused = false;
   }
+  async startOffset(): Promise<string | null> {
+    return '0';
+  }
   async acknowledgeOnReceipt(): Promise<void> {}
   async write(unit: CommitUnit): Promise<void> {
     if (this.refused) throw new TransactionRolledBackError('in', 0);
@@ -36,19 +41,14 @@ class SharedCycle implements PartitionCommitter {
     this.duringWrite?.(unit);
     this.written.push(unit.nextOffset);
   }
-  pendingForMs(): number | undefined {
-    return undefined;
-  }
-  async commit(): Promise<CommitResult | undefined> {
-    return undefined;
-  }
+  async commit(): Promise<void> {}
   async abort(): Promise<void> {
     this.aborts++;
   }
   async close(): Promise<void> {}
 
   commitThrough(nextOffset: string): void {
-    this.listener.committed({ nextOffset, records: 0, durationMs: 1 });
+    this.listener.committed({ nextOffset, records: 0 });
   }
   /** Another partition's failure aborted the shared transaction. */
   rollBack(error: unknown): void {
@@ -76,7 +76,7 @@ function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = 
     cycle.listener = listener;
     return cycle;
   };
-  return scriptedTask({ pipeline, createCommitter, readCommittedOffset: async () => '0' });
+  return scriptedTask({ pipeline, createCommitter });
 }
 
 describe('PartitionTask under the shared commit cycle', () => {

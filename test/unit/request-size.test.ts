@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { estimateSize, splitIntoRequests } from '../../src/commit/request-size.js';
+import { splitIntoRequests } from '../../src/commit/request-size.js';
+import { recordSizeInBatch } from '../../src/kafka/record-size.js';
 
 const kb = (n: number) => ({ key: 'k', value: Buffer.alloc(n * 1024), headers: { 'txstream-lineage': 'orders/0/1' } });
 
@@ -18,7 +19,7 @@ describe('splitIntoRequests', () => {
     const requests = splitIntoRequests([{ topic: 'out', messages }], 256 * 1024);
     expect(requests.length).toBeGreaterThan(3);
     for (const request of requests) {
-      expect(request.flatMap((r) => r.messages).reduce((sum, m) => sum + estimateSize(m), 0)).toBeLessThanOrEqual(256 * 1024);
+      expect(request.flatMap((r) => r.messages).reduce((sum, m) => sum + recordSizeInBatch(m), 0)).toBeLessThanOrEqual(256 * 1024);
     }
     expect(requests.flatMap((request) => request.flatMap((r) => r.messages.map((m) => m.key)))).toEqual(messages.map((m) => m.key));
   });

@@ -4,9 +4,11 @@ import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { DecodeError, HandlerContractError } from '../../src/errors/index.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord, type OutputRecord } from '../../src/pipeline/records.js';
-import { FAILURE_HEADERS, failureCopy, originOf } from '../../src/routing/failure-copy.js';
+import { failureCopy, originOf } from '../../src/routing/failure-copy.js';
+import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
 import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
-import { decodeRecord, OutputCollector } from '../../src/worker/record-collector.js';
+import { OutputBuffer } from '../../src/worker/output-buffer.js';
+import { decodeRecord } from '../../src/worker/record-decoder.js';
 
 const handler = defineHandler({ handle: () => undefined });
 
@@ -113,7 +115,7 @@ describe('decodeRecord', () => {
 
   it('gives outputs of a retry copy the lineage of the original record', () => {
     const copy = retryCopyOf('orders', 2, kafkaMessage({ offset: '42' }), { offset: '7', timestamp: '1800000000000' });
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(decodeRecord(pipeline(), 'orders.retry.1', 0, copy), [{ value: 1 }]);
     expect(collector.topicMessages()[0]?.messages[0]?.headers?.[LINEAGE_HEADER]).toBe('orders/2/42');
   });
@@ -207,9 +209,9 @@ describe('decodeRecord', () => {
   });
 });
 
-describe('OutputCollector.addOutputs', () => {
+describe('OutputBuffer.addOutputs', () => {
   it('sends an output without a topic to the pipeline default output', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), [{ value: { ok: true } }]);
     const [group] = collector.topicMessages();
     expect(group?.topic).toBe('orders.enriched');
@@ -218,20 +220,20 @@ describe('OutputCollector.addOutputs', () => {
   });
 
   it('sends an output naming a topic to that topic', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), [{ topic: 'audit', value: 1 }]);
     expect(collector.topicMessages().map((group) => group.topic)).toEqual(['audit']);
   });
 
   it('defaults the key to the source key bytes', () => {
     const source = inputRecord({ keyBytes: Buffer.from([0xde, 0xad]) });
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(source, [{ value: 1 }]);
     expect(collector.topicMessages()[0]?.messages[0]?.key).toBe(source.keyBytes);
   });
 
   it('keeps an explicit key, including an explicit null', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), [
       { key: 'other', value: 1 },
       { key: null, value: 2 },
@@ -241,19 +243,19 @@ describe('OutputCollector.addOutputs', () => {
   });
 
   it('adds the lineage header next to the output headers', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord({ topic: 'orders', partition: 2, offset: '42' }), [{ value: 1, headers: { custom: 'yes' } }]);
     expect(collector.topicMessages()[0]?.messages[0]?.headers).toEqual({ custom: 'yes', [LINEAGE_HEADER]: 'orders/2/42' });
   });
 
   it('does not let a handler override the lineage header', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), [{ value: 1, headers: { [LINEAGE_HEADER]: 'forged/0/0' } }]);
     expect(collector.topicMessages()[0]?.messages[0]?.headers?.[LINEAGE_HEADER]).toBe('orders/2/42');
   });
 
   it('passes an explicit partition through and omits it otherwise', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), [{ value: 1, partition: 5 }, { value: 2 }]);
     const [withPartition, without] = collector.topicMessages()[0]?.messages ?? [];
     expect(withPartition?.partition).toBe(5);
@@ -261,13 +263,13 @@ describe('OutputCollector.addOutputs', () => {
   });
 
   it('encodes values with the pipeline output serde', () => {
-    const collector = new OutputCollector(pipeline({ serde: { output: 'string' } }));
+    const collector = new OutputBuffer(pipeline({ serde: { output: 'string' } }));
     collector.addOutputs(inputRecord(), [{ value: 'plain text' }]);
     expect(collector.topicMessages()[0]?.messages[0]?.value).toEqual(Buffer.from('plain text'));
   });
 
   it('groups messages by topic in arrival order and counts them', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord({ offset: '1' }), [{ value: 'a' }, { topic: 'audit', value: 'b' }]);
     collector.addOutputs(inputRecord({ offset: '2' }), [{ value: 'c' }]);
     expect(collector.count).toBe(3);
@@ -278,14 +280,14 @@ describe('OutputCollector.addOutputs', () => {
   });
 
   it('adds nothing for an empty output list', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), []);
     expect(collector.count).toBe(0);
     expect(collector.topicMessages()).toEqual([]);
   });
 
   it('adds none of the outputs when one lacks a topic and the pipeline has no default output', () => {
-    const collector = new OutputCollector(pipeline({ output: undefined }));
+    const collector = new OutputBuffer(pipeline({ output: undefined }));
     const outputs: OutputRecord[] = [{ topic: 'audit', value: 1 }, { value: 2 }, { topic: 'audit', value: 3 }];
     expect(() => collector.addOutputs(inputRecord(), outputs)).toThrow(HandlerContractError);
     expect(() => collector.addOutputs(inputRecord(), outputs)).toThrow(/'enrich' has no default output topic.*orders\/2\/42/);
@@ -294,7 +296,7 @@ describe('OutputCollector.addOutputs', () => {
   });
 
   it('adds none of the outputs when one is not a record', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     const outputs = [{ value: 1 }, { topic: 'audit' }, null] as unknown as OutputRecord[];
     expect(() => collector.addOutputs(inputRecord(), outputs)).toThrow(HandlerContractError);
     expect(collector.count).toBe(0);
@@ -302,7 +304,7 @@ describe('OutputCollector.addOutputs', () => {
   });
 
   it('keeps earlier inputs when a later input is rejected', () => {
-    const collector = new OutputCollector(pipeline({ output: undefined }));
+    const collector = new OutputBuffer(pipeline({ output: undefined }));
     collector.addOutputs(inputRecord({ offset: '1' }), [{ topic: 'audit', value: 1 }]);
     expect(() => collector.addOutputs(inputRecord({ offset: '2' }), [{ topic: 'audit', value: 2 }, { value: 3 }])).toThrow(
       HandlerContractError,
@@ -312,9 +314,9 @@ describe('OutputCollector.addOutputs', () => {
   });
 });
 
-describe('OutputCollector.addFailureCopy', () => {
+describe('OutputBuffer.addFailureCopy', () => {
   it('writes a failure copy to its topic without counting it as an output', () => {
-    const collector = new OutputCollector(pipeline());
+    const collector = new OutputBuffer(pipeline());
     collector.addOutputs(inputRecord(), [{ value: 1 }]);
     const copy: Message = { key: 'order-1', value: Buffer.from('x'), headers: { [FAILURE_HEADERS.attempt]: '1' } };
     collector.addFailureCopy('orders.retry.1', copy);

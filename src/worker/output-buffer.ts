@@ -1,39 +1,15 @@
-import type { KafkaMessage, Message } from 'kafkajs';
-import { headersAsText } from '../kafka/headers.js';
+import type { Message } from 'kafkajs';
 import { HandlerContractError, OutputRejectedError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
-import { originOf, userHeaders } from '../routing/failure-copy.js';
 import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
 import type { OutputProblem } from './output-check.js';
 
 /**
- * Turns fetched messages into handler input and handler results into producer
- * messages (serialised, with the lineage header), grouped by topic.
+ * A unit's outputs until it is written: handler results turned into producer messages
+ * (serialised, with the lineage header) and retry or dead-letter copies, grouped by topic.
  */
-
-/**
- * The handler's view of a fetched record. A retry copy is presented as the
- * original record (its topic, partition, offset, timestamp) with its attempt.
- */
-export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partition: number, message: KafkaMessage): InputRecord {
-  const fromRetryTopic = (pipeline.sourceOf(topic)?.tier ?? 0) > 0;
-  const origin = originOf(topic, partition, message, fromRetryTopic);
-  const where = { topic: origin.topic, partition: origin.partition, offset: origin.offset };
-  return {
-    ...where,
-    key: message.key?.toString('utf8') ?? null,
-    keyBytes: message.key ?? null,
-    value: pipeline.inputSerde.decode(message.value ?? null, where),
-    // On a retry copy the failure headers are txstream's bookkeeping: the handler sees (and
-    // may forward) the record's own headers only.
-    headers: headersAsText(fromRetryTopic ? userHeaders(message.headers) : message.headers),
-    timestamp: Number(origin.timestamp),
-    attempt: origin.attempt,
-  };
-}
-
-export class OutputCollector {
+export class OutputBuffer {
   private readonly byTopic = new Map<string, Message[]>();
   /** Outputs collected (dead-letter copies excluded). */
   count = 0;

@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { FAILURE_HEADERS } from '../../src/routing/failure-copy.js';
-import { replayFilterProblems, replayTarget, retryHeadersProblem } from '../../src/routing/failure-headers.js';
+import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
+import { replayFilterProblems, replayTarget, retryHeadersProblem } from '../../src/routing/header-checks.js';
 
 const now = 1_800_000_000_000;
 const expected = { input: 'orders', tier: 2, now, maxDelayMs: 60_000 };

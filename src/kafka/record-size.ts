@@ -1,0 +1,72 @@
+import type { IHeaders, Message } from 'kafkajs';
+
+/**
+ * Sizes of records in the v2 record batch format, the one place txstream does this
+ * arithmetic: the output checks compare a record with its topic's max.message.bytes,
+ * the failure path cuts copies to fit, and writes split their requests by it.
+ */
+
+/**
+ * What a produce request aims to stay under, below the broker's record-batch limit
+ * (message.max.bytes, 1 MiB by default) whatever the topic allows.
+ */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/** baseOffset … recordsCount of the v2 record batch format: every batch pays it once. */
+export const RECORD_BATCH_OVERHEAD = 61;
+
+/**
+ * Per-record framing inside a batch of many (length, attributes, timestamp and offset
+ * deltas, key and value lengths): an upper bound, since the deltas grow with the batch.
+ */
+const RECORD_FRAMING_BOUND = 64;
+
+/** Bytes of a zigzag varint, as the record format stores lengths and deltas. */
+export function varintSize(value: number): number {
+  let zigzag = value >= 0 ? value * 2 : -value * 2 - 1;
+  let bytes = 1;
+  while (zigzag >= 128) {
+    zigzag = Math.floor(zigzag / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** Bytes of a key, value or header value; -1 for null (the format's own marker). */
+export function bytesOf(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return -1;
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+}
+
+function fieldSize(value: Buffer | string | null | undefined): number {
+  const length = bytesOf(value);
+  return varintSize(length) + Math.max(0, length);
+}
+
+function headerEntries(headers: IHeaders | undefined): Array<[string, Buffer | string | undefined]> {
+  const entries: Array<[string, Buffer | string | undefined]> = [];
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (Array.isArray(value)) for (const item of value) entries.push([name, item as Buffer | string]);
+    else entries.push([name, value]);
+  }
+  return entries;
+}
+
+/**
+ * The size of the record batch holding this record alone, uncompressed: what the broker
+ * compares with max.message.bytes (test/integration/output-failures checks it at the limit).
+ */
+export function recordBatchSize(message: Message): number {
+  const headers = headerEntries(message.headers);
+  let body = 1 + 1 + 1; // attributes, timestamp delta 0, offset delta 0
+  body += fieldSize(message.key) + fieldSize(message.value) + varintSize(headers.length);
+  for (const [name, value] of headers) body += fieldSize(name) + fieldSize(value);
+  return RECORD_BATCH_OVERHEAD + varintSize(body) + body;
+}
+
+/** What a record adds to a batch of many, at most: its bytes plus a bound on its framing. */
+export function recordSizeInBatch(message: Message): number {
+  let size = RECORD_FRAMING_BOUND + Math.max(0, bytesOf(message.key)) + Math.max(0, bytesOf(message.value));
+  for (const [name, value] of headerEntries(message.headers)) size += Buffer.byteLength(name) + Math.max(0, bytesOf(value));
+  return size;
+}

@@ -1,0 +1,26 @@
+import type { KafkaMessage } from 'kafkajs';
+import { headersAsText } from '../kafka/headers.js';
+import type { ResolvedPipeline } from '../pipeline/definition.js';
+import type { InputRecord } from '../pipeline/records.js';
+import { originOf, userHeaders } from '../routing/failure-copy.js';
+
+/**
+ * The handler's view of a fetched record. A retry copy is presented as the
+ * original record (its topic, partition, offset, timestamp) with its attempt.
+ */
+export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partition: number, message: KafkaMessage): InputRecord {
+  const fromRetryTopic = (pipeline.sourceOf(topic)?.tier ?? 0) > 0;
+  const origin = originOf(topic, partition, message, fromRetryTopic);
+  const where = { topic: origin.topic, partition: origin.partition, offset: origin.offset };
+  return {
+    ...where,
+    key: message.key?.toString('utf8') ?? null,
+    keyBytes: message.key ?? null,
+    value: pipeline.inputSerde.decode(message.value ?? null, where),
+    // On a retry copy the failure headers are txstream's bookkeeping: the handler sees (and
+    // may forward) the record's own headers only.
+    headers: headersAsText(fromRetryTopic ? userHeaders(message.headers) : message.headers),
+    timestamp: Number(origin.timestamp),
+    attempt: origin.attempt,
+  };
+}

@@ -1,0 +1,327 @@
+import type { KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { PartitionCommitter, TopicMessages, TopicPartition } from '../commit/index.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
+import { recordBatchSize } from '../kafka/record-size.js';
+import type { TopicCatalog } from '../kafka/topic-catalog.js';
+import type { ResolvedPipeline } from '../pipeline/definition.js';
+import { type BatchHandlerFn, type HandlerContext, type HandlerResult, type InputRecord, normaliseResult, type RecordHandlerFn } from '../pipeline/records.js';
+import { fitCopy } from '../routing/copy-fit.js';
+import { decide } from '../routing/decide.js';
+import { failureCopy, originOf } from '../routing/failure-copy.js';
+import { retryHeadersProblem } from '../routing/header-checks.js';
+import { encodeLineage } from '../routing/lineage.js';
+import { isPreparableSerde } from '../serde/registry.js';
+import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
+import type { HandlerWatch } from './handler-watch.js';
+import { checkOutput } from './output-check.js';
+import { OutputBuffer } from './output-buffer.js';
+import { decodeRecord } from './record-decoder.js';
+import type { WriteRefusals } from './write-refusals.js';
+
+export interface UnitProcessorDeps {
+  readonly pipeline: ResolvedPipeline;
+  readonly partition: TopicPartition;
+  /** The pipeline input the partition belongs to, and its retry tier (0: the input itself). */
+  readonly input: string;
+  readonly tier: number;
+  readonly catalog: TopicCatalog;
+  /** The scope handler calls run in, and the deliveries already consumed (the sink's). */
+  readonly committer: Pick<PartitionCommitter, 'runHandlerCall' | 'consumedBefore'>;
+  /** Records whose outputs the broker refused: routed without calling the handler again. */
+  readonly refusals: Pick<WriteRefusals, 'refusalOf' | 'timesRefused'>;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly handlerWatch?: HandlerWatch;
+}
+
+/** How a unit's failed records were routed, counted once the unit commits. */
+export interface RoutedCounts {
+  retried: number;
+  deadLettered: number;
+  skipped: number;
+}
+
+/** A unit after the handler: what to write, and how many of its records were routed. */
+export interface ProcessedUnit {
+  readonly outputs: TopicMessages[];
+  /** Outputs of the handler (retry and dead-letter copies excluded). */
+  readonly outputCount: number;
+  readonly routed: RoutedCounts;
+}
+
+/** A record failed under the `block` policy: the unit rolls back and the partition waits. */
+export class BlockedRecord extends Error {
+  override readonly name = 'BlockedRecord';
+  constructor(
+    readonly offset: string,
+    override readonly cause: unknown,
+  ) {
+    super(`record at offset ${offset} failed under the block policy`);
+  }
+}
+
+interface Input {
+  readonly record: InputRecord;
+  readonly message: KafkaMessage;
+}
+
+/** One unit in the making: its outputs so far and its routing counts. */
+interface Unit {
+  readonly outputs: OutputBuffer;
+  readonly routed: RoutedCounts;
+}
+
+/**
+ * A unit's handling, from fetched messages to the outputs to write (Kafka Streams hands a
+ * record to its topology the same way): decode, call the handler under its timeout, halve
+ * a failing batch until its bad records stand alone, and carry out the error policy's
+ * decision for each failed record as a retry or dead-letter copy. It knows nothing of
+ * offsets or commits: the partition task decides what is written and when.
+ */
+export class UnitProcessor {
+  private readonly log: Logger;
+  /** Every topic this partition may write: the pipeline's outputs, its retry tiers and dead-letter topic. */
+  private readonly writable: readonly string[];
+
+  constructor(private readonly deps: UnitProcessorDeps) {
+    const { pipeline, input } = deps;
+    this.log = deps.logger;
+    this.writable = [...pipeline.outputs, ...pipeline.retryTopicsFor(input), pipeline.deadLetterTopicFor(input)];
+  }
+
+  /**
+   * Runs the handler on one unit. A record that fails is routed alone by the error
+   * policy (retry topic, dead-letter topic, skip); `block` fails the whole unit.
+   */
+  async process(messages: KafkaMessage[], heartbeat: () => Promise<void>): Promise<ProcessedUnit> {
+    const { pipeline, catalog } = this.deps;
+    const { topic, partition } = this.deps.partition;
+    await catalog.load(this.writable);
+    const unit: Unit = {
+      outputs: new OutputBuffer(pipeline, (outputTopic, output) => checkOutput(outputTopic, output, catalog.get(outputTopic), pipeline.outputs.includes(outputTopic), pipeline.outputs)),
+      routed: { retried: 0, deadLettered: 0, skipped: 0 },
+    };
+    // Registry serdes fetch the schemas of the unit's ids first, so decode stays synchronous
+    // and a registry outage fails the unit (retried) rather than one record (routed).
+    if (isPreparableSerde(pipeline.inputSerde)) await pipeline.inputSerde.prepare(messages.map((message) => message.value ?? null));
+    const inputs: Input[] = [];
+    for (const message of messages) {
+      const untrusted = this.deps.tier > 0 ? this.retryHeadersProblem(message) : undefined;
+      if (untrusted) {
+        this.route(unit, message, new InvalidFailureHeadersError(`retry copy at ${topic}/${partition}/${message.offset}: ${untrusted}`), true);
+        continue;
+      }
+      const refused = this.deps.refusals.refusalOf(message.offset);
+      if (refused) {
+        // The broker refused this record's outputs: calling the handler again would only repeat that.
+        this.route(unit, message, new OutputRejectedError(`the broker refused ${refused.where}: ${errorMessage(refused.error)}`, { topic: refused.topic }, { cause: refused.error }));
+        continue;
+      }
+      try {
+        inputs.push({ record: decodeRecord(pipeline, topic, partition, message), message });
+      } catch (error) {
+        this.route(unit, message, error);
+      }
+    }
+    await this.dropConsumedBefore(inputs);
+    if (inputs.length > 0) {
+      const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
+      const handler = pipeline.handler;
+      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, context);
+      else await this.handleIsolating(handler.handleBatch, inputs, unit, context);
+    }
+    return { outputs: unit.outputs.topicMessages(), outputCount: unit.outputs.count, routed: unit.routed };
+  }
+
+  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext): Promise<void> {
+    for (const { record, message } of inputs) {
+      try {
+        const outputs = normaliseResult(
+          await this.inCommitterScope(context, (scoped) =>
+            this.callHandler(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handle(record, bounded)),
+          ),
+        );
+        await this.refreshTopicsOf([outputs]);
+        unit.outputs.addOutputs(record, outputs);
+      } catch (error) {
+        this.route(unit, message, error);
+      }
+    }
+  }
+
+  /**
+   * Calls a batch handler; when it throws, splits the batch in halves until the
+   * failing records stand alone, so their neighbours' outputs are still kept.
+   * A record is handled again at most log2(batch size) times.
+   */
+  private async handleIsolating(handleBatch: BatchHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext): Promise<void> {
+    let results: readonly HandlerResult[];
+    const first = inputs[0]?.record;
+    const names = () => (first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records');
+    try {
+      results = await this.inCommitterScope(context, (scoped) =>
+        this.callHandler(names, { offset: first?.offset, records: inputs.length }, scoped, (bounded) =>
+          handleBatch(
+            inputs.map((input) => input.record),
+            bounded,
+          ),
+        ),
+      );
+      if (!Array.isArray(results) || results.length !== inputs.length) {
+        throw new HandlerContractError(
+          `batch handler of pipeline '${this.deps.pipeline.name}' returned ${Array.isArray(results) ? results.length : typeof results} results for ${inputs.length} records; it must return one per record`,
+        );
+      }
+    } catch (error) {
+      if (error instanceof UnitRollbackError) throw error;
+      const [only] = inputs;
+      if (inputs.length === 1 && only) return this.route(unit, only.message, error);
+      if (error instanceof HandlerTimeoutError) {
+        // Halving would wait out the timeout log2(n) times: one record per call finds the stuck ones in one more timeout each.
+        for (const input of inputs) await this.handleIsolating(handleBatch, [input], unit, context);
+        return;
+      }
+      const middle = Math.ceil(inputs.length / 2);
+      await this.handleIsolating(handleBatch, inputs.slice(0, middle), unit, context);
+      await this.handleIsolating(handleBatch, inputs.slice(middle), unit, context);
+      return;
+    }
+    await this.refreshTopicsOf(results);
+    inputs.forEach((input, index) => {
+      try {
+        unit.outputs.addOutputs(input.record, normaliseResult(results[index]));
+      } catch (error) {
+        this.route(unit, input.message, error);
+      }
+    });
+  }
+
+  /** Carries out the error policy's decision for one failed record. */
+  private route(unit: Unit, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
+    // Not the record's fault (its database transaction broke): the whole unit rolls back instead.
+    if (error instanceof UnitRollbackError) throw error;
+    const { topic, partition } = this.deps.partition;
+    const { pipeline, catalog, input } = this.deps;
+    // Headers that failed the checks say nothing about the record: it is taken as it stands, and dead-lettered under every policy.
+    const origin = originOf(topic, partition, message, this.deps.tier > 0 && !untrustedHeaders);
+    const outcome = untrustedHeaders ? ({ kind: 'dead-letter', reason: 'invalid-failure-headers' } as const) : decide(pipeline.errorPolicy, error, input, origin.attempt);
+    const now = Date.now();
+    const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };
+    const deadLetter = (reason: string) => {
+      const deadLetterTopic = pipeline.deadLetterTopicFor(input);
+      const limits = catalog.get(deadLetterTopic);
+      // A copy the broker refused once already goes out as failure headers alone.
+      const limitBytes = this.deps.refusals.timesRefused(message.offset) >= 2 ? 0 : limits?.maxMessageBytes;
+      const whole = failureCopy(message, origin, { error, now, reason });
+      const { copy, truncated } = limitBytes === undefined ? { copy: whole, truncated: false } : fitCopy(whole, limitBytes);
+      unit.outputs.addFailureCopy(deadLetterTopic, copy);
+      unit.routed.deadLettered++;
+      this.log.warn(
+        { ...fields, deadLetterTopic, reason, ...(truncated ? { payloadTruncatedFrom: recordBatchSize(whole), limitBytes } : {}) },
+        truncated ? 'record sent to the dead-letter topic, its payload cut to fit the topic' : 'record sent to the dead-letter topic',
+      );
+    };
+    switch (outcome.kind) {
+      case 'retry': {
+        const copy = failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs });
+        const limits = catalog.get(outcome.topic);
+        if (limits && recordBatchSize(copy) > limits.maxMessageBytes) {
+          // A retry copy cannot be cut (the handler would see part of a record): dead-letter it whole, or cut.
+          this.log.warn({ ...fields, retryTopic: outcome.topic, sizeBytes: recordBatchSize(copy), limitBytes: limits.maxMessageBytes }, 'retry copy too large for its topic');
+          return deadLetter('copy-too-large');
+        }
+        unit.outputs.addFailureCopy(outcome.topic, copy);
+        unit.routed.retried++;
+        this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic');
+        return;
+      }
+      case 'dead-letter':
+        return deadLetter(outcome.reason);
+      case 'skip':
+        unit.routed.skipped++;
+        this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)');
+        return;
+      case 'block':
+        throw new BlockedRecord(message.offset, error);
+    }
+  }
+
+  /** Why a record read from a retry tier cannot be trusted, or undefined when its headers are sound. */
+  retryHeadersProblem(message: KafkaMessage, now = Date.now()): string | undefined {
+    const { input, tier, pipeline } = this.deps;
+    return retryHeadersProblem(message, { input, tier, now, maxDelayMs: pipeline.errorPolicy.backoff.maxMs });
+  }
+
+  /** Drops deliveries the committer has seen consumed already (a retry copy written twice): applied once, not again. */
+  private async dropConsumedBefore(inputs: Input[]): Promise<void> {
+    if (inputs.length === 0) return;
+    const seen = await this.deps.committer.consumedBefore(inputs.map((input) => input.record));
+    if (seen.size === 0) return;
+    const kept = inputs.filter((input) => !seen.has(input.record));
+    for (const input of inputs) {
+      if (seen.has(input.record)) this.log.info({ offset: input.message.offset, origin: encodeLineage(input.record), attempt: input.record.attempt }, 'duplicate retry copy skipped: this delivery was consumed before');
+    }
+    inputs.splice(0, inputs.length, ...kept);
+  }
+
+  /** A handler call inside the committer's scope, with the context fields it provides. */
+  private inCommitterScope<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
+    return this.deps.committer.runHandlerCall((fields) => call({ ...context, ...fields }));
+  }
+
+  /**
+   * One handler call, bounded by the pipeline's handlerTimeoutMs. The handler's signal
+   * aborts on drain while the call runs, or on its timeout (and stays aborted for an abandoned
+   * call); a warning names the records while the call is stuck.
+   */
+  private async callHandler<T>(records: () => string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
+    const timeoutMs = this.deps.pipeline.handlerTimeoutMs;
+    // Not AbortSignal.any: see handlerSignal (Node 24 lost an abandoned call's abort).
+    const bounded = new LazyHandlerSignal(context.signal);
+    try {
+      return await withHandlerTimeout(
+        () =>
+          call({
+            ...context,
+            get signal() {
+              return bounded.signal;
+            },
+          }),
+        {
+          timeoutMs,
+          records,
+          abort: () => bounded.abort(new HandlerTimeoutError(records(), timeoutMs)),
+          onAbandoned: () => this.deps.handlerWatch?.abandon(records()) ?? (() => {}),
+          onStuck: (elapsedMs) => {
+            this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records()} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
+          },
+        },
+      );
+    } finally {
+      bounded.release();
+    }
+  }
+
+  /** Outputs naming a topic or partition the catalog does not know: read the topic again before judging. */
+  private async refreshTopicsOf(results: readonly unknown[]): Promise<void> {
+    const { pipeline, catalog } = this.deps;
+    const stale = new Set<string>();
+    for (const result of results) {
+      let outputs: readonly unknown[];
+      try {
+        outputs = normaliseResult(result as HandlerResult);
+      } catch {
+        continue;
+      }
+      for (const output of outputs) {
+        if (output === null || typeof output !== 'object') continue;
+        const { topic = pipeline.output, partition } = output as { topic?: unknown; partition?: unknown };
+        if (typeof topic !== 'string' || !pipeline.outputs.includes(topic)) continue;
+        const limits = catalog.get(topic);
+        if (!limits || (typeof partition === 'number' && partition >= limits.partitions)) stale.add(topic);
+      }
+    }
+    if (stale.size > 0) await catalog.refresh(stale);
+  }
+}
