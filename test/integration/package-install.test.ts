@@ -111,7 +111,7 @@ describe('the npm package', () => {
       [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', '--listFiles', 'check.ts'],
       { cwd: app, encoding: 'utf8' },
     );
-    expect(result.stdout + result.stderr).not.toMatch(/error/i);
+    expect(result.stdout + result.stderr).not.toMatch(/error TS\d+/);
     expect(result.status).toBe(0);
     // The KafkaJS types a user's code is checked against are the patched ones that run.
     const files = result.stdout.trim().split('\n');
