@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -17,6 +17,17 @@ const brokers = inject('kafkaBrokers');
 const work = mkdtempSync(join(tmpdir(), 'txstream-pack-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+/** Our KafkaJS fixes, one patch each, and the KafkaJS files each one changes. */
+const patches = readdirSync(join(ROOT, 'patches'))
+  .filter((name) => /^kafkajs\+.+\.patch$/.test(name))
+  .sort()
+  .map((name) => ({ name, files: [...readFileSync(join(ROOT, 'patches', name), 'utf8').matchAll(/^\+\+\+ b\/node_modules\/kafkajs\/(.+)$/gm)].map((match) => match[1] as string) }));
+/** One unit test file per fix, each driving KafkaJS's own modules. */
+const fixTestFiles = readdirSync(join(ROOT, 'test/unit'))
+  .filter((name) => /^kafkajs-.+\.test\.ts$/.test(name))
+  .map((name) => `test/unit/${name}`);
+const readIfAny = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
+
 function sh(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
 }
@@ -33,7 +44,7 @@ describe('the npm package', () => {
     }
     symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
     const packed = sh('npm', ['pack', '--pack-destination', work], copy);
-    expect(packed).toMatch(/vendored KafkaJS 2\.2\.4 with kafkajs\+2\.2\.4\.patch/);
+    expect(packed).toContain(`vendored KafkaJS 2.2.4 with ${patches.length} patch(es) (${patches.map(({ name }) => name).join(', ')})`);
     tarball = join(work, readdirSync(work).find((name) => name.endsWith('.tgz')) as string);
 
     mkdirSync(app);
@@ -42,22 +53,29 @@ describe('the npm package', () => {
     expect(JSON.parse(readFileSync(join(app, 'node_modules/txstream/package.json'), 'utf8')).name).toBe('txstream');
   }, 300_000);
 
-  it('carries the patched KafkaJS, whatever KafkaJS the project has', () => {
-    const file = 'src/consumer/filterAbortedMessages.js';
-    const ours = readFileSync(join(ROOT, 'node_modules/kafkajs', file), 'utf8');
-    const installed = readFileSync(join(app, 'node_modules/txstream/dist/vendor/kafkajs', file), 'utf8');
-    expect(installed).toBe(ours);
-    // The project's own KafkaJS (a dependency, for the types) is the registry's, unpatched.
-    expect(readFileSync(join(app, 'node_modules/kafkajs', file), 'utf8')).not.toBe(ours);
-    // Every compiled import of KafkaJS points at the patched copy.
+  it('carries every patched KafkaJS file, types included, whatever KafkaJS the project has', () => {
+    expect(patches.length).toBeGreaterThan(0);
+    for (const { name, files } of patches) {
+      expect(files.length, name).toBeGreaterThan(0);
+      for (const file of files) {
+        const ours = readFileSync(join(ROOT, 'node_modules/kafkajs', file), 'utf8');
+        expect(readIfAny(join(app, 'node_modules/txstream/dist/vendor/kafkajs', file)), `${name}: ${file}`).toBe(ours);
+        // The project's own KafkaJS is the registry's, unpatched.
+        expect(readIfAny(join(app, 'node_modules/kafkajs', file)), `${name}: ${file}`).not.toBe(ours);
+      }
+    }
+    // Every compiled import of KafkaJS, code and declarations, points at the patched copy.
     const client = readFileSync(join(app, 'node_modules/txstream/dist/kafka/client.js'), 'utf8');
     expect(client).toContain("from '../vendor/kafkajs/index.js'");
     expect(client).not.toMatch(/from 'kafkajs'/);
+    const declarations = readFileSync(join(app, 'node_modules/txstream/dist/worker/worker.d.ts'), 'utf8');
+    expect(declarations).toContain("from '../vendor/kafkajs/types/index.js'");
+    expect(declarations).not.toMatch(/from 'kafkajs'/);
   });
 
   it('passes the KafkaJS fix tests with the KafkaJS it installed, which fail with the unpatched one', () => {
-    const fixTests = (kafkajs: string) =>
-      spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', 'test/unit/kafkajs-aborted-filter.test.ts', 'test/unit/kafkajs-produce-retry.test.ts', 'test/unit/kafkajs-request-queue.test.ts', 'test/unit/kafkajs-produce-encoding.test.ts', 'test/unit/kafkajs-filtered-batch.test.ts'], {
+    const fixTests = (kafkajs: string, ...options: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--project', 'unit', ...options, ...fixTestFiles], {
         cwd: ROOT,
         encoding: 'utf8',
         timeout: 120_000,
@@ -67,8 +85,12 @@ describe('the npm package', () => {
     expect(installed.status, installed.stdout + installed.stderr).toBe(0);
     expect(installed.stdout).toMatch(/\d+ passed/);
     expect(installed.stdout).not.toMatch(/\d+ failed/);
-    // The same tests against the registry's KafkaJS (the project's own dependency) must fail.
-    expect(fixTests(join(app, 'node_modules/kafkajs')).status).toBe(1);
+    // Against the registry's KafkaJS (the project's own dependency) every fix's test file must fail.
+    const unpatched = fixTests(join(app, 'node_modules/kafkajs'), '--reporter=json');
+    const results = (JSON.parse(unpatched.stdout) as { testResults: Array<{ name: string; status: string }> }).testResults;
+    expect(Object.fromEntries(results.map(({ name, status }) => [name.slice(ROOT.length + 1), status]))).toEqual(
+      Object.fromEntries(fixTestFiles.map((file) => [file, 'failed'])),
+    );
   }, 300_000);
 
   it("resolves createWorker's types", () => {
@@ -80,15 +102,21 @@ describe('the npm package', () => {
         "export const worker = createWorker({ brokers: ['127.0.0.1:9092'], pipelines: [definePipeline({ name: 'p', input: 'in', output: 'out', handler })] });",
         "// @ts-expect-error brokers must be strings",
         "createWorker({ brokers: [9092], pipelines: [] });",
+        "// @ts-expect-error KafkaJS's own settings keep KafkaJS's types",
+        "createWorker({ brokers: ['127.0.0.1:9092'], pipelines: [], kafka: { connectionTimeout: 'soon' } });",
       ].join('\n'),
     );
     const result = spawnSync(
       process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', 'check.ts'],
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', '--listFiles', 'check.ts'],
       { cwd: app, encoding: 'utf8' },
     );
-    expect(result.stdout + result.stderr).toBe('');
+    expect(result.stdout + result.stderr).not.toMatch(/error TS\d+/);
     expect(result.status).toBe(0);
+    // The KafkaJS types a user's code is checked against are the patched ones that run.
+    const files = result.stdout.trim().split('\n');
+    expect(files).toContain(join(app, 'node_modules/txstream/dist/vendor/kafkajs/types/index.d.ts'));
+    expect(files).not.toContain(join(app, 'node_modules/kafkajs/types/index.d.ts'));
   }, 120_000);
 
   it('runs a pipeline through import { createWorker } from txstream', async () => {

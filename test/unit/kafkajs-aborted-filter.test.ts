@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
  *   broker lists them in the order they ended;
  * - it tracked one aborted transaction per message, so a fetch starting inside two of
  *   them let the second one through.
- * patches/kafkajs+2.2.4.patch fixes both; `npm ci` applies it (postinstall: patch-package).
+ * patches/kafkajs+2.2.4+003+read-committed-aborted-filter.patch fixes both; these tests fail on
+ * the unpatched package.
  */
 const require = createRequire(import.meta.url);
 // The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).

@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
  * records, a commit or abort marker alone) inside its runner and never calls eachBatch. A
  * consumer with autoCommit off, which commits offsets in its own transaction, then keeps its
  * committed offset behind those records forever: the partition shows lag nobody can consume.
- * patches/kafkajs+2.2.4.patch adds `eachBatchFiltered`, which hands such a batch to eachBatch;
- * this test fails on the unpatched package.
+ * patches/kafkajs+2.2.4+009+each-batch-filtered.patch adds `eachBatchFiltered`, which hands such a
+ * batch to eachBatch; the first test fails on the unpatched package.
  */
 const require = createRequire(import.meta.url);
 const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';

@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
  * requests after every request with `setTimeout(fn, throttledUntil - Date.now())`. Unthrottled,
  * throttledUntil is -1, so the delay is about -1.7e12 ms: Node 20 treats it as 1 ms, Node 24 also prints
  * a TimeoutNegativeWarning to stderr, which broke the CLI's one-line error output.
- * patches/kafkajs+2.2.4.patch clamps the delay to >= 0.
+ * patches/kafkajs+2.2.4+008+request-queue-negative-delay.patch clamps the delay to >= 0; the first two
+ * tests fail on the unpatched package.
  */
 const require = createRequire(import.meta.url);
 // The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).

@@ -1,17 +1,16 @@
-import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 
 /**
- * KafkaJS 2.2.4 has no KIP-447: its TxnOffsetCommit stops at v1 (no group metadata, so the
- * group coordinator cannot refuse a zombie's offsets), its OffsetFetch at v4 (no
- * require_stable), its GROUP_JOIN event carries no generation id, and nothing runs between
- * "the group is rebalancing" and the rejoin. patches/kafkajs+2.2.4.patch adds all four; these
- * tests fail on the unpatched package. Byte layouts follow Kafka's message definitions
- * (TxnOffsetCommitRequest.json v3, OffsetFetchRequest.json v7; flexible versions: compact
- * strings and arrays, tagged fields, request header v2).
+ * KafkaJS 2.2.4's TxnOffsetCommit stops at v1, which has no group metadata: the group coordinator
+ * cannot tell a zombie's offsets from the current member's. TxnOffsetCommit v3 (KIP-447) carries the
+ * consumer's generation, member id and group instance id, and `transaction.sendOffsets` passes them
+ * through. patches/kafkajs+2.2.4+004+kip447-txn-offset-commit-v3.patch adds both; these tests fail on
+ * the unpatched package. Byte layouts follow Kafka's TxnOffsetCommitRequest.json v3 (a flexible
+ * version: compact strings and arrays, tagged fields, request header v2).
  */
 const require = createRequire(import.meta.url);
+// The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).
 const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
 
 interface ProtocolDefinition {
@@ -23,7 +22,6 @@ interface ProtocolDefinition {
 }
 
 const TxnOffsetCommit = require(`${KAFKAJS}/src/protocol/requests/txnOffsetCommit`) as ProtocolDefinition;
-const OffsetFetch = require(`${KAFKAJS}/src/protocol/requests/offsetFetch`) as ProtocolDefinition;
 const Decoder = require(`${KAFKAJS}/src/protocol/decoder`) as new (buffer: Buffer) => {
   readUVarInt(): number;
   readUVarIntString(): string | null;
@@ -98,48 +96,7 @@ describe('TxnOffsetCommit v3 (KIP-447)', () => {
   });
 });
 
-describe('OffsetFetch v7 (require_stable)', () => {
-  it('is offered and sends require_stable', async () => {
-    expect(OffsetFetch.versions).toContain('7');
-    const { request } = OffsetFetch.protocol({ version: 7 })({ groupId: 'g', topics: [{ topic: 'in', partitions: [{ partition: 0 }, { partition: 1 }] }], requireStable: true });
-    const decoder = new Decoder((await request.encode()).buffer);
-    expect(decoder.readUVarInt()).toBe(0);
-    expect(decoder.readUVarIntString()).toBe('g');
-    expect(decoder.readUVarInt()).toBe(2);
-    expect(decoder.readUVarIntString()).toBe('in');
-    expect(decoder.readUVarInt()).toBe(3);
-    expect([decoder.readInt32(), decoder.readInt32()]).toEqual([0, 1]);
-    expect(decoder.readUVarInt()).toBe(0);
-    expect(decoder.readInt8()).toBe(1); // require_stable
-  });
-
-  it('decodes to the shape of the older versions and keeps an unstable partition for the caller', async () => {
-    const { response } = OffsetFetch.protocol({ version: 7 })({ groupId: 'g', topics: [], requireStable: true });
-    const answer = (errorCode: number) =>
-      new Encoder()
-        .writeUVarInt(0)
-        .writeInt32(0)
-        .writeUVarInt(2)
-        .writeUVarIntString('in')
-        .writeUVarInt(2)
-        .writeInt32(0)
-        .writeInt64('77')
-        .writeInt32(-1)
-        .writeUVarIntString(null)
-        .writeInt16(errorCode)
-        .writeUVarInt(0)
-        .writeUVarInt(0)
-        .writeInt16(0)
-        .writeUVarInt(0).buffer;
-    const stable = await response.decode(answer(0));
-    expect(stable).toMatchObject({ errorCode: 0, responses: [{ topic: 'in', partitions: [{ partition: 0, offset: '77', metadata: null, errorCode: 0 }] }] });
-    // An unstable partition is not an error of the whole answer: the caller waits for that partition only.
-    expect(await response.parse(await response.decode(answer(88)))).toMatchObject({ responses: [{ partitions: [{ partition: 0, errorCode: 88 }] }] });
-    await expect(response.parse(await response.decode(answer(16)))).rejects.toMatchObject({ code: 16 });
-  });
-});
-
-describe('the transactional producer and the consumer runner', () => {
+describe('the transactional producer', () => {
   it('sendOffsets passes the consumer group metadata to TxnOffsetCommit', async () => {
     const createEosManager = require(`${KAFKAJS}/src/producer/eosManager`) as (options: Record<string, unknown>) => {
       initProducerId(): Promise<void>;
@@ -167,50 +124,5 @@ describe('the transactional producer and the consumer runner', () => {
       topics: [{ topic: 'in', partitions: [{ partition: 0, offset: '10' }] }],
     });
     expect(sent[0]).toMatchObject({ groupId: 'g', generationId: 5, memberId: 'm-1', groupInstanceId: null });
-  });
-
-  it('awaits onPartitionsRevoked before it rejoins a rebalancing group', async () => {
-    const Runner = require(`${KAFKAJS}/src/consumer/runner`) as new (options: Record<string, unknown>) => {
-      fetchManager: { start(): Promise<void> };
-      running: boolean;
-      scheduleFetchManager(): void;
-    };
-    const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as {
-      createLogger: (options: Record<string, unknown>) => { namespace(name: string): unknown };
-      LEVELS: Record<string, number>;
-    };
-    const { KafkaJSProtocolError } = require(`${KAFKAJS}/src/errors`) as { KafkaJSProtocolError: new (error: Record<string, unknown>) => Error };
-    const order: string[] = [];
-    let rejoined!: () => void;
-    const done = new Promise<void>((resolve) => (rejoined = resolve));
-    const runner = new Runner({
-      logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
-      consumerGroup: {
-        groupId: 'g',
-        memberId: 'm',
-        joinAndSync: async () => {
-          order.push('rejoin');
-          runner.running = false;
-          rejoined();
-        },
-      },
-      instrumentationEmitter: new EventEmitter(),
-      concurrency: 1,
-      eachBatch: async () => {},
-      onCrash: () => {},
-      onPartitionsRevoked: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        order.push('revoked');
-      },
-    });
-    runner.running = true;
-    runner.fetchManager = {
-      start: async () => {
-        throw new KafkaJSProtocolError({ type: 'REBALANCE_IN_PROGRESS', code: 27, retriable: false, message: 'rebalancing' });
-      },
-    };
-    runner.scheduleFetchManager();
-    await done;
-    expect(order).toEqual(['revoked', 'rejoin']);
   });
 });
