@@ -1,6 +1,7 @@
 /** txstream's public API. */
 export type { CommitStrategyName } from './config/defaults.js';
 export { COMMIT_STRATEGIES, DEFAULTS } from './config/defaults.js';
+export type { ErrorPolicyInput as ErrorPolicy } from './config/error-policy.js';
 export type { CommitSettings } from './config/schema.js';
 export { BrokerUnreachableError, ConfigError, DecodeError, NonRetryableError, nonRetryable, OutputRejectedError, ProducerFencedError } from './errors/index.js';
 export type { PipelineDefinition } from './pipeline/definition.js';
@@ -10,7 +11,6 @@ export { defineHandler, sinkContext } from './pipeline/records.js';
 export type { PostgresSinkOptions, SinkDefinition } from './sink/postgres/config.js';
 export { SinkStatementError } from './sink/postgres/strategy.js';
 export { FAILURE_HEADERS, REPLAY_HEADERS } from './routing/failure-copy.js';
-export type { ErrorPolicyInput as ErrorPolicy } from './routing/policy.js';
 export { LINEAGE_HEADER, parseLineage } from './routing/lineage.js';
 export type { Serde } from './serde/index.js';
 export { bytesSerde, jsonSerde, stringSerde } from './serde/index.js';

@@ -1,7 +1,7 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../../src/errors/index.js';
-import { deadLetterTopicOf } from '../../src/routing/dead-letter.js';
+import { deadLetterTopicOf } from '../../src/pipeline/topic-names.js';
 import {
   dueAtOf,
   FAILURE_HEADERS,
