@@ -15,7 +15,7 @@ import { ConfigError, errorMessage, HandlerContractError, HandlerTimeoutError, N
 import type { ResolvedPipeline } from '../../pipeline/definition.js';
 import type { InputRecord, OnceFn, SinkClient, SinkQueryResult } from '../../pipeline/records.js';
 import { encodeLineage } from '../../routing/lineage.js';
-import type { ResolvedPostgresSink } from './config.js';
+import type { ResolvedPostgresSink } from '../../config/postgres-sink.js';
 import { type SinkMetrics, sinkMetricsOf } from './metrics.js';
 
 /**
