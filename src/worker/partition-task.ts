@@ -28,7 +28,7 @@ import { backoffDelay } from '../routing/backoff.js';
 import { decide } from '../routing/decide.js';
 import { isPreparableSerde } from '../serde/registry.js';
 import { dueAtOf, failureCopy, originOf } from '../routing/failure-copy.js';
-import { encodeLineage } from '../routing/lineage.js';
+import { encodeLineage } from '../pipeline/lineage.js';
 import { checkOutput, fitCopy, RECORD_BATCH_OVERHEAD, recordBatchSize } from './output-check.js';
 import { decodeRecord, OutputCollector } from './record-collector.js';
 import { Serial } from '../util/serial.js';

@@ -4,7 +4,7 @@ import { HandlerContractError, OutputRejectedError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
 import { originOf, userHeaders } from '../routing/failure-copy.js';
-import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
+import { encodeLineage, LINEAGE_HEADER } from '../pipeline/lineage.js';
 import type { OutputProblem } from './output-check.js';
 
 /**

@@ -11,7 +11,7 @@ import {
   REPLAY_HEADERS,
   userHeaders,
 } from '../../src/routing/failure-copy.js';
-import { LINEAGE_HEADER, parseLineage } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER, parseLineage } from '../../src/pipeline/lineage.js';
 
 const NOW = Date.UTC(2024, 4, 6, 7, 8, 9, 123);
 const NOW_ISO = '2024-05-06T07:08:09.123Z';

@@ -5,7 +5,7 @@ import { DecodeError, HandlerContractError } from '../../src/errors/index.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord, type OutputRecord } from '../../src/pipeline/records.js';
 import { FAILURE_HEADERS, failureCopy, originOf } from '../../src/routing/failure-copy.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { decodeRecord, OutputCollector } from '../../src/worker/record-collector.js';
 
 const handler = defineHandler({ handle: () => undefined });

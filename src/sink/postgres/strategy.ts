@@ -14,7 +14,7 @@ import type {
 import { ConfigError, errorMessage, HandlerContractError, HandlerTimeoutError, NonRetryableError, ProducerFencedError, UnitRollbackError } from '../../errors/index.js';
 import type { ResolvedPipeline } from '../../pipeline/definition.js';
 import type { InputRecord, OnceFn, SinkClient, SinkQueryResult } from '../../pipeline/records.js';
-import { encodeLineage } from '../../routing/lineage.js';
+import { encodeLineage } from '../../pipeline/lineage.js';
 import type { ResolvedPostgresSink } from '../../config/postgres-sink.js';
 import { type SinkMetrics, sinkMetricsOf } from './metrics.js';
 
