@@ -8,10 +8,10 @@ import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startOpsServer } from '../observability/ops-server.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
+import { loadPipelines } from '../pipeline/load.js';
 import { buildKafkaSecurity } from '../security/index.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { createWorker, type Worker } from '../worker/worker.js';
-import { loadPipelines } from './load-pipelines.js';
 
 export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 
