@@ -11,7 +11,7 @@ import { applyTopics } from '../topics/cluster.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { createWorker } from '../worker/worker.js';
 import { commandKafka, connectAdmin } from './connect.js';
-import { localBrokers, sampleOrder } from './demo.js';
+import { localBrokers, sampleOrder } from './demo-shared.js';
 import { EXIT } from './run.js';
 
 const EXAMPLE_DIR = join(REPO_ROOT, 'examples', 'postgres-sink');
