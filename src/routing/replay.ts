@@ -1,10 +1,10 @@
 import type { Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { matchesFilters } from './dlt-summary.js';
 import { ConfigError } from '../errors/index.js';
 import { REPLAY_HEADERS, userHeaders } from './failure-copy.js';
 import { replayFilterProblems, replayTarget } from './failure-headers.js';
+import { matchesFilters } from './replay-filter.js';
 
 export interface ReplayOptions {
   readonly kafka: Kafka;
