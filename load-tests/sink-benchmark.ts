@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { type EachBatchPayload, Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { findFreePort } from '../src/local-jvm/java-process.js';
+import { findFreePort } from '../src/local-server/supervisor.js';
 import { LocalPostgres } from '../src/local-postgres/postgres.js';
 import { createLogger } from '../src/observability/logger.js';
 import { definePipeline } from '../src/pipeline/definition.js';

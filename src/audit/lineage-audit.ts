@@ -1,4 +1,4 @@
-import type { Lineage } from '../routing/lineage.js';
+import type { Lineage } from '../pipeline/lineage.js';
 import { auditPipeline, type PipelineAudit, positionKey } from './pipeline-audit.js';
 
 /**

@@ -4,7 +4,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { withAdmin } from '../kafka/admin.js';
 import { headerText } from '../kafka/headers.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { LINEAGE_HEADER } from '../routing/lineage.js';
+import { LINEAGE_HEADER } from '../pipeline/lineage.js';
 import { type AuditSnapshot, type AuditTopics, positionKey, snapshotOf, type Trace } from './pipeline-audit.js';
 
 export type { AuditTopics } from './pipeline-audit.js';

@@ -1,5 +1,5 @@
 import { DEFAULTS } from '../config/defaults.js';
-import { encodeLineage, parseLineage } from '../routing/lineage.js';
+import { encodeLineage, parseLineage } from '../pipeline/lineage.js';
 
 /**
  * The exactly-once audit of a pipeline, by lineage: what became of every input record,

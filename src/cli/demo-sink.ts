@@ -2,16 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { redactUrl, withPostgresUrl } from '../config/postgres-sink.js';
 import { REPO_ROOT } from '../local-kafka/cluster.js';
 import { LocalPostgres } from '../local-postgres/postgres.js';
 import { createLogger } from '../observability/logger.js';
 import { buildKafkaSecurity } from '../security/index.js';
-import { redactUrl, withPostgresUrl } from '../sink/postgres/config.js';
 import { applyTopics } from '../topics/cluster.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { createWorker } from '../worker/worker.js';
 import { commandKafka, connectAdmin } from './connect.js';
-import { localBrokers, sampleOrder } from './demo.js';
+import { localBrokers, sampleOrder } from './demo-shared.js';
 import { EXIT } from './run.js';
 
 const EXAMPLE_DIR = join(REPO_ROOT, 'examples', 'postgres-sink');

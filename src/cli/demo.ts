@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { clusterDir, LocalKafkaCluster, REPO_ROOT } from '../local-kafka/cluster.js';
-import { layoutFromBasePort } from '../local-kafka/layout.js';
+import { REPO_ROOT } from '../local-kafka/cluster.js';
 import { createLogger } from '../observability/logger.js';
 import { applyTopics } from '../topics/cluster.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { buildKafkaSecurity } from '../security/index.js';
 import { createWorker } from '../worker/worker.js';
 import { commandKafka, connectAdmin } from './connect.js';
+import { localBrokers, sampleOrder } from './demo-shared.js';
 import { EXIT } from './run.js';
 
 export interface DemoOptions {
@@ -74,26 +74,4 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     ].join('\n'),
   );
   return stats.recordsIn >= options.records && result.clean ? EXIT.ok : EXIT.failed;
-}
-
-export async function localBrokers(): Promise<string[]> {
-  const { cluster, alreadyRunning } = await LocalKafkaCluster.start({
-    name: 'dev',
-    layout: layoutFromBasePort(clusterDir('dev'), 1, Number(process.env.KAFKA_PORT ?? 9092)),
-    log: (line) => console.log(line),
-  });
-  console.log(
-    `${alreadyRunning ? 'using the running' : 'started a'} local Kafka ${cluster.version} at ${cluster.brokers.join(',')} (stop it with npm run kafka:down)`,
-  );
-  return cluster.brokers;
-}
-
-export function sampleOrder(run: string, index: number): { key: string; value: string } {
-  const customerId = `customer-${index % 97}`;
-  const items = Array.from({ length: 1 + (index % 4) }, (_, item) => ({
-    sku: `sku-${(index * 7 + item) % 500}`,
-    quantity: 1 + (item % 3),
-    unitPrice: 4.99 + item,
-  }));
-  return { key: customerId, value: JSON.stringify({ orderId: `${run}-${index}`, customerId, items }) };
 }

@@ -1,17 +1,17 @@
 import { type Command, Option } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
 import { loadSettings } from '../config/load.js';
+import { withPostgresUrl } from '../config/postgres-sink.js';
 import type { WorkerSettings } from '../config/schema.js';
 import { SETTINGS, type SettingSpec } from '../config/settings.js';
 import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startOpsServer } from '../observability/ops-server.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
+import { loadPipelines } from '../pipeline/load.js';
 import { buildKafkaSecurity } from '../security/index.js';
 import { loadTopicsRun } from '../topics/run.js';
 import { createWorker, type Worker } from '../worker/worker.js';
-import { loadPipelines } from './load-pipelines.js';
-import { withPostgresUrl } from '../sink/postgres/config.js';
 
 export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 

@@ -1,6 +1,7 @@
 import type { Kafka, Message, TopicPartitionOffset } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitStrategyName } from '../config/defaults.js';
+import type { TopicPartition } from '../kafka/topic-partition.js';
 import type { HandlerContext, InputRecord } from '../pipeline/records.js';
 
 /**
@@ -9,10 +10,7 @@ import type { HandlerContext, InputRecord } from '../pipeline/records.js';
  * at-most-once lives behind this interface.
  */
 
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
+export type { TopicPartition };
 
 export interface TopicMessages {
   readonly topic: string;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { errorPolicySchema } from '../routing/policy.js';
-import { sinkFileSchema } from '../sink/postgres/config.js';
 import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
+import { errorPolicySchema } from './error-policy.js';
+import { sinkFileSchema } from './postgres-sink.js';
 import { MAX_TIMER_MS } from './timers.js';
 
 /** The validated shape of a worker's configuration, from flags, env and file together. */

@@ -1,5 +1,5 @@
 import type { Admin } from 'kafkajs';
-import type { TopicPartition } from '../commit/index.js';
+import type { TopicPartition } from './topic-partition.js';
 
 export interface StableOffsetReaderOptions {
   /** How long a partition may stay unstable before the read fails. */

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalSetupError, requireCommand } from './java-process.js';
+import { LocalSetupError, requireCommand } from '../local-server/supervisor.js';
 
 export interface JarFetch {
   /** The pinned pom whose runtime dependency closure is copied (or which is built, see goal). */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { positiveInt, runLocalCli } from '../local-jvm/cli.js';
-import { isListening, LocalSetupError } from '../local-jvm/java-process.js';
+import { positiveInt, runLocalCli } from '../local-server/cli.js';
+import { isListening, LocalSetupError } from '../local-server/supervisor.js';
 import { clusterDir, fetchKafkaJars, LocalKafkaCluster } from './cluster.js';
 import { layoutFromBasePort } from './layout.js';
 import { resolveKafkaVersion } from './versions.js';

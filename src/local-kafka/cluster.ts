@@ -3,18 +3,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
-import {
-  isAlive,
-  isPortFree,
-  LocalSetupError,
-  requireCommand,
-  runJava,
-  sleep,
-  startDetachedJava,
-  stopProcess,
-  tail,
-} from '../local-jvm/java-process.js';
+import { runJava, startDetachedJava } from '../local-jvm/java.js';
 import { ensureJars } from '../local-jvm/maven-jars.js';
+import { isAlive, isPortFree, LocalSetupError, requireCommand, sleep, stopProcess, tail } from '../local-server/supervisor.js';
 import { bootstrapServers, type ClusterLayout, type NodeLayout, renderProperties, serverProperties } from './layout.js';
 import { type KafkaVersion, resolveKafkaVersion } from './versions.js';
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { positiveInt, runLocalCli } from '../local-jvm/cli.js';
+import { positiveInt, runLocalCli } from '../local-server/cli.js';
 import { DEFAULT_LOCAL_POSTGRES_PORT, LocalPostgres, postgresDir } from './postgres.js';
 
 /** `npm run postgres:up|down|status`: a local PostgreSQL for the sink pipelines, like `kafka:up` for the broker. */

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { isAlive, isPortFree, LocalSetupError, sleep } from '../local-jvm/java-process.js';
+import { isAlive, isPortFree, LocalSetupError, sleep } from '../local-server/supervisor.js';
 
 /**
  * A local PostgreSQL from Debian's `postgresql` package (initdb, pg_ctl), for the sink's

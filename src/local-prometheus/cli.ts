@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { positiveInt, runLocalCli } from '../local-jvm/cli.js';
+import { positiveInt, runLocalCli } from '../local-server/cli.js';
 import { LocalPrometheus, prometheusDir } from './prometheus.js';
 
 /** `npm run prometheus:up|down|status`: a local Prometheus scraping txstream workers, like `kafka:up` for the broker. */

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { findFreePort, isAlive, isPortFree, LocalSetupError, requireCommand, sleep, stopProcess, tail } from '../local-jvm/java-process.js';
+import { findFreePort, isAlive, isPortFree, LocalSetupError, requireCommand, sleep, stopProcess, tail } from '../local-server/supervisor.js';
 
 /**
  * A local Prometheus (Debian's `prometheus` package, or any `prometheus` binary on the PATH) for the

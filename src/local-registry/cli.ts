@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { positiveInt, runLocalCli } from '../local-jvm/cli.js';
+import { positiveInt, runLocalCli } from '../local-server/cli.js';
 import { fetchRegistryJars, LocalSchemaRegistry, REGISTRY_VERSION, registryDir } from './registry.js';
 
 /** `npm run registry:up|down|status|fetch`: a local Confluent-compatible schema registry for development and tests. */

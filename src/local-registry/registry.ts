@@ -1,17 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  isAlive,
-  isPortFree,
-  LocalSetupError,
-  requireCommand,
-  sleep,
-  startDetachedJava,
-  stopProcess,
-  tail,
-} from '../local-jvm/java-process.js';
+import { startDetachedJava } from '../local-jvm/java.js';
 import { ensureJars } from '../local-jvm/maven-jars.js';
+import { isAlive, isPortFree, LocalSetupError, requireCommand, sleep, stopProcess, tail } from '../local-server/supervisor.js';
 
 /** The pin lives in local/registry/pom.xml (see its README); this names the cache folder and the log lines. */
 export const REGISTRY_VERSION = '2.4.2.Final';

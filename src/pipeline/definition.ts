@@ -1,12 +1,12 @@
 import { DEFAULTS } from '../config/defaults.js';
 import type { CommitSettings } from '../config/schema.js';
-import { deadLetterTopicOf } from '../routing/dead-letter.js';
-import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy, retryTopicOf } from '../routing/policy.js';
+import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy } from '../config/error-policy.js';
+import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } from '../config/postgres-sink.js';
 import { withoutUndefined } from '../util/objects.js';
 import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
 import type { Handler } from './records.js';
-import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } from '../sink/postgres/config.js';
+import { deadLetterTopicOf, retryTopicOf } from './topic-names.js';
 
 /** A pipeline: input topics, a handler, where outputs go, and how commits happen. */
 export interface PipelineDefinition<In = unknown, Out = unknown> {

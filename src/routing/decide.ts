@@ -1,7 +1,7 @@
 import { DecodeError, isNonRetryable, NonRetryableError, OutputRejectedError } from '../errors/index.js';
 import { backoffDelay } from './backoff.js';
-import type { ResolvedErrorPolicy } from './policy.js';
-import { retryTopicOf } from './policy.js';
+import type { ResolvedErrorPolicy } from '../config/error-policy.js';
+import { retryTopicOf } from '../pipeline/topic-names.js';
 
 /** What to do with one failed record: a pure decision from the policy, the error and the attempt. */
 export type Outcome =

@@ -55,21 +55,6 @@ export function decodedHeaders(message: KafkaMessage): Record<string, string> {
   return headersAsText(message.headers);
 }
 
-/**
- * `--filter name=value`: a header match (`error-class=DecodeError`, short for
- * txstream-error-class) or `key=<record key>`. All filters must match.
- */
-export function matchesFilters(message: KafkaMessage, filters: readonly string[]): boolean {
-  const headers = decodedHeaders(message);
-  return filters.every((filter) => {
-    const separator = filter.indexOf('=');
-    const name = filter.slice(0, separator);
-    const expected = filter.slice(separator + 1);
-    if (name === 'key') return (message.key?.toString() ?? '') === expected;
-    return headers[name] === expected || headers[`txstream-${name}`] === expected;
-  });
-}
-
 function counts(values: Record<string, number>): string {
   return Object.entries(values)
     .sort(([, a], [, b]) => b - a)

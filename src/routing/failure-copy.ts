@@ -1,8 +1,8 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { errorMessage } from '../errors/index.js';
 import { headerText } from '../kafka/headers.js';
+import { encodeLineage, LINEAGE_HEADER } from '../pipeline/lineage.js';
 import { FAILURE_HEADERS, REPLAY_HEADERS } from './failure-headers.js';
-import { encodeLineage, LINEAGE_HEADER } from './lineage.js';
 
 /**
  * Copies of failed records for retry and dead-letter topics: the original key,

@@ -1,11 +1,11 @@
 import type { Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { matchesFilters } from './dlt-summary.js';
 import { ConfigError } from '../errors/index.js';
 import { userHeaders } from './failure-copy.js';
 import { REPLAY_HEADERS } from './failure-headers.js';
 import { replayFilterProblems, replayTarget } from './header-checks.js';
+import { matchesFilters } from './replay-filter.js';
 
 export interface ReplayOptions {
   readonly kafka: Kafka;

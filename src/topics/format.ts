@@ -1,7 +1,7 @@
 import { z } from 'zod';
+import { errorPolicySchema } from '../config/error-policy.js';
 import { commitSettingsSchema, pipelineFileSchema, workerSettingsFields } from '../config/schema.js';
 import { registryUrlProblem } from '../serde/registry-auth.js';
-import { errorPolicySchema } from '../routing/policy.js';
 
 /**
  * The format of `topics/*.yaml`: the topics a project owns and the pipelines that read

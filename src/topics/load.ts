@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { deadLetterTopicOf } from '../routing/dead-letter.js';
-import { resolveErrorPolicy, retryTopicOf, type ResolvedErrorPolicy } from '../routing/policy.js';
+import { resolveErrorPolicy, type ResolvedErrorPolicy } from '../config/error-policy.js';
+import { deadLetterTopicOf, retryTopicOf } from '../pipeline/topic-names.js';
 import { describeIssue, formatPath, type PathSegment, type Problem, SourceLocator, TopicsValidationError } from './errors.js';
 import {
   configStrings,

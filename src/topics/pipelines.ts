@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { loadPipelines } from '../cli/load-pipelines.js';
 import { ConfigError } from '../errors/index.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
+import { loadPipelines } from '../pipeline/load.js';
 import { BUILTIN_SERDES, type Serde } from '../serde/index.js';
 import { createRegistrySerde, type RegistryFormat } from '../serde/registry.js';
 import { type RegistryAuth, type RegistryAuthSources, registryAuthOf } from '../serde/registry-auth.js';

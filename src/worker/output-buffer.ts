@@ -2,7 +2,7 @@ import type { Message } from 'kafkajs';
 import { HandlerContractError, OutputRejectedError } from '../errors/index.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord, OutputRecord } from '../pipeline/records.js';
-import { encodeLineage, LINEAGE_HEADER } from '../routing/lineage.js';
+import { encodeLineage, LINEAGE_HEADER } from '../pipeline/lineage.js';
 import type { OutputProblem } from './output-check.js';
 
 /**

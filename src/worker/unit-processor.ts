@@ -10,7 +10,7 @@ import { fitCopy } from '../routing/copy-fit.js';
 import { decide } from '../routing/decide.js';
 import { failureCopy, originOf } from '../routing/failure-copy.js';
 import { retryHeadersProblem } from '../routing/header-checks.js';
-import { encodeLineage } from '../routing/lineage.js';
+import { encodeLineage } from '../pipeline/lineage.js';
 import { isPreparableSerde } from '../serde/registry.js';
 import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';

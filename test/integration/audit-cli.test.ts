@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { PipelineAudit } from '../../src/audit/pipeline-audit.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { auditWithKcat } from '../support/audit.js';
 import { caughtUp, committedOffsets, createPipelineTopics, endOffsets, produce, produceNumbered, type ReadRecord, uniqueName, withAdmin } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { auditLineage } from '../../src/audit/lineage-audit.js';
 import { LocalPrometheus } from '../../src/local-prometheus/prometheus.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { caughtUp, createPipelineTopics, inputLineage, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';

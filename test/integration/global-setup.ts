@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { findFreePort } from '../../src/local-server/supervisor.js';
 import { clusterDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { reapOrphanFaultClusters } from '../support/cluster.js';

@@ -3,7 +3,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { findFreePort } from '../../src/local-server/supervisor.js';
 import { createPipelineTopics, kafkaClient, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';

@@ -1,6 +1,6 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { findFreePort } from '../../src/local-server/supervisor.js';
 import { LocalSchemaRegistry } from '../../src/local-registry/registry.js';
 import { createTopics, produce, readRawValues, uniqueName } from '../support/kafka.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DecodeError, isNonRetryable } from '../../src/errors/index.js';
-import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { findFreePort } from '../../src/local-server/supervisor.js';
 import { LocalSchemaRegistry } from '../../src/local-registry/registry.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';

@@ -1,5 +1,5 @@
 import { type AuditOptions, type AuditTopics, auditPipeline, type PipelineAudit, positionKey, snapshotOf } from '../../src/audit/pipeline-audit.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { committedOffsets, type ReadRecord } from './kafka.js';
 import { type KcatReadOptions, readWithKcat } from './kcat.js';
 

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import type { Admin } from 'kafkajs';
 import { join } from 'node:path';
-import { isAlive, isListening, isPortFree, runJavaAsync, sleep } from '../../src/local-jvm/java-process.js';
+import { runJavaAsync } from '../../src/local-jvm/java.js';
+import { isAlive, isListening, isPortFree, sleep } from '../../src/local-server/supervisor.js';
 import { clusterDir, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { CONTROLLER_PORT_OFFSET, layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { coordinatorPartition, GROUP_STATE_TOPIC, TRANSACTION_STATE_TOPIC } from './coordinator.js';

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { type AuditResult, auditLineage } from '../../src/audit/lineage-audit.js';
 import type { PipelineAudit } from '../../src/audit/pipeline-audit.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { inputLineage, type ReadRecord, readTopics } from './kafka.js';
 import { readWithKcat } from './kcat.js';
 

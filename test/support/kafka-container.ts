@@ -1,5 +1,5 @@
 import { GenericContainer, Wait } from 'testcontainers';
-import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { findFreePort } from '../../src/local-server/supervisor.js';
 
 /** A single-node KRaft broker in the official apache/kafka image, for machines with Docker. */
 export async function startKafkaContainer(): Promise<{ brokers: string[]; stop: () => Promise<void> }> {

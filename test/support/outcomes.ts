@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createLogger } from '../../src/observability/logger.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { type ReadRecord, readTopics, withAdmin } from './kafka.js';
 
 /**

@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import { committedOffsets, endOffsets } from './kafka.js';
 import { dockerAnswers } from './docker.js';
 import { waitFor } from './wait.js';
-import { findFreePort } from '../../src/local-jvm/java-process.js';
+import { findFreePort } from '../../src/local-server/supervisor.js';
 import { LocalPostgres } from '../../src/local-postgres/postgres.js';
 
 const REPO = resolve(import.meta.dirname, '../..');

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DecodeError, HandlerContractError, NonRetryableError, nonRetryable, OutputRejectedError } from '../../src/errors/index.js';
 import { decide } from '../../src/routing/decide.js';
-import { type ErrorPolicy, resolveErrorPolicy, type ResolvedErrorPolicy } from '../../src/routing/policy.js';
+import { type ErrorPolicy, resolveErrorPolicy, type ResolvedErrorPolicy } from '../../src/config/error-policy.js';
 
 const backoff = { initialMs: 100, multiplier: 2, maxMs: 10_000, jitter: 0 };
 

@@ -1,10 +1,10 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../../src/errors/index.js';
-import { deadLetterTopicOf } from '../../src/routing/dead-letter.js';
+import { deadLetterTopicOf } from '../../src/pipeline/topic-names.js';
 import { dueAtOf, failureCopy, type Origin, originOf, userHeaders } from '../../src/routing/failure-copy.js';
 import { FAILURE_HEADERS, REPLAY_HEADERS } from '../../src/routing/failure-headers.js';
-import { LINEAGE_HEADER, parseLineage } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER, parseLineage } from '../../src/pipeline/lineage.js';
 
 const NOW = Date.UTC(2024, 4, 6, 7, 8, 9, 123);
 const NOW_ISO = '2024-05-06T07:08:09.123Z';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { isAlive } from '../../src/local-jvm/java-process.js';
+import { isAlive } from '../../src/local-server/supervisor.js';
 import type { LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { faultClusterFor, reapOrphanFaultClusters } from '../support/cluster.js';
 

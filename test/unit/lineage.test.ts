@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeLineage, LINEAGE_HEADER, parseLineage } from '../../src/routing/lineage.js';
+import { encodeLineage, LINEAGE_HEADER, parseLineage } from '../../src/pipeline/lineage.js';
 
 describe('lineage header', () => {
   it('has a stable header name', () => {

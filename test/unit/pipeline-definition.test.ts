@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CommitSettings } from '../../src/config/schema.js';
 import { consumedTopicsOf, definePipeline, type PipelineDefinition, resolvePipeline, topicsOf } from '../../src/pipeline/definition.js';
 import { defineHandler } from '../../src/pipeline/records.js';
-import { DEFAULT_BACKOFF } from '../../src/routing/policy.js';
+import { DEFAULT_BACKOFF } from '../../src/config/error-policy.js';
 import { bytesSerde, jsonSerde, type Serde, stringSerde } from '../../src/serde/index.js';
 
 const commit: CommitSettings = {

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_BACKOFF,
-  DEFAULT_ERROR_POLICY,
-  type ErrorPolicy,
-  errorPolicySchema,
-  resolveErrorPolicy,
-  retryTopicOf,
-} from '../../src/routing/policy.js';
+import { DEFAULT_BACKOFF, DEFAULT_ERROR_POLICY, type ErrorPolicy, errorPolicySchema, resolveErrorPolicy } from '../../src/config/error-policy.js';
+import { retryTopicOf } from '../../src/pipeline/topic-names.js';
 
 function issuesOf(input: unknown) {
   const result = errorPolicySchema.safeParse(input);

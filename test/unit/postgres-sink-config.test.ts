@@ -3,7 +3,7 @@ import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors/index.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler } from '../../src/pipeline/records.js';
-import { redactUrl, resolvePostgresSink, withPostgresUrl } from '../../src/sink/postgres/config.js';
+import { redactUrl, resolvePostgresSink, withPostgresUrl } from '../../src/config/postgres-sink.js';
 
 const handler = defineHandler({ handle: () => undefined });
 

@@ -6,7 +6,7 @@ import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline } from 
 import { defineHandler, type InputRecord, type OutputRecord } from '../../src/pipeline/records.js';
 import { failureCopy, originOf } from '../../src/routing/failure-copy.js';
 import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
-import { LINEAGE_HEADER } from '../../src/routing/lineage.js';
+import { LINEAGE_HEADER } from '../../src/pipeline/lineage.js';
 import { OutputBuffer } from '../../src/worker/output-buffer.js';
 import { decodeRecord } from '../../src/worker/record-decoder.js';
 

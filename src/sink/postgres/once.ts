@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { HandlerContractError } from '../../errors/index.js';
 import type { InputRecord, OnceFn } from '../../pipeline/records.js';
-import { encodeLineage } from '../../routing/lineage.js';
+import { encodeLineage } from '../../pipeline/lineage.js';
 import type { ScopedClient } from './scoped-client.js';
 
 /**

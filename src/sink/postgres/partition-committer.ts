@@ -7,7 +7,7 @@ import { onceIn, deliveredBefore } from './once.js';
 import { advanceIfOwner, type PartitionRow, takePartition } from './offsets.js';
 import { ScopedClient } from './scoped-client.js';
 import { asRecordError, isAbortedTransaction, isTransientDatabaseError } from './statement-errors.js';
-import type { SinkShared } from './strategy.js';
+import type { SinkShared } from './shared.js';
 
 /** An open database transaction of one partition, on a connection it holds until commit or rollback. */
 interface OpenTransaction {

@@ -1,13 +1,9 @@
-import pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { CommitStrategy, StrategyContext } from '../../commit/index.js';
-import { SharedProducer } from '../../commit/shared-producer.js';
-import { ConfigError, errorMessage } from '../../errors/index.js';
 import type { ResolvedPipeline } from '../../pipeline/definition.js';
-import type { ResolvedPostgresSink } from './config.js';
-import { type SinkMetrics, sinkMetricsOf } from './metrics.js';
+import { sinkMetricsOf } from './metrics.js';
 import { PostgresPartition } from './partition-committer.js';
-import { createTables, quoteTable } from './schema.js';
+import { SinkShared } from './shared.js';
 
 /**
  * Exactly-once into PostgreSQL: the handler writes through `ctx.db` inside a database
@@ -17,7 +13,8 @@ import { createTables, quoteTable } from './schema.js';
  *
  * The parts: the offsets table and its owner-epoch fencing (offsets.ts), the once-table
  * (once.ts), a savepoint per handler call and what a statement error means for the record
- * (partition-committer.ts, statement-errors.ts), `ctx.db` (scoped-client.ts).
+ * (partition-committer.ts, statement-errors.ts), `ctx.db` (scoped-client.ts), the pool and tables
+ * every partition shares (shared.ts).
  *
  * What is atomic with what: the handler's rows and the offset, in one database transaction.
  * Retry and dead-letter copies are Kafka writes, acknowledged (acks=all) before that commit:
@@ -37,62 +34,4 @@ export function postgresSinkStrategy(pipeline: ResolvedPipeline, context: Strate
     flush: async () => {},
     close: () => shared.close(),
   };
-}
-
-/** What every partition of a sink pipeline shares: the pool, the tables, the producer of failure copies. */
-export class SinkShared {
-  readonly pool: pg.Pool;
-  readonly offsetsTable: string;
-  readonly onceTable: string;
-  readonly producer: SharedProducer;
-  private schema: Promise<void> | undefined;
-
-  constructor(
-    readonly pipeline: ResolvedPipeline,
-    readonly sink: ResolvedPostgresSink,
-    readonly context: StrategyContext,
-    readonly metrics: SinkMetrics,
-  ) {
-    this.offsetsTable = quoteTable(sink.offsetsTable);
-    this.onceTable = quoteTable(sink.onceTable);
-    this.producer = new SharedProducer(context);
-    this.pool = new pg.Pool({
-      ...sink.connection,
-      max: sink.poolSize,
-      application_name: `txstream:${pipeline.name}`.slice(0, 63),
-      connectionTimeoutMillis: 10_000,
-      // PostgreSQL's own transaction timeout: a stalled owner (SIGSTOP, a network cut) holds row
-      // locks the next owner needs; the server ends its session after this, as the Kafka
-      // coordinator aborts a transaction after transaction.timeout.ms.
-      idle_in_transaction_session_timeout: pipeline.commit.transactionTimeoutMs,
-      keepAlive: true,
-    });
-    // An idle pooled connection the server closed (a restart) must not crash the process; the next checkout reconnects.
-    // The message and SQLSTATE only: pg's error carries its whole client object.
-    this.pool.on('error', (error) =>
-      context.logger.warn({ error: errorMessage(error), code: (error as { code?: unknown }).code, database: sink.where }, 'idle database connection failed; it will be replaced'),
-    );
-  }
-
-  /** Connects once and creates the offsets and once tables when missing; a wrong URL or password fails the start. */
-  async start(): Promise<void> {
-    try {
-      await this.ensureSchema();
-    } catch (error) {
-      throw new ConfigError(`cannot use the database at ${this.sink.where}: ${errorMessage(error)}`, `pipeline '${this.pipeline.name}' sink.postgres`);
-    }
-    this.context.logger.info({ database: this.sink.where, offsetsTable: this.sink.offsetsTable }, 'PostgreSQL sink ready');
-  }
-
-  ensureSchema(): Promise<void> {
-    this.schema ??= createTables(this.pool, { offsets: this.offsetsTable, once: this.onceTable });
-    return this.schema.catch((error: unknown) => {
-      this.schema = undefined;
-      throw error;
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.allSettled([this.pool.end(), this.producer.close()]);
-  }
 }

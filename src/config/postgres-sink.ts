@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { DEFAULTS } from '../../config/defaults.js';
-import { ConfigError } from '../../errors/index.js';
-import { withoutUndefined } from '../../util/objects.js';
+import { DEFAULTS } from './defaults.js';
+import { ConfigError } from '../errors/index.js';
+import { withoutUndefined } from '../util/objects.js';
 
 /** A table name: an identifier, optionally schema-qualified, quoted by txstream (never interpolated as given). */
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/;

@@ -1,11 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
-import { dirname } from 'node:path';
 
 /**
- * Process plumbing shared by the local broker and the local schema registry:
- * both are JVM programs started detached, tracked by pid, and logged to a file.
+ * Supervising the local servers (broker, schema registry, PostgreSQL, Prometheus): each runs
+ * detached from the command that started it, tracked by pid, logged to a file. Here: is it
+ * alive, is its port free or answering, stop it, show the end of its log.
  */
 
 /** A failure the user can fix; the CLI prints the message alone, no stack. */
@@ -63,61 +63,6 @@ export function findFreePort(): Promise<number> {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));
-    });
-  });
-}
-
-export interface DetachedJava {
-  readonly classpath: string;
-  readonly mainClass: string;
-  readonly args: readonly string[];
-  readonly jvmOptions: readonly string[];
-  readonly logFile: string;
-  readonly env?: NodeJS.ProcessEnv;
-}
-
-/** Starts a JVM that outlives this Node process; its stdout and stderr go to logFile. */
-export function startDetachedJava(options: DetachedJava): number {
-  mkdirSync(dirname(options.logFile), { recursive: true });
-  const log = openSync(options.logFile, 'a');
-  const child = spawn('java', [...options.jvmOptions, '-cp', options.classpath, options.mainClass, ...options.args], {
-    detached: true,
-    stdio: ['ignore', log, log],
-    env: { ...process.env, ...options.env },
-  });
-  if (child.pid === undefined) {
-    throw new LocalSetupError(`could not start java ${options.mainClass}; see ${options.logFile}`);
-  }
-  child.unref();
-  return child.pid;
-}
-
-/** Runs a JVM to completion (e.g. a formatting tool); throws with its output on failure. */
-export function runJava(classpath: string, mainClass: string, args: readonly string[], jvmOptions: readonly string[] = []): string {
-  const result = spawnSync('java', [...jvmOptions, '-cp', classpath, mainClass, ...args], {
-    encoding: 'utf8',
-  });
-  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
-  if (result.error || result.status !== 0) {
-    throw new LocalSetupError(`${mainClass} ${args.join(' ')} failed (exit ${result.status}):\n${output.trim()}`);
-  }
-  return output;
-}
-
-/**
- * runJava without blocking the event loop: fault tests run Kafka's admin tools
- * (seconds of JVM start-up) while their timers keep killing and restarting workers.
- */
-export function runJavaAsync(classpath: string, mainClass: string, args: readonly string[], jvmOptions: readonly string[] = []): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('java', [...jvmOptions, '-cp', classpath, mainClass, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', (error) => reject(new LocalSetupError(`could not start java ${mainClass}: ${error.message}`)));
-    child.once('close', (code) => {
-      if (code === 0) resolve(output);
-      else reject(new LocalSetupError(`${mainClass} ${args.join(' ')} failed (exit ${code}):\n${output.trim()}`));
     });
   });
 }

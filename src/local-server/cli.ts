@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { LocalSetupError } from './java-process.js';
+import { LocalSetupError } from './supervisor.js';
 
-/** What the local broker and registry commands share: option parsing and how they fail. */
+/** What the local server commands share: option parsing and how they fail. */
 export function positiveInt(value: string): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError(`'${value}' is not a positive whole number`);

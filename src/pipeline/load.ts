@@ -3,8 +3,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PipelineFileConfig } from '../config/schema.js';
 import { ConfigError } from '../errors/index.js';
-import type { PipelineDefinition } from '../pipeline/definition.js';
-import { defineHandler, type Handler } from '../pipeline/records.js';
+import type { PipelineDefinition } from './definition.js';
+import { defineHandler, type Handler } from './records.js';
 
 /** Turns pipelines from a config file into definitions by importing their handler modules. */
 export async function loadPipelines(

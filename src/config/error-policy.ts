@@ -63,8 +63,3 @@ export function resolveErrorPolicy(policy: ErrorPolicy | undefined): ResolvedErr
     then: chosen.onError === 'retry' ? chosen.then : 'dead-letter',
   };
 }
-
-/** Retry topics of an input: one per attempt, so every topic holds records of one delay and stays FIFO by due time. */
-export function retryTopicOf(inputTopic: string, attempt: number): string {
-  return `${inputTopic}.retry.${attempt}`;
-}

@@ -1,0 +1,66 @@
+import pg from 'pg';
+import { SharedProducer } from '../../commit/shared-producer.js';
+import type { StrategyContext } from '../../commit/index.js';
+import type { ResolvedPostgresSink } from '../../config/postgres-sink.js';
+import { ConfigError, errorMessage } from '../../errors/index.js';
+import type { ResolvedPipeline } from '../../pipeline/definition.js';
+import type { SinkMetrics } from './metrics.js';
+import { createTables, quoteTable } from './schema.js';
+
+/** What every partition of a sink pipeline shares: the pool, the tables, the producer of failure copies. */
+export class SinkShared {
+  readonly pool: pg.Pool;
+  readonly offsetsTable: string;
+  readonly onceTable: string;
+  readonly producer: SharedProducer;
+  private schema: Promise<void> | undefined;
+
+  constructor(
+    readonly pipeline: ResolvedPipeline,
+    readonly sink: ResolvedPostgresSink,
+    readonly context: StrategyContext,
+    readonly metrics: SinkMetrics,
+  ) {
+    this.offsetsTable = quoteTable(sink.offsetsTable);
+    this.onceTable = quoteTable(sink.onceTable);
+    this.producer = new SharedProducer(context);
+    this.pool = new pg.Pool({
+      ...sink.connection,
+      max: sink.poolSize,
+      application_name: `txstream:${pipeline.name}`.slice(0, 63),
+      connectionTimeoutMillis: 10_000,
+      // PostgreSQL's own transaction timeout: a stalled owner (SIGSTOP, a network cut) holds row
+      // locks the next owner needs; the server ends its session after this, as the Kafka
+      // coordinator aborts a transaction after transaction.timeout.ms.
+      idle_in_transaction_session_timeout: pipeline.commit.transactionTimeoutMs,
+      keepAlive: true,
+    });
+    // An idle pooled connection the server closed (a restart) must not crash the process; the next checkout reconnects.
+    // The message and SQLSTATE only: pg's error carries its whole client object.
+    this.pool.on('error', (error) =>
+      context.logger.warn({ error: errorMessage(error), code: (error as { code?: unknown }).code, database: sink.where }, 'idle database connection failed; it will be replaced'),
+    );
+  }
+
+  /** Connects once and creates the offsets and once tables when missing; a wrong URL or password fails the start. */
+  async start(): Promise<void> {
+    try {
+      await this.ensureSchema();
+    } catch (error) {
+      throw new ConfigError(`cannot use the database at ${this.sink.where}: ${errorMessage(error)}`, `pipeline '${this.pipeline.name}' sink.postgres`);
+    }
+    this.context.logger.info({ database: this.sink.where, offsetsTable: this.sink.offsetsTable }, 'PostgreSQL sink ready');
+  }
+
+  ensureSchema(): Promise<void> {
+    this.schema ??= createTables(this.pool, { offsets: this.offsetsTable, once: this.onceTable });
+    return this.schema.catch((error: unknown) => {
+      this.schema = undefined;
+      throw error;
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.pool.end(), this.producer.close()]);
+  }
+}
