@@ -5,7 +5,6 @@ export type {
   CommitListener,
   CommitResult,
   CommitStrategy,
-  CommitterContextFields,
   CommitUnit,
   GroupMembership,
   PartitionCommitter,

@@ -75,10 +75,10 @@ export interface PartitionCommitter {
   consumedBefore(records: readonly InputRecord[]): Promise<ReadonlySet<InputRecord>>;
   /**
    * Runs one handler call (a record, or a batch being isolated) in the scope the committer
-   * gives it, with the context fields it provides (the sink: a savepoint, `ctx.db`,
-   * `ctx.once`). A failure undoes the call's writes and is rethrown, routed by the error policy.
+   * gives it, with the context fields it adds (the sink: a savepoint, `ctx.db`, `ctx.once`).
+   * A failure undoes the call's writes and is rethrown, routed by the error policy.
    */
-  runHandlerCall<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T>;
+  runHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T>;
   /**
    * Writes a unit (an empty one, with no outputs and no records, moves the offset past filtered
    * records). A strategy whose write commits, or whose interval has run out, commits here and
@@ -92,8 +92,6 @@ export interface PartitionCommitter {
   close(): Promise<void>;
 }
 
-/** The handler-context fields a committer may supply. */
-export type CommitterContextFields = Pick<HandlerContext, 'db' | 'once'>;
 
 export interface CommitResult {
   readonly records: number;
@@ -149,8 +147,8 @@ export function transactionalIdFor(groupId: string, instanceId: string): string 
 }
 
 /** For committers whose handler calls need no scope of their own: the call runs as it is. */
-export function unscopedHandlerCall<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T> {
-  return call(NO_CONTEXT_FIELDS);
+export function unscopedHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
+  return call(context);
 }
 
 /** For committers whose commit includes every copy's write: no delivery is ever seen twice. */
@@ -158,5 +156,4 @@ export async function noneConsumedBefore(): Promise<ReadonlySet<InputRecord>> {
   return NONE_CONSUMED;
 }
 
-const NO_CONTEXT_FIELDS: CommitterContextFields = Object.freeze({});
 const NONE_CONSUMED: ReadonlySet<InputRecord> = new Set();

@@ -67,6 +67,11 @@ export function recordBatchSize(message: Message): number {
 /** What a record adds to a batch of many, at most: its bytes plus a bound on its framing. */
 export function recordSizeInBatch(message: Message): number {
   let size = RECORD_FRAMING_BOUND + Math.max(0, bytesOf(message.key)) + Math.max(0, bytesOf(message.value));
-  for (const [name, value] of headerEntries(message.headers)) size += Buffer.byteLength(name) + Math.max(0, bytesOf(value));
+  // Every output pays this: no intermediate arrays.
+  for (const name in message.headers) {
+    const value = message.headers[name];
+    if (Array.isArray(value)) for (const item of value) size += Buffer.byteLength(name) + Math.max(0, bytesOf(item as Buffer | string));
+    else size += Buffer.byteLength(name) + Math.max(0, bytesOf(value));
+  }
   return size;
 }

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { CommitListener, CommitterContextFields, CommitUnit, PartitionCommitter, TopicPartition } from '../../commit/index.js';
+import type { CommitListener, CommitUnit, PartitionCommitter, TopicPartition } from '../../commit/index.js';
 import { splitIntoRequests } from '../../commit/request-size.js';
 import { errorMessage, HandlerContractError, HandlerTimeoutError, PartitionOwnerFencedError, UnitRollbackError } from '../../errors/index.js';
-import type { InputRecord } from '../../pipeline/records.js';
+import type { HandlerContext, InputRecord } from '../../pipeline/records.js';
 import { onceIn, deliveredBefore } from './once.js';
 import { advanceIfOwner, type PartitionRow, takePartition } from './offsets.js';
 import { ScopedClient } from './scoped-client.js';
@@ -78,13 +78,13 @@ export class PostgresPartition implements PartitionCommitter {
   }
 
   /** One handler call in a savepoint: a failure undoes the call's statements alone. */
-  async runHandlerCall<T>(call: (fields: CommitterContextFields) => Promise<T>): Promise<T> {
+  async runHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
     const tx = await this.transaction();
     await this.unitQuery(tx, 'SAVEPOINT txstream_call');
     const scope = new ScopedClient(tx.client);
     let result: T;
     try {
-      result = await call({ db: scope, once: onceIn(scope, this.shared.onceTable, this.shared.context.groupId) });
+      result = await call({ ...context, db: scope, once: onceIn(scope, this.shared.onceTable, this.shared.context.groupId) });
       if (hasOutputs(result)) {
         throw new HandlerContractError(`the handler of sink pipeline '${this.shared.pipeline.name}' returned Kafka outputs; a sink pipeline writes with ctx.db and returns nothing`);
       }
