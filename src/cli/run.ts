@@ -58,6 +58,7 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
     groupId: settings.groupId,
     commit: settings.commit,
     partitionsConcurrently: settings.partitionsConcurrently,
+    maxInFlight: settings.maxInFlight,
     sessionTimeoutMs: settings.sessionTimeoutMs,
     heartbeatIntervalMs: settings.heartbeatIntervalMs,
     rebalanceTimeoutMs: settings.rebalanceTimeoutMs,

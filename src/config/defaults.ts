@@ -30,6 +30,16 @@ export const DEFAULTS = {
   transactionTimeoutMs: 10_000,
   /** Partitions whose batches are processed at the same time by one worker. */
   partitionsConcurrently: 4,
+  /**
+   * Handler calls in flight per partition under `concurrency.ordering` key or unordered, when the
+   * pipeline names no maxInFlight: enough to hide a few milliseconds of I/O per call.
+   */
+  maxInFlightPerPartition: 16,
+  /**
+   * Handler calls in flight in one worker, across its partitions and pipelines: bounds the
+   * memory and the connections the handlers' I/O can take, whatever the pipelines ask.
+   */
+  maxInFlight: 1_000,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   rebalanceTimeoutMs: 60_000,

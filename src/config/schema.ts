@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
+import { concurrencySchema } from './concurrency.js';
 import { errorPolicySchema } from './error-policy.js';
 import { sinkFileSchema } from './postgres-sink.js';
 import { MAX_TIMER_MS } from './timers.js';
@@ -29,6 +30,8 @@ export const pipelineFileSchema = z
     outputs: z.array(z.string().min(1)).optional(),
     /** A handler call past this fails with HandlerTimeoutError (Node's timers take at most 2^31-1 ms). */
     handlerTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+    /** Handler calls at the same time inside a partition, and the order they keep. */
+    concurrency: concurrencySchema.optional(),
     handler: z
       .object({
         module: z.string().min(1),
@@ -85,6 +88,8 @@ export const workerSettingsFields = z
     groupId: z.string().min(1).optional(),
     commit: commitSettingsSchema,
     partitionsConcurrently: z.number().int().min(1).max(1000),
+    /** Handler calls in flight in the whole worker, across partitions and pipelines. */
+    maxInFlight: z.number().int().min(1).max(100_000),
     sessionTimeoutMs: ms(1_000),
     heartbeatIntervalMs: ms(100),
     rebalanceTimeoutMs: ms(1_000),
@@ -136,6 +141,7 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
     transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
   },
   partitionsConcurrently: DEFAULTS.partitionsConcurrently,
+  maxInFlight: DEFAULTS.maxInFlight,
   sessionTimeoutMs: DEFAULTS.sessionTimeoutMs,
   heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
   rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,

@@ -87,6 +87,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'partitions processed at once',
   },
   {
+    path: ['maxInFlight'],
+    flag: 'max-in-flight',
+    group: 'worker',
+    env: ['TXSTREAM_MAX_IN_FLIGHT'],
+    kind: 'int',
+    description: "handler calls in flight in the whole worker (caps every pipeline's concurrency.maxInFlight)",
+  },
+  {
     path: ['sessionTimeoutMs'],
     flag: 'session-timeout-ms',
     group: 'worker',

@@ -14,6 +14,9 @@ export class WorkerMetrics {
   readonly commitSeconds: Histogram<'pipeline' | 'strategy'>;
   readonly endToEndSeconds: Histogram<'pipeline'>;
   readonly rebalancePauseSeconds: Histogram<'pipeline'>;
+  readonly callsInFlight: Gauge<'pipeline' | 'topic' | 'partition'>;
+  readonly keyWaitSeconds: Histogram<'pipeline'>;
+  readonly heldOutputs: Gauge<'pipeline' | 'topic' | 'partition'>;
   readonly assignedPartitions: Gauge<'pipeline'>;
   readonly consumerLag: Gauge<'pipeline' | 'topic' | 'partition'>;
 
@@ -85,6 +88,25 @@ export class WorkerMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
+    this.callsInFlight = new Gauge({
+      name: 'txstream_handler_calls_in_flight',
+      help: 'Handler calls running now, per input partition (concurrency inside a partition)',
+      labelNames: ['pipeline', 'topic', 'partition'],
+      registers,
+    });
+    this.keyWaitSeconds = new Histogram({
+      name: 'txstream_key_wait_seconds',
+      help: 'How long a record waited for the record before it with the same key (concurrency.ordering key)',
+      labelNames: ['pipeline'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    });
+    this.heldOutputs = new Gauge({
+      name: 'txstream_held_outputs',
+      help: 'Records handled and waiting for the rest of their unit before their outputs are written, per input partition',
+      labelNames: ['pipeline', 'topic', 'partition'],
+      registers,
+    });
     this.assignedPartitions = new Gauge({ name: 'txstream_assigned_partitions', help: 'Partitions assigned to this worker', labelNames: ['pipeline'], registers });
     this.consumerLag = new Gauge({
       name: 'txstream_consumer_lag',
@@ -108,6 +130,9 @@ export class WorkerMetrics {
       },
       commitCycle: (seconds) => this.commitSeconds.observe({ pipeline, strategy }, seconds),
       rebalancePause: (seconds) => this.rebalancePauseSeconds.observe({ pipeline }, seconds),
+      callsInFlight: ({ topic, partition }, delta) => this.callsInFlight.inc({ pipeline, topic, partition: String(partition) }, delta),
+      keyWait: (seconds) => this.keyWaitSeconds.observe({ pipeline }, seconds),
+      heldOutputs: ({ topic, partition }, count) => this.heldOutputs.set({ pipeline, topic, partition: String(partition) }, count),
     };
   }
 }
@@ -122,6 +147,20 @@ export interface TaskMetrics {
   /** One commit cycle of the shared transaction, for all its partitions. */
   commitCycle(seconds: number): void;
   rebalancePause(seconds: number): void;
+  /** Handler calls of a partition started (+1) or settled (-1), under concurrency. */
+  callsInFlight(partition: { readonly topic: string; readonly partition: number }, delta: number): void;
+  /** A record waited this long for the one before it with its key. */
+  keyWait(seconds: number): void;
+  /** Records of the unit being handled that are done and wait for the rest of it. */
+  heldOutputs(partition: { readonly topic: string; readonly partition: number }, count: number): void;
 }
 
-export const NO_TASK_METRICS: TaskMetrics = { unitProcessed: () => {}, committed: () => {}, commitCycle: () => {}, rebalancePause: () => {} };
+export const NO_TASK_METRICS: TaskMetrics = {
+  unitProcessed: () => {},
+  committed: () => {},
+  commitCycle: () => {},
+  rebalancePause: () => {},
+  callsInFlight: () => {},
+  keyWait: () => {},
+  heldOutputs: () => {},
+};

@@ -1,5 +1,6 @@
 import { DEFAULTS } from '../config/defaults.js';
 import type { CommitSettings } from '../config/schema.js';
+import { type ConcurrencyInput, concurrencySchema, type ResolvedConcurrency } from '../config/concurrency.js';
 import { type ErrorPolicyInput, errorPolicySchema, type ResolvedErrorPolicy, resolveErrorPolicy } from '../config/error-policy.js';
 import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } from '../config/postgres-sink.js';
 import { withoutUndefined } from '../util/objects.js';
@@ -32,6 +33,11 @@ export interface PipelineDefinition<In = unknown, Out = unknown> {
   /** A handler call that has not settled after this fails with HandlerTimeoutError; default DEFAULTS.handlerTimeoutMs. */
   readonly handlerTimeoutMs?: number;
   /**
+   * Handler calls at the same time inside a partition: `{ ordering: 'key', maxInFlight: 64 }`
+   * keeps each key's order and runs other keys concurrently. Default: one record at a time.
+   */
+  readonly concurrency?: ConcurrencyInput;
+  /**
    * A database the handler writes to through `ctx.db`, exactly once: the input offsets commit
    * in the same database transaction. A sink pipeline has no Kafka outputs (see README).
    */
@@ -61,6 +67,7 @@ export interface ResolvedPipeline {
   readonly commit: CommitSettings;
   readonly errorPolicy: ResolvedErrorPolicy;
   readonly handlerTimeoutMs: number;
+  readonly concurrency: ResolvedConcurrency;
   /** Retry topics of an input, one per attempt (none unless the policy retries). */
   readonly retryTopicsFor: (inputTopic: string) => string[];
   /** The input a fetched topic belongs to, and its retry tier (0 for the input itself). */
@@ -107,6 +114,7 @@ export function resolvePipeline(
     commit,
     errorPolicy,
     handlerTimeoutMs: handlerTimeoutOf(definition, commit),
+    concurrency: concurrencyOf(definition),
     retryTopicsFor,
     sourceOf: (topic) => sources.get(topic),
     ...(definition.sink ? { sink: { postgres: resolvePostgresSink(definition.name, definition.sink.postgres) } } : {}),
@@ -132,6 +140,27 @@ function handlerTimeoutOf(definition: PipelineDefinition, commit: CommitSettings
     throw new ConfigError(`pipeline '${definition.name}': handlerTimeoutMs ${String(chosen)} is out of range; accepted: 1..${most} ms${why}`);
   }
   return chosen;
+}
+
+function concurrencyOf(definition: PipelineDefinition): ResolvedConcurrency {
+  const where = `pipeline '${definition.name}': concurrency`;
+  const parsed = concurrencySchema.safeParse(definition.concurrency ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${where}${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const ordering = parsed.data.ordering ?? 'partition';
+  if (ordering === 'partition') {
+    if ((parsed.data.maxInFlight ?? 1) !== 1) {
+      throw new ConfigError(`${where}.maxInFlight ${parsed.data.maxInFlight}: ordering 'partition' handles one record at a time; use ordering 'key' (or 'unordered') for more`);
+    }
+    return { ordering, maxInFlight: 1 };
+  }
+  if (definition.sink) {
+    // One database transaction per partition runs on one connection: its calls cannot overlap.
+    throw new ConfigError(`${where}.ordering '${ordering}': a PostgreSQL sink pipeline handles one record at a time per partition (its calls share one database transaction); use ordering 'partition'`);
+  }
+  return { ordering, maxInFlight: parsed.data.maxInFlight ?? DEFAULTS.maxInFlightPerPartition };
 }
 
 function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {

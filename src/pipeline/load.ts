@@ -26,6 +26,7 @@ export async function loadPipelines(
       output: config.output,
       outputs: config.outputs,
       handlerTimeoutMs: config.handlerTimeoutMs,
+      concurrency: config.concurrency,
       groupId: config.groupId,
       deadLetterTopic: config.deadLetterTopic,
       serde: config.serde,

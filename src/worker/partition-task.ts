@@ -12,6 +12,7 @@ import { backoffDelay } from '../routing/backoff.js';
 import { dueAtOf } from '../routing/failure-copy.js';
 import { Serial } from '../util/serial.js';
 import type { HandlerWatch } from './handler-watch.js';
+import type { Slots } from './lanes.js';
 import { emptyPendingUnit, type PendingUnit, PendingUnits } from './pending-units.js';
 import { BlockedRecord, UnitProcessor } from './unit-processor.js';
 import { WriteRefusals } from './write-refusals.js';
@@ -34,6 +35,8 @@ export interface PartitionTaskDeps {
   readonly catalog: TopicCatalog;
   /** Abandoned handler calls, for liveness. */
   readonly handlerWatch?: HandlerWatch;
+  /** The worker-wide cap on handler calls in flight (concurrency inside partitions). */
+  readonly workerSlots?: Slots;
 }
 
 type TaskState = 'created' | 'running' | 'fenced' | 'closed';
@@ -83,6 +86,8 @@ export class PartitionTask implements CommitListener {
    * in a later transaction.
    */
   private inFlight: Promise<void> | undefined;
+  /** Ends what handling waits for on its own (a blocked key's retry in place) when a flush or close needs the partition. */
+  private interrupt = new AbortController();
 
   constructor(private readonly deps: PartitionTaskDeps) {
     this.committer = deps.createCommitter(this);
@@ -142,12 +147,14 @@ export class PartitionTask implements CommitListener {
 
   /** Commits whatever is pending (rebalance, drain, the committer's interval). */
   flush(): Promise<void> {
+    this.interruptHandling();
     return this.serial.run(async () => {
       if (await this.settleInFlight()) await this.commitPending();
     });
   }
 
   close(mode: 'commit' | 'abort'): Promise<void> {
+    this.interruptHandling();
     return this.serial.run(async () => {
       this.clearResumeTimer();
       if (mode === 'commit') {
@@ -161,6 +168,11 @@ export class PartitionTask implements CommitListener {
         this.log.warn({ err: error }, 'closing the partition producer failed');
       }
     });
+  }
+
+  private interruptHandling(): void {
+    this.interrupt.abort();
+    this.interrupt = new AbortController();
   }
 
   private async process(payload: EachBatchPayload): Promise<void> {
@@ -206,7 +218,7 @@ export class PartitionTask implements CommitListener {
       const nextOffset = nextOffsetAfter(batch, last, waitFor === undefined && end >= due.length);
       const unitStarted = performance.now();
       await this.committer.acknowledgeOnReceipt(nextOffset);
-      const processed = await this.processor.process(records, payload.heartbeat);
+      const processed = await this.processor.process(records, payload.heartbeat, this.interrupt.signal);
       const alone = this.refusals.isolating;
       const unit: CommitUnit = {
         outputs: processed.outputs,

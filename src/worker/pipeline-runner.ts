@@ -9,6 +9,7 @@ import { consumedTopicsOf, type ResolvedPipeline } from '../pipeline/definition.
 import { TopicCatalog } from '../kafka/topic-catalog.js';
 import { createCommitStrategy } from './commit-strategies.js';
 import type { HandlerWatch } from './handler-watch.js';
+import type { Slots } from './lanes.js';
 import { PartitionTask } from './partition-task.js';
 import { TaskManager } from './task-manager.js';
 
@@ -37,6 +38,8 @@ export interface PipelineRunnerDeps {
   readonly handlerWatch?: HandlerWatch;
   /** Names this worker's transactional producer: `<groupId>.<instanceId>`. */
   readonly instanceId: string;
+  /** The worker-wide cap on handler calls in flight, shared by every pipeline. */
+  readonly workerSlots?: Slots;
 }
 
 /**
@@ -248,6 +251,7 @@ export class PipelineRunner {
       metrics: this.taskMetrics,
       catalog: this.catalog,
       handlerWatch: this.deps.handlerWatch,
+      workerSlots: this.deps.workerSlots,
     });
   }
 }

@@ -1,19 +1,32 @@
 import type { KafkaMessage } from 'kafkajs';
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { PartitionCommitter, TopicMessages, TopicPartition } from '../commit/index.js';
 import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
 import { recordBatchSize } from '../kafka/record-size.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { type BatchHandlerFn, type HandlerContext, type HandlerResult, type InputRecord, normaliseResult, type RecordHandlerFn } from '../pipeline/records.js';
+import type { TaskMetrics } from '../observability/metrics.js';
+import {
+  type BatchHandlerFn,
+  type HandlerContext,
+  type HandlerResult,
+  type InputRecord,
+  normaliseResult,
+  type OutputRecord,
+  type RecordHandlerFn,
+} from '../pipeline/records.js';
+import { backoffDelay } from '../routing/backoff.js';
 import { fitCopy } from '../routing/copy-fit.js';
 import { decide } from '../routing/decide.js';
 import { failureCopy, originOf } from '../routing/failure-copy.js';
 import { retryHeadersProblem } from '../routing/header-checks.js';
 import { encodeLineage } from '../pipeline/lineage.js';
 import { isPreparableSerde } from '../serde/registry.js';
+import { sleepUnless } from '../util/sleep.js';
 import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
+import { laneOf, runInLanes, type Slots, subBatches } from './lanes.js';
 import { checkOutput } from './output-check.js';
 import { OutputBuffer } from './output-buffer.js';
 import { decodeRecord } from './record-decoder.js';
@@ -33,6 +46,9 @@ export interface UnitProcessorDeps {
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly handlerWatch?: HandlerWatch;
+  readonly metrics: TaskMetrics;
+  /** The worker-wide cap on handler calls in flight, shared by every partition. */
+  readonly workerSlots?: Slots;
 }
 
 /** How a unit's failed records were routed, counted once the unit commits. */
@@ -66,6 +82,9 @@ interface Input {
   readonly message: KafkaMessage;
 }
 
+/** What one handler call on a record gave: its outputs, or its failure. */
+type RecordOutcome = { readonly outputs: readonly OutputRecord[] } | { readonly error: unknown };
+
 /** One unit in the making: its outputs so far and its routing counts. */
 interface Unit {
   readonly outputs: OutputBuffer;
@@ -83,18 +102,24 @@ export class UnitProcessor {
   private readonly log: Logger;
   /** Every topic this partition may write: the pipeline's outputs, its retry tiers and dead-letter topic. */
   private readonly writable: readonly string[];
+  /** Under `concurrency.ordering` key or unordered: a call starts when one of the partition's slots, and one of the worker's, is free. */
+  private readonly slots: Slots | undefined;
 
   constructor(private readonly deps: UnitProcessorDeps) {
-    const { pipeline, input } = deps;
+    const { pipeline, input, workerSlots } = deps;
     this.log = deps.logger;
     this.writable = [...pipeline.outputs, ...pipeline.retryTopicsFor(input), pipeline.deadLetterTopicFor(input)];
+    if (pipeline.concurrency.ordering !== 'partition') {
+      const partitionSlots = pLimit(pipeline.concurrency.maxInFlight);
+      this.slots = workerSlots ? (fn) => partitionSlots(() => workerSlots(fn)) : (fn) => partitionSlots(fn);
+    }
   }
 
   /**
    * Runs the handler on one unit. A record that fails is routed alone by the error
    * policy (retry topic, dead-letter topic, skip); `block` fails the whole unit.
    */
-  async process(messages: KafkaMessage[], heartbeat: () => Promise<void>): Promise<ProcessedUnit> {
+  async process(messages: KafkaMessage[], heartbeat: () => Promise<void>, interrupt: AbortSignal): Promise<ProcessedUnit> {
     const { pipeline, catalog } = this.deps;
     const { topic, partition } = this.deps.partition;
     await catalog.load(this.writable);
@@ -128,26 +153,112 @@ export class UnitProcessor {
     if (inputs.length > 0) {
       const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
       const handler = pipeline.handler;
-      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, context);
+      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, context, interrupt);
+      else if (this.slots) await this.handleSubBatches(handler.handleBatch, inputs, unit, context, this.slots);
       else await this.handleIsolating(handler.handleBatch, inputs, unit, context);
     }
     return { outputs: unit.outputs.topicMessages(), outputCount: unit.outputs.count, routed: unit.routed };
   }
 
-  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext): Promise<void> {
-    for (const { record, message } of inputs) {
-      try {
-        const outputs = normaliseResult(
-          await this.inCommitterScope(context, (scoped) =>
-            this.callHandler(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handle(record, bounded)),
-          ),
-        );
-        await this.refreshTopicsOf([outputs]);
-        unit.outputs.addOutputs(record, outputs);
-      } catch (error) {
-        this.route(unit, message, error);
-      }
+  /**
+   * A record handler on each record. One at a time, the outcome carried out as it comes; under
+   * concurrency the calls run in lanes (one key at a time, in offset order) and their outcomes
+   * are carried out once all have settled, in offset order, so each key's outputs keep its order.
+   */
+  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext, interrupt: AbortSignal): Promise<void> {
+    const { slots } = this;
+    if (!slots) {
+      for (const input of inputs) this.carryOut(unit, input, await this.callRecord(handle, input, context));
+      return;
     }
+    const { metrics, partition, pipeline } = this.deps;
+    const outcomes: RecordOutcome[] = new Array<RecordOutcome>(inputs.length);
+    let settled = 0;
+    await runInLanes({
+      count: inputs.length,
+      laneOf: (index) => laneOf(pipeline.concurrency.ordering, (inputs[index] as Input).message.key),
+      slots,
+      call: async (index) => {
+        metrics.callsInFlight(partition, 1);
+        try {
+          outcomes[index] = await this.callRecordInPlace(handle, inputs[index] as Input, context, interrupt);
+        } finally {
+          metrics.callsInFlight(partition, -1);
+          metrics.heldOutputs(partition, ++settled);
+        }
+      },
+      onLaneWait: (ms) => metrics.keyWait(ms / 1000),
+    });
+    metrics.heldOutputs(partition, 0);
+    inputs.forEach((input, index) => this.carryOut(unit, input, outcomes[index] as RecordOutcome));
+  }
+
+  /** One handler call on one record; its failure is its outcome. */
+  private async callRecord(handle: RecordHandlerFn<unknown, unknown>, { record, message }: Input, context: HandlerContext): Promise<RecordOutcome> {
+    try {
+      const outputs = normaliseResult(
+        await this.inCommitterScope(context, (scoped) =>
+          this.callHandler(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handle(record, bounded)),
+        ),
+      );
+      await this.refreshTopicsOf([outputs]);
+      return { outputs };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  /**
+   * Under concurrency, a record the `block` policy holds is retried in place, with the policy's
+   * backoff: only its key waits, while the unit's other keys go on; the unit is written once
+   * it succeeds. A drain or a rebalance (`interrupt`) ends the wait: the record then fails the
+   * unit, which rolls back and is retried from its last commit, as a blocked record always is.
+   */
+  private async callRecordInPlace(handle: RecordHandlerFn<unknown, unknown>, input: Input, context: HandlerContext, interrupt: AbortSignal): Promise<RecordOutcome> {
+    const { pipeline } = this.deps;
+    for (let failures = 1; ; failures++) {
+      const outcome = await this.callRecord(handle, input, context);
+      if (!('error' in outcome) || outcome.error instanceof UnitRollbackError) return outcome;
+      if (decide(pipeline.errorPolicy, outcome.error, this.deps.input, input.record.attempt).kind !== 'block') return outcome;
+      const delayMs = backoffDelay(pipeline.errorPolicy.backoff, failures);
+      this.log.error({ err: outcome.error, offset: input.message.offset, attempt: failures, retryInMs: delayMs }, 'record failed; blocking its key and retrying in place');
+      if (!(await sleepUnless(delayMs, [interrupt, this.deps.signal]))) return outcome;
+    }
+  }
+
+  /** A record's outcome into the unit: its outputs, or its failure routed by the policy. */
+  private carryOut(unit: Unit, { record, message }: Input, outcome: RecordOutcome): void {
+    if ('error' in outcome) return this.route(unit, message, outcome.error);
+    try {
+      unit.outputs.addOutputs(record, outcome.outputs);
+    } catch (error) {
+      this.route(unit, message, error);
+    }
+  }
+
+  /**
+   * A batch handler under concurrency: the unit in sub-batches of whole lanes (a key's records
+   * in one sub-batch, in offset order), handled at the same time, each isolating its own
+   * failures. A record the `block` policy holds fails the whole unit, as without concurrency.
+   */
+  private async handleSubBatches(handleBatch: BatchHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext, slots: Slots): Promise<void> {
+    const { metrics, partition, pipeline } = this.deps;
+    const groups = subBatches(inputs, pipeline.concurrency.maxInFlight, (input) => laneOf(pipeline.concurrency.ordering, input.message.key));
+    const settled = await Promise.allSettled(
+      groups.map((group) =>
+        slots(async () => {
+          metrics.callsInFlight(partition, 1);
+          try {
+            await this.handleIsolating(handleBatch, group, unit, context);
+          } finally {
+            metrics.callsInFlight(partition, -1);
+          }
+        }),
+      ),
+    );
+    // Every sub-batch has settled before the unit fails: none writes into a unit that is gone.
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
@@ -265,9 +376,9 @@ export class UnitProcessor {
     inputs.splice(0, inputs.length, ...kept);
   }
 
-  /** A handler call inside the committer's scope, with the context fields it provides. */
+  /** A handler call inside the committer's scope, with the context fields it adds. */
   private inCommitterScope<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
-    return this.deps.committer.runHandlerCall((fields) => call({ ...context, ...fields }));
+    return this.deps.committer.runHandlerCall(context, call);
   }
 
   /**

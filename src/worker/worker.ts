@@ -1,4 +1,5 @@
 import type { Admin, Kafka, KafkaConfig } from 'kafkajs';
+import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { DEFAULTS, defaultInstanceId } from '../config/defaults.js';
@@ -15,6 +16,7 @@ import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
 import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
 import { HandlerWatch } from './handler-watch.js';
+import type { Slots } from './lanes.js';
 import { PipelineRunner } from './pipeline-runner.js';
 
 export interface WorkerOptions {
@@ -26,6 +28,8 @@ export interface WorkerOptions {
   /** Defaults for every pipeline; a pipeline's own `commit` wins. */
   readonly commit?: Partial<CommitSettings>;
   readonly partitionsConcurrently?: number;
+  /** Handler calls in flight in the whole worker, across partitions and pipelines; default DEFAULTS.maxInFlight. */
+  readonly maxInFlight?: number;
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   readonly rebalanceTimeoutMs?: number;
@@ -70,6 +74,8 @@ export class Worker {
   readonly logger: Logger;
   readonly pipelines: readonly ResolvedPipeline[];
   private readonly handlerWatch = new HandlerWatch();
+  /** Handler calls in flight in this worker, across its partitions and pipelines. */
+  private readonly workerSlots: Slots;
   /** The start under way (or done), so a stop that arrives during it can wait for it. */
   private starting: Promise<void> | undefined;
 
@@ -85,6 +91,10 @@ export class Worker {
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
     if (duplicate) throw new ConfigError(`pipeline name '${duplicate}' is used twice; names must be unique`);
     for (const pipeline of this.pipelines) this.statsByPipeline.set(pipeline.name, emptyStats());
+    const maxInFlight = options.maxInFlight ?? DEFAULTS.maxInFlight;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new ConfigError(`maxInFlight ${String(maxInFlight)} is out of range; accepted: a whole number from 1`);
+    const workerLimit = pLimit(maxInFlight);
+    this.workerSlots = (fn) => workerLimit(fn);
     this.metrics = new WorkerMetrics(() => this.statsByPipeline);
     this.kafka = createKafka({
       brokers: options.brokers,
@@ -188,6 +198,7 @@ export class Worker {
           signal: this.abort.signal,
           onFatal: (error) => this.fail(error),
           handlerWatch: this.handlerWatch,
+          workerSlots: this.workerSlots,
           instanceId: this.options.instanceId ?? defaultInstanceId(hostname(), process.pid),
         });
         this.runners.push(runner);

@@ -28,6 +28,8 @@ export interface WorkerConfig {
   readonly pipelineName?: string;
   /** A PostgreSQL sink pipeline: `sink.postgres` of the config, and the sink fixture handler instead of the echo one. */
   readonly postgresSink?: Record<string, unknown>;
+  /** The pipeline's `concurrency`; with it the handler is the record handler `echoSlowly` (an I/O-like wait per record). */
+  readonly concurrency?: { readonly ordering: 'partition' | 'key' | 'unordered'; readonly maxInFlight?: number };
 }
 
 /** Writes a config file for `txstream run` that echoes input to output through the test handler. */
@@ -58,7 +60,8 @@ export function writeWorkerConfig(config: WorkerConfig): string {
           ...(config.output === undefined ? {} : { output: config.output }),
           handler: config.postgresSink
             ? { module: join(REPO, 'test', 'fixtures', 'pg-sink-handler.ts'), export: 'sinkRows' }
-            : { module: join(REPO, 'test', 'fixtures', 'echo-handler.ts'), export: 'echo' },
+            : { module: join(REPO, 'test', 'fixtures', 'echo-handler.ts'), export: config.concurrency ? 'echoSlowly' : 'echo' },
+          ...(config.concurrency ? { concurrency: config.concurrency } : {}),
           ...(config.postgresSink ? { sink: { postgres: config.postgresSink } } : {}),
           ...(config.handlerTimeoutMs === undefined ? {} : { handlerTimeoutMs: config.handlerTimeoutMs }),
           ...(config.errors ? { errors: config.errors } : {}),

@@ -50,6 +50,7 @@ describe('loadSettings defaults and precedence', () => {
         transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
       },
       partitionsConcurrently: DEFAULTS.partitionsConcurrently,
+      maxInFlight: DEFAULTS.maxInFlight,
       sessionTimeoutMs: DEFAULTS.sessionTimeoutMs,
       heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
       rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,

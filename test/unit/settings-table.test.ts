@@ -25,6 +25,7 @@ const VALUES: Record<string, string> = {
   'commit-interval-ms': '44',
   'transaction-timeout-ms': '4500',
   'partitions-concurrently': '46',
+  'max-in-flight': '460',
   'session-timeout-ms': '4700',
   'heartbeat-interval-ms': '480',
   'rebalance-timeout-ms': '4900',
