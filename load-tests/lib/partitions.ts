@@ -461,7 +461,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
 }
 
 /** Sends at `rate` for `durationMs` (open model) and measures send → visible to read_committed. */
-async function openModelLatency(
+export async function openModelLatency(
   env: BrokerEnv,
   options: { input: string; output: string; rate: number; durationMs: number; warmupMs: number; generator: Generator; poisonInOutput: boolean },
 ): Promise<{ rate: number; p50: number; p95: number; p99: number; samples: number; late: number; allSeen: boolean; sender: 'kcat' | 'KafkaJS' }> {

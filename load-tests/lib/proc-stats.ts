@@ -169,3 +169,19 @@ export class ProcessWatch {
     };
   }
 }
+
+/**
+ * CPU time of a process so far (user + system, every thread), in ms, from /proc/<pid>/stat;
+ * undefined once it is gone. Clock ticks are 100 per second on Linux (USER_HZ).
+ */
+export function processCpuMs(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name is in parentheses and may hold spaces: count fields after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}

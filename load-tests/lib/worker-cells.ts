@@ -16,6 +16,12 @@ export interface WorkerSetup {
   readonly workers: number;
   readonly commitIntervalMs?: number;
   readonly format?: ValueFormat;
+  /** A handler that waits this long per record, as an I/O call would (the concurrency benchmark). */
+  readonly handlerDelayMs?: number;
+  /** The pipeline's concurrency inside a partition (default: one record at a time). */
+  readonly concurrency?: { readonly ordering: 'partition' | 'key' | 'unordered'; readonly maxInFlight: number };
+  /** The worker-wide cap on handler calls in flight (default DEFAULTS.maxInFlight). */
+  readonly maxInFlight?: number;
 }
 
 export interface RunTopics {
@@ -38,6 +44,16 @@ export async function createRunTopics(env: BrokerEnv, topics: RunTopics, partiti
 
 const echo = defineHandler<unknown, unknown>({ handle: (record) => ({ value: record.value }) });
 
+/** The echo behind a fixed wait: a stand-in for a lookup or an HTTP call. */
+function echoAfter(delayMs: number) {
+  return defineHandler<unknown, unknown>({
+    handle: async (record) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return { value: record.value };
+    },
+  });
+}
+
 export interface WorkerGroup {
   readonly workers: Worker[];
   readonly groupId: string;
@@ -56,9 +72,10 @@ export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: Worke
     input: topics.input,
     output: topics.output,
     deadLetterTopic: topics.deadLetter,
-    handler: echo,
+    handler: setup.handlerDelayMs ? echoAfter(setup.handlerDelayMs) : echo,
     errors: { onError: 'dead-letter' as const },
     ...(serde ? { serde } : {}),
+    ...(setup.concurrency ? { concurrency: setup.concurrency } : {}),
   };
   const workers = Array.from({ length: setup.workers }, (_, index) =>
     createWorker({
@@ -71,6 +88,7 @@ export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: Worke
       rebalanceTimeoutMs: 10_000,
       drainTimeoutMs: 30_000,
       commit: { strategy: setup.strategy, batchSize: setup.batchSize, commitIntervalMs: setup.commitIntervalMs ?? 100 },
+      ...(setup.maxInFlight ? { maxInFlight: setup.maxInFlight } : {}),
       pipelines: [definePipeline(pipelineDefinition)],
     }),
   );

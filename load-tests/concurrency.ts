@@ -1,0 +1,207 @@
+/**
+ * Concurrency inside a partition, measured. An echo handler behind a fixed wait (`--delay-ms`,
+ * 10: a stand-in for a lookup or an HTTP call), 12 partitions, 1,000 keys, transactional, one
+ * worker in a process of its own, every contender reading the same backlog with its own group:
+ *
+ * - sequential: today's default, one record at a time per partition (`ordering: partition`);
+ * - key@N:      `concurrency: { ordering: key, maxInFlight: N }` for each `--max-in-flight`.
+ *
+ * The rate counts records committed by the group (its committed offsets), after a warm-up; the CPU
+ * is the worker process's (every thread) over the same window. Every run is audited exactly-once.
+ * With `--latency-duration` above 0, end-to-end latency of key@64 (or the first key@N) at half of
+ * its saturation, open model. `npm run load:concurrency -- --help`; results in
+ * load-tests/results/concurrency-<date>[-label].{json,md}.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { DEFAULTS } from '../src/config/defaults.js';
+import { spawnWorker } from './lib/child-worker.js';
+import { measureCommittedRate } from './lib/committed-rate.js';
+import { createGenerator } from './lib/generators.js';
+import { auditGroup, type BrokerEnv, createTopics, deleteTopics, openBroker, produceBacklog, sleep } from './lib/kafka-env.js';
+import { openModelLatency } from './lib/partitions.js';
+import { processCpuMs } from './lib/proc-stats.js';
+import { parseDuration } from './lib/schedule.js';
+import { createRunTopics, round, topicsFor, type WorkerSetup } from './lib/worker-cells.js';
+
+const program = new Command('concurrency-benchmark')
+  .option('--max-in-flight <list>', 'maxInFlight values of ordering key', '16,64,256')
+  .option('--delay-ms <n>', "the handler's wait per record", '10')
+  .option('--partitions <n>', 'input partitions', '12')
+  .option('--keys <n>', 'distinct keys', '1000')
+  .option('--backlog <n>', 'records produced once for every contender', '300000')
+  .option('--warmup <duration>', 'not counted after the first commit', '3s')
+  .option('--cap <duration>', 'measuring window', '8s')
+  .option('--rounds <n>', 'rounds (contenders in reverse order every other round); medians reported', '1')
+  .option('--latency-duration <duration>', 'latency run of key@64 at half its saturation (0: none)', '0')
+  .option('--label <name>', 'suffix of the results files')
+  .option('--broker-name <name>', 'local broker (started if not running)', 'bench')
+  .option('--broker-port <port>', 'its port', '29092');
+
+interface Run {
+  readonly contender: string;
+  readonly round: number;
+  readonly recordsPerSecond: number;
+  readonly seconds: number;
+  readonly cpuMsPer1kRecords: number;
+  readonly cpuCores: number;
+  readonly audit: string;
+  readonly exactlyOnce: boolean;
+}
+
+async function main(): Promise<number> {
+  const options = program.parse().opts<Record<string, string>>();
+  const maxInFlight = (options.maxInFlight as string).split(',').map(Number);
+  const delayMs = Number(options.delayMs);
+  const partitions = Number(options.partitions);
+  const backlog = Number(options.backlog);
+  const rounds = Number(options.rounds);
+  const capMs = parseDuration(options.cap as string);
+  const warmupMs = parseDuration(options.warmup as string);
+  const latencyDurationMs = parseDuration(options.latencyDuration as string);
+  const command = `npm run load:concurrency -- ${process.argv.slice(2).join(' ')}`.trim();
+  const env = await openBroker(console.log, { name: options.brokerName, port: Number(options.brokerPort) });
+  const run = `conc-${Date.now().toString(36)}`;
+  const input = `${run}.in`;
+  const created: string[] = [input];
+  const loads: number[] = [loadavg()[0] as number];
+  const runs: Run[] = [];
+  const contenders = ['sequential', ...maxInFlight.map((n) => `key@${n}`)];
+  const setupOf = (contender: string): WorkerSetup => ({
+    strategy: 'transactional',
+    batchSize: DEFAULTS.batchSize,
+    workers: 1,
+    handlerDelayMs: delayMs,
+    ...(contender === 'sequential' ? {} : { concurrency: { ordering: 'key', maxInFlight: Number(contender.slice(4)) } }),
+  });
+  let latency: Awaited<ReturnType<typeof openModelLatency>> & { contender: string; audit: string } = undefined as never;
+  try {
+    await createTopics(env.kafka, [{ topic: input, partitions }]);
+    const produced = await produceBacklog(env.kafka, input, backlog, createGenerator({ keys: Number(options.keys), recordBytes: 256 }), { chunk: 2000 });
+    console.log(`backlog: ${backlog} records (${options.keys} keys) to ${input} (${partitions} partitions) in ${produced.seconds.toFixed(1)} s`);
+    for (let roundIndex = 0; roundIndex < rounds; roundIndex++) {
+      for (const contender of roundIndex % 2 === 0 ? contenders : [...contenders].reverse()) {
+        const result = await measure(env, { run, input, partitions, contender, roundIndex, setup: setupOf(contender), backlog, capMs, warmupMs, created });
+        runs.push(result);
+        loads.push(loadavg()[0] as number);
+        console.log(`[r${roundIndex + 1}] ${contender.padEnd(10)} ${result.recordsPerSecond} rec/s over ${result.seconds} s, ${result.cpuMsPer1kRecords} CPU ms per 1,000 records (${result.cpuCores} cores), audit ${result.audit}`);
+      }
+    }
+    if (latencyDurationMs > 0) {
+      const contender = contenders.includes('key@64') ? 'key@64' : (contenders[1] as string);
+      const saturation = median(runs.filter((r) => r.contender === contender).map((r) => r.recordsPerSecond));
+      latency = await latencyOf(env, { run, partitions, contender, setup: setupOf(contender), rate: Math.max(10, Math.round(saturation / 2)), durationMs: latencyDurationMs, keys: Number(options.keys), created });
+      console.log(`latency of ${contender} at ${latency.rate} rec/s (half of ${saturation}): p50 ${latency.p50} ms, p99 ${latency.p99} ms, ${latency.samples} samples, audit ${latency.audit}`);
+    }
+  } finally {
+    await deleteTopics(env.kafka, created).catch(() => {});
+    await env.close();
+  }
+  const stem = `concurrency-${new Date().toISOString().slice(0, 10)}${options.label ? `-${options.label}` : ''}`;
+  const dir = join(import.meta.dirname, 'results');
+  const summary = contenders.map((contender) => {
+    const own = runs.filter((r) => r.contender === contender);
+    return { contender, recordsPerSecond: median(own.map((r) => r.recordsPerSecond)), cpuMsPer1kRecords: median(own.map((r) => r.cpuMsPer1kRecords)), exactlyOnce: own.every((r) => r.exactlyOnce) };
+  });
+  const sequential = summary[0]?.recordsPerSecond ?? 0;
+  const lines = [
+    `# Concurrency inside a partition, ${new Date().toISOString().slice(0, 10)}${options.label ? ` (${options.label})` : ''}`,
+    '',
+    `\`${command}\`: a handler waiting ${delayMs} ms per record, ${partitions} partitions, ${options.keys} keys, transactional, batch ${DEFAULTS.batchSize}, one worker (partitionsConcurrently ${DEFAULTS.partitionsConcurrently}, worker cap ${DEFAULTS.maxInFlight} calls), Kafka ${env.brokerVersion}, ${cpus().length} cores; load average ${loads.map((l) => l.toFixed(1)).join(' → ')}. Medians of ${rounds} round(s); every run audited exactly-once (read_committed, by lineage).`,
+    '',
+    '| contender | rec/s | × sequential | CPU ms per 1,000 records | exactly-once |',
+    '|---|---|---|---|---|',
+    ...summary.map((s) => `| ${s.contender} | ${s.recordsPerSecond.toLocaleString('en-US')} | ${sequential > 0 ? round(s.recordsPerSecond / sequential, 1) : '–'} | ${s.cpuMsPer1kRecords} | ${s.exactlyOnce ? '✓' : '✗'} |`),
+    '',
+    'Every run:',
+    '',
+    ...runs.map((r) => `- round ${r.round + 1}, ${r.contender}: ${r.recordsPerSecond} rec/s over ${r.seconds} s, ${r.cpuMsPer1kRecords} CPU ms per 1,000 records (${r.cpuCores} cores), audit ${r.audit}`),
+    ...(latency ? ['', `Latency of ${latency.contender} at ${latency.rate} rec/s (half its saturation), ${latencyDurationMs / 1000} s, ${latency.sender} sender: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples, ${latency.late} sent late; all outputs seen: ${latency.allSeen}); audit ${latency.audit}.`] : []),
+    '',
+  ];
+  writeFileSync(join(dir, `${stem}.md`), lines.join('\n'));
+  writeFileSync(join(dir, `${stem}.json`), `${JSON.stringify({ command, delayMs, partitions, keys: Number(options.keys), rounds, loads, summary, runs, latency }, null, 2)}\n`);
+  console.log(lines.join('\n'));
+  console.log(`written: ${join(dir, `${stem}.md`)}, ${join(dir, `${stem}.json`)}`);
+  return runs.every((r) => r.exactlyOnce) && (!latency || latency.audit.startsWith('✓')) ? 0 : 1;
+}
+
+async function measure(
+  env: BrokerEnv,
+  o: { run: string; input: string; partitions: number; contender: string; roundIndex: number; setup: WorkerSetup; backlog: number; capMs: number; warmupMs: number; created: string[] },
+): Promise<Run> {
+  const prefix = `${o.run}.r${o.roundIndex}.${o.contender.replace('@', '')}`;
+  const topics = topicsFor(prefix, o.input);
+  await createRunTopics(env, topics, o.partitions, false);
+  o.created.push(topics.output, topics.deadLetter);
+  const child = await spawnWorker({ brokers: env.brokers, setup: o.setup, topics, groupPrefix: prefix });
+  const cpu: Array<{ at: number; ms: number }> = [];
+  try {
+    const rate = await measureCommittedRate(env.kafka, {
+      groupId: child.groupId,
+      topic: topics.input,
+      target: o.backlog,
+      capMs: o.capMs,
+      warmupMs: o.warmupMs,
+      during: () => {
+        const ms = processCpuMs(child.pid);
+        if (ms === undefined || !child.alive()) throw new Error('the worker process exited during the run');
+        cpu.push({ at: performance.now(), ms });
+      },
+    });
+    // The rate's window is the last `seconds` of the run: the CPU over the same stretch.
+    const last = cpu[cpu.length - 1];
+    const start = last ? cpu.find((sample) => sample.at >= last.at - rate.seconds * 1000 - 1) : undefined;
+    const cpuMs = last && start ? last.ms - start.ms : 0;
+    await child.stop();
+    const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 120_000 });
+    return {
+      contender: o.contender,
+      round: o.roundIndex,
+      recordsPerSecond: rate.recordsPerSecond,
+      seconds: rate.seconds,
+      cpuMsPer1kRecords: rate.records > 0 ? round((cpuMs / rate.records) * 1000, 1) : 0,
+      cpuCores: rate.seconds > 0 ? round(cpuMs / 1000 / rate.seconds, 2) : 0,
+      audit: audit.exactlyOnce ? `✓ ${audit.committed} inputs, 0 missing, 0 duplicated` : `✗ ${audit.missing} missing, ${audit.duplicates} duplicated of ${audit.committed}`,
+      exactlyOnce: audit.exactlyOnce,
+    };
+  } finally {
+    if (child.alive()) await child.stop();
+  }
+}
+
+async function latencyOf(
+  env: BrokerEnv,
+  o: { run: string; partitions: number; contender: string; setup: WorkerSetup; rate: number; durationMs: number; keys: number; created: string[] },
+) {
+  const prefix = `${o.run}.lat`;
+  const topics = topicsFor(prefix, `${prefix}.in`);
+  await createRunTopics(env, topics, o.partitions, true);
+  o.created.push(topics.input, topics.output, topics.deadLetter);
+  const child = await spawnWorker({ brokers: env.brokers, setup: o.setup, topics, groupPrefix: prefix });
+  try {
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && !(await child.totals()).ready) await sleep(50);
+    const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate: o.rate, durationMs: o.durationMs, warmupMs: 2000, generator: createGenerator({ keys: o.keys, recordBytes: 256, seed: 7 }), poisonInOutput: false });
+    await child.stop();
+    const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 120_000 });
+    return { ...result, contender: o.contender, audit: audit.exactlyOnce ? `✓ ${audit.committed} inputs` : `✗ ${audit.missing} missing, ${audit.duplicates} duplicated` };
+  } finally {
+    if (child.alive()) await child.stop();
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? 0 : (sorted[Math.floor((sorted.length - 1) / 2)] as number);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`load:concurrency: ${(error as Error).message}`);
+    process.exit(1);
+  },
+);
