@@ -40,6 +40,12 @@ export const DEFAULTS = {
    * memory and the connections the handlers' I/O can take, whatever the pipelines ask.
    */
   maxInFlight: 1_000,
+  /**
+   * Partitions handled at the same time by a pipeline with concurrency inside its partitions:
+   * their batches mostly wait on I/O, and maxInFlight bounds the calls, so one worker's usual
+   * share of partitions is handled at once (partitionsConcurrently, when higher, wins).
+   */
+  partitionsConcurrentlyUnderConcurrency: 64,
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
   rebalanceTimeoutMs: 60_000,

@@ -29,11 +29,16 @@ export interface LaneRun {
   readonly call: (index: number) => Promise<void>;
   /** How long a record waited for the one before it in its lane, when it had to. */
   readonly onLaneWait?: (ms: number) => void;
+  /**
+   * The lanes' last calls, kept across runs (a partition's units handled at the same time): a
+   * key's record in a later unit waits for the same key's records of earlier ones.
+   */
+  readonly tails?: Map<string, Promise<void>>;
 }
 
 /** Runs every call, each lane's in order, and resolves once all have settled. */
 export async function runInLanes(run: LaneRun): Promise<void> {
-  const tails = new Map<string, Promise<void>>();
+  const tails = run.tails ?? new Map<string, Promise<void>>();
   const all: Promise<void>[] = [];
   for (let index = 0; index < run.count; index++) {
     const lane = run.laneOf(index);
@@ -44,7 +49,13 @@ export async function runInLanes(run: LaneRun): Promise<void> {
       // The slot is taken once the lane is free: a record waiting for its key never holds one.
       return run.slots(() => run.call(index));
     });
-    if (lane !== undefined) tails.set(lane, turn);
+    if (lane !== undefined) {
+      tails.set(lane, turn);
+      // A lane nobody waits on any more is forgotten: the map holds the keys in flight, not every key seen.
+      void turn.then(() => {
+        if (tails.get(lane) === turn) tails.delete(lane);
+      });
+    }
     all.push(turn);
   }
   await Promise.all(all);

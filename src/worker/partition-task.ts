@@ -9,12 +9,12 @@ import type { TaskMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { backoffDelay } from '../routing/backoff.js';
-import { dueAtOf } from '../routing/failure-copy.js';
 import { Serial } from '../util/serial.js';
 import type { HandlerWatch } from './handler-watch.js';
 import type { Slots } from './lanes.js';
 import { emptyPendingUnit, type PendingUnit, PendingUnits } from './pending-units.js';
-import { BlockedRecord, UnitProcessor } from './unit-processor.js';
+import { dueMessages, type Slice, sliceUnits } from './unit-slices.js';
+import { BlockedRecord, type ProcessedUnit, UnitProcessor } from './unit-processor.js';
 import { WriteRefusals } from './write-refusals.js';
 
 export interface PartitionTaskDeps {
@@ -208,50 +208,65 @@ export class PartitionTask implements CommitListener {
     const { batch } = payload;
     // A seek is pending (a rollback, a retry tier's wait): this batch was fetched before it and must not move the offset.
     if (batch.messages.length === 0) return payload.isStale() ? undefined : this.commitPastFiltered(batch);
-    const { due, waitFor } = this.dueMessages(batch.messages);
+    const now = Date.now();
+    // A retry copy whose headers cannot be trusted is due at once: it is dead-lettered, never pauses the tier.
+    const { due, waitFor } = this.tier === 0 ? { due: batch.messages } : dueMessages(batch.messages, now, (message) => this.processor.retryHeadersProblem(message, now) === undefined);
     this.refusals.forgetBefore(this.committedNext);
-    for (let start = 0, end = 0; start < due.length; start = end) {
-      if (!payload.isRunning() || payload.isStale() || this.state !== 'running') return;
-      end = this.refusals.unitEnd(due, start, this.deps.recordsPerUnit);
-      const records = due.slice(start, end);
-      const last = records[records.length - 1] as KafkaMessage;
-      const nextOffset = nextOffsetAfter(batch, last, waitFor === undefined && end >= due.length);
-      const unitStarted = performance.now();
-      await this.committer.acknowledgeOnReceipt(nextOffset);
-      const processed = await this.processor.process(records, payload.heartbeat, this.interrupt.signal);
-      const alone = this.refusals.isolating;
-      const unit: CommitUnit = {
-        outputs: processed.outputs,
-        nextOffset,
-        records: records.length,
-        maxRequestBytes: this.deps.catalog.requestLimit(processed.outputs.map((entry) => entry.topic)),
-        alone,
-      };
-      const pending: PendingUnit = {
-        nextOffset: BigInt(nextOffset),
-        records: records.length,
-        outputs: processed.outputCount,
-        routed: processed.routed,
-        timestamps: records.map((record) => Number(record.timestamp)),
-      };
-      // The unit before this one must be in the transaction before this one joins it.
-      if (!(await this.settleInFlight()) || payload.isStale() || this.state !== 'running') return;
-      const written = await this.hand(unit, pending, records, alone, () => {
-        this.refusals.written(last.offset);
-        this.deps.metrics.unitProcessed(records.length, (performance.now() - unitStarted) / 1000);
-      });
-      if (!written) return;
-      // KafkaJS fetches from the last resolved offset: move it once the unit is handed over (a
-      // write ahead, once only: moving it again when that write completes, after a later unit
-      // moved it further, would fetch that unit again), or the next fetch repeats it. A failed
-      // write rewinds the partition with a seek, which overrides it.
-      payload.resolveOffset(last.offset);
+    const slices = sliceUnits(batch, due, waitFor === undefined, (start) => this.refusals.unitEnd(due, start, this.deps.recordsPerUnit));
+    // Under concurrency every unit of the batch is handled at once (their calls share the
+    // partition's slots, each key in offset order across units), and still written one by one,
+    // in offset order. A unit whose turn does not come is abandoned: its waits are interrupted.
+    const handling = this.processor.overlapsUnits ? slices.map((slice) => this.handle(slice, payload)) : [];
+    try {
+      for (const [index, slice] of slices.entries()) {
+        if (!payload.isRunning() || payload.isStale() || this.state !== 'running') return;
+        const { records, last, nextOffset } = slice;
+        const processed = await (handling[index] ?? this.handle(slice, payload));
+        const alone = this.refusals.isolating;
+        const unit: CommitUnit = {
+          outputs: processed.outputs,
+          nextOffset,
+          records: records.length,
+          maxRequestBytes: this.deps.catalog.requestLimit(processed.outputs.map((entry) => entry.topic)),
+          alone,
+        };
+        const pending: PendingUnit = {
+          nextOffset: BigInt(nextOffset),
+          records: records.length,
+          outputs: processed.outputCount,
+          routed: processed.routed,
+          timestamps: records.map((record) => Number(record.timestamp)),
+        };
+        // The unit before this one must be in the transaction before this one joins it.
+        if (!(await this.settleInFlight()) || payload.isStale() || this.state !== 'running') return;
+        const written = await this.hand(unit, pending, records, alone, () => {
+          this.refusals.written(last.offset);
+          this.deps.metrics.unitProcessed(records.length, (performance.now() - slice.started) / 1000);
+        });
+        if (!written) return;
+        // KafkaJS fetches from the last resolved offset: move it once the unit is handed over (a
+        // write ahead, once only: moving it again when that write completes, after a later unit
+        // moved it further, would fetch that unit again), or the next fetch repeats it. A failed
+        // write rewinds the partition with a seek, which overrides it.
+        payload.resolveOffset(last.offset);
+      }
+    } finally {
+      if (handling.length > 0) this.interruptHandling();
     }
     if (waitFor) {
       // The retry consumer never sleeps in the handler: the partition pauses until its head is due.
       this.seek(waitFor.offset);
       this.pauseFor(waitFor.dueAt - Date.now());
     }
+  }
+
+  /** Acknowledges a unit on receipt (at-most-once), then handles it. */
+  private handle(slice: Slice, payload: EachBatchPayload): Promise<ProcessedUnit> {
+    slice.started = performance.now();
+    const handled = this.committer.acknowledgeOnReceipt(slice.nextOffset).then(() => this.processor.process(slice.records, payload.heartbeat, this.interrupt.signal));
+    // Awaited in unit order: a later unit's failure is seen when its turn comes, or not at all.
+    handled.catch(() => {});
+    return handled;
   }
 
   /**
@@ -328,17 +343,6 @@ export class PartitionTask implements CommitListener {
     const write = this.inFlight;
     this.inFlight = undefined;
     await write?.catch(() => {});
-  }
-
-  /** On a retry topic, the records that are due now, and the first one that is not. */
-  private dueMessages(messages: KafkaMessage[]): { due: KafkaMessage[]; waitFor?: { offset: string; dueAt: number } } {
-    if (this.tier === 0) return { due: messages };
-    const now = Date.now();
-    // A copy whose headers cannot be trusted is due at once: it goes to the dead-letter topic, never pauses the tier.
-    const index = messages.findIndex((message) => dueAtOf(message) > now && this.processor.retryHeadersProblem(message, now) === undefined);
-    if (index < 0) return { due: messages };
-    const head = messages[index] as KafkaMessage;
-    return { due: messages.slice(0, index), waitFor: { offset: head.offset, dueAt: dueAtOf(head) } };
   }
 
   /** Commits pending work; false when the commit failed and the partition was rolled back. */
@@ -466,10 +470,4 @@ export class PartitionTask implements CommitListener {
     clearTimeout(this.resumeTimer);
     this.resumeTimer = undefined;
   }
-}
-
-/** The offset to commit after `last`: past trailing control records when it ends the batch. */
-function nextOffsetAfter(batch: Batch, last: KafkaMessage, endsBatch: boolean): string {
-  const through = endsBatch ? batch.lastOffset() : last.offset;
-  return (BigInt(through) + 1n).toString();
 }

@@ -1,6 +1,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
@@ -166,7 +167,7 @@ export class PipelineRunner {
       eachBatchAutoResolve: false,
       // Batches of aborted records or markers alone come too, so the committed offset moves past them.
       eachBatchFiltered: true,
-      partitionsConsumedConcurrently: this.deps.group.partitionsConcurrently,
+      partitionsConsumedConcurrently: this.partitionsAtOnce(),
       // Every partition is revoked at the rejoin (KafkaJS's eager protocol): commit while this
       // generation is still valid, or the coordinator refuses the offsets and the work is redone.
       onPartitionsRevoked: async () => {
@@ -223,6 +224,16 @@ export class PipelineRunner {
     clearInterval(this.lagTimer);
     this.joined = false;
     await Promise.allSettled([this.consumer.disconnect(), this.strategy.close()]);
+  }
+
+  /**
+   * Partitions whose batches are handled at the same time. Under concurrency inside a partition
+   * a batch mostly waits on its handler's I/O, and the calls in flight are bounded by the
+   * pipeline's maxInFlight and the worker's cap: every fetched partition is handled at once.
+   */
+  private partitionsAtOnce(): number {
+    const { group, pipeline } = this.deps;
+    return pipeline.concurrency.ordering === 'partition' ? group.partitionsConcurrently : Math.max(group.partitionsConcurrently, DEFAULTS.partitionsConcurrentlyUnderConcurrency);
   }
 
   /** Every partition of the generation is open: the rebalance's pause for this member is over. */

@@ -104,6 +104,8 @@ export class UnitProcessor {
   private readonly writable: readonly string[];
   /** Under `concurrency.ordering` key or unordered: a call starts when one of the partition's slots, and one of the worker's, is free. */
   private readonly slots: Slots | undefined;
+  /** Each key's last call in flight, across the units being handled at the same time. */
+  private readonly laneTails = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: UnitProcessorDeps) {
     const { pipeline, input, workerSlots } = deps;
@@ -113,6 +115,14 @@ export class UnitProcessor {
       const partitionSlots = pLimit(pipeline.concurrency.maxInFlight);
       this.slots = workerSlots ? (fn) => partitionSlots(() => workerSlots(fn)) : (fn) => partitionSlots(fn);
     }
+  }
+
+  /**
+   * Units may be handled at the same time (concurrency inside the partition): their calls share
+   * the partition's slots, and a key's records in a later unit wait for those of earlier ones.
+   */
+  get overlapsUnits(): boolean {
+    return this.slots !== undefined;
   }
 
   /**
@@ -188,6 +198,7 @@ export class UnitProcessor {
         }
       },
       onLaneWait: (ms) => metrics.keyWait(ms / 1000),
+      tails: this.laneTails,
     });
     metrics.heldOutputs(partition, 0);
     inputs.forEach((input, index) => this.carryOut(unit, input, outcomes[index] as RecordOutcome));
