@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dualAudit, formatDualAudit } from '../support/dual-audit.js';
+import { keyOrderViolations } from '../support/key-order.js';
 import { caughtUp, committedOffsets, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
@@ -71,18 +72,9 @@ async function expectExactlyOnce(input: string, terminalTopics: string[], inputs
 /** Per key, the committed outputs' input offsets (from their lineage) come in input order. */
 async function expectKeyOrder(output: string, inputs: number): Promise<void> {
   const records = await readTopics(brokers, [output], { until: (read) => read.length >= inputs, timeoutMs: 120_000 });
-  const lastOffset = new Map<string, bigint>();
-  const outOfOrder: string[] = [];
-  for (const record of records) {
-    // `<topic>/<partition>/<offset>`: one key lives in one input partition, so its offsets compare.
-    const [, partition, offset] = (record.headers['txstream-lineage'] ?? '').split('/');
-    const key = `${record.key}|${partition}`;
-    const previous = lastOffset.get(key);
-    if (previous !== undefined && BigInt(offset as string) <= previous) outOfOrder.push(`${record.key}: ${offset} after ${previous}`);
-    lastOffset.set(key, BigInt(offset as string));
-  }
-  expect(outOfOrder.slice(0, 10)).toEqual([]);
-  expect(lastOffset.size).toBe(1000);
+  const { keys, violations } = keyOrderViolations(records);
+  expect(violations.slice(0, 10)).toEqual([]);
+  expect(keys).toBe(1000);
 }
 
 describe('concurrency inside a partition (ordering: key, maxInFlight: 64)', () => {

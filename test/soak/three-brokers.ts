@@ -15,9 +15,10 @@ import { DEFAULTS } from '../../src/config/defaults.js';
 import { seededRandom } from '../../load-tests/lib/generators.js';
 import { type FaultCluster, startFaultCluster } from '../support/cluster.js';
 import { commandAudit, dualAudit, formatCommandAudit, formatDualAudit } from '../support/dual-audit.js';
-import { caughtUp, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
+import { caughtUp, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
 import { sleep } from '../support/wait.js';
 import { ChaosFleet, committedTotal } from '../support/worker-chaos.js';
+import { keyOrderViolations } from '../support/key-order.js';
 import { writeWorkerConfig } from '../support/worker-process.js';
 
 interface SoakOptions {
@@ -31,6 +32,8 @@ interface SoakOptions {
   coordinatorDownMs: number;
   handlerDelayMs: number;
   batchSize: number;
+  ordering: 'partition' | 'key' | 'unordered';
+  maxInFlight?: number;
   keep: boolean;
 }
 
@@ -57,6 +60,16 @@ const program = new Command('soak')
   .option('--coordinator-down-ms <ms>', 'mean time a killed broker stays down (±50 %)', whole(0), 5000)
   .option('--handler-delay-ms <ms>', 'handler delay per record, to stretch the run over the faults', whole(0), 0)
   .option('--batch-size <n>', 'records per handler batch (txstream default: 500)', whole(1), DEFAULTS.batchSize)
+  .option(
+    '--ordering <ordering>',
+    'concurrency inside a partition: partition (one record at a time), key or unordered (the handler then waits 1 to --handler-delay-ms ms per record at random, 20 when 0)',
+    (value: string) => {
+      if (value !== 'partition' && value !== 'key' && value !== 'unordered') throw new InvalidArgumentError('--ordering is partition, key or unordered');
+      return value;
+    },
+    'partition',
+  )
+  .option('--max-in-flight <n>', 'handler calls in flight per partition under --ordering key or unordered', whole(1))
   .option('--keep', 'leave the cluster running afterwards (its name is printed)', false);
 
 const started = Date.now();
@@ -90,7 +103,8 @@ async function soak(options: SoakOptions): Promise<boolean> {
     log(`produced ${options.inputs} inputs to ${input} in ${((Date.now() - producing) / 1000).toFixed(1)} s`);
     const groupPrefix = uniqueName('soak');
     const groupId = `${groupPrefix}.echo`;
-    const config = writeWorkerConfig({ brokers: cluster.brokers, groupId: groupPrefix, input, output, batchSize: options.batchSize });
+    const concurrency = options.ordering === 'partition' ? undefined : { ordering: options.ordering, ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}) };
+    const config = writeWorkerConfig({ brokers: cluster.brokers, groupId: groupPrefix, input, output, batchSize: options.batchSize, ...(concurrency ? { concurrency } : {}) });
     const fleet = new ChaosFleet(config, { size: options.workers, name: `soak-${options.seed}`, handlerDelayMs: options.handlerDelayMs });
     fleets.push(fleet);
     fleet.killEvery(options.killEveryMs, random);
@@ -166,7 +180,14 @@ async function soak(options: SoakOptions): Promise<boolean> {
       if (reader.examples.duplicated.length) console.log(`${reader.reader}: duplicated e.g. ${reader.examples.duplicated.join(', ')}`);
       if (reader.examples.missing.length) console.log(`${reader.reader}: missing e.g. ${reader.examples.missing.join(', ')}`);
     }
-    const ok = audit.ok && command.ok && command.agreesWithKcat;
+    let ordered = true;
+    if (options.ordering === 'key') {
+      const outputs = await readTopics(cluster.brokers, [output], { until: (read) => read.length >= options.inputs, timeoutMs: 120_000 });
+      const { keys, violations } = keyOrderViolations(outputs);
+      ordered = violations.length === 0;
+      console.log(ordered ? `KEY ORDER: the outputs of each of ${keys} keys are in input order` : `KEY ORDER BROKEN: ${violations.length} outputs, e.g. ${violations.slice(0, 5).join('; ')}`);
+    }
+    const ok = audit.ok && command.ok && command.agreesWithKcat && ordered;
     console.log(ok ? 'EXACTLY ONCE: 0 missing, 0 duplicated; kcat, KafkaJS and txstream audit agree' : 'FAILED: see the table');
     return ok;
   } finally {
