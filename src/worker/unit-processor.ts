@@ -106,6 +106,10 @@ export class UnitProcessor {
   private readonly slots: Slots | undefined;
   /** Each key's last call in flight, across the units being handled at the same time. */
   private readonly laneTails = new Map<string, Promise<void>>();
+  /** Settles once the last unit's records are in their lanes: a later unit's records queue behind them. */
+  private dispatched: Promise<void> = Promise.resolve();
+  /** Records handled whose unit is still being handled: their outcomes wait for it. */
+  private held = 0;
 
   constructor(private readonly deps: UnitProcessorDeps) {
     const { pipeline, input, workerSlots } = deps;
@@ -122,7 +126,8 @@ export class UnitProcessor {
    * the partition's slots, and a key's records in a later unit wait for those of earlier ones.
    */
   get overlapsUnits(): boolean {
-    return this.slots !== undefined;
+    // A batch handler's sub-batches are per unit: units handled at once could reorder a key.
+    return this.slots !== undefined && this.deps.pipeline.handler.kind === 'record';
   }
 
   /**
@@ -130,6 +135,20 @@ export class UnitProcessor {
    * policy (retry topic, dead-letter topic, skip); `block` fails the whole unit.
    */
   async process(messages: KafkaMessage[], heartbeat: () => Promise<void>, interrupt: AbortSignal): Promise<ProcessedUnit> {
+    // Units enter the lanes in the order they were given, whatever their decoding waits on (a
+    // schema fetched for one and not the other): a key's records keep their offset order across units.
+    const earlier = this.dispatched;
+    let inLanes!: () => void;
+    this.dispatched = new Promise((resolve) => (inLanes = resolve));
+    try {
+      await earlier;
+      return await this.processInTurn(messages, heartbeat, interrupt, inLanes);
+    } finally {
+      inLanes();
+    }
+  }
+
+  private async processInTurn(messages: KafkaMessage[], heartbeat: () => Promise<void>, interrupt: AbortSignal, inLanes: () => void): Promise<ProcessedUnit> {
     const { pipeline, catalog } = this.deps;
     const { topic, partition } = this.deps.partition;
     await catalog.load(this.writable);
@@ -163,7 +182,7 @@ export class UnitProcessor {
     if (inputs.length > 0) {
       const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
       const handler = pipeline.handler;
-      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, context, interrupt);
+      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, context, interrupt, inLanes);
       else if (this.slots) await this.handleSubBatches(handler.handleBatch, inputs, unit, context, this.slots);
       else await this.handleIsolating(handler.handleBatch, inputs, unit, context);
     }
@@ -175,7 +194,7 @@ export class UnitProcessor {
    * concurrency the calls run in lanes (one key at a time, in offset order) and their outcomes
    * are carried out once all have settled, in offset order, so each key's outputs keep its order.
    */
-  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext, interrupt: AbortSignal): Promise<void> {
+  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext, interrupt: AbortSignal, inLanes: () => void): Promise<void> {
     const { slots } = this;
     if (!slots) {
       for (const input of inputs) this.carryOut(unit, input, await this.callRecord(handle, input, context));
@@ -183,8 +202,7 @@ export class UnitProcessor {
     }
     const { metrics, partition, pipeline } = this.deps;
     const outcomes: RecordOutcome[] = new Array<RecordOutcome>(inputs.length);
-    let settled = 0;
-    await runInLanes({
+    const running = runInLanes({
       count: inputs.length,
       laneOf: (index) => laneOf(pipeline.concurrency.ordering, (inputs[index] as Input).message.key),
       slots,
@@ -194,13 +212,20 @@ export class UnitProcessor {
           outcomes[index] = await this.callRecordInPlace(handle, inputs[index] as Input, context, interrupt);
         } finally {
           metrics.callsInFlight(partition, -1);
-          metrics.heldOutputs(partition, ++settled);
+          metrics.heldOutputs(partition, ++this.held);
         }
       },
       onLaneWait: (ms) => metrics.keyWait(ms / 1000),
       tails: this.laneTails,
     });
-    metrics.heldOutputs(partition, 0);
+    // runInLanes queued every record before it returned: the next unit may queue behind them.
+    inLanes();
+    try {
+      await running;
+    } finally {
+      this.held -= inputs.length;
+      metrics.heldOutputs(partition, this.held);
+    }
     inputs.forEach((input, index) => this.carryOut(unit, input, outcomes[index] as RecordOutcome));
   }
 

@@ -92,6 +92,34 @@ describe('PartitionTask with concurrency inside the partition', () => {
     }
   });
 
+  it('keeps a key in offset order across the units of a batch handled at once, whatever their decoding waits on', async () => {
+    const called: number[] = [];
+    let prepares = 0;
+    // A serde that fetches something before decoding (as a registry serde fetches schemas): the first unit's fetch is slow.
+    const slowFirst = {
+      name: 'slow-first',
+      prepare: async () => {
+        if (prepares++ === 0) await sleep(30);
+      },
+      decode: (bytes: Buffer | null) => JSON.parse(String(bytes)) as unknown,
+      encode: (value: unknown) => Buffer.from(JSON.stringify(value)),
+    };
+    const { task, committer } = taskWith({
+      concurrency: { ordering: 'key', maxInFlight: 8 },
+      serde: { input: slowFirst },
+      handler: defineHandler({
+        handle: async (record: InputRecord) => {
+          called.push(Number(record.offset));
+          return { value: record.value };
+        },
+      }),
+    });
+    await task.open();
+    await task.handleBatch(payloadFor(keyedBatch(Array.from({ length: 30 }, () => 'a'))));
+    expect(called).toEqual(Array.from({ length: 30 }, (_, n) => n));
+    expect(committer.units.map((unit) => unit.nextOffset)).toEqual(['10', '20', '30']);
+  });
+
   it('runs records without a key at the same time under key ordering, and records of one key one by one', async () => {
     let active = 0;
     let peak = 0;
