@@ -162,7 +162,33 @@ export function isNonRetryable(error: unknown): boolean {
 }
 
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return describeThrown(error).message;
+}
+
+/**
+ * What was thrown, as text, whatever it is: an Error, a string, null, a Symbol, an object with
+ * no prototype or whose toString throws, a Proxy (revoked or hostile). Never throws: the failure
+ * path renders handlers' errors, and a rendering that throws would fail the record's unit again
+ * and again.
+ */
+export function describeThrown(error: unknown): { readonly className: string; readonly message: string; readonly stack: string } {
+  const attempt = <T>(read: () => T, fallback: T): T => {
+    try {
+      return read();
+    } catch {
+      return fallback;
+    }
+  };
+  const isError = attempt(() => error instanceof Error, false);
+  const className = isError ? attempt(() => String((error as Error).name), 'Error') : attempt(() => (error === null ? 'null' : typeof error), 'unknown');
+  const message = isError
+    ? attempt(() => String((error as Error).message), '(its message could not be read)')
+    : attempt(
+        () => (typeof error === 'symbol' ? error.toString() : String(error)),
+        attempt(() => Object.prototype.toString.call(error), '(a thrown value that cannot be rendered)'),
+      );
+  const stack = isError ? attempt(() => String((error as Error).stack ?? ''), '') : '';
+  return { className, message, stack };
 }
 
 /** No broker of the bootstrap list answered: a deployment problem, reported in one line. */

@@ -1,5 +1,5 @@
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import { errorMessage } from '../errors/index.js';
+import { describeThrown } from '../errors/index.js';
 import { headerText } from '../kafka/headers.js';
 import { encodeLineage, LINEAGE_HEADER } from '../pipeline/lineage.js';
 import { FAILURE_HEADERS, REPLAY_HEADERS } from './failure-headers.js';
@@ -65,7 +65,7 @@ export function dueAtOf(message: KafkaMessage): number {
 
 export function failureCopy(message: KafkaMessage, origin: Origin, failure: Failure): Message {
   const failedAt = new Date(failure.now).toISOString();
-  const stack = failure.error instanceof Error && failure.error.stack ? failure.error.stack.slice(0, TEXT_LIMIT) : '';
+  const thrown = describeThrown(failure.error);
   const headers: IHeaders = {
     ...userHeaders(message.headers),
     [LINEAGE_HEADER]: encodeLineage(origin),
@@ -76,9 +76,9 @@ export function failureCopy(message: KafkaMessage, origin: Origin, failure: Fail
     [FAILURE_HEADERS.originalPartition]: String(origin.partition),
     [FAILURE_HEADERS.originalOffset]: origin.offset,
     [FAILURE_HEADERS.originalTimestamp]: origin.timestamp,
-    [FAILURE_HEADERS.errorClass]: failure.error instanceof Error ? failure.error.name : typeof failure.error,
-    [FAILURE_HEADERS.errorMessage]: errorMessage(failure.error).slice(0, TEXT_LIMIT),
-    [FAILURE_HEADERS.errorStack]: stack,
+    [FAILURE_HEADERS.errorClass]: thrown.className.slice(0, TEXT_LIMIT),
+    [FAILURE_HEADERS.errorMessage]: thrown.message.slice(0, TEXT_LIMIT),
+    [FAILURE_HEADERS.errorStack]: thrown.stack.slice(0, TEXT_LIMIT),
     ...(message.key ? { [FAILURE_HEADERS.originalKey]: message.key } : {}),
     ...(failure.dueAt === undefined ? {} : { [FAILURE_HEADERS.dueAt]: String(failure.dueAt) }),
     ...(failure.reason === undefined ? {} : { [FAILURE_HEADERS.reason]: failure.reason }),

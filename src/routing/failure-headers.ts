@@ -37,5 +37,6 @@ export const DLT_REASONS = [
   'output-rejected',
   'copy-too-large',
   'invalid-failure-headers',
+  'routing-failed',
 ] as const;
 

@@ -1,8 +1,8 @@
-import type { KafkaMessage } from 'kafkajs';
+import type { KafkaMessage, Message } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { PartitionCommitter, TopicMessages, TopicPartition } from '../commit/index.js';
-import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
+import { describeThrown, errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
 import { recordBatchSize } from '../kafka/record-size.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
@@ -84,6 +84,18 @@ interface Input {
 
 /** What one handler call on a record gave: its outputs, or its failure. */
 type RecordOutcome = { readonly outputs: readonly OutputRecord[] } | { readonly error: unknown };
+
+/** Where a failed record goes: a copy to write (none when skipped), what it counts as, and its log line. */
+interface Routing {
+  readonly copy?: { readonly topic: string; readonly message: Message };
+  readonly counts: keyof RoutedCounts;
+  readonly log: () => void;
+}
+
+/** Routing a failed record failed: the reason its dead-letter copy gives. */
+class RoutingFailedError extends Error {
+  override readonly name = 'RoutingFailedError';
+}
 
 /** One unit in the making: its outputs so far and its routing counts. */
 interface Unit {
@@ -344,8 +356,31 @@ export class UnitProcessor {
     });
   }
 
-  /** Carries out the error policy's decision for one failed record. */
+  /**
+   * Carries out the error policy's decision for one failed record. Whatever was thrown, and
+   * whatever goes wrong while deciding (an error object that throws when read, a copy that
+   * cannot be made), the record goes somewhere: a failure of routing itself dead-letters it as
+   * `routing-failed`, never rolling its unit back to fail the same way again.
+   */
   private route(unit: Unit, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
+    let routing: Routing;
+    try {
+      routing = this.decideRouting(message, error, untrustedHeaders);
+    } catch (failure) {
+      if (failure instanceof BlockedRecord || failure instanceof UnitRollbackError) throw failure;
+      routing = this.routingFailed(message, error, failure);
+    }
+    if (routing.copy) unit.outputs.addFailureCopy(routing.copy.topic, routing.copy.message);
+    unit.routed[routing.counts]++;
+    try {
+      routing.log();
+    } catch {
+      // A log line that cannot be written (a thrown value the logger cannot serialise) changes nothing.
+    }
+  }
+
+  /** Where the policy sends a failed record, and the copy it writes there; throws BlockedRecord under `block`. */
+  private decideRouting(message: KafkaMessage, error: unknown, untrustedHeaders: boolean): Routing {
     // Not the record's fault (its database transaction broke): the whole unit rolls back instead.
     if (error instanceof UnitRollbackError) throw error;
     const { topic, partition } = this.deps.partition;
@@ -355,19 +390,23 @@ export class UnitProcessor {
     const outcome = untrustedHeaders ? ({ kind: 'dead-letter', reason: 'invalid-failure-headers' } as const) : decide(pipeline.errorPolicy, error, input, origin.attempt);
     const now = Date.now();
     const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };
-    const deadLetter = (reason: string) => {
+    const deadLetter = (reason: string): Routing => {
       const deadLetterTopic = pipeline.deadLetterTopicFor(input);
       const limits = catalog.get(deadLetterTopic);
       // A copy the broker refused once already goes out as failure headers alone.
       const limitBytes = this.deps.refusals.timesRefused(message.offset) >= 2 ? 0 : limits?.maxMessageBytes;
       const whole = failureCopy(message, origin, { error, now, reason });
       const { copy, truncated } = limitBytes === undefined ? { copy: whole, truncated: false } : fitCopy(whole, limitBytes);
-      unit.outputs.addFailureCopy(deadLetterTopic, copy);
-      unit.routed.deadLettered++;
-      this.log.warn(
-        { ...fields, deadLetterTopic, reason, ...(truncated ? { payloadTruncatedFrom: recordBatchSize(whole), limitBytes } : {}) },
-        truncated ? 'record sent to the dead-letter topic, its payload cut to fit the topic' : 'record sent to the dead-letter topic',
-      );
+      const sizes = truncated ? { payloadTruncatedFrom: recordBatchSize(whole), limitBytes } : {};
+      return {
+        copy: { topic: deadLetterTopic, message: copy },
+        counts: 'deadLettered',
+        log: () =>
+          this.log.warn(
+            { ...fields, deadLetterTopic, reason, ...sizes },
+            truncated ? 'record sent to the dead-letter topic, its payload cut to fit the topic' : 'record sent to the dead-letter topic',
+          ),
+      };
     };
     switch (outcome.kind) {
       case 'retry': {
@@ -375,23 +414,41 @@ export class UnitProcessor {
         const limits = catalog.get(outcome.topic);
         if (limits && recordBatchSize(copy) > limits.maxMessageBytes) {
           // A retry copy cannot be cut (the handler would see part of a record): dead-letter it whole, or cut.
-          this.log.warn({ ...fields, retryTopic: outcome.topic, sizeBytes: recordBatchSize(copy), limitBytes: limits.maxMessageBytes }, 'retry copy too large for its topic');
-          return deadLetter('copy-too-large');
+          const tooLarge = deadLetter('copy-too-large');
+          const logTooLarge = () =>
+            this.log.warn({ ...fields, retryTopic: outcome.topic, sizeBytes: recordBatchSize(copy), limitBytes: limits.maxMessageBytes }, 'retry copy too large for its topic');
+          return { ...tooLarge, log: () => (logTooLarge(), tooLarge.log()) };
         }
-        unit.outputs.addFailureCopy(outcome.topic, copy);
-        unit.routed.retried++;
-        this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic');
-        return;
+        return {
+          copy: { topic: outcome.topic, message: copy },
+          counts: 'retried',
+          log: () => this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic'),
+        };
       }
       case 'dead-letter':
         return deadLetter(outcome.reason);
       case 'skip':
-        unit.routed.skipped++;
-        this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)');
-        return;
+        return { counts: 'skipped', log: () => this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)') };
       case 'block':
         throw new BlockedRecord(message.offset, error);
     }
+  }
+
+  /** Routing the record failed: it goes to the dead-letter topic as it arrived, the two failures in words. */
+  private routingFailed(message: KafkaMessage, error: unknown, failure: unknown): Routing {
+    const { topic, partition } = this.deps.partition;
+    const { pipeline, catalog, input } = this.deps;
+    const origin = originOf(topic, partition, message, false);
+    const why = `routing the record's failure failed (${describeThrown(failure).message}); the failure was: ${describeThrown(error).message}`;
+    const deadLetterTopic = pipeline.deadLetterTopicFor(input);
+    const whole = failureCopy(message, origin, { error: new RoutingFailedError(why), now: Date.now(), reason: 'routing-failed' });
+    const limitBytes = catalog.get(deadLetterTopic)?.maxMessageBytes;
+    const copy = limitBytes === undefined ? whole : fitCopy(whole, limitBytes).copy;
+    return {
+      copy: { topic: deadLetterTopic, message: copy },
+      counts: 'deadLettered',
+      log: () => this.log.error({ offset: message.offset, deadLetterTopic, reason: 'routing-failed', why }, 'record sent to the dead-letter topic: routing its failure failed'),
+    };
   }
 
   /** Why a record read from a retry tier cannot be trusted, or undefined when its headers are sound. */
