@@ -19,7 +19,7 @@ export const commitSettingsSchema = z
   })
   .strict();
 
-export const serdeNameSchema = z.enum(['json', 'string', 'bytes']);
+export const serdeNameSchema = z.enum(['json', 'json-bigint', 'string', 'bytes']);
 
 export const pipelineFileSchema = z
   .object({

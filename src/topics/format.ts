@@ -91,7 +91,7 @@ export const derivedTopicSettingsSchema = z
   })
   .strict();
 
-export const SERDE_FORMATS = ['json', 'string', 'bytes', 'avro', 'json-schema', 'protobuf'] as const;
+export const SERDE_FORMATS = ['json', 'json-bigint', 'string', 'bytes', 'avro', 'json-schema', 'protobuf'] as const;
 export type SerdeFormat = (typeof SERDE_FORMATS)[number];
 export const REGISTRY_FORMATS: readonly SerdeFormat[] = ['avro', 'json-schema', 'protobuf'];
 

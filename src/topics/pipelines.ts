@@ -58,7 +58,7 @@ export async function serdeFor(
   auth?: RegistryAuth,
 ): Promise<Serde> {
   const format = spec?.format ?? 'json';
-  if (format === 'json' || format === 'string' || format === 'bytes') return BUILTIN_SERDES[format] as Serde;
+  if (format === 'json' || format === 'json-bigint' || format === 'string' || format === 'bytes') return BUILTIN_SERDES[format] as Serde;
   const where = `pipeline '${pipeline.config.name}' serde.${side} (${pipeline.file})`;
   if (!registryUrl) throw new ConfigError(`${format} needs a schema registry: set schemaRegistry.url in a topics file or SCHEMA_REGISTRY_URL`, where);
   const topic = side === 'input' ? pipeline.inputs[0] : pipeline.config.output;

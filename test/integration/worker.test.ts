@@ -175,6 +175,29 @@ describe('the transactional worker', () => {
     expect(worker.stats()).toMatchObject({ deadLettered: 1, recordsIn: 3, recordsOut: 2 });
   });
 
+  it('never rewrites a number past 2^53: json dead-letters it as decode-failed naming it, json-bigint carries it exactly', async () => {
+    const { input, output, dlt, groupPrefix } = await topicsFor('bignum', 1);
+    const big = '{"id":12345678901234567890,"n":1}';
+    await produce(brokers, input, [{ key: 'a', value: big }, { key: 'b', value: JSON.stringify({ id: 7, n: 2 }) }]);
+    const echo = defineHandler({ handle: (record) => ({ value: record.value }) });
+    await startWorker({ groupId: groupPrefix, pipelines: [definePipeline({ name: 'exact', input, output, handler: echo })] });
+    const [dead] = await readTopics(brokers, [dlt], { until: (r) => r.length >= 1 });
+    expect(dead?.value).toBe(big);
+    expect(dead?.headers[FAILURE_HEADERS.reason]).toBe('decode-failed');
+    expect(dead?.headers[FAILURE_HEADERS.errorMessage]).toMatch(/the JSON number 12345678901234567890 \(key 'id'\) cannot be held exactly/);
+    const outputs = await readTopics(brokers, [output], { until: (r) => r.length >= 1 });
+    expect(outputs.map((r) => r.value)).toEqual(['{"id":7,"n":2}']);
+
+    const exact = uniqueName('bignum-exact');
+    await createTopics(brokers, [{ topic: `${exact}.out` }, { topic: `${exact}.dlt` }]);
+    await startWorker({
+      groupId: `${groupPrefix}-exact`,
+      pipelines: [definePipeline({ name: 'exact', input, output: `${exact}.out`, deadLetterTopic: `${exact}.dlt`, serde: { input: 'json-bigint', output: 'json-bigint' }, handler: echo })],
+    });
+    const copied = await readTopics(brokers, [`${exact}.out`], { until: (r) => r.length >= 2 });
+    expect(copied.map((r) => r.value)).toEqual([big, '{"id":7,"n":2}']);
+  });
+
   it('refuses to start when a topic it needs does not exist, naming it', async () => {
     const input = uniqueName('missing');
     await createTopics(brokers, [{ topic: input }]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DecodeError, isNonRetryable } from '../../src/errors/index.js';
-import { BUILTIN_SERDES, bytesSerde, jsonSerde, stringSerde } from '../../src/serde/index.js';
+import { BUILTIN_SERDES, bytesSerde, jsonBigIntSerde, jsonSerde, stringSerde } from '../../src/serde/index.js';
 
 const where = { topic: 'orders', partition: 3, offset: '77' };
 
@@ -21,6 +21,7 @@ describe('BUILTIN_SERDES', () => {
     expect(BUILTIN_SERDES.bytes).toBe(bytesSerde);
     expect(Object.entries(BUILTIN_SERDES).map(([name, serde]) => [name, serde.name])).toEqual([
       ['json', 'json'],
+      ['json-bigint', 'json-bigint'],
       ['string', 'string'],
       ['bytes', 'bytes'],
     ]);
@@ -69,6 +70,35 @@ describe('jsonSerde', () => {
 
   it('rejects an empty buffer', () => {
     decodeErrorOf(() => jsonSerde.decode(Buffer.alloc(0), where));
+  });
+});
+
+describe('numbers JavaScript cannot hold exactly', () => {
+  const big = Buffer.from('{"id":12345678901234567890,"ids":[9007199254740993,-9007199254740993],"ok":9007199254740991,"text":"12345678901234567890","x":1.5}');
+
+  it('json refuses them, naming the number, instead of rewriting them (12345678901234567890 would read as 12345678901234567000)', () => {
+    const error = decodeErrorOf(() => jsonSerde.decode(big, where));
+    expect(error.message).toMatch(/orders\[3\]@77: the JSON number 12345678901234567890 \(key 'id'\) cannot be held exactly .*'json-bigint'/);
+    expect(isNonRetryable(error)).toBe(true);
+    expect(() => jsonSerde.decode(Buffer.from('[9007199254740993]'), where)).toThrow(/9007199254740993/);
+  });
+
+  it('json takes every safe integer, and digits inside strings, as they are', () => {
+    expect(jsonSerde.decode(Buffer.from('{"ok":9007199254740991,"min":-9007199254740991,"text":"123456789012345678901234"}'), where)).toEqual({
+      ok: 9007199254740991,
+      min: -9007199254740991,
+      text: '123456789012345678901234',
+    });
+  });
+
+  it('json-bigint reads them as BigInt and writes them back digit for digit', () => {
+    const value = jsonBigIntSerde.decode(big, where) as Record<string, unknown>;
+    expect(value).toEqual({ id: 12345678901234567890n, ids: [9007199254740993n, -9007199254740993n], ok: 9007199254740991, text: '12345678901234567890', x: 1.5 });
+    expect(String(jsonBigIntSerde.encode(value))).toBe(String(big));
+  });
+
+  it('json cannot write a BigInt (JSON.stringify refuses it): the output fails, it is not rounded', () => {
+    expect(() => jsonSerde.encode({ id: 1n })).toThrow(TypeError);
   });
 });
 

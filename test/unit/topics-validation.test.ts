@@ -234,7 +234,7 @@ describe('malformed topics files', () => {
 
   it('11. an unknown serde, and registry options on a serde that has no registry', () => {
     expect(problems({ 'a.yaml': ORDERS, 'b.yaml': `${PIPELINE}    serde: { input: xml, output: { format: json, subject: x } }\n` })).toEqual([
-      "b.yaml:7:21 pipelines[0].serde.input.format: got 'xml' (a string); accepted: json, string, bytes, avro, json-schema, protobuf",
+      "b.yaml:7:21 pipelines[0].serde.input.format: got 'xml' (a string); accepted: json, json-bigint, string, bytes, avro, json-schema, protobuf",
       "b.yaml:7:59 pipelines[0].serde.output.subject: 'subject' applies to avro, json-schema, protobuf only, not to json",
     ]);
   });
