@@ -117,7 +117,7 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     expect(deadLetters).toHaveLength(violating.length + 2);
 
     await db.expectOffsetsAgree(brokers, groupId, input);
-    expect(worker.log()).toMatch(/PostgreSQL sink ready/);
+    expect(worker.log()).toMatch(/PostgreSQL sink ready: pipeline '[^']+' commits in the database \(commit.strategy '[a-z-]+' does not apply\); handlerTimeoutMs is \d+ ms, at most a third of transactionTimeoutMs/);
   });
 
   it('refuses to start with a wrong database password, in one line naming the pipeline and the database (password hidden)', async () => {

@@ -113,7 +113,7 @@ const CHECKS: Check[] = [
   {
     kind: 'serve',
     match: /^PGPASSWORD=txstream npx txstream run --topics-dir examples\/postgres-sink --brokers \S+$/,
-    ready: async (output) => output.includes('"msg":"PostgreSQL sink ready"') && (await workerRunning(output)),
+    ready: async (output) => output.includes('"msg":"PostgreSQL sink ready') && (await workerRunning(output)),
   },
   {
     kind: 'run',

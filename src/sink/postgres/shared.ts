@@ -49,7 +49,12 @@ export class SinkShared {
     } catch (error) {
       throw new ConfigError(`cannot use the database at ${this.sink.where}: ${errorMessage(error)}`, `pipeline '${this.pipeline.name}' sink.postgres`);
     }
-    this.context.logger.info({ database: this.sink.where, offsetsTable: this.sink.offsetsTable }, 'PostgreSQL sink ready');
+    const { commit, handlerTimeoutMs, name } = this.pipeline;
+    // Said once: a sink pipeline's commit strategy and handler timeout are not what the settings suggest.
+    this.context.logger.info(
+      { database: this.sink.where, offsetsTable: this.sink.offsetsTable, handlerTimeoutMs, ignoredCommitStrategy: commit.strategy },
+      `PostgreSQL sink ready: pipeline '${name}' commits in the database (commit.strategy '${commit.strategy}' does not apply); handlerTimeoutMs is ${handlerTimeoutMs} ms, at most a third of transactionTimeoutMs (${commit.transactionTimeoutMs} ms)`,
+    );
   }
 
   ensureSchema(): Promise<void> {
