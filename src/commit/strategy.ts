@@ -108,6 +108,8 @@ export interface CommitStrategy {
   flush(): Promise<void>;
   /** Checks what the strategy needs before the group is joined (the sink's database); a failure fails the start. */
   start?(): Promise<void>;
+  /** Why the strategy is not ready while it starts (the sink waiting for its database), or undefined. */
+  notReadyReason?(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -136,6 +138,8 @@ export interface StrategyContext {
   /** The consumer's own offset commit (generation-checked), for the non-transactional strategies. */
   readonly commitOffsets: (offsets: TopicPartitionOffset[]) => Promise<void>;
   readonly logger: Logger;
+  /** Aborted when the worker stops: what the strategy waits for at start gives up. */
+  readonly signal: AbortSignal;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { DecodeError, isNonRetryable, NonRetryableError, OutputRejectedError } from '../errors/index.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../util/backoff.js';
 import type { ResolvedErrorPolicy } from '../config/error-policy.js';
 import { retryTopicOf } from '../pipeline/topic-names.js';
 

@@ -8,7 +8,7 @@ import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { TaskMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { backoffDelay } from '../routing/backoff.js';
+import { backoffDelay } from '../util/backoff.js';
 import { Serial } from '../util/serial.js';
 import type { HandlerWatch } from './handler-watch.js';
 import type { Slots } from './lanes.js';

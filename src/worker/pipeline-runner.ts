@@ -101,6 +101,7 @@ export class PipelineRunner {
       },
       commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
       readCommittedOffset: (partition) => this.offsets.read(partition),
+      signal: deps.signal,
       logger: this.log,
     };
     this.strategy = createCommitStrategy(pipeline, strategyContext, deps.metrics.registry);
@@ -130,6 +131,8 @@ export class PipelineRunner {
    */
   notReadyReason(now = Date.now()): string | undefined {
     const name = this.deps.pipeline.name;
+    const waiting = this.strategy.notReadyReason?.();
+    if (waiting) return `${name}: ${waiting}`;
     if (!this.joined) return `${name}: not joined`;
     if (this.rebalancing) return `${name}: rebalancing`;
     const unopened = this.tasks.unopened();

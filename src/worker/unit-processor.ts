@@ -16,7 +16,7 @@ import {
   type OutputRecord,
   type RecordHandlerFn,
 } from '../pipeline/records.js';
-import { backoffDelay } from '../routing/backoff.js';
+import { backoffDelay } from '../util/backoff.js';
 import { fitCopy } from '../routing/copy-fit.js';
 import { decide } from '../routing/decide.js';
 import { failureCopy, originOf } from '../routing/failure-copy.js';

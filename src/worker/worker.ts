@@ -118,12 +118,13 @@ export class Worker {
 
   /** Why the worker is not ready (the first reason), or undefined when it is. */
   notReadyReason(): string | undefined {
-    if (this.state !== 'running') return `worker is ${this.state}`;
+    if (this.state !== 'running' && this.state !== 'starting') return `worker is ${this.state}`;
     for (const runner of this.runners) {
       const reason = runner.notReadyReason();
-      if (reason) return reason;
+      // While starting, the pipeline being started says what it waits for (its database, say).
+      if (reason) return this.state === 'starting' ? `worker is starting: ${reason}` : reason;
     }
-    return undefined;
+    return this.state === 'starting' ? 'worker is starting' : undefined;
   }
 
   /**

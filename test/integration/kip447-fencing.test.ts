@@ -42,6 +42,7 @@ function strategyFor(groupId: string, instanceId: string, membership: () => Grou
     onOffsetsCommitted: () => {},
     commitOffsets: async () => {},
     readCommittedOffset: async () => null,
+    signal: new AbortController().signal,
     logger: createLogger({ level: 'silent' }),
   });
 }

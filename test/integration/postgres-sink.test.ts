@@ -120,6 +120,26 @@ describe('PostgreSQL sink: exactly-once into the database', () => {
     expect(worker.log()).toMatch(/PostgreSQL sink ready: pipeline '[^']+' commits in the database \(commit.strategy '[a-z-]+' does not apply\); handlerTimeoutMs is \d+ ms, at most a third of transactionTimeoutMs/);
   });
 
+  it('waits for a database that does not answer at start, saying why in the log and on /readyz, then runs once it answers', async () => {
+    const { input, pipeline, groupId, config } = await setup('pgwait', 2, { metricsPort: 0 });
+    await produceNumbered(brokers, input, 200);
+    await db.server.stop();
+    const worker = start(config, 'pgwait');
+    try {
+      await waitFor(async () => /does not answer[^\n]*retrying/.test(worker.log()), 'the worker to say it waits for the database', 30_000, 100);
+      const ready = await fetch(`http://127.0.0.1:${await worker.opsPort()}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.text()).toMatch(new RegExp(`${pipeline}: the database at postgres://txstream:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/txstream does not answer`));
+      // Still there: an orchestrator sees a worker that is not ready, not a crash loop.
+      expect(worker.exitCode()).toBeNull();
+    } finally {
+      await db.server.restart();
+    }
+    await waitForDatabaseCommit(groupId, input);
+    expect(await worker.stop()).toBe(0);
+    await expectExactlyOnce(pipeline, 200);
+  });
+
   it('refuses to start with a wrong database password, in one line naming the pipeline and the database (password hidden)', async () => {
     const wrong = db.url.replace('txstream:txstream@', 'txstream:not-the-password@');
     const { config } = await setup('pgbadpw', 1, { postgresSink: { url: wrong } });

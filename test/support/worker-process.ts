@@ -136,6 +136,11 @@ export class WorkerProcess {
     return readFileSync(this.logFile, 'utf8');
   }
 
+  /** The exit code, or null while the process runs (or when a signal ended it). */
+  exitCode(): number | null {
+    return this.child.exitCode;
+  }
+
   /** The port of the ops server, once the worker has logged it. */
   async opsPort(timeoutMs = 30_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type BackoffOptions, backoffDelay } from '../../src/routing/backoff.js';
+import { type BackoffOptions, backoffDelay } from '../../src/util/backoff.js';
 
 const base: BackoffOptions = { initialMs: 100, multiplier: 2, maxMs: 10_000 };
 

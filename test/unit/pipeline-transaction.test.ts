@@ -78,6 +78,7 @@ function setup(script: Script = {}) {
     onOffsetsCommitted: () => {},
     commitOffsets: async () => {},
     readCommittedOffset: async () => null,
+    signal: new AbortController().signal,
     logger: pino({ level: 'silent' }),
   });
   const partition = (n: number): { committer: PartitionCommitter; heard: Heard } => {

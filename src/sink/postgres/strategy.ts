@@ -29,6 +29,7 @@ export function postgresSinkStrategy(pipeline: ResolvedPipeline, context: Strate
     name: 'postgres',
     guarantee: 'exactly-once',
     start: () => shared.start(),
+    notReadyReason: () => shared.waitingFor,
     // One database transaction per partition, committed by its own task (the runner flushes the tasks after this).
     forPartition: (partition, listener) => new PostgresPartition(shared, partition, listener),
     flush: async () => {},
