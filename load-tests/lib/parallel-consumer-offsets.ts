@@ -1,21 +1,26 @@
 /**
- * What a Confluent Parallel Consumer group has committed. Its committed offset is only the lowest
- * record not yet done in the partition: the records it finished past it (out of offset order, as
- * KEY ordering does) are committed too, listed in the offset's metadata, in the same transaction
- * as their outputs; after a restart it skips them. So its progress and its exactly-once audit
- * both need that metadata, decoded here as Parallel Consumer 0.5.3 writes it
- * (OffsetMapCodecManager, EncodedOffsetPair, OffsetBitSet, OffsetRunLength):
- *
- * base64 of a magic byte naming the encoding, then
+ * What a Confluent Parallel Consumer group has committed, and its exactly-once audit. Its committed
+ * offset is only the lowest record not yet done in the partition: the records it finished past it
+ * (out of offset order, as KEY ordering does) are committed too, listed in the offset's metadata in
+ * the same transaction as their outputs, and skipped after a restart. So its progress and its
+ * audit both need that metadata, decoded here as Parallel Consumer 0.5.3 writes it
+ * (OffsetMapCodecManager, EncodedOffsetPair, OffsetBitSet, OffsetRunLength): base64 of a magic
+ * byte naming the encoding, then
  * - BitSet ('l', 'o'): the bit count (v1 a 16-bit, v2 a 32-bit big-endian integer), then a
  *   java.util.BitSet (bit i is byte i/8's bit i%8); bit i set means offset committed+i is done,
  *   and the last bit is the highest offset seen;
  * - RunLength ('n', 'e'): run lengths (v1 16-bit, v2 32-bit, big-endian) from the committed
- *   offset on, alternately not done and done, the first run not done.
- * and their zstd-compressed forms ('a', 's', 'J', 'p'), which it picks when they are smaller.
+ *   offset on, alternately not done and done, the first run not done;
+ * - their zstd-compressed forms ('a', 's', 'J', 'p'), which it picks when they are smaller.
  * Empty metadata: nothing done past the committed offset. Any other encoding is refused, not guessed at.
  */
 import { zstdDecompressSync } from 'node:zlib';
+import type { Admin, Kafka } from 'kafkajs';
+import { toAuditResult } from '../../src/audit/lineage-audit.js';
+import { auditPipeline, positionKey } from '../../src/audit/pipeline-audit.js';
+import { readAuditSnapshot } from '../../src/audit/pipeline-audit-read.js';
+import { withAdmin } from '../../src/kafka/admin.js';
+import type { GroupAudit } from './kafka-env.js';
 
 export interface PcPartitionState {
   readonly partition: number;
@@ -95,4 +100,42 @@ function binaryIncludes(sorted: readonly number[], value: number): boolean {
     else high = middle - 1;
   }
   return false;
+}
+
+/** The group's committed state of every partition of the topic (a partition without a commit: nothing done). */
+export async function pcCommittedStates(admin: Admin, groupId: string, topic: string): Promise<PcPartitionState[]> {
+  const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (offsets?.partitions ?? []).map(({ partition, offset, metadata }) =>
+    Number(offset) < 0 ? { partition, committed: 0, highestSeen: -1, incompletes: [] } : decodePcMetadata(partition, Number(offset), metadata),
+  );
+}
+
+/** Records the group has committed as done: measureCommittedRate's count for a Parallel Consumer group. */
+export async function pcCommittedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
+  return (await pcCommittedStates(admin, groupId, topic)).reduce((sum, state) => sum + doneCount(state), 0);
+}
+
+/**
+ * The exactly-once audit of a stopped Parallel Consumer group, with the code of `txstream audit`
+ * (auditGroup): the inputs it committed as done, below its committed offsets or listed done in
+ * their metadata, must each have exactly one output (read_committed, by lineage). An output of any
+ * other input counts as unexpected and fails it: that input would run again after a restart, and
+ * be written twice.
+ */
+export async function auditParallelConsumerGroup(kafka: Kafka, options: { groupId: string; input: string; output: string; timeoutMs?: number }): Promise<GroupAudit> {
+  const states = new Map((await withAdmin(kafka, (admin) => pcCommittedStates(admin, options.groupId, options.input))).map((state) => [state.partition, state]));
+  // The whole input is read: what it committed as done reaches past its committed offsets.
+  const { snapshot } = await readAuditSnapshot(
+    kafka,
+    { groupId: options.groupId, inputs: [options.input], retryTiers: [], outputs: [options.output], deadLetters: [] },
+    { inputs: 'to-end', timeoutMs: options.timeoutMs ?? 60_000 },
+  );
+  const done = [...snapshot.inputs].filter((input) => {
+    const state = states.get(input.partition);
+    return state !== undefined && isDone(state, Number(input.offset));
+  });
+  // Every input kept counts as processed: each partition's "committed" lies past the last one done.
+  const committed = new Map([...states.values()].map((state) => [positionKey(options.input, state.partition), String(Math.max(state.committed, state.highestSeen + 1))]));
+  const audit = auditPipeline({ inputTopics: snapshot.inputTopics, inputs: done, committed, outputs: snapshot.outputs }, { problemLimit: 10 });
+  return { ...toAuditResult(audit), committed: audit.processed, outputRecords: audit.records.outputs, deadLettered: 0 };
 }
