@@ -4,7 +4,9 @@
  * worker in a process of its own, every contender reading the same backlog with its own group:
  *
  * - sequential: today's default, one record at a time per partition (`ordering: partition`);
- * - key@N:      `concurrency: { ordering: key, maxInFlight: N }` for each `--max-in-flight`.
+ * - key@N:      `concurrency: { ordering: key, maxInFlight: N }` for each `--max-in-flight`;
+ * - pc@N:       the same echo under Confluent Parallel Consumer (a JVM of its own), KEY ordering,
+ *               maxConcurrency N, its transactional commit mode (`--no-parallel-consumer`: none).
  *
  * The rate counts records committed by the group (its committed offsets), after a warm-up; the CPU
  * is the worker process's (every thread) over the same window. Every run is audited exactly-once.
@@ -16,15 +18,18 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
+import type { Admin } from 'kafkajs';
 import { DEFAULTS } from '../src/config/defaults.js';
 import { spawnWorker } from './lib/child-worker.js';
 import { measureCommittedRate } from './lib/committed-rate.js';
 import { createGenerator } from './lib/generators.js';
-import { auditGroup, type BrokerEnv, createTopics, deleteTopics, openBroker, produceBacklog, sleep } from './lib/kafka-env.js';
+import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, openBroker, produceBacklog, sleep } from './lib/kafka-env.js';
+import { PARALLEL_CONSUMER_MODE, PARALLEL_CONSUMER_VERSION, prepareParallelConsumer, startParallelConsumer } from './lib/parallel-consumer-baseline.js';
+import { auditParallelConsumerGroup, pcCommittedTotal } from './lib/parallel-consumer-offsets.js';
 import { openModelLatency } from './lib/partitions.js';
 import { processCpuMs } from './lib/proc-stats.js';
 import { parseDuration } from './lib/schedule.js';
-import { createRunTopics, round, topicsFor, type WorkerSetup } from './lib/worker-cells.js';
+import { createRunTopics, round, type RunTopics, topicsFor, type WorkerSetup } from './lib/worker-cells.js';
 
 const program = new Command('concurrency-benchmark')
   .option('--max-in-flight <list>', 'maxInFlight values of ordering key', '16,64,256')
@@ -36,6 +41,7 @@ const program = new Command('concurrency-benchmark')
   .option('--cap <duration>', 'measuring window', '8s')
   .option('--rounds <n>', 'rounds (contenders in reverse order every other round); medians reported', '1')
   .option('--latency-duration <duration>', 'latency run of key@64 at half its saturation (0: none)', '0')
+  .option('--no-parallel-consumer', 'without the Confluent Parallel Consumer contenders pc@N')
   .option('--label <name>', 'suffix of the results files')
   .option('--broker-name <name>', 'local broker (started if not running)', 'bench')
   .option('--broker-port <port>', 'its port', '29092');
@@ -49,10 +55,27 @@ interface Run {
   readonly cpuCores: number;
   readonly audit: string;
   readonly exactlyOnce: boolean;
+  /** What went wrong on stopping it, when something did. */
+  readonly stop?: string;
+}
+
+/** What `measure` needs of a contender's process: the txstream worker child or the Parallel Consumer JVM. */
+interface Measured {
+  readonly pid: number;
+  readonly groupId: string;
+  /** Records its group has committed (default: the sum of its committed offsets). */
+  readonly count?: (admin: Admin, groupId: string, topic: string) => Promise<number>;
+  alive(): boolean;
+  /** Resolves to a complaint when the stop was not clean. */
+  stop(): Promise<string | undefined>;
+  /** The exactly-once audit of its group, once stopped. */
+  audit(): Promise<GroupAudit>;
 }
 
 async function main(): Promise<number> {
   const options = program.parse().opts<Record<string, string>>();
+  // A boolean, not a string: commander sets it false for --no-parallel-consumer.
+  const withParallelConsumer = (options.parallelConsumer as unknown) !== false;
   const maxInFlight = (options.maxInFlight as string).split(',').map(Number);
   const delayMs = Number(options.delayMs);
   const partitions = Number(options.partitions);
@@ -68,7 +91,10 @@ async function main(): Promise<number> {
   const created: string[] = [input];
   const loads: number[] = [loadavg()[0] as number];
   const runs: Run[] = [];
-  const contenders = ['sequential', ...maxInFlight.map((n) => `key@${n}`)];
+  // pc@N right after key@N: the pair runs back to back, under the same load of the machine.
+  const contenders = ['sequential', ...maxInFlight.flatMap((n) => [`key@${n}`, ...(withParallelConsumer ? [`pc@${n}`] : [])])];
+  const kafkaVersion = /^\d+\.\d+\.\d+/.exec(env.brokerVersion)?.[0] ?? '3.9.2';
+  let classpath = '';
   const setupOf = (contender: string): WorkerSetup => ({
     strategy: 'transactional',
     batchSize: DEFAULTS.batchSize,
@@ -78,19 +104,23 @@ async function main(): Promise<number> {
   });
   let latency: Awaited<ReturnType<typeof openModelLatency>> & { contender: string; audit: string } = undefined as never;
   try {
+    // Before the backlog: a missing jar or a javac error fails the run before it costs anything.
+    if (withParallelConsumer) classpath = prepareParallelConsumer(kafkaVersion);
     await createTopics(env.kafka, [{ topic: input, partitions }]);
     const produced = await produceBacklog(env.kafka, input, backlog, createGenerator({ keys: Number(options.keys), recordBytes: 256 }), { chunk: 2000 });
     console.log(`backlog: ${backlog} records (${options.keys} keys) to ${input} (${partitions} partitions) in ${produced.seconds.toFixed(1)} s`);
     for (let roundIndex = 0; roundIndex < rounds; roundIndex++) {
       for (const contender of roundIndex % 2 === 0 ? contenders : [...contenders].reverse()) {
-        const result = await measure(env, { run, input, partitions, contender, roundIndex, setup: setupOf(contender), backlog, capMs, warmupMs, created });
+        const result = await measure(env, { run, input, partitions, contender, roundIndex, backlog, capMs, warmupMs, created }, (topics, prefix) =>
+          contender.startsWith('pc@') ? startPc(env, { classpath, topics, groupId: prefix, maxConcurrency: Number(contender.slice(3)), delayMs }) : startTxstream(env, setupOf(contender), topics, prefix),
+        );
         runs.push(result);
         loads.push(loadavg()[0] as number);
-        console.log(`[r${roundIndex + 1}] ${contender.padEnd(10)} ${result.recordsPerSecond} rec/s over ${result.seconds} s, ${result.cpuMsPer1kRecords} CPU ms per 1,000 records (${result.cpuCores} cores), audit ${result.audit}`);
+        console.log(`[r${roundIndex + 1}] ${contender.padEnd(10)} ${result.recordsPerSecond} rec/s over ${result.seconds} s, ${result.cpuMsPer1kRecords} CPU ms per 1,000 records (${result.cpuCores} cores), audit ${result.audit}${result.stop ? `; ${result.stop}` : ''}`);
       }
     }
     if (latencyDurationMs > 0) {
-      const contender = contenders.includes('key@64') ? 'key@64' : (contenders[1] as string);
+      const contender = contenders.includes('key@64') ? 'key@64' : `key@${maxInFlight[0]}`;
       const saturation = median(runs.filter((r) => r.contender === contender).map((r) => r.recordsPerSecond));
       latency = await latencyOf(env, { run, partitions, contender, setup: setupOf(contender), rate: Math.max(10, Math.round(saturation / 2)), durationMs: latencyDurationMs, keys: Number(options.keys), created });
       console.log(`latency of ${contender} at ${latency.rate} rec/s (half of ${saturation}): p50 ${latency.p50} ms, p99 ${latency.p99} ms, ${latency.samples} samples, audit ${latency.audit}`);
@@ -106,6 +136,21 @@ async function main(): Promise<number> {
     return { contender, recordsPerSecond: median(own.map((r) => r.recordsPerSecond)), cpuMsPer1kRecords: median(own.map((r) => r.cpuMsPer1kRecords)), exactlyOnce: own.every((r) => r.exactlyOnce) };
   });
   const sequential = summary[0]?.recordsPerSecond ?? 0;
+  // Per round, then the median: both of a pair ran back to back, so a round's ratio shares its load.
+  const versus = withParallelConsumer
+    ? maxInFlight.map((n) => {
+        const ratios = runs.flatMap((r) => {
+          const pc = runs.find((p) => p.contender === `pc@${n}` && p.round === r.round);
+          return r.contender === `key@${n}` && pc && pc.recordsPerSecond > 0 ? [r.recordsPerSecond / pc.recordsPerSecond] : [];
+        });
+        const cpuRatios = runs.flatMap((r) => {
+          const pc = runs.find((p) => p.contender === `pc@${n}` && p.round === r.round);
+          return r.contender === `key@${n}` && pc && r.cpuMsPer1kRecords > 0 ? [pc.cpuMsPer1kRecords / r.cpuMsPer1kRecords] : [];
+        });
+        return { maxInFlight: n, rateRatio: ratios.length > 0 ? round(median(ratios), 2) : undefined, cpuRatio: cpuRatios.length > 0 ? round(median(cpuRatios), 2) : undefined };
+      })
+    : [];
+  const pcLine = `pc@N is Confluent Parallel Consumer ${PARALLEL_CONSUMER_VERSION} (Kafka clients ${kafkaVersion}) in a JVM of its own, pollAndProduce with ${PARALLEL_CONSUMER_MODE}, maxConcurrency N, consumer read_committed without auto commit, a transactional producer (acks all, idempotent), the wait a Thread.sleep on its pool of N threads, the same key and value bytes forwarded with the lineage header. It commits records out of offset order: its rate and its audit count what its group committed, below its committed offsets and, past them, what their metadata lists as done (in the same transactions as the outputs; a restart skips them); its CPU is the JVM's (/proc), over the same window as txstream's. Its maxConcurrency bounds the whole process (N threads over all ${partitions} partitions), where txstream's maxInFlight bounds each partition (under the worker's cap of ${DEFAULTS.maxInFlight} calls).`;
   const lines = [
     `# Concurrency inside a partition, ${new Date().toISOString().slice(0, 10)}${options.label ? ` (${options.label})` : ''}`,
     '',
@@ -115,14 +160,26 @@ async function main(): Promise<number> {
     '|---|---|---|---|---|',
     ...summary.map((s) => `| ${s.contender} | ${s.recordsPerSecond.toLocaleString('en-US')} | ${sequential > 0 ? round(s.recordsPerSecond / sequential, 1) : '–'} | ${s.cpuMsPer1kRecords} | ${s.exactlyOnce ? '✓' : '✗'} |`),
     '',
+    ...(withParallelConsumer
+      ? [
+          pcLine,
+          '',
+          '| N | txstream key@N ÷ pc@N, rec/s | pc@N ÷ txstream key@N, CPU ms per 1,000 records |',
+          '|---|---|---|',
+          ...versus.map((v) => `| ${v.maxInFlight} | ${v.rateRatio ?? '–'} | ${v.cpuRatio ?? '–'} |`),
+          '',
+          'Ratios are medians of per-round ratios (a pair runs back to back in a round).',
+          '',
+        ]
+      : []),
     'Every run:',
     '',
-    ...runs.map((r) => `- round ${r.round + 1}, ${r.contender}: ${r.recordsPerSecond} rec/s over ${r.seconds} s, ${r.cpuMsPer1kRecords} CPU ms per 1,000 records (${r.cpuCores} cores), audit ${r.audit}`),
+    ...runs.map((r) => `- round ${r.round + 1}, ${r.contender}: ${r.recordsPerSecond} rec/s over ${r.seconds} s, ${r.cpuMsPer1kRecords} CPU ms per 1,000 records (${r.cpuCores} cores), audit ${r.audit}${r.stop ? `; ${r.stop}` : ''}`),
     ...(latency ? ['', `Latency of ${latency.contender} at ${latency.rate} rec/s (half its saturation), ${latencyDurationMs / 1000} s, ${latency.sender} sender: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples, ${latency.late} sent late; all outputs seen: ${latency.allSeen}); audit ${latency.audit}.`] : []),
     '',
   ];
   writeFileSync(join(dir, `${stem}.md`), lines.join('\n'));
-  writeFileSync(join(dir, `${stem}.json`), `${JSON.stringify({ command, delayMs, partitions, keys: Number(options.keys), rounds, loads, summary, runs, latency }, null, 2)}\n`);
+  writeFileSync(join(dir, `${stem}.json`), `${JSON.stringify({ command, delayMs, partitions, keys: Number(options.keys), rounds, loads, summary, ...(withParallelConsumer ? { parallelConsumer: { version: PARALLEL_CONSUMER_VERSION, kafkaClients: kafkaVersion, mode: PARALLEL_CONSUMER_MODE, versus } } : {}), runs, latency }, null, 2)}\n`);
   console.log(lines.join('\n'));
   console.log(`written: ${join(dir, `${stem}.md`)}, ${join(dir, `${stem}.json`)}`);
   return runs.every((r) => r.exactlyOnce) && (!latency || latency.audit.startsWith('✓')) ? 0 : 1;
@@ -130,13 +187,14 @@ async function main(): Promise<number> {
 
 async function measure(
   env: BrokerEnv,
-  o: { run: string; input: string; partitions: number; contender: string; roundIndex: number; setup: WorkerSetup; backlog: number; capMs: number; warmupMs: number; created: string[] },
+  o: { run: string; input: string; partitions: number; contender: string; roundIndex: number; backlog: number; capMs: number; warmupMs: number; created: string[] },
+  start: (topics: RunTopics, prefix: string) => Promise<Measured>,
 ): Promise<Run> {
   const prefix = `${o.run}.r${o.roundIndex}.${o.contender.replace('@', '')}`;
   const topics = topicsFor(prefix, o.input);
   await createRunTopics(env, topics, o.partitions, false);
   o.created.push(topics.output, topics.deadLetter);
-  const child = await spawnWorker({ brokers: env.brokers, setup: o.setup, topics, groupPrefix: prefix });
+  const child = await start(topics, prefix);
   const cpu: Array<{ at: number; ms: number }> = [];
   try {
     const rate = await measureCommittedRate(env.kafka, {
@@ -145,18 +203,19 @@ async function measure(
       target: o.backlog,
       capMs: o.capMs,
       warmupMs: o.warmupMs,
+      ...(child.count ? { count: child.count } : {}),
       during: () => {
         const ms = processCpuMs(child.pid);
-        if (ms === undefined || !child.alive()) throw new Error('the worker process exited during the run');
+        if (ms === undefined || !child.alive()) throw new Error(`the ${o.contender} process exited during the run`);
         cpu.push({ at: performance.now(), ms });
       },
     });
     // The rate's window is the last `seconds` of the run: the CPU over the same stretch.
     const last = cpu[cpu.length - 1];
-    const start = last ? cpu.find((sample) => sample.at >= last.at - rate.seconds * 1000 - 1) : undefined;
-    const cpuMs = last && start ? last.ms - start.ms : 0;
-    await child.stop();
-    const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 120_000 });
+    const first = last ? cpu.find((sample) => sample.at >= last.at - rate.seconds * 1000 - 1) : undefined;
+    const cpuMs = last && first ? last.ms - first.ms : 0;
+    const stop = await child.stop();
+    const audit = await child.audit();
     return {
       contender: o.contender,
       round: o.roundIndex,
@@ -164,12 +223,53 @@ async function measure(
       seconds: rate.seconds,
       cpuMsPer1kRecords: rate.records > 0 ? round((cpuMs / rate.records) * 1000, 1) : 0,
       cpuCores: rate.seconds > 0 ? round(cpuMs / 1000 / rate.seconds, 2) : 0,
-      audit: audit.exactlyOnce ? `✓ ${audit.committed} inputs, 0 missing, 0 duplicated` : `✗ ${audit.missing} missing, ${audit.duplicates} duplicated of ${audit.committed}`,
+      audit: audit.exactlyOnce
+        ? `✓ ${audit.committed} inputs, 0 missing, 0 duplicated`
+        : `✗ ${audit.missing} missing, ${audit.duplicates} duplicated, ${audit.unexpected} outputs of no committed input, of ${audit.committed}`,
       exactlyOnce: audit.exactlyOnce,
+      ...(stop ? { stop } : {}),
     };
   } finally {
     if (child.alive()) await child.stop();
   }
+}
+
+async function startTxstream(env: BrokerEnv, setup: WorkerSetup, topics: RunTopics, prefix: string): Promise<Measured> {
+  const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix });
+  return {
+    pid: child.pid,
+    groupId: child.groupId,
+    alive: () => child.alive(),
+    stop: async () => ((await child.stop()) ? undefined : 'the worker did not stop cleanly'),
+    audit: () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 120_000 }),
+  };
+}
+
+/**
+ * The Parallel Consumer JVM, once it has partitions. Its progress and its audit read the records
+ * it committed as done past its committed offsets too (its offset metadata); it has no dead-letter
+ * topic (nothing here fails).
+ */
+async function startPc(env: BrokerEnv, o: { classpath: string; topics: RunTopics; groupId: string; maxConcurrency: number; delayMs: number }): Promise<Measured> {
+  // The JVM closes itself after this long even if this process never stops it.
+  const pc = startParallelConsumer({ classpath: o.classpath, brokers: env.brokers, groupId: o.groupId, input: o.topics.input, output: o.topics.output, maxConcurrency: o.maxConcurrency, delayMs: o.delayMs, maxSeconds: 600 });
+  try {
+    await pc.running();
+  } catch (error) {
+    await pc.stop(5_000);
+    throw error;
+  }
+  return {
+    pid: pc.pid,
+    groupId: pc.groupId,
+    count: pcCommittedTotal,
+    alive: () => pc.alive(),
+    stop: async () => {
+      const stopped = await pc.stop();
+      return stopped.clean ? undefined : `Parallel Consumer did not stop cleanly: ${stopped.output.trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`;
+    },
+    audit: () => auditParallelConsumerGroup(env.kafka, { groupId: pc.groupId, input: o.topics.input, output: o.topics.output, timeoutMs: 120_000 }),
+  };
 }
 
 async function latencyOf(
