@@ -6,7 +6,7 @@
  * - sequential: today's default, one record at a time per partition (`ordering: partition`);
  * - key@N:      `concurrency: { ordering: key, maxInFlight: N }` for each `--max-in-flight`;
  * - pc@N:       the same echo under Confluent Parallel Consumer (a JVM of its own), KEY ordering,
- *               maxConcurrency N, its transactional commit mode (`--no-parallel-consumer`: none).
+ *               maxConcurrency min(N × partitions, the worker cap) (as many as key@N), its transactional commit mode (`--no-parallel-consumer`: none).
  *
  * The rate counts records committed by the group (its committed offsets), after a warm-up; the CPU
  * is the worker process's (every thread) over the same window. Every run is audited exactly-once.
@@ -91,6 +91,9 @@ async function main(): Promise<number> {
   const created: string[] = [input];
   const loads: number[] = [loadavg()[0] as number];
   const runs: Run[] = [];
+  // Parallel Consumer's maxConcurrency bounds the whole process, txstream's maxInFlight each partition
+  // (under the worker's cap): pc@N gets as many threads as key@N can have calls in flight.
+  const pcConcurrency = (n: number) => Math.min(n * partitions, DEFAULTS.maxInFlight);
   // pc@N right after key@N: the pair runs back to back, under the same load of the machine.
   const contenders = ['sequential', ...maxInFlight.flatMap((n) => [`key@${n}`, ...(withParallelConsumer ? [`pc@${n}`] : [])])];
   const kafkaVersion = /^\d+\.\d+\.\d+/.exec(env.brokerVersion)?.[0] ?? '3.9.2';
@@ -112,7 +115,7 @@ async function main(): Promise<number> {
     for (let roundIndex = 0; roundIndex < rounds; roundIndex++) {
       for (const contender of roundIndex % 2 === 0 ? contenders : [...contenders].reverse()) {
         const result = await measure(env, { run, input, partitions, contender, roundIndex, backlog, capMs, warmupMs, created }, (topics, prefix) =>
-          contender.startsWith('pc@') ? startPc(env, { classpath, topics, groupId: prefix, maxConcurrency: Number(contender.slice(3)), delayMs }) : startTxstream(env, setupOf(contender), topics, prefix),
+          contender.startsWith('pc@') ? startPc(env, { classpath, topics, groupId: prefix, maxConcurrency: pcConcurrency(Number(contender.slice(3))), delayMs }) : startTxstream(env, setupOf(contender), topics, prefix),
         );
         runs.push(result);
         loads.push(loadavg()[0] as number);
@@ -150,7 +153,7 @@ async function main(): Promise<number> {
         return { maxInFlight: n, rateRatio: ratios.length > 0 ? round(median(ratios), 2) : undefined, cpuRatio: cpuRatios.length > 0 ? round(median(cpuRatios), 2) : undefined };
       })
     : [];
-  const pcLine = `pc@N is Confluent Parallel Consumer ${PARALLEL_CONSUMER_VERSION} (Kafka clients ${kafkaVersion}) in a JVM of its own, pollAndProduce with ${PARALLEL_CONSUMER_MODE}, maxConcurrency N, consumer read_committed without auto commit, a transactional producer (acks all, idempotent), the wait a Thread.sleep on its pool of N threads, the same key and value bytes forwarded with the lineage header. It commits records out of offset order: its rate and its audit count what its group committed, below its committed offsets and, past them, what their metadata lists as done (in the same transactions as the outputs; a restart skips them); its CPU is the JVM's (/proc), over the same window as txstream's. Its maxConcurrency bounds the whole process (N threads over all ${partitions} partitions), where txstream's maxInFlight bounds each partition (under the worker's cap of ${DEFAULTS.maxInFlight} calls).`;
+  const pcLine = `pc@N is Confluent Parallel Consumer ${PARALLEL_CONSUMER_VERSION} (Kafka clients ${kafkaVersion}) in a JVM of its own, pollAndProduce with ${PARALLEL_CONSUMER_MODE}, maxConcurrency min(N × ${partitions}, ${DEFAULTS.maxInFlight}) (the calls key@N can have in flight), consumer read_committed without auto commit, a transactional producer (acks all, idempotent), the wait a Thread.sleep on its pool of that many threads, the same key and value bytes forwarded with the lineage header. It commits records out of offset order: its rate and its audit count what its group committed, below its committed offsets and, past them, what their metadata lists as done (in the same transactions as the outputs; a restart skips them); its CPU is the JVM's (/proc), over the same window as txstream's. Its maxConcurrency bounds the whole process, txstream's maxInFlight each partition (under the worker's cap of ${DEFAULTS.maxInFlight} calls): the pair has the same concurrency in all.`;
   const lines = [
     `# Concurrency inside a partition, ${new Date().toISOString().slice(0, 10)}${options.label ? ` (${options.label})` : ''}`,
     '',
