@@ -4,13 +4,11 @@
  * pom.xml, copied into the jar cache like the broker's jars), ParallelEcho.java compiled with
  * javac at run time, run as a JVM of its own against the same broker.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureJars } from '../../src/local-jvm/maven-jars.js';
 import { REPO_ROOT } from '../../src/local-kafka/cluster.js';
 import { LINEAGE_HEADER } from '../../src/index.js';
+import { prepareJavaBaseline } from './java-baseline.js';
 
 const PC_DIR = join(import.meta.dirname, '..', 'parallel-consumer');
 const SOURCE = join(PC_DIR, 'ParallelEcho.java');
@@ -24,26 +22,14 @@ const OUTPUT_LIMIT = 64 * 1024;
 
 /** Resolves the jars (once per Parallel Consumer and Kafka version) and compiles the source (once per source text); returns the classpath. */
 export function prepareParallelConsumer(kafkaVersion: string): string {
-  const dir = join(process.env.TXSTREAM_CACHE_DIR ?? join(REPO_ROOT, '.cache'), 'parallel-consumer-baseline', `${PARALLEL_CONSUMER_VERSION}-kafka-${kafkaVersion}`);
-  const jars = ensureJars({
+  return prepareJavaBaseline({
+    dir: join(process.env.TXSTREAM_CACHE_DIR ?? join(REPO_ROOT, '.cache'), 'parallel-consumer-baseline', `${PARALLEL_CONSUMER_VERSION}-kafka-${kafkaVersion}`),
     pom: join(PC_DIR, 'pom.xml'),
-    targetDir: join(dir, 'jars'),
     properties: { 'parallel-consumer.version': PARALLEL_CONSUMER_VERSION, 'kafka.version': kafkaVersion },
     what: `Confluent Parallel Consumer ${PARALLEL_CONSUMER_VERSION} (Kafka clients ${kafkaVersion})`,
-  }).dir;
-  // Keyed by the source's hash, so an edited ParallelEcho.java is recompiled and a stale class never runs.
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 12);
-  const classes = join(dir, `classes-${hash}`);
-  if (!existsSync(join(classes, `${MAIN_CLASS}.class`))) {
-    const partial = `${classes}.partial`;
-    rmSync(partial, { recursive: true, force: true });
-    mkdirSync(partial, { recursive: true });
-    const result = spawnSync('javac', ['-d', partial, '-cp', `${jars}/*`, SOURCE], { encoding: 'utf8' });
-    if (result.error || result.status !== 0) throw new Error(`javac ${SOURCE} failed: ${(result.stderr || result.stdout || String(result.error)).trim().slice(0, 500)}`);
-    rmSync(classes, { recursive: true, force: true });
-    renameSync(partial, classes);
-  }
-  return `${classes}:${jars}/*`;
+    source: SOURCE,
+    mainClass: MAIN_CLASS,
+  });
 }
 
 export interface ParallelConsumerOptions {

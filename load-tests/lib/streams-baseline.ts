@@ -3,13 +3,12 @@
  * (load-tests/streams/pom.xml, copied into the jar cache like the broker's jars), PassThrough.java
  * compiled with javac at run time, run as a JVM of its own against the same broker.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureJars } from '../../src/local-jvm/maven-jars.js';
 import { REPO_ROOT } from '../../src/local-kafka/cluster.js';
 import { LINEAGE_HEADER } from '../../src/index.js';
+import { prepareJavaBaseline } from './java-baseline.js';
 
 const STREAMS_DIR = join(import.meta.dirname, '..', 'streams');
 const SOURCE = join(STREAMS_DIR, 'PassThrough.java');
@@ -21,21 +20,14 @@ function cacheDir(version: string): string {
 
 /** Resolves the jars (once per version) and compiles the source (once per source text); returns the classpath. */
 export function prepareStreamsBaseline(kafkaVersion: string): string {
-  const dir = cacheDir(kafkaVersion);
-  const jars = ensureJars({ pom: join(STREAMS_DIR, 'pom.xml'), targetDir: join(dir, 'jars'), properties: { 'kafka.version': kafkaVersion }, what: `Kafka Streams ${kafkaVersion}` }).dir;
-  // Keyed by the source's hash, so an edited PassThrough.java is recompiled and a stale class never runs.
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 12);
-  const classes = join(dir, `classes-${hash}`);
-  if (!existsSync(join(classes, `${MAIN_CLASS}.class`))) {
-    const partial = `${classes}.partial`;
-    rmSync(partial, { recursive: true, force: true });
-    mkdirSync(partial, { recursive: true });
-    const result = spawnSync('javac', ['-d', partial, '-cp', `${jars}/*`, SOURCE], { encoding: 'utf8' });
-    if (result.error || result.status !== 0) throw new Error(`javac ${SOURCE} failed: ${(result.stderr || result.stdout || String(result.error)).trim().slice(0, 500)}`);
-    rmSync(classes, { recursive: true, force: true });
-    renameSync(partial, classes);
-  }
-  return `${classes}:${jars}/*`;
+  return prepareJavaBaseline({
+    dir: cacheDir(kafkaVersion),
+    pom: join(STREAMS_DIR, 'pom.xml'),
+    properties: { 'kafka.version': kafkaVersion },
+    what: `Kafka Streams ${kafkaVersion}`,
+    source: SOURCE,
+    mainClass: MAIN_CLASS,
+  });
 }
 
 export interface StreamsOptions {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dualAudit, formatDualAudit } from '../support/dual-audit.js';
 import { keyOrderViolations } from '../support/key-order.js';
-import { caughtUp, committedOffsets, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+import { caughtUp, waitForTiersCaughtUp, committedOffsets, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
@@ -108,17 +108,7 @@ describe('concurrency inside a partition (ordering: key, maxInFlight: 64)', () =
     const consumed = [input, ...[1, 2, 3].map((tier) => `${input}.retry.${tier}`)];
     const worker = start(config, 'concpoison', { failMode: 'routing' });
     await running(worker);
-    let streak = 0;
-    await waitFor(
-      async () => {
-        const all = await Promise.all(consumed.map((topic) => caughtUp(brokers, groupId, topic)));
-        streak = all.every(Boolean) ? streak + 1 : 0;
-        return streak >= 4;
-      },
-      'input and retry topics fully committed',
-      180_000,
-      1000,
-    );
+    await waitForTiersCaughtUp(brokers, groupId, consumed, 180_000);
     expect(await worker.stop()).toBe(0);
     await expectExactlyOnce(input, [output, `${input}.dlt`], records);
     // n % 97 == 0 always fails: 62 of 0..5999 end in the DLT.

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dualAudit, formatDualAudit, type ReaderAudit } from '../support/dual-audit.js';
-import { caughtUp, committedOffsets, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
+import { caughtUp, waitForTiersCaughtUp, committedOffsets, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
@@ -166,19 +166,7 @@ describe('exactly-once under faults', () => {
     // last stable offset, all a read_committed reader can see) stops before it: "caught up" below
     // would hold while the copies behind it are still to be handled.
     const survivor = start(config, 0, 'retrykill-final', 'routing', 'retrykill-worker');
-    // Done when the input and every retry tier are committed to their ends, four checks in a row
-    // (a retry copy written by the last transaction must itself be consumed).
-    let streak = 0;
-    await waitFor(
-      async () => {
-        const all = await Promise.all(consumed.map((topic) => caughtUp(brokers, groupId, topic)));
-        streak = all.every(Boolean) ? streak + 1 : 0;
-        return streak >= 4;
-      },
-      'input and retry topics fully committed',
-      240_000,
-      1000,
-    );
+    await waitForTiersCaughtUp(brokers, groupId, consumed, 240_000);
     expect(await survivor.stop()).toBe(0);
 
     const readers = await audit(input, [output, `${input}.dlt`], records);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Admin, Kafka, type KafkaMessage, logLevel, type Message } from 'kafkajs';
 import { withAdmin as withKafkaAdmin } from '../../src/kafka/admin.js';
 import { headersAsText } from '../../src/kafka/headers.js';
+import { waitFor } from './wait.js';
 
 /** Shared helpers for integration tests: unique names, topic setup, produce, read back. */
 
@@ -163,6 +164,24 @@ export async function endOffsets(brokers: string[], topic: string): Promise<Map<
 export async function caughtUp(brokers: string[], groupId: string, topic: string): Promise<boolean> {
   const [committed, ends] = await Promise.all([committedOffsets(brokers, groupId, topic), endOffsets(brokers, topic)]);
   return [...ends].every(([partition, end]) => committed.get(partition) === end);
+}
+
+/**
+ * Waits until the group has committed the input and every retry tier to their ends, four checks
+ * in a row: a retry copy written by the last transaction must itself be consumed.
+ */
+export async function waitForTiersCaughtUp(brokers: string[], groupId: string, topics: readonly string[], timeoutMs: number): Promise<void> {
+  let streak = 0;
+  await waitFor(
+    async () => {
+      const all = await Promise.all(topics.map((topic) => caughtUp(brokers, groupId, topic)));
+      streak = all.every(Boolean) ? streak + 1 : 0;
+      return streak >= 4;
+    },
+    'input and retry topics fully committed',
+    timeoutMs,
+    1000,
+  );
 }
 
 /** Produces `count` JSON records {n} keyed over `keys` keys; returns them as lineage of what was written. */

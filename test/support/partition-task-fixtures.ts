@@ -1,6 +1,6 @@
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { pino } from 'pino';
-import type { CommitListener, PartitionCommitter } from '../../src/commit/index.js';
+import { type CommitListener, type CommitUnit, noneConsumedBefore, type PartitionCommitter, unscopedHandlerCall } from '../../src/commit/index.js';
 import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
 import { NO_TASK_METRICS } from '../../src/observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../../src/observability/stats.js';
@@ -56,4 +56,34 @@ export function scriptedTask(options: {
     catalog: oneBrokerCatalog(),
   });
   return { task, seeks, stats };
+}
+
+/** A committer that commits every unit as it is written, keeping the units for the test to read. */
+export class CommittingCommitter implements PartitionCommitter {
+  readonly writesAhead = 0;
+  readonly consumedBefore = noneConsumedBefore;
+  readonly runHandlerCall = unscopedHandlerCall;
+  listener!: CommitListener;
+  readonly units: CommitUnit[] = [];
+  async open(): Promise<void> {}
+  async startOffset(): Promise<string | null> {
+    return '0';
+  }
+  async acknowledgeOnReceipt(): Promise<void> {}
+  async write(unit: CommitUnit): Promise<void> {
+    this.units.push(unit);
+    this.listener.committed({ records: unit.records, nextOffset: unit.nextOffset });
+  }
+  async commit(): Promise<void> {}
+  async abort(): Promise<void> {}
+  async close(): Promise<void> {}
+  /** The value of every output written, in write order. */
+  get values(): string[] {
+    return this.units.flatMap((unit) => unit.outputs.flatMap(({ messages }) => messages.map((message) => String(message.value))));
+  }
+  /** Hands itself to the task as its committer. */
+  readonly create = (listener: CommitListener): PartitionCommitter => {
+    this.listener = listener;
+    return this;
+  };
 }

@@ -1,12 +1,11 @@
 import type { Batch, KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { type CommitListener, type CommitUnit, noneConsumedBefore, type PartitionCommitter, unscopedHandlerCall } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { describeThrown } from '../../src/errors/index.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord } from '../../src/pipeline/records.js';
 import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
-import { payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
+import { CommittingCommitter, payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
 
 /**
  * Whatever a handler throws, its record is routed by the policy with a message that can be read,
@@ -32,25 +31,6 @@ const THROWN: Array<[string, () => unknown]> = [
   ['a revoked Proxy', () => revoked.proxy],
 ];
 
-class Committing implements PartitionCommitter {
-  readonly writesAhead = 0;
-  readonly consumedBefore = noneConsumedBefore;
-  readonly runHandlerCall = unscopedHandlerCall;
-  listener!: CommitListener;
-  readonly units: CommitUnit[] = [];
-  async open(): Promise<void> {}
-  async startOffset(): Promise<string | null> {
-    return '0';
-  }
-  async acknowledgeOnReceipt(): Promise<void> {}
-  async write(unit: CommitUnit): Promise<void> {
-    this.units.push(unit);
-    this.listener.committed({ records: unit.records, nextOffset: unit.nextOffset });
-  }
-  async commit(): Promise<void> {}
-  async abort(): Promise<void> {}
-  async close(): Promise<void> {}
-}
 
 function batchOf(count: number): Batch {
   const messages = Array.from({ length: count }, (_, offset) => ({ offset: String(offset), key: null, value: Buffer.from(`{"n":${offset}}`), timestamp: '0', attributes: 0, headers: {} }) as KafkaMessage);
@@ -59,7 +39,7 @@ function batchOf(count: number): Batch {
 
 describe('a handler that throws something that is not an Error', () => {
   it('routes every record by the policy with a readable message, and writes the unit once', async () => {
-    const committer = new Committing();
+    const committer = new CommittingCommitter();
     const pipeline = resolvePipeline(
       {
         name: 'odd',
@@ -76,10 +56,7 @@ describe('a handler that throws something that is not an Error', () => {
     );
     const { task, seeks, stats } = scriptedTask({
       pipeline,
-      createCommitter: (listener) => {
-        committer.listener = listener;
-        return committer;
-      },
+      createCommitter: committer.create,
     });
     await task.open();
     await task.handleBatch(payloadFor(batchOf(THROWN.length)));

@@ -1,39 +1,15 @@
 import type { Batch, KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { type CommitListener, type CommitUnit, noneConsumedBefore, type PartitionCommitter, unscopedHandlerCall } from '../../src/commit/index.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { type PipelineDefinition, resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord } from '../../src/pipeline/records.js';
-import { payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
+import { CommittingCommitter, payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
 
 /**
  * Concurrency inside a partition, on a scripted committer that commits every unit as it is
  * written: calls overlap across keys, never within one, and a unit's outputs are written
  * together, each key's in input order. The broker-side audits are in the integration suite.
  */
-class Committing implements PartitionCommitter {
-  readonly writesAhead = 0;
-  readonly consumedBefore = noneConsumedBefore;
-  readonly runHandlerCall = unscopedHandlerCall;
-  listener!: CommitListener;
-  readonly units: CommitUnit[] = [];
-  async open(): Promise<void> {}
-  async startOffset(): Promise<string | null> {
-    return '0';
-  }
-  async acknowledgeOnReceipt(): Promise<void> {}
-  async write(unit: CommitUnit): Promise<void> {
-    this.units.push(unit);
-    this.listener.committed({ records: unit.records, nextOffset: unit.nextOffset });
-  }
-  async commit(): Promise<void> {}
-  async abort(): Promise<void> {}
-  async close(): Promise<void> {}
-  /** The value of every output written, in write order. */
-  get values(): string[] {
-    return this.units.flatMap((unit) => unit.outputs.flatMap(({ messages }) => messages.map((message) => String(message.value))));
-  }
-}
 
 /** `keys.length` records of in[0] from offset 0, record n keyed keys[n] with value "r<n>". */
 function keyedBatch(keys: Array<string | null>): Batch {
@@ -46,14 +22,11 @@ function keyedBatch(keys: Array<string | null>): Batch {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function taskWith(definition: Omit<PipelineDefinition, 'name' | 'input' | 'output'>, batchSize = 100) {
-  const committer = new Committing();
+  const committer = new CommittingCommitter();
   const pipeline = resolvePipeline({ name: 'echo', input: 'in', output: 'out', ...definition }, { commit: { ...DEFAULT_SETTINGS.commit, batchSize } });
   const { task, seeks, stats } = scriptedTask({
     pipeline,
-    createCommitter: (listener) => {
-      committer.listener = listener;
-      return committer;
-    },
+    createCommitter: committer.create,
   });
   return { task, seeks, stats, committer };
 }
