@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, errorMessage } from '../errors/index.js';
 import { DEFAULT_SETTINGS, type WorkerSettings, workerSettingsSchema } from './schema.js';
 import { SETTINGS, type SettingSpec } from './settings.js';
 
@@ -58,8 +58,7 @@ export function loadSettings(sources: ConfigSources): LoadedSettings {
 }
 
 function readConfigFile(file: string): Layer {
-  if (!existsSync(file)) throw new ConfigError(`config file not found`, file);
-  const document = parseDocument(readFileSync(file, 'utf8'), { prettyErrors: true });
+  const document = parseDocument(readConfigText(file), { prettyErrors: true });
   if (document.errors.length > 0) {
     throw new ConfigError(`not valid YAML/JSON: ${document.errors.map((error) => error.message).join('; ')}`, file);
   }
@@ -67,6 +66,18 @@ function readConfigFile(file: string): Layer {
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError('must hold a mapping of settings at the top level', file);
   return value as Layer;
+}
+
+/** The file's text; a path that cannot be read as a file (missing, a folder, unreadable) is a config error, not a crash. */
+function readConfigText(file: string): string {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat) throw new ConfigError('config file not found', file);
+  if (stat.isDirectory()) throw new ConfigError('is a folder; -c/--config takes a YAML or JSON file (a topics folder goes to --topics-dir)', file);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read the config file: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`, file);
+  }
 }
 
 function setFromText(

@@ -45,6 +45,14 @@ describe('txstream run with invalid configuration', () => {
     expect(stderr).toMatch(/pipeline 'p' handler: module .*nowhere\.ts does not exist/);
   });
 
+  it('says a -c folder is not a config file: one line, exit 2, as for a missing file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-cli-'));
+    const { code, stderr } = run(['-c', dir]);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(`txstream: ${dir}: is a folder; -c/--config takes a YAML or JSON file (a topics folder goes to --topics-dir)`);
+    expect(run(['-c', join(dir, 'missing.yaml')])).toEqual({ code: 2, stderr: `txstream: ${join(dir, 'missing.yaml')}: config file not found\n` });
+  });
+
   it('rejects an unknown flag with exit 2', () => {
     const { code, stderr } = run(['--batch-sise', '10']);
     expect(code).toBe(2);

@@ -316,6 +316,14 @@ describe('loadSettings config files', () => {
     expect(error.source).toBe(missing);
   });
 
+  it('names a folder given as the config file, with the source set to it', () => {
+    const folder = join(dir, 'a-folder');
+    mkdirSync(folder, { recursive: true });
+    const error = configErrorOf({ file: folder, env: BROKERS });
+    expect(error.message).toBe(`${folder}: is a folder; -c/--config takes a YAML or JSON file (a topics folder goes to --topics-dir)`);
+    expect(error.source).toBe(folder);
+  });
+
   it('rejects a file that is not valid YAML, naming the file', () => {
     const file = writeConfig('brokers: [a:1\nclientId: x: y: z\n');
     const error = configErrorOf({ file, env: {} });
