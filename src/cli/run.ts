@@ -47,7 +47,15 @@ export function flagsOf(options: Record<string, unknown>): Record<string, string
   return flags;
 }
 
-export async function runCommand(options: Record<string, unknown>): Promise<number> {
+/**
+ * Signal handlers installed before the CLI loaded (bin/txstream.js, for `run` only): a signal then ends the
+ * process with 0 and one line, since nothing was started. runUntilSignalled releases them once its own are in place.
+ */
+export interface EarlyStop {
+  release(): void;
+}
+
+export async function runCommand(options: Record<string, unknown>, earlyStop?: EarlyStop): Promise<number> {
   const { settings, pipelines, baseDir } = await loadRun(options);
   // TLS files are read and SASL checked before anything connects (a ConfigError exits 2).
   const { ssl, sasl } = buildKafkaSecurity(settings.security, { baseDir });
@@ -81,7 +89,7 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
         });
   if (ops) logger.info({ port: ops.port, host: ops.host }, 'serving /metrics, /healthz and /readyz');
   try {
-    return await runUntilSignalled(worker, logger, settings.drainTimeoutMs);
+    return await runUntilSignalled(worker, logger, settings.drainTimeoutMs, earlyStop);
   } finally {
     await ops?.close();
   }
@@ -108,7 +116,7 @@ export async function loadRun(
  * Starts the worker and drains it on SIGTERM/SIGINT: exit 0 when everything in
  * flight was committed before the deadline, 1 otherwise or on a fatal error.
  */
-export async function runUntilSignalled(worker: Worker, logger: Logger, drainTimeoutMs: number): Promise<number> {
+export async function runUntilSignalled(worker: Worker, logger: Logger, drainTimeoutMs: number, earlyStop?: EarlyStop): Promise<number> {
   let stopping: Promise<number> | undefined;
   const stop = (reason: string, code: number): Promise<number> => {
     stopping ??= (async () => {
@@ -145,6 +153,8 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Only now, in the same tick: no signal can fall between the early handlers and these.
+    earlyStop?.release();
     worker.onFatal((error) => {
       logger.fatal({ err: error }, 'worker failed');
       void stop('fatal error', EXIT.failed).then(resolve);
