@@ -7,6 +7,7 @@ import { SETTINGS, type SettingSpec } from '../config/settings.js';
 import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startOpsServer } from '../observability/ops-server.js';
+import { configFilePipelineProblems } from '../pipeline/checks.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
 import { loadPipelines } from '../pipeline/load.js';
 import { buildKafkaSecurity } from '../security/index.js';
@@ -104,7 +105,8 @@ export async function loadRun(
 ): Promise<{ settings: WorkerSettings; pipelines: PipelineDefinition[]; baseDir: string }> {
   const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
   if (file) {
-    const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
+    // The pipelines' own checks run with the schema's, so a file's problems all show at once, each at its line.
+    const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file, checkFile: configFilePipelineProblems });
     return { settings, pipelines: withPostgresUrl(await loadPipelines(settings.pipelines, baseDir, settings.only), settings.postgresUrl), baseDir };
   }
   const dir = topicsDirOf(options);
