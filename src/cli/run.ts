@@ -7,6 +7,7 @@ import { SETTINGS, type SettingSpec } from '../config/settings.js';
 import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { startOpsServer } from '../observability/ops-server.js';
+import { configFilePipelineProblems } from '../pipeline/checks.js';
 import type { PipelineDefinition } from '../pipeline/definition.js';
 import { loadPipelines } from '../pipeline/load.js';
 import { buildKafkaSecurity } from '../security/index.js';
@@ -47,7 +48,15 @@ export function flagsOf(options: Record<string, unknown>): Record<string, string
   return flags;
 }
 
-export async function runCommand(options: Record<string, unknown>): Promise<number> {
+/**
+ * Signal handlers installed before the CLI loaded (bin/txstream.js, for `run` only): a signal then ends the
+ * process with 0 and one line, since nothing was started. runUntilSignalled releases them once its own are in place.
+ */
+export interface EarlyStop {
+  release(): void;
+}
+
+export async function runCommand(options: Record<string, unknown>, earlyStop?: EarlyStop): Promise<number> {
   const { settings, pipelines, baseDir } = await loadRun(options);
   // TLS files are read and SASL checked before anything connects (a ConfigError exits 2).
   const { ssl, sasl } = buildKafkaSecurity(settings.security, { baseDir });
@@ -81,7 +90,7 @@ export async function runCommand(options: Record<string, unknown>): Promise<numb
         });
   if (ops) logger.info({ port: ops.port, host: ops.host }, 'serving /metrics, /healthz and /readyz');
   try {
-    return await runUntilSignalled(worker, logger, settings.drainTimeoutMs);
+    return await runUntilSignalled(worker, logger, settings.drainTimeoutMs, earlyStop);
   } finally {
     await ops?.close();
   }
@@ -96,7 +105,8 @@ export async function loadRun(
 ): Promise<{ settings: WorkerSettings; pipelines: PipelineDefinition[]; baseDir: string }> {
   const file = (options.config as string | undefined) ?? process.env.TXSTREAM_CONFIG;
   if (file) {
-    const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file });
+    // The pipelines' own checks run with the schema's, so a file's problems all show at once, each at its line.
+    const { settings, baseDir } = loadSettings({ flags: flagsOf(options), env: process.env, file, checkFile: configFilePipelineProblems });
     return { settings, pipelines: withPostgresUrl(await loadPipelines(settings.pipelines, baseDir, settings.only), settings.postgresUrl), baseDir };
   }
   const dir = topicsDirOf(options);
@@ -108,7 +118,7 @@ export async function loadRun(
  * Starts the worker and drains it on SIGTERM/SIGINT: exit 0 when everything in
  * flight was committed before the deadline, 1 otherwise or on a fatal error.
  */
-export async function runUntilSignalled(worker: Worker, logger: Logger, drainTimeoutMs: number): Promise<number> {
+export async function runUntilSignalled(worker: Worker, logger: Logger, drainTimeoutMs: number, earlyStop?: EarlyStop): Promise<number> {
   let stopping: Promise<number> | undefined;
   const stop = (reason: string, code: number): Promise<number> => {
     stopping ??= (async () => {
@@ -145,6 +155,8 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Only now, in the same tick: no signal can fall between the early handlers and these.
+    earlyStop?.release();
     worker.onFatal((error) => {
       logger.fatal({ err: error }, 'worker failed');
       void stop('fatal error', EXIT.failed).then(resolve);

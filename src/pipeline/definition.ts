@@ -6,6 +6,7 @@ import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } f
 import { withoutUndefined } from '../util/objects.js';
 import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
+import { loopingOutputs } from './checks.js';
 import type { Handler } from './records.js';
 import { deadLetterTopicOf, retryTopicOf } from './topic-names.js';
 
@@ -90,7 +91,7 @@ export function resolvePipeline(
   }
   const commit = { ...defaults.commit, ...withoutUndefined(definition.commit ?? {}) };
   const outputs = [...new Set([...(definition.output ? [definition.output] : []), ...(definition.outputs ?? [])])];
-  const looping = outputs.filter((output) => sources.has(output) || inputs.some((input) => (definition.deadLetterTopic ?? deadLetterTopicOf(input)) === output));
+  const looping = [...new Set(loopingOutputs(definition).map((loop) => loop.topic))];
   if (looping.length > 0) {
     // An output that is also read (an input or its retry tier) feeds the pipeline its own results without end.
     throw new ConfigError(`pipeline '${definition.name}': output ${looping.map((topic) => `'${topic}'`).join(', ')} is also its input, a retry tier or its dead-letter topic; outputs must be other topics`);

@@ -119,19 +119,40 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
   // The broker checks config values (KafkaJS does not): ask it first, so a bad value changes nothing at all.
   const invalid: string[] = [];
   if (newTopics.length > 0) {
-    await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: newTopics }).catch((error: unknown) => {
-      invalid.push(...perTopicErrors(error).filter((entry) => entry.type !== 'TOPIC_ALREADY_EXISTS').map((entry) => `${entry.topic}: ${entry.reason}`));
-    });
+    const refusals = await admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: newTopics }).then(
+      () => [],
+      (error: unknown) => perTopicErrors(error).filter((entry) => entry.type !== 'TOPIC_ALREADY_EXISTS'),
+    );
+    for (const refusal of refusals) {
+      const topic = newTopics.find((candidate) => candidate.topic === refusal.topic);
+      if (!topic) continue;
+      const attempt = (configEntries: Array<{ name: string; value: string }>) =>
+        admin.createTopics({ validateOnly: true, waitForLeaders: false, topics: [{ ...topic, configEntries }] }).then(
+          () => undefined,
+          (error: unknown) => perTopicErrors(error)[0]?.reason ?? errorMessage(error),
+        );
+      invalid.push(...(await refusedSettings(refusal.topic, refusal.reason, topic.configEntries, attempt)));
+    }
   }
   if (configResources.length > 0) {
-    await admin
-      .alterConfigs({ validateOnly: true, resources: configResources })
-      .then(({ resources }) => {
-        for (const resource of resources as Array<{ resourceName: string; errorCode: number; errorMessage?: string | null }>) {
-          if (resource.errorCode !== 0) invalid.push(`${resource.resourceName}: ${resource.errorMessage || `error code ${resource.errorCode}`}`);
-        }
-      })
-      .catch((error: unknown) => invalid.push(...perTopicErrors(error).map((entry) => `${entry.topic}: ${entry.reason}`)));
+    const attemptAlter = (name: string, configEntries: Array<{ name: string; value: string }>) =>
+      admin.alterConfigs({ validateOnly: true, resources: [{ type: ConfigResourceTypes.TOPIC, name, configEntries }] }).then(
+        ({ resources }) => {
+          const [resource] = resources as Array<{ errorCode: number; errorMessage?: string | null }>;
+          return resource && resource.errorCode !== 0 ? resource.errorMessage || `error code ${resource.errorCode}` : undefined;
+        },
+        (error: unknown) => perTopicErrors(error)[0]?.reason ?? errorMessage(error),
+      );
+    // One request for all. KafkaJS throws at the first topic refused, naming none (and the rest unasked):
+    // then each topic is asked alone, and a refused one setting by setting.
+    const allAccepted = await admin.alterConfigs({ validateOnly: true, resources: configResources }).then(
+      ({ resources }) => (resources as Array<{ errorCode: number }>).every((resource) => resource.errorCode === 0),
+      () => false,
+    );
+    for (const resource of allAccepted ? [] : configResources) {
+      const reason = await attemptAlter(resource.name, resource.configEntries);
+      if (reason !== undefined) invalid.push(...(await refusedSettings(resource.name, reason, resource.configEntries, (entries) => attemptAlter(resource.name, entries))));
+    }
   }
   if (invalid.length > 0) throw new ConfigError(`the broker refuses ${invalid.length} change(s), so nothing was changed:\n  - ${invalid.join('\n  - ')}`);
 
@@ -172,6 +193,28 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
     reconfigured: reconfigured.map((entry) => entry.name),
     deleted: deletes.map((entry) => entry.name),
   };
+}
+
+/**
+ * Which settings of a topic the broker refuses, as `topic: name = value: reason`. It answers for the whole
+ * topic, often with a generic INVALID_CONFIG (Configuration is invalid) that names nothing: ask again
+ * (validateOnly, nothing changes) without settings, then with one at a time. When the topic is refused
+ * without any setting, or only for their combination, the broker's answer is all there is to say.
+ */
+async function refusedSettings(
+  topic: string,
+  reason: string,
+  entries: ReadonlyArray<{ name: string; value: string }>,
+  attempt: (entries: Array<{ name: string; value: string }>) => Promise<string | undefined>,
+): Promise<string[]> {
+  if (entries.length === 0 || (await attempt([])) !== undefined) return [`${topic}: ${reason}`];
+  const refused: string[] = [];
+  for (const entry of entries) {
+    const why = await attempt([entry]);
+    if (why !== undefined) refused.push(`${topic}: ${entry.name} = ${entry.value}: ${why}`);
+  }
+  if (refused.length > 0) return refused;
+  return [`${topic}: ${reason}, for these settings together (each alone is accepted): ${entries.map((entry) => `${entry.name} = ${entry.value}`).join(', ')}`];
 }
 
 /** Waits until every partition of the topics has a leader, tolerating metadata that has not caught up yet. */

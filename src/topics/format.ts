@@ -54,6 +54,65 @@ export const TOPIC_CONFIG_NAMES = [
 
 const KNOWN_CONFIGS = new Set<string>(TOPIC_CONFIG_NAMES);
 
+/** What a config value is accepted as, or undefined when it is; `text` is the value as Kafka takes it. */
+type ValueCheck = (text: string) => string | undefined;
+
+const oneOf =
+  (values: readonly string[]): ValueCheck =>
+  (text) =>
+    values.includes(text) ? undefined : values.join(', ');
+const listOf =
+  (values: readonly string[]): ValueCheck =>
+  (text) =>
+    text.split(',').every((item) => values.includes(item.trim())) ? undefined : `${values.join(', ')}, or several comma-separated (a list)`;
+// Kafka's INT configs are 32-bit, its LONG ones 64-bit; big values come quoted, so compare as BigInt.
+const whole =
+  (min: bigint, bits: 32 | 64): ValueCheck =>
+  (text) => {
+    const max = bits === 32 ? 2n ** 31n - 1n : 2n ** 63n - 1n;
+    return /^-?\d+$/.test(text) && BigInt(text) >= min && BigInt(text) <= max ? undefined : `a whole number from ${min} to ${max}`;
+  };
+const ratio: ValueCheck = (text) => (/^\d*\.?\d+$/.test(text) && Number(text) <= 1 ? undefined : 'a number from 0 to 1');
+const bool: ValueCheck = (text) => (text === 'true' || text === 'false' ? undefined : 'true or false');
+
+/**
+ * The values Kafka (3.x and 4.x, TopicConfig and LogConfig) accepts for the topic configs set most, so that
+ * `topics validate` refuses what the broker would, without one. The others are left to the broker, which
+ * `topics apply` asks before changing anything.
+ */
+const CONFIG_VALUES: Readonly<Record<string, ValueCheck>> = {
+  'cleanup.policy': listOf(['compact', 'delete']),
+  'compression.type': oneOf(['uncompressed', 'zstd', 'lz4', 'snappy', 'gzip', 'producer']),
+  'message.timestamp.type': oneOf(['CreateTime', 'LogAppendTime']),
+  'retention.ms': whole(-1n, 64),
+  'retention.bytes': whole(-(2n ** 63n), 64),
+  'min.insync.replicas': whole(1n, 32),
+  'max.message.bytes': whole(0n, 32),
+  // Kafka 4 raises the floor to 1 MiB; a 3.x broker takes anything above a record's overhead.
+  'segment.bytes': whole(14n, 32),
+  'segment.ms': whole(1n, 64),
+  'delete.retention.ms': whole(0n, 64),
+  'min.compaction.lag.ms': whole(0n, 64),
+  'max.compaction.lag.ms': whole(1n, 64),
+  'min.cleanable.dirty.ratio': ratio,
+  'unclean.leader.election.enable': bool,
+  preallocate: bool,
+};
+
+/** What is wrong with a topic config's value (`got …; accepted: …`), or undefined when Kafka takes it (or it is not checked here). */
+export function topicConfigValueProblem(name: string, value: unknown): string | undefined {
+  const check = CONFIG_VALUES[name];
+  const scalar = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+  const list = Array.isArray(value) && value.every((item) => typeof item === 'string');
+  // A value of the wrong shape is the schema's to report.
+  if (!check || !(scalar || list)) return undefined;
+  // Past 2^53 the number read is not the one written; the schema asks to quote it.
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && Number.isInteger(value)) return undefined;
+  const text = list ? value.join(',') : String(value);
+  const accepted = check(text);
+  return accepted === undefined ? undefined : `got ${typeof value === 'string' || list ? `'${text}'` : text}; accepted: ${accepted}`;
+}
+
 export const topicConfigsSchema = z.record(
   z.string().refine((name) => KNOWN_CONFIGS.has(name), {
     error: (issue) => `unknown topic config '${String(issue.input)}' (accepted: ${TOPIC_CONFIG_NAMES.join(', ')})`,

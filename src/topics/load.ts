@@ -2,11 +2,13 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { resolveErrorPolicy, type ResolvedErrorPolicy } from '../config/error-policy.js';
+import { pipelineProblems } from '../pipeline/checks.js';
 import { deadLetterTopicOf, retryTopicOf } from '../pipeline/topic-names.js';
 import { describeIssue, formatPath, type PathSegment, type Problem, SourceLocator, TopicsValidationError } from './errors.js';
 import {
   configStrings,
   type DerivedTopicSettings,
+  topicConfigValueProblem,
   REGISTRY_FORMATS,
   type SerdeSpec,
   type TopicsFile,
@@ -150,12 +152,21 @@ function crossCheck(files: readonly ParsedFile[], problems: Problem[]): Omit<Top
     problems.push({ file: file.file, ...where, path: formatPath(key === undefined ? path : [...path, key]), message });
   };
 
+  /** Config values the broker would refuse, each at its key. */
+  const checkValues = (file: ParsedFile, configs: unknown, path: PathSegment[]) => {
+    for (const [name, value] of Object.entries(objectAt(configs) ?? {})) {
+      const wrong = topicConfigValueProblem(name, value);
+      if (wrong !== undefined) problem(file, [...path, name], wrong);
+    }
+  };
+
   // Declared topics, leniently from files that failed too, so one bad file does not cascade.
   const declared = new Map<string, Declared>();
   const topics = new Map<string, DesiredTopic>();
   for (const file of files) {
     const rawTopics = listAt(file.raw, 'topics');
     rawTopics.forEach((rawTopic, index) => {
+      checkValues(file, objectAt(rawTopic)?.configs, ['topics', index, 'configs']);
       const name = stringAt(rawTopic, 'name');
       if (name === undefined) return;
       const { line } = file.locator.locate(['topics', index, 'name']);
@@ -195,6 +206,11 @@ function crossCheck(files: readonly ParsedFile[], problems: Problem[]): Omit<Top
       }
       // Reference checks read the raw file, so they run even where the schema found problems.
       const baseDir = dirname(resolve(file.file));
+      for (const overrides of ['retryTopics', 'deadLetterTopics'] as const) {
+        checkValues(file, objectAt(objectAt(rawPipeline)?.[overrides])?.configs, [...base, overrides, 'configs']);
+      }
+      // What the worker would refuse at start (an output it also reads), so validate passes only what run takes.
+      for (const found of pipelineProblems(rawPipeline)) problem(file, [...base, ...found.path], found.message, found.key);
       const rawInput = objectAt(rawPipeline)?.input;
       const inputList: unknown[] = typeof rawInput === 'string' ? [rawInput] : Array.isArray(rawInput) ? rawInput : [];
       inputList.forEach((input, inputIndex) => {

@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { stringify } from 'yaml';
 import { produceNumbered, uniqueName, createTopics } from '../support/kafka.js';
 import { waitFor } from '../support/wait.js';
 import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
@@ -17,6 +21,57 @@ async function pipelineTopics(prefix: string) {
   await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: `${input}.dlt` }, ...[1, 2, 3].map((n) => ({ topic: `${input}.retry.${n}` }))]);
   return { input, output: `${input}.out` };
 }
+
+describe('a signal at any moment of `txstream run`', () => {
+  // From 150 ms: before Node has run the first line of bin/txstream.js no JavaScript can catch a signal.
+  // The CLI and the handler module take a second or more to load through tsx, so the first delays fall
+  // before the worker's own handlers exist, the last ones during its start or once it runs.
+  it('SIGTERM soon after spawn: exit 0 with a line saying what happened, never killed by the signal', async () => {
+    const { input, output } = await pipelineTopics('early');
+    const outcomes: string[] = [];
+    for (const delayMs of [150, 300, 500, 800, 1500]) {
+      const config = writeWorkerConfig({ brokers, groupId: uniqueName('early'), input, output });
+      const worker = WorkerProcess.start(config, { name: `early-${delayMs}` });
+      processes.push(worker);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      worker.signal('SIGTERM');
+      const code = await Promise.race([worker.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 60_000))]);
+      const log = worker.log();
+      const early = log.includes('txstream: SIGTERM before the worker started; exiting without starting it');
+      const drained = log.includes('"msg":"draining"');
+      outcomes.push(`${delayMs} ms: ${code === null ? 'killed by SIGTERM' : `exit ${String(code)}`}, ${early ? 'stopped before start' : drained ? 'drained' : 'no line'}`);
+      expect({ delayMs, code, said: early || drained }).toEqual({ delayMs, code: 0, said: true });
+      if (early) expect(log.trim()).toBe('txstream: SIGTERM before the worker started; exiting without starting it');
+    }
+    console.log(outcomes.join('\n'));
+  });
+
+  it('SIGTERM while a slow handler module loads: the worker is never started, exit 0 and one line', async () => {
+    const { input, output } = await pipelineTopics('slowload');
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-slowload-'));
+    // A module that waits at its top level (a connection, a cache warmed at import) keeps `run` loading.
+    writeFileSync(join(dir, 'slow.mjs'), 'await new Promise((resolve) => setTimeout(resolve, 5000));\nexport default (record) => ({ value: record.value });\n');
+    writeFileSync(
+      join(dir, 'txstream.yaml'),
+      stringify({ brokers, groupId: uniqueName('slowload'), pipelines: [{ name: 'slow', input, output, handler: { module: './slow.mjs' } }] }),
+    );
+    const worker = WorkerProcess.start(join(dir, 'txstream.yaml'), { name: 'slowload' });
+    processes.push(worker);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    worker.signal('SIGTERM');
+    expect(await worker.exited()).toBe(0);
+    expect(worker.log().trim()).toBe('txstream: SIGTERM before the worker started; exiting without starting it');
+  });
+
+  it('leaves other commands to the default action: an apply stopped by SIGTERM never exits 0', async () => {
+    const worker = WorkerProcess.cli(['topics', 'apply', '--topics-dir', 'topics', '--brokers', brokers.join(',')], { name: 'early-apply' });
+    processes.push(worker);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    worker.signal('SIGTERM');
+    expect(await worker.exited()).toBeNull();
+    expect(worker.child.signalCode).toBe('SIGTERM');
+  });
+});
 
 describe('fatal errors at start and during drain', () => {
   it('refuses a session timeout outside the broker group limits: one line, exit 2, within seconds', async () => {

@@ -190,6 +190,29 @@ describe('txstream topics plan and apply against a real broker', () => {
     expect(cluster.get(`${p}.orders`)).toEqual({ partitions: 3, configs: { 'retention.ms': '604800000', 'cleanup.policy': 'delete' } });
   });
 
+  it('names the topic, the setting and the value the broker refuses, and changes nothing', async () => {
+    // segment.jitter.ms is left to the broker (validate checks the common configs only): it refuses a negative one.
+    const p = uniqueName('tp-refused');
+    const dir = topicsDir(filesFor(p, { extraConfig: 'segment.jitter.ms: -5' }));
+    const created = await apply(dir, p);
+    expect(created.code).toBe(1);
+    expect(created.err).toHaveLength(1);
+    expect(created.err[0]).toMatch(/^txstream: the broker refuses 4 change\(s\), so nothing was changed:\n/);
+    expect(created.err[0]).toContain(`\n  - ${p}.orders: segment.jitter.ms = -5: INVALID_CONFIG`);
+    expect(created.err[0]).toContain(`\n  - ${p}.orders.dlt: segment.jitter.ms = -5: INVALID_CONFIG`);
+    expect(await topicNames(p)).toEqual([]);
+
+    // The same refusal of a change to topics that exist.
+    write(dir, filesFor(p));
+    expect((await apply(dir, p)).code).toBe(0);
+    write(dir, filesFor(p, { extraConfig: 'segment.jitter.ms: -5' }));
+    const changed = await apply(dir, p);
+    expect(changed.code).toBe(1);
+    expect(changed.err[0]).toContain(`\n  - ${p}.orders: segment.jitter.ms = -5: `);
+    expect(changed.err[0]).not.toContain('retention.ms =');
+    expect((await describe_([`${p}.orders`])).get(`${p}.orders`)?.configs).toEqual({ 'retention.ms': '604800000', 'cleanup.policy': 'delete' });
+  });
+
   it('reports a topic the files do not manage and leaves it alone; --allow-delete deletes it', async () => {
     const p = uniqueName('tp-unmanaged');
     const dir = topicsDir(filesFor(p));

@@ -42,7 +42,47 @@ describe('txstream run with invalid configuration', () => {
     writeFileSync(file, 'brokers: [127.0.0.1:9092]\npipelines:\n  - name: p\n    input: in\n    handler: { module: ./nowhere.ts }\n');
     const { code, stderr } = run(['-c', file]);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/pipeline 'p' handler: module .*nowhere\.ts does not exist/);
+    expect(stderr).toContain(`${file}:5:24 pipelines[0].handler.module: handler module './nowhere.ts' does not exist (looked for ${join(dir, 'nowhere.ts')}`);
+  });
+
+  it('says a -c folder is not a config file: one line, exit 2, as for a missing file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-cli-'));
+    const { code, stderr } = run(['-c', dir]);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(`txstream: ${dir}: is a folder; -c/--config takes a YAML or JSON file (a topics folder goes to --topics-dir)`);
+    expect(run(['-c', join(dir, 'missing.yaml')])).toEqual({ code: 2, stderr: `txstream: ${join(dir, 'missing.yaml')}: config file not found\n` });
+  });
+
+  it('reports every problem of a -c file at once, each with its file and line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-cli-'));
+    const file = join(dir, 'txstream.yaml');
+    const handler = resolve(import.meta.dirname, '../fixtures/echo-handler.ts');
+    writeFileSync(
+      file,
+      [
+        'brokers: [127.0.0.1:9092]',
+        'commit: { strategy: sometimes }',
+        'pipelines:',
+        '  - name: enrich',
+        '    input: orders',
+        '    output: orders.enriched',
+        '    handler: { module: ./nowhere.ts }',
+        '  - name: enrich',
+        '    input: payments',
+        '    outputs: [payments.retry.1]',
+        `    handler: { module: ${handler}, export: echo }`,
+        '',
+      ].join('\n'),
+    );
+    const { code, stderr } = run(['-c', file]);
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([
+      'txstream: invalid configuration:',
+      `  - ${file}:2:21 commit.strategy: Invalid option: expected one of "transactional"|"batch"|"per-message"|"auto" (transactional | batch | per-message | auto)`,
+      `  - ${file}:7:24 pipelines[0].handler.module: handler module './nowhere.ts' does not exist (looked for ${join(dir, 'nowhere.ts')}; paths are relative to the file's folder)`,
+      `  - ${file}:8:11 pipelines[1].name: pipeline 'enrich' is defined twice (first as pipelines[0]); pipeline names must be unique`,
+      `  - ${file}:10:15 pipelines[1].outputs[0]: output 'payments.retry.1' is also its retry topic of attempt 1 (of input 'payments'); outputs must be other topics`,
+    ]);
   });
 
   it('rejects an unknown flag with exit 2', () => {
@@ -65,9 +105,7 @@ describe('txstream run with invalid configuration', () => {
     writeFileSync(file, `brokers: [127.0.0.1:9092]\npipelines:\n  - name: loop\n    input: orders\n    output: orders\n    handler: { module: ${handler}, export: echo }\n`);
     const { code, stderr } = run(['-c', file]);
     expect(code).toBe(2);
-    expect(stderr.trim()).toBe(
-      "txstream: pipeline 'loop': output 'orders' is also its input, a retry tier or its dead-letter topic; outputs must be other topics",
-    );
+    expect(stderr.trim()).toBe(`txstream: invalid configuration:\n  - ${file}:5:13 pipelines[0].output: output 'orders' is also its input; outputs must be other topics`);
     // Importing the handler module through tsx is slow on a loaded machine.
   }, 30_000);
 });

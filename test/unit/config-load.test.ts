@@ -259,9 +259,7 @@ describe('loadSettings config files', () => {
       ),
     );
     const error = configErrorOf({ file, env: {} });
-    expect(error.message).toContain('outptu');
-    expect(error.message).toContain(file);
-    expect(error.message).toContain('pipelines.0');
+    expect(error.message).toContain(`${file}:6:5 pipelines[0].outptu: unknown key 'outptu' (accepted: name, input, output, outputs, `);
   });
 
   it('rejects an unknown top-level key, naming the key', () => {
@@ -289,7 +287,7 @@ describe('loadSettings config files', () => {
   it('names the file as the origin of an invalid value in it', () => {
     const file = writeConfig('brokers: [b:1]\ncommit:\n  strategy: eventually\n');
     const error = configErrorOf({ file, env: {} });
-    expect(error.message).toContain(`${file} → commit.strategy`);
+    expect(error.message).toContain(`${file}:3:13 commit.strategy: Invalid option`);
   });
 
   it('names the env variable, not the file, when env overrides a file value with a bad one', () => {
@@ -304,8 +302,7 @@ describe('loadSettings config files', () => {
       ['brokers: [b:1]', 'pipelines:', '  - name: bad name', '    input: in', '    handler: { module: ./h.js }'].join('\n'),
     );
     const error = configErrorOf({ file, env: {} });
-    expect(error.message).toContain('pipelines.0.name');
-    expect(error.message).toContain('letters, digits');
+    expect(error.message).toContain(`${file}:3:11 pipelines[0].name: letters, digits`);
   });
 
   it('names the path of a missing config file', () => {
@@ -314,6 +311,14 @@ describe('loadSettings config files', () => {
     expect(error.message).toContain(missing);
     expect(error.message).toContain('not found');
     expect(error.source).toBe(missing);
+  });
+
+  it('names a folder given as the config file, with the source set to it', () => {
+    const folder = join(dir, 'a-folder');
+    mkdirSync(folder, { recursive: true });
+    const error = configErrorOf({ file: folder, env: BROKERS });
+    expect(error.message).toBe(`${folder}: is a folder; -c/--config takes a YAML or JSON file (a topics folder goes to --topics-dir)`);
+    expect(error.source).toBe(folder);
   });
 
   it('rejects a file that is not valid YAML, naming the file', () => {
@@ -339,6 +344,41 @@ describe('loadSettings config files', () => {
   });
 });
 
+describe('loadSettings: every problem of a file at once, each at its line', () => {
+  it('reports the schema problems and those of the file checks together, in line order', () => {
+    const file = writeConfig(
+      [
+        'brokers: [b:1]',
+        'commit:',
+        '  strategy: sometimes',
+        'pipelines:',
+        '  - name: p',
+        '    input: in',
+        '    handler: { module: ./h.js }',
+        '  - name: p',
+        '    input: in2',
+        'batchSize: 10',
+      ].join('\n'),
+    );
+    const error = configErrorOf({
+      file,
+      env: { TXSTREAM_LINGER_MS: 'soon' },
+      checkFile: (data) => {
+        expect((data as { batchSize?: number }).batchSize).toBe(10);
+        return [{ path: ['pipelines', 1, 'name'], message: 'is used twice' }];
+      },
+    });
+    expect(error.message.split('\n')).toEqual([
+      'invalid configuration:',
+      "  - env TXSTREAM_LINGER_MS: 'soon' is not a whole number (how long a fetch may wait to fill)",
+      `  - ${file}:3:13 commit.strategy: Invalid option: expected one of "transactional"|"batch"|"per-message"|"auto" (transactional | batch | per-message | auto)`,
+      `  - ${file}:8:5 pipelines[1].handler: is required (a mapping)`,
+      `  - ${file}:8:11 pipelines[1].name: is used twice`,
+      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, postgresUrl, only, pipelines, security)`,
+    ]);
+  });
+});
+
 describe('loadSettings wrong-typed file values', () => {
   // BUG (src/config/load.ts describeIssue): zod 4 leaves `issue.input` out of issues unless
   // `reportInput: true` is passed, so every invalid_type issue takes the "is required" branch:
@@ -348,7 +388,7 @@ describe('loadSettings wrong-typed file values', () => {
     const file = writeConfig('brokers: [b:1]\nclientId: 5\n');
     const error = configErrorOf({ file, env: {} });
     expect(error.message).not.toContain('clientId is required');
-    expect(error.message).toContain(`${file} → clientId`);
+    expect(error.message).toContain(`${file}:2:11 clientId: Invalid input: expected string, received number`);
   });
 
   it('reports brokers given as a string in the file as the wrong type, not as missing', () => {

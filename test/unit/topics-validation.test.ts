@@ -267,6 +267,48 @@ describe('malformed topics files', () => {
     ]);
   });
 
+  it('14. a pipeline whose output is its own input, a retry topic or its dead-letter topic, as run refuses it', () => {
+    expect(problems({ 'a.yaml': ORDERS, 'b.yaml': PIPELINE.replace('output: orders.enriched', 'output: orders') })).toEqual([
+      'b.yaml:4:13 pipelines[0].output: output \'orders\' is also its input; outputs must be other topics',
+    ]);
+    expect(problems({ 'a.yaml': ORDERS, 'b.yaml': `${PIPELINE}    outputs: [orders.retry.3, orders.dlt]\n` })).toEqual([
+      "b.yaml:7:15 pipelines[0].outputs[0]: output 'orders.retry.3' is also its retry topic of attempt 3 (of input 'orders'); outputs must be other topics",
+      "b.yaml:7:31 pipelines[0].outputs[1]: output 'orders.dlt' is also its dead-letter topic (of input 'orders'); outputs must be other topics",
+    ]);
+  });
+
+  it('15. topic config values the broker would refuse, with the accepted ones', () => {
+    const found = problems({
+      'a.yaml': `topics:
+  - name: orders
+    partitions: 1
+    configs:
+      cleanup.policy: compactt
+      retention.ms: -2
+      retention.bytes: "9223372036854775808"
+      min.insync.replicas: 0
+      max.message.bytes: 1.5
+      compression.type: brotli
+      segment.bytes: 2147483648
+      message.timestamp.type: createtime
+      unclean.leader.election.enable: yes
+`,
+      'b.yaml': `${PIPELINE.replace('    output: orders.enriched\n', '')}    deadLetterTopics: { configs: { cleanup.policy: [compact, deleet] } }\n`,
+    });
+    expect(found).toEqual([
+      "a.yaml:5:23 topics[0].configs.cleanup.policy: got 'compactt'; accepted: compact, delete, or several comma-separated (a list)",
+      'a.yaml:6:21 topics[0].configs.retention.ms: got -2; accepted: a whole number from -1 to 9223372036854775807',
+      "a.yaml:7:24 topics[0].configs.retention.bytes: got '9223372036854775808'; accepted: a whole number from -9223372036854775808 to 9223372036854775807",
+      'a.yaml:8:28 topics[0].configs.min.insync.replicas: got 0; accepted: a whole number from 1 to 2147483647',
+      'a.yaml:9:26 topics[0].configs.max.message.bytes: got 1.5; accepted: a whole number from 0 to 2147483647',
+      "a.yaml:10:25 topics[0].configs.compression.type: got 'brotli'; accepted: uncompressed, zstd, lz4, snappy, gzip, producer",
+      'a.yaml:11:22 topics[0].configs.segment.bytes: got 2147483648; accepted: a whole number from 14 to 2147483647',
+      "a.yaml:12:31 topics[0].configs.message.timestamp.type: got 'createtime'; accepted: CreateTime, LogAppendTime",
+      "a.yaml:13:39 topics[0].configs.unclean.leader.election.enable: got 'yes'; accepted: true or false",
+      "b.yaml:6:52 pipelines[0].deadLetterTopics.configs.cleanup.policy: got 'compact,deleet'; accepted: compact, delete, or several comma-separated (a list)",
+    ]);
+  });
+
   it('reports every problem of every file at once, in file and line order', () => {
     const dir = folder({
       'a.yaml': 'topics:\n  - name: orders\n    partitions: -1\n',
