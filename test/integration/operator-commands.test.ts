@@ -266,3 +266,22 @@ describe('dlt replay, input topic gone', () => {
     expect(offset).toBeLessThan(40);
   });
 });
+
+describe('topics apply, two at once', () => {
+  it('both end well (what the other did meanwhile counts as done) and the cluster ends as the files say', async () => {
+    const p = uniqueName('twice');
+    await createTopics(brokers, [{ topic: `${p}.grown`, partitions: 1 }, { topic: `${p}.gone` }]);
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-operator-'));
+    dirs.push(dir);
+    writeFileSync(
+      join(dir, 'topics.yaml'),
+      `topics:\n  - name: ${p}.new\n    partitions: 2\n  - name: ${p}.grown\n    partitions: 3\n    configs:\n      retention.ms: 3600000\n`,
+    );
+    const runs = [capture(), capture()];
+    const codes = await Promise.all(runs.map((run) => topicsApply({ dir, brokers: brokers.join(','), allowDelete: true, scope: [p] }, run.io)));
+    expect({ codes, err: runs.flatMap((run) => run.err) }).toEqual({ codes: [0, 0], err: [] });
+    const described = await withAdmin(brokers, (admin) => admin.fetchTopicMetadata({ topics: [`${p}.new`, `${p}.grown`] }));
+    expect(Object.fromEntries(described.topics.map((topic) => [topic.name, topic.partitions.length]))).toEqual({ [`${p}.new`]: 2, [`${p}.grown`]: 3 });
+    await expect.poll(() => exists([`${p}.gone`]), { timeout: 15_000 }).toEqual([]);
+  });
+});
