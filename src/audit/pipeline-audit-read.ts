@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { DEFAULTS } from '../config/defaults.js';
 import { withAdmin } from '../kafka/admin.js';
+import { endOnCrash } from '../kafka/consumer-crash.js';
 import { headerText } from '../kafka/headers.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { LINEAGE_HEADER } from '../pipeline/lineage.js';
@@ -148,10 +149,7 @@ async function readUpTo(
     if (remaining.size === 0) finish();
   };
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => progress(payload.topic, payload.partition, payload.lastOffset));
-  // KafkaJS restarts the consumer after a retriable crash (a broker going away); only a final one ends the read.
-  consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) finish(payload.error);
-  });
+  endOnCrash(consumer, 'audit read', finish);
   const timer = setTimeout(() => {
     const behind = [...remaining].map(([key, end]) => `${key} at ${reached.get(key) ?? ends.get(key)?.low ?? 0n} of ${end}`);
     finish(

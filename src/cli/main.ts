@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
+import { BrokerUnreachableError, CommandError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { registerAuditCommand } from './audit.js';
 import { registerDltCommands } from './dlt.js';
 import { registerOpsCommands } from './ops.js';
@@ -63,7 +63,7 @@ export async function main(argv: readonly string[], options: CliOptions = {}): P
       console.error(`txstream: ${error.message}`);
       process.exit(EXIT.config);
     }
-    if (error instanceof BrokerUnreachableError || error instanceof KafkaSecurityError) {
+    if (error instanceof BrokerUnreachableError || error instanceof KafkaSecurityError || error instanceof CommandError) {
       console.error(`txstream: ${error.message}`);
       process.exit(EXIT.failed);
     }

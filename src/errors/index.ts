@@ -211,3 +211,11 @@ export class KafkaSecurityError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * A one-shot command (dlt, audit) that cannot go on: what stopped it and where, in one line, exit 1.
+ * The message says what was left as it was, so the command can be run again.
+ */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}

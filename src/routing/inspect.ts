@@ -1,4 +1,5 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { endOnCrash } from '../kafka/consumer-crash.js';
 
 /**
  * Reads a topic from the beginning to the end offsets it had when the read began
@@ -16,11 +17,12 @@ export async function readToEnd(kafka: Kafka, topic: string, timeoutMs = 60_000)
   const records: Array<{ partition: number; message: KafkaMessage }> = [];
   if (ends.size === 0) return records;
   const consumer = kafka.consumer({ groupId: `txstream-inspect-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 });
-  let finish: () => void = () => {};
-  const done = new Promise<void>((resolve) => {
-    finish = resolve;
+  let finish: (error?: Error) => void = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    finish = (error) => (error ? reject(error) : resolve());
   });
   const timer = setTimeout(finish, timeoutMs);
+  endOnCrash(consumer, `reading the dead-letter topic '${topic}'`, finish);
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });

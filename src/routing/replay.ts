@@ -1,7 +1,10 @@
 import type { Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
-import { ConfigError } from '../errors/index.js';
+import { CommandError, ConfigError } from '../errors/index.js';
+import { withAdmin } from '../kafka/admin.js';
+import { endOnCrash } from '../kafka/consumer-crash.js';
+import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { userHeaders } from './failure-copy.js';
 import { REPLAY_HEADERS } from './failure-headers.js';
 import { replayFilterProblems, replayTarget } from './header-checks.js';
@@ -54,6 +57,10 @@ const SAMPLE = 100;
  * and a second replay does not copy it again. Attempts start over: the copy
  * carries the record's own headers and `txstream-replayed-from`, not the failure headers.
  * Records that do not match the filters are passed over (and committed past) by this group.
+ *
+ * One replay at a time: a replay that finds another member in the replay group once it
+ * joined refuses before it copies anything (see admit). Two that start together may both
+ * refuse; neither copies twice.
  */
 export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayResult> {
   const { kafka, pipeline, logger } = options;
@@ -67,6 +74,9 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
   await admin.connect();
   const ends = new Map<string, bigint>();
   try {
+    const existing = new Set(await admin.listTopics());
+    const absentDlt = topics.filter((topic) => !existing.has(topic));
+    if (absentDlt.length > 0) throw new CommandError(`dlt replay: the dead-letter topic ${absentDlt.map((t) => `'${t}'`).join(', ')} of pipeline '${pipeline.name}' does not exist`);
     for (const topic of topics) for (const { partition, high } of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}|${partition}`, BigInt(high));
     if (!options.dryRun) {
       const committed = await admin.fetchOffsets({ groupId, topics });
@@ -74,10 +84,21 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
         for (const { partition, offset } of partitions) if (BigInt(offset) >= (ends.get(`${topic}|${partition}`) ?? 0n)) ends.delete(`${topic}|${partition}`);
       }
     }
+    for (const [key, end] of ends) if (end === 0n) ends.delete(key);
+    // A copy to a deleted input would fail inside the transaction and KafkaJS would restart the consumer
+    // for ever; with the broker's auto-creation on it would even recreate the topic with default settings.
+    const pending = new Set([...ends.keys()].map((key) => key.slice(0, key.lastIndexOf('|'))));
+    const absentInputs = pipeline.inputs.filter((input) => pending.has(pipeline.deadLetterTopicFor(input)) && !existing.has(input));
+    if (absentInputs.length > 0) {
+      const input = absentInputs[0] as string;
+      throw new CommandError(
+        `dlt replay: the input topic '${input}' of pipeline '${pipeline.name}' does not exist, so the dead letters of '${pipeline.deadLetterTopicFor(input)}' have nowhere to go; ` +
+          'nothing was replayed and they stay where they are (create the topic, e.g. with txstream topics apply, and replay again)',
+      );
+    }
   } finally {
     await admin.disconnect();
   }
-  for (const [key, end] of ends) if (end === 0n) ends.delete(key);
   if (ends.size === 0) return { scanned: 0, matched: 0, replayed: 0, passedOver: 0, passedOverSample: [], stoppedAt: [] };
 
   let passedOver = 0;
@@ -89,19 +110,65 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
   const producers = new Map<string, Producer>();
   const consumer = kafka.consumer({ groupId: options.dryRun ? `${groupId}.dry-run.${Date.now()}` : groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
   const started = Date.now();
-  let finish: () => void = () => {};
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
+  let finish: (error?: Error) => void = () => {};
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = (error) => (error ? reject(error) : resolve());
   });
+  // A transaction lasts about a second under --rate: a long one would outlive the group's session and
+  // the transaction timeout, and hold back a rebalance.
+  const perTransaction = options.ratePerSecond ? Math.max(1, Math.ceil(options.ratePerSecond)) : Number.POSITIVE_INFINITY;
   const producerFor = async (key: string): Promise<Producer> => {
     let producer = producers.get(key);
     if (!producer) {
+      // One transactional id per dead-letter partition, the same for every replay of the group: a
+      // replay's first transaction fences the producer of any earlier replay of that partition.
       producer = kafka.producer({ transactionalId: `${groupId}.${key.replace('|', '.')}`, idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       producers.set(key, producer);
     }
     return producer;
   };
+
+  let membership: { generationId: number; memberId: string } | undefined;
+  /** Where the group stood once this replay was admitted, per partition: records below were copied by an earlier replay. */
+  const floors = new Map<string, bigint>();
+  let admission: Promise<boolean> | undefined;
+  const admit = async (memberId: string): Promise<void> => {
+    if (options.dryRun) return;
+    const others = await otherMembers(kafka, groupId, memberId);
+    if (others.length > 0) {
+      throw new CommandError(
+        `dlt replay: another replay of pipeline '${pipeline.name}' is running or starting (group ${groupId}: ${others.join(', ')}); ` +
+          'this one replayed nothing: run it again once that one has ended',
+      );
+    }
+    // Alone in the group. An earlier replay may still be alive outside it (stalled past its session):
+    // opening every partition's producer now fences it and aborts its open transaction, and the stable
+    // offsets read after that say how far its committed transactions went.
+    for (const key of ends.keys()) await producerFor(key);
+    await withAdmin(kafka, async (reader) => {
+      const stable = new StableOffsetReader(reader, groupId, { timeoutMs: 30_000 });
+      for (const key of ends.keys()) {
+        const separator = key.lastIndexOf('|');
+        const offset = await stable.read({ topic: key.slice(0, separator), partition: Number(key.slice(separator + 1)) });
+        if (offset !== null && BigInt(offset) >= 0n) floors.set(key, BigInt(offset));
+      }
+    });
+    // A partition the other replay finished has nothing left to fetch, so no batch would say it is done.
+    for (const [key, floor] of floors) if (floor >= (ends.get(key) ?? 0n)) ends.delete(key);
+    if (ends.size === 0) finish();
+  };
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    membership = { generationId: payload.generationId, memberId: payload.memberId };
+    admission ??= admit(payload.memberId).then(
+      () => true,
+      (error: unknown) => {
+        finish(error instanceof Error ? error : new Error(String(error)));
+        return false;
+      },
+    );
+  });
+  endOnCrash(consumer, `dlt replay of pipeline '${pipeline.name}'`, finish);
 
   await consumer.connect();
   try {
@@ -113,18 +180,32 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
       // without this batch the replay would wait for the end forever.
       eachBatchFiltered: true,
       eachBatch: async ({ batch, resolveOffset }) => {
+        // Nothing is read, copied or committed before this replay knows it is the only one.
+        if (!(await admission)) return;
         const key = `${batch.topic}|${batch.partition}`;
         const end = ends.get(key);
         if (end === undefined) return;
+        // Fetched before admission from an offset an earlier replay has since committed past: go on from its commit.
+        const floor = floors.get(key) ?? 0n;
+        if (floor >= end) {
+          ends.delete(key);
+          if (ends.size === 0) finish();
+          return;
+        }
+        if (BigInt(batch.lastOffset()) < floor) {
+          consumer.seek({ topic: batch.topic, partition: batch.partition, offset: floor.toString() });
+          return;
+        }
         const copies: Array<{ topic: string; message: Message }> = [];
         let next: bigint | undefined;
         let stoppedEarly = false;
         let halted = false;
         for (const message of batch.messages) {
-          if (BigInt(message.offset) >= end || replayed + copies.length >= limit) {
+          if (BigInt(message.offset) >= end || replayed + copies.length >= limit || copies.length >= perTransaction) {
             stoppedEarly = true;
             break;
           }
+          if (BigInt(message.offset) < floor) continue;
           const target = replayTarget(message, batch.topic, pipeline);
           const reason = 'problem' in target ? `not replayable: ${target.problem}` : matchesFilters(message, filters) ? undefined : 'does not match the filters';
           if (reason !== undefined) {
@@ -164,7 +245,13 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
               await throttle(started, replayed + 1, options.ratePerSecond);
               replayed++;
             }
-            await transaction.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next.toString() }] }] });
+            // KIP-447: the group refuses the offsets of a generation it has left, so a replay dropped from
+            // the group (stalled past its session) cannot commit behind the member that took over.
+            await transaction.sendOffsets({
+              consumerGroupId: groupId,
+              topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next.toString() }] }],
+              ...(membership ? { consumerGroupMetadata: { ...membership, groupInstanceId: null } } : {}),
+            });
             await transaction.commit();
           } catch (error) {
             await transaction.abort().catch(() => {});
@@ -183,6 +270,12 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
   }
   logger.info({ pipeline: pipeline.name, scanned, matched, replayed, passedOver, stoppedAt, dryRun: options.dryRun ?? false }, 'dead-letter replay finished');
   return { scanned, matched, replayed: options.dryRun ? 0 : replayed, passedOver, passedOverSample, stoppedAt };
+}
+
+/** The other members of the replay group, as `member <id> (<client>@<host>)`. */
+async function otherMembers(kafka: Kafka, groupId: string, memberId: string): Promise<string[]> {
+  const { groups } = await withAdmin(kafka, (admin) => admin.describeGroups([groupId]));
+  return (groups[0]?.members ?? []).filter((member) => member.memberId !== memberId).map((member) => `member ${member.memberId} (${member.clientId}@${member.clientHost})`);
 }
 
 /** The copy written back: only ever to one of the pipeline's own inputs (see replayTarget). */

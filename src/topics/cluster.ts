@@ -176,16 +176,30 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
     await admin.createTopics({ waitForLeaders: false, topics: newTopics });
     await waitForLeaders(admin, newTopics.map((topic) => topic.topic));
   });
-  await step('add partitions to', grown.map((entry) => entry.name), () =>
-    admin.createPartitions({
-      topicPartitions: grown.map((entry) => ({ topic: entry.name, count: entry.partitions?.to ?? entry.topic.partitions })),
-    }),
-  );
+  const counts = grown.map((entry) => ({ topic: entry.name, count: entry.partitions?.to ?? entry.topic.partitions }));
+  await step('add partitions to', grown.map((entry) => entry.name), async () => {
+    try {
+      await admin.createPartitions({ topicPartitions: counts });
+    } catch (error) {
+      // Another apply of the same files grew them meanwhile: the broker refuses a count a topic has already.
+      const { topics } = await admin.fetchTopicMetadata({ topics: counts.map(({ topic }) => topic) });
+      const have = new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
+      if (!counts.every(({ topic, count }) => have.get(topic) === count)) throw error;
+    }
+  });
   await step('set configs of', reconfigured.map((entry) => entry.name), async () => {
     await admin.alterConfigs({ validateOnly: false, resources: configResources });
     await waitForConfigs(admin, new Map(reconfigured.map((entry) => [entry.name, entry.topic.configs])));
   });
-  await step('delete', deletes.map((entry) => entry.name), () => admin.deleteTopics({ topics: deletes.map((entry) => entry.name) }));
+  await step('delete', deletes.map((entry) => entry.name), async () => {
+    try {
+      await admin.deleteTopics({ topics: deletes.map((entry) => entry.name) });
+    } catch (error) {
+      // Another apply deleted them meanwhile.
+      const left = new Set(await admin.listTopics());
+      if (deletes.some((entry) => left.has(entry.name))) throw error;
+    }
+  });
   return {
     plan,
     created: creates.map((entry) => entry.name),

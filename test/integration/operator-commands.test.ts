@@ -1,16 +1,19 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { type TopicsIo, topicsApply } from '../../src/cli/topics.js';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
-import { ConfigError } from '../../src/errors/index.js';
+import { CommandError, ConfigError } from '../../src/errors/index.js';
 import { createKafka } from '../../src/kafka/client.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { defineHandler, definePipeline, FAILURE_HEADERS, REPLAY_HEADERS } from '../../src/index.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { replayDeadLetters } from '../../src/routing/replay.js';
 import { createTopics, produce, readTopics, uniqueName, withAdmin } from '../support/kafka.js';
+import { writeWorkerConfig } from '../support/worker-process.js';
 
 /** Operator commands with a safety: deletes need a scope, replays never skip what they did not copy. */
 
@@ -129,5 +132,156 @@ describe('dlt replay filters', () => {
     const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
     expect(await replayDeadLetters({ kafka, pipeline, logger: quiet(), filters: ['error-class=DecodeError'] })).toMatchObject({ replayed: 0, scanned: 0 });
     expect(await replayDeadLetters({ kafka, pipeline, logger: quiet() })).toMatchObject({ replayed: 2, scanned: 2 });
+  });
+});
+
+/** `count` dead letters of `input` on its dead-letter topic, spread over its partitions by key. */
+function deadLetters(input: string, count: number, from = 0) {
+  return Array.from({ length: count }, (_, i) => ({
+    key: `k${from + i}`,
+    value: JSON.stringify({ n: from + i }),
+    headers: { [FAILURE_HEADERS.originalTopic]: input, [FAILURE_HEADERS.errorClass]: 'TypeError', [FAILURE_HEADERS.reason]: 'retries-exhausted' },
+  }));
+}
+
+function replayPipeline(input: string, groupId = uniqueName('g')) {
+  const handler = defineHandler({ handle: () => undefined });
+  return resolvePipeline(definePipeline({ name: 'replayed', input, output: `${input}.out`, handler }), { commit: DEFAULT_SETTINGS.commit, groupId });
+}
+
+/** The copies on the input, by the dead letter each came from: every one must appear once. */
+async function copiesOf(input: string, expected: number): Promise<string[]> {
+  const records = await readTopics(brokers, [input], { until: (r) => r.length >= expected, quietMs: 2000 });
+  return records.map((record) => record.headers[REPLAY_HEADERS.replayedFrom] ?? '(none)').sort();
+}
+
+const settle = <T>(promise: Promise<T>, ms: number) =>
+  Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), new Promise<{ timedOut: true }>((done) => setTimeout(() => done({ timedOut: true }), ms))]);
+
+describe('dlt replay, two at once', () => {
+  it('a replay started while one is running refuses at once, naming it; the running one copies every dead letter once', async () => {
+    const input = uniqueName('busy');
+    const dlt = `${input}.dlt`;
+    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, partitions: 2 }]);
+    await produce(brokers, dlt, deadLetters(input, 60));
+    const pipeline = replayPipeline(input);
+    const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
+
+    // 10 a second: the first replay runs for 6 s, long enough to see the second join (its heartbeat comes every 3 s).
+    const first = settle(replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 10 }), 60_000);
+    const replayGroup = `${pipeline.groupId}.dlt-replay`;
+    // Its first transaction committed: it is past its own check and copying.
+    await readTopics(brokers, [input], { until: (r) => r.length >= 1, quietMs: 0 });
+    const second = await settle(replayDeadLetters({ kafka, pipeline, logger: quiet() }), 30_000);
+    expect(second).toMatchObject({ error: expect.any(CommandError) });
+    expect(((second as { error: Error }).error).message).toMatch(
+      new RegExp(`^dlt replay: another replay of pipeline 'replayed' is running or starting \\(group ${replayGroup}: member \\S+ \\(replay-test@[^)]+\\)\\); this one replayed nothing`),
+    );
+    expect(await first).toMatchObject({ value: { replayed: 60, scanned: 60 } });
+    const copies = await copiesOf(input, 60);
+    expect(copies).toHaveLength(60);
+    expect(new Set(copies).size).toBe(60);
+    // And one started after it finds nothing left, and ends.
+    expect(await replayDeadLetters({ kafka, pipeline, logger: quiet() })).toMatchObject({ replayed: 0, scanned: 0 });
+  });
+
+  it('replays started together never copy a dead letter twice, and a replay after them finds the rest', async () => {
+    const input = uniqueName('together');
+    const dlt = `${input}.dlt`;
+    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, partitions: 3 }]);
+    await produce(brokers, dlt, deadLetters(input, 60));
+    const pipeline = replayPipeline(input);
+    const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
+
+    const outcomes = await Promise.all([0, 1, 2].map(() => settle(replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 30 }), 90_000)));
+    for (const outcome of outcomes) {
+      expect(outcome).not.toHaveProperty('timedOut');
+      if ('error' in outcome) expect((outcome.error as Error).message).toMatch(/^dlt replay: another replay of pipeline 'replayed' is running or starting/);
+    }
+    // Whichever ran (none, if all refused each other), the next replay completes the work.
+    const after = await replayDeadLetters({ kafka, pipeline, logger: quiet() });
+    const replayed = outcomes.reduce((sum, outcome) => sum + ('value' in outcome ? (outcome.value as { replayed: number }).replayed : 0), 0) + after.replayed;
+    expect(replayed).toBe(60);
+    const copies = await copiesOf(input, 60);
+    expect(copies).toHaveLength(60);
+    expect(new Set(copies).size).toBe(60);
+  });
+});
+
+describe('dlt replay, input topic gone', () => {
+  const CLI = join(resolve(import.meta.dirname, '../..'), 'bin', 'txstream.js');
+  const txstream = async (args: string[]) => {
+    const started = Date.now();
+    try {
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, KAFKA_BROKERS: '', TXSTREAM_BROKERS: '' }, timeout: 60_000 });
+      return { code: 0, stdout, stderr, ms: Date.now() - started };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string; stderr?: string; killed?: boolean };
+      return { code: failed.killed ? 'timed out' : failed.code, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '', ms: Date.now() - started };
+    }
+  };
+
+  it('exits 1 within seconds naming the topic, and keeps the dead letters for a replay once it exists', async () => {
+    const input = uniqueName('gone');
+    const dlt = `${input}.dlt`;
+    await createTopics(brokers, [{ topic: `${input}.out` }, { topic: dlt }]);
+    await produce(brokers, dlt, deadLetters(input, 3));
+    const groupId = uniqueName('g');
+    const config = writeWorkerConfig({ brokers, groupId, input, output: `${input}.out` });
+    dirs.push(resolve(config, '..'));
+
+    const run = await txstream(['dlt', 'replay', 'echo', '-c', config]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `txstream: dlt replay: the input topic '${input}' of pipeline 'echo' does not exist, so the dead letters of '${dlt}' have nowhere to go; ` +
+        'nothing was replayed and they stay where they are (create the topic, e.g. with txstream topics apply, and replay again)',
+    ]);
+    expect(run.ms).toBeLessThan(20_000);
+
+    await createTopics(brokers, [{ topic: input }]);
+    const again = await txstream(['dlt', 'replay', 'echo', '-c', config]);
+    expect(again).toMatchObject({ code: 0, stdout: 'replayed 3 of 3 dead-letter record(s) scanned\n' });
+  });
+
+  it('deleted during a replay: one line and an exit, not a consumer restarting for ever; what was not committed stays', async () => {
+    const input = uniqueName('deleted');
+    const dlt = `${input}.dlt`;
+    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt }]);
+    await produce(brokers, dlt, deadLetters(input, 40));
+    const pipeline = replayPipeline(input);
+    const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
+
+    // 4 a second, one transaction a second: the topic goes after the first copies, long before the end.
+    const replay = settle(replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 4 }), 60_000);
+    await readTopics(brokers, [input], { until: (r) => r.length >= 1, quietMs: 0 });
+    await withAdmin(brokers, (admin) => admin.deleteTopics({ topics: [input] }));
+    const deletedAt = Date.now();
+    const outcome = await replay;
+    expect(outcome).toMatchObject({ error: expect.any(CommandError) });
+    expect((outcome as { error: Error }).error.message).toMatch(/^dlt replay of pipeline 'replayed': its Kafka consumer \(group \S+\.dlt-replay\) failed: /);
+    expect(Date.now() - deletedAt).toBeLessThan(30_000);
+    const committed = await withAdmin(brokers, (admin) => admin.fetchOffsets({ groupId: `${pipeline.groupId}.dlt-replay`, topics: [dlt] }));
+    const offset = Number(committed[0]?.partitions[0]?.offset);
+    expect(offset).toBeGreaterThan(0);
+    expect(offset).toBeLessThan(40);
+  });
+});
+
+describe('topics apply, two at once', () => {
+  it('both end well (what the other did meanwhile counts as done) and the cluster ends as the files say', async () => {
+    const p = uniqueName('twice');
+    await createTopics(brokers, [{ topic: `${p}.grown`, partitions: 1 }, { topic: `${p}.gone` }]);
+    const dir = mkdtempSync(join(tmpdir(), 'txstream-operator-'));
+    dirs.push(dir);
+    writeFileSync(
+      join(dir, 'topics.yaml'),
+      `topics:\n  - name: ${p}.new\n    partitions: 2\n  - name: ${p}.grown\n    partitions: 3\n    configs:\n      retention.ms: 3600000\n`,
+    );
+    const runs = [capture(), capture()];
+    const codes = await Promise.all(runs.map((run) => topicsApply({ dir, brokers: brokers.join(','), allowDelete: true, scope: [p] }, run.io)));
+    expect({ codes, err: runs.flatMap((run) => run.err) }).toEqual({ codes: [0, 0], err: [] });
+    const described = await withAdmin(brokers, (admin) => admin.fetchTopicMetadata({ topics: [`${p}.new`, `${p}.grown`] }));
+    expect(Object.fromEntries(described.topics.map((topic) => [topic.name, topic.partitions.length]))).toEqual({ [`${p}.new`]: 2, [`${p}.grown`]: 3 });
+    await expect.poll(() => exists([`${p}.gone`]), { timeout: 15_000 }).toEqual([]);
   });
 });
