@@ -65,11 +65,12 @@ describe('topics apply config values', () => {
     dirs.push(dir);
     writeFileSync(
       join(dir, 'topics.yaml'),
-      `topics:\n  - name: ${p}.good\n    partitions: 1\n  - name: ${p}.bad\n    partitions: 1\n    configs:\n      retention.ms: soon\n`,
+      // A value only the broker knows to refuse (the files' checks cover the common configs, not this one).
+      `topics:\n  - name: ${p}.good\n    partitions: 1\n  - name: ${p}.bad\n    partitions: 1\n    configs:\n      segment.jitter.ms: -5\n`,
     );
     const run = capture();
     expect(await topicsApply({ dir, brokers: brokers.join(','), scope: [p] }, run.io)).toBe(1);
-    expect(run.err.join('\n')).toMatch(new RegExp(`^txstream: the broker refuses 1 change\\(s\\), so nothing was changed:\\n  - ${p}\\.bad: INVALID_CONFIG`));
+    expect(run.err.join('\n')).toMatch(new RegExp(`^txstream: the broker refuses 1 change\\(s\\), so nothing was changed:\\n  - ${p}\\.bad: segment\\.jitter\\.ms = -5: INVALID_CONFIG`));
     // Nothing at all was created, not even the valid topic.
     expect(await exists([`${p}.good`, `${p}.bad`])).toEqual([]);
   });
