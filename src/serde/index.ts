@@ -18,17 +18,24 @@ const at = (where: RecordCoordinates) => `${where.topic}[${where.partition}]@${w
 /** JSON.rawJSON (Node 21+): writes a number's exact digits; not in TypeScript's lib yet. */
 const rawJSON = (JSON as JSON & { rawJSON(text: string): unknown }).rawJSON;
 
-/** A run of 16 digits: a number token this long may be past 2^53 (shorter ones never are). */
-const LONG_DIGITS = /\d{16}/;
 const INTEGER_TOKEN = /^-?\d+$/;
 
 type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
 
+/** Whether a parsed JSON value holds a number that is an integer past 2^53 (JSON.parse rounded it). */
+function holdsUnsafeInteger(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(holdsUnsafeInteger);
+  for (const key in value) if (holdsUnsafeInteger((value as Record<string, unknown>)[key])) return true;
+  return false;
+}
+
 /** Parses JSON; integers past 2^53 are handed to `big` (with their exact text), the rest as JSON.parse gives them. */
 function parseJson(text: string, big: (source: string, key: string) => unknown): unknown {
   const value: unknown = JSON.parse(text);
-  // The common case costs one scan: only a text with a long digit run is read again, token by token.
-  if (!LONG_DIGITS.test(text)) return value;
+  // The common case costs a walk of the parsed values: only a value holding such a number is read again, token by token.
+  if (!holdsUnsafeInteger(value)) return value;
   const reviver: Reviver = (key, parsed, context) =>
     typeof parsed === 'number' && !Number.isSafeInteger(parsed) && context?.source !== undefined && INTEGER_TOKEN.test(context.source) ? big(context.source, key) : parsed;
   return JSON.parse(text, reviver as Parameters<typeof JSON.parse>[1]);

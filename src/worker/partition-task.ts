@@ -14,7 +14,8 @@ import type { HandlerWatch } from './handler-watch.js';
 import type { Slots } from './lanes.js';
 import { emptyPendingUnit, type PendingUnit, PendingUnits } from './pending-units.js';
 import { dueMessages, type Slice, sliceUnits } from './unit-slices.js';
-import { BlockedRecord, type ProcessedUnit, UnitProcessor } from './unit-processor.js';
+import { BlockedRecord } from './failure-router.js';
+import { type ProcessedUnit, UnitProcessor } from './unit-processor.js';
 import { WriteRefusals } from './write-refusals.js';
 
 export interface PartitionTaskDeps {

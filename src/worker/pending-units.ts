@@ -1,5 +1,5 @@
 import type { WorkerStats } from '../observability/stats.js';
-import type { RoutedCounts } from './unit-processor.js';
+import type { RoutedCounts } from './failure-router.js';
 
 /** A written, uncommitted unit and what it counts for once committed. */
 export interface PendingUnit {

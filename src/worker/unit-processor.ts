@@ -1,9 +1,8 @@
-import type { KafkaMessage, Message } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { PartitionCommitter, TopicMessages, TopicPartition } from '../commit/index.js';
-import { describeThrown, errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
-import { recordBatchSize } from '../kafka/record-size.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { TaskMetrics } from '../observability/metrics.js';
@@ -17,9 +16,7 @@ import {
   type RecordHandlerFn,
 } from '../pipeline/records.js';
 import { backoffDelay } from '../util/backoff.js';
-import { fitCopy } from '../routing/copy-fit.js';
 import { decide } from '../routing/decide.js';
-import { failureCopy, originOf } from '../routing/failure-copy.js';
 import { retryHeadersProblem } from '../routing/header-checks.js';
 import { encodeLineage } from '../pipeline/lineage.js';
 import { isPreparableSerde } from '../serde/registry.js';
@@ -27,6 +24,7 @@ import { sleepUnless } from '../util/sleep.js';
 import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { laneOf, runInLanes, type Slots, subBatches } from './lanes.js';
+import { FailureRouter, type RoutedCounts } from './failure-router.js';
 import { checkOutput } from './output-check.js';
 import { OutputBuffer } from './output-buffer.js';
 import { decodeRecord } from './record-decoder.js';
@@ -51,30 +49,12 @@ export interface UnitProcessorDeps {
   readonly workerSlots?: Slots;
 }
 
-/** How a unit's failed records were routed, counted once the unit commits. */
-export interface RoutedCounts {
-  retried: number;
-  deadLettered: number;
-  skipped: number;
-}
-
 /** A unit after the handler: what to write, and how many of its records were routed. */
 export interface ProcessedUnit {
   readonly outputs: TopicMessages[];
   /** Outputs of the handler (retry and dead-letter copies excluded). */
   readonly outputCount: number;
   readonly routed: RoutedCounts;
-}
-
-/** A record failed under the `block` policy: the unit rolls back and the partition waits. */
-export class BlockedRecord extends Error {
-  override readonly name = 'BlockedRecord';
-  constructor(
-    readonly offset: string,
-    override readonly cause: unknown,
-  ) {
-    super(`record at offset ${offset} failed under the block policy`);
-  }
 }
 
 interface Input {
@@ -84,18 +64,6 @@ interface Input {
 
 /** What one handler call on a record gave: its outputs, or its failure. */
 type RecordOutcome = { readonly outputs: readonly OutputRecord[] } | { readonly error: unknown };
-
-/** Where a failed record goes: a copy to write (none when skipped), what it counts as, and its log line. */
-interface Routing {
-  readonly copy?: { readonly topic: string; readonly message: Message };
-  readonly counts: keyof RoutedCounts;
-  readonly log: () => void;
-}
-
-/** Routing a failed record failed: the reason its dead-letter copy gives. */
-class RoutingFailedError extends Error {
-  override readonly name = 'RoutingFailedError';
-}
 
 /** One unit in the making: its outputs so far and its routing counts. */
 interface Unit {
@@ -122,11 +90,13 @@ export class UnitProcessor {
   private dispatched: Promise<void> = Promise.resolve();
   /** Records handled whose unit is still being handled: their outcomes wait for it. */
   private held = 0;
+  private readonly router: FailureRouter;
 
   constructor(private readonly deps: UnitProcessorDeps) {
     const { pipeline, input, workerSlots } = deps;
     this.log = deps.logger;
     this.writable = [...pipeline.outputs, ...pipeline.retryTopicsFor(input), pipeline.deadLetterTopicFor(input)];
+    this.router = new FailureRouter(deps);
     if (pipeline.concurrency.ordering !== 'partition') {
       const partitionSlots = pLimit(pipeline.concurrency.maxInFlight);
       this.slots = workerSlots ? (fn) => partitionSlots(() => workerSlots(fn)) : (fn) => partitionSlots(fn);
@@ -175,19 +145,19 @@ export class UnitProcessor {
     for (const message of messages) {
       const untrusted = this.deps.tier > 0 ? this.retryHeadersProblem(message) : undefined;
       if (untrusted) {
-        this.route(unit, message, new InvalidFailureHeadersError(`retry copy at ${topic}/${partition}/${message.offset}: ${untrusted}`), true);
+        this.router.route(unit, message, new InvalidFailureHeadersError(`retry copy at ${topic}/${partition}/${message.offset}: ${untrusted}`), true);
         continue;
       }
       const refused = this.deps.refusals.refusalOf(message.offset);
       if (refused) {
         // The broker refused this record's outputs: calling the handler again would only repeat that.
-        this.route(unit, message, new OutputRejectedError(`the broker refused ${refused.where}: ${errorMessage(refused.error)}`, { topic: refused.topic }, { cause: refused.error }));
+        this.router.route(unit, message, new OutputRejectedError(`the broker refused ${refused.where}: ${errorMessage(refused.error)}`, { topic: refused.topic }, { cause: refused.error }));
         continue;
       }
       try {
         inputs.push({ record: decodeRecord(pipeline, topic, partition, message), message });
       } catch (error) {
-        this.route(unit, message, error);
+        this.router.route(unit, message, error);
       }
     }
     await this.dropConsumedBefore(inputs);
@@ -266,21 +236,29 @@ export class UnitProcessor {
     const { pipeline } = this.deps;
     for (let failures = 1; ; failures++) {
       const outcome = await this.callRecord(handle, input, context);
-      if (!('error' in outcome) || outcome.error instanceof UnitRollbackError) return outcome;
-      if (decide(pipeline.errorPolicy, outcome.error, this.deps.input, input.record.attempt).kind !== 'block') return outcome;
+      if (!('error' in outcome) || !this.blocks(outcome.error, input)) return outcome;
       const delayMs = backoffDelay(pipeline.errorPolicy.backoff, failures);
       this.log.error({ err: outcome.error, offset: input.message.offset, attempt: failures, retryInMs: delayMs }, 'record failed; blocking its key and retrying in place');
       if (!(await sleepUnless(delayMs, [interrupt, this.deps.signal]))) return outcome;
     }
   }
 
+  /** Whether the policy blocks on this failure; a thrown value that cannot even be asked is left to routing. */
+  private blocks(error: unknown, input: Input): boolean {
+    try {
+      return !(error instanceof UnitRollbackError) && decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind === 'block';
+    } catch {
+      return false;
+    }
+  }
+
   /** A record's outcome into the unit: its outputs, or its failure routed by the policy. */
   private carryOut(unit: Unit, { record, message }: Input, outcome: RecordOutcome): void {
-    if ('error' in outcome) return this.route(unit, message, outcome.error);
+    if ('error' in outcome) return this.router.route(unit, message, outcome.error);
     try {
       unit.outputs.addOutputs(record, outcome.outputs);
     } catch (error) {
-      this.route(unit, message, error);
+      this.router.route(unit, message, error);
     }
   }
 
@@ -335,7 +313,7 @@ export class UnitProcessor {
     } catch (error) {
       if (error instanceof UnitRollbackError) throw error;
       const [only] = inputs;
-      if (inputs.length === 1 && only) return this.route(unit, only.message, error);
+      if (inputs.length === 1 && only) return this.router.route(unit, only.message, error);
       if (error instanceof HandlerTimeoutError) {
         // Halving would wait out the timeout log2(n) times: one record per call finds the stuck ones in one more timeout each.
         for (const input of inputs) await this.handleIsolating(handleBatch, [input], unit, context);
@@ -351,104 +329,9 @@ export class UnitProcessor {
       try {
         unit.outputs.addOutputs(input.record, normaliseResult(results[index]));
       } catch (error) {
-        this.route(unit, input.message, error);
+        this.router.route(unit, input.message, error);
       }
     });
-  }
-
-  /**
-   * Carries out the error policy's decision for one failed record. Whatever was thrown, and
-   * whatever goes wrong while deciding (an error object that throws when read, a copy that
-   * cannot be made), the record goes somewhere: a failure of routing itself dead-letters it as
-   * `routing-failed`, never rolling its unit back to fail the same way again.
-   */
-  private route(unit: Unit, message: KafkaMessage, error: unknown, untrustedHeaders = false): void {
-    let routing: Routing;
-    try {
-      routing = this.decideRouting(message, error, untrustedHeaders);
-    } catch (failure) {
-      if (failure instanceof BlockedRecord || failure instanceof UnitRollbackError) throw failure;
-      routing = this.routingFailed(message, error, failure);
-    }
-    if (routing.copy) unit.outputs.addFailureCopy(routing.copy.topic, routing.copy.message);
-    unit.routed[routing.counts]++;
-    try {
-      routing.log();
-    } catch {
-      // A log line that cannot be written (a thrown value the logger cannot serialise) changes nothing.
-    }
-  }
-
-  /** Where the policy sends a failed record, and the copy it writes there; throws BlockedRecord under `block`. */
-  private decideRouting(message: KafkaMessage, error: unknown, untrustedHeaders: boolean): Routing {
-    // Not the record's fault (its database transaction broke): the whole unit rolls back instead.
-    if (error instanceof UnitRollbackError) throw error;
-    const { topic, partition } = this.deps.partition;
-    const { pipeline, catalog, input } = this.deps;
-    // Headers that failed the checks say nothing about the record: it is taken as it stands, and dead-lettered under every policy.
-    const origin = originOf(topic, partition, message, this.deps.tier > 0 && !untrustedHeaders);
-    const outcome = untrustedHeaders ? ({ kind: 'dead-letter', reason: 'invalid-failure-headers' } as const) : decide(pipeline.errorPolicy, error, input, origin.attempt);
-    const now = Date.now();
-    const fields = { offset: message.offset, attempt: origin.attempt, origin: encodeLineage(origin), err: error };
-    const deadLetter = (reason: string): Routing => {
-      const deadLetterTopic = pipeline.deadLetterTopicFor(input);
-      const limits = catalog.get(deadLetterTopic);
-      // A copy the broker refused once already goes out as failure headers alone.
-      const limitBytes = this.deps.refusals.timesRefused(message.offset) >= 2 ? 0 : limits?.maxMessageBytes;
-      const whole = failureCopy(message, origin, { error, now, reason });
-      const { copy, truncated } = limitBytes === undefined ? { copy: whole, truncated: false } : fitCopy(whole, limitBytes);
-      const sizes = truncated ? { payloadTruncatedFrom: recordBatchSize(whole), limitBytes } : {};
-      return {
-        copy: { topic: deadLetterTopic, message: copy },
-        counts: 'deadLettered',
-        log: () =>
-          this.log.warn(
-            { ...fields, deadLetterTopic, reason, ...sizes },
-            truncated ? 'record sent to the dead-letter topic, its payload cut to fit the topic' : 'record sent to the dead-letter topic',
-          ),
-      };
-    };
-    switch (outcome.kind) {
-      case 'retry': {
-        const copy = failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs });
-        const limits = catalog.get(outcome.topic);
-        if (limits && recordBatchSize(copy) > limits.maxMessageBytes) {
-          // A retry copy cannot be cut (the handler would see part of a record): dead-letter it whole, or cut.
-          const tooLarge = deadLetter('copy-too-large');
-          const logTooLarge = () =>
-            this.log.warn({ ...fields, retryTopic: outcome.topic, sizeBytes: recordBatchSize(copy), limitBytes: limits.maxMessageBytes }, 'retry copy too large for its topic');
-          return { ...tooLarge, log: () => (logTooLarge(), tooLarge.log()) };
-        }
-        return {
-          copy: { topic: outcome.topic, message: copy },
-          counts: 'retried',
-          log: () => this.log.info({ ...fields, retryTopic: outcome.topic, retryInMs: outcome.delayMs }, 'record failed; sent to its retry topic'),
-        };
-      }
-      case 'dead-letter':
-        return deadLetter(outcome.reason);
-      case 'skip':
-        return { counts: 'skipped', log: () => this.log.warn({ ...fields, reason: outcome.reason }, 'record skipped by the error policy (its data is dropped)') };
-      case 'block':
-        throw new BlockedRecord(message.offset, error);
-    }
-  }
-
-  /** Routing the record failed: it goes to the dead-letter topic as it arrived, the two failures in words. */
-  private routingFailed(message: KafkaMessage, error: unknown, failure: unknown): Routing {
-    const { topic, partition } = this.deps.partition;
-    const { pipeline, catalog, input } = this.deps;
-    const origin = originOf(topic, partition, message, false);
-    const why = `routing the record's failure failed (${describeThrown(failure).message}); the failure was: ${describeThrown(error).message}`;
-    const deadLetterTopic = pipeline.deadLetterTopicFor(input);
-    const whole = failureCopy(message, origin, { error: new RoutingFailedError(why), now: Date.now(), reason: 'routing-failed' });
-    const limitBytes = catalog.get(deadLetterTopic)?.maxMessageBytes;
-    const copy = limitBytes === undefined ? whole : fitCopy(whole, limitBytes).copy;
-    return {
-      copy: { topic: deadLetterTopic, message: copy },
-      counts: 'deadLettered',
-      log: () => this.log.error({ offset: message.offset, deadLetterTopic, reason: 'routing-failed', why }, 'record sent to the dead-letter topic: routing its failure failed'),
-    };
   }
 
   /** Why a record read from a retry tier cannot be trusted, or undefined when its headers are sound. */

@@ -38,7 +38,10 @@ function batchOf(count: number): Batch {
 }
 
 describe('a handler that throws something that is not an Error', () => {
-  it('routes every record by the policy with a readable message, and writes the unit once', async () => {
+  it.each([
+    ['one at a time', undefined],
+    ['under concurrency (ordering key)', { ordering: 'key', maxInFlight: 4 } as const],
+  ])('routes every record by the policy with a readable message, and writes the unit once: %s', async (_, concurrency) => {
     const committer = new CommittingCommitter();
     const pipeline = resolvePipeline(
       {
@@ -46,6 +49,7 @@ describe('a handler that throws something that is not an Error', () => {
         input: 'in',
         output: 'out',
         errors: { onError: 'retry', attempts: 1 },
+        ...(concurrency ? { concurrency } : {}),
         handler: defineHandler({
           handle: (record: InputRecord) => {
             throw (THROWN[(record.value as { n: number }).n] as [string, () => unknown])[1]();
