@@ -166,6 +166,18 @@ export function errorMessage(error: unknown): string {
 }
 
 /**
+ * `value instanceof type` for a thrown value, which may be hostile: `instanceof` on a revoked
+ * Proxy throws. Such a value is an instance of nothing of ours.
+ */
+export function thrownInstanceOf<T>(value: unknown, type: abstract new (...args: never[]) => T): value is T {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * What was thrown, as text, whatever it is: an Error, a string, null, a Symbol, an object with
  * no prototype or whose toString throws, a Proxy (revoked or hostile). Never throws: the failure
  * path renders handlers' errors, and a rendering that throws would fail the record's unit again

@@ -31,6 +31,11 @@ export interface RoutedCounts {
   skipped: number;
 }
 
+/** A unit's routing counts before any of its records failed. */
+export function noneRouted(): RoutedCounts {
+  return { retried: 0, deadLettered: 0, skipped: 0 };
+}
+
 /** Where routed copies go: the unit's outputs, and its routing counts. */
 export interface RoutingTarget {
   readonly outputs: OutputBuffer;

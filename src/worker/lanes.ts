@@ -52,9 +52,10 @@ export async function runInLanes(run: LaneRun): Promise<void> {
     if (lane !== undefined) {
       tails.set(lane, turn);
       // A lane nobody waits on any more is forgotten: the map holds the keys in flight, not every key seen.
-      void turn.then(() => {
+      const forget = () => {
         if (tails.get(lane) === turn) tails.delete(lane);
-      });
+      };
+      void turn.then(forget, forget);
     }
     all.push(turn);
   }

@@ -1,5 +1,5 @@
 import type { WorkerStats } from '../observability/stats.js';
-import type { RoutedCounts } from './failure-router.js';
+import { noneRouted, type RoutedCounts } from './failure-router.js';
 
 /** A written, uncommitted unit and what it counts for once committed. */
 export interface PendingUnit {
@@ -49,5 +49,5 @@ export class PendingUnits {
 
 /** A unit with nothing to count: an empty one moving the offset past filtered records. */
 export function emptyPendingUnit(nextOffset: string): PendingUnit {
-  return { nextOffset: BigInt(nextOffset), records: 0, outputs: 0, routed: { retried: 0, deadLettered: 0, skipped: 0 }, timestamps: [] };
+  return { nextOffset: BigInt(nextOffset), records: 0, outputs: 0, routed: noneRouted(), timestamps: [] };
 }

@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { PartitionCommitter, TopicMessages, TopicPartition } from '../commit/index.js';
-import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, UnitRollbackError } from '../errors/index.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, thrownInstanceOf, UnitRollbackError } from '../errors/index.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { TaskMetrics } from '../observability/metrics.js';
@@ -24,7 +24,7 @@ import { sleepUnless } from '../util/sleep.js';
 import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { laneOf, runInLanes, type Slots, subBatches } from './lanes.js';
-import { FailureRouter, type RoutedCounts } from './failure-router.js';
+import { FailureRouter, noneRouted, type RoutedCounts, type RoutingTarget } from './failure-router.js';
 import { checkOutput } from './output-check.js';
 import { OutputBuffer } from './output-buffer.js';
 import { decodeRecord } from './record-decoder.js';
@@ -65,11 +65,8 @@ interface Input {
 /** What one handler call on a record gave: its outputs, or its failure. */
 type RecordOutcome = { readonly outputs: readonly OutputRecord[] } | { readonly error: unknown };
 
-/** One unit in the making: its outputs so far and its routing counts. */
-interface Unit {
-  readonly outputs: OutputBuffer;
-  readonly routed: RoutedCounts;
-}
+/** One unit in the making: its outputs so far and its routing counts (where the router adds its copies). */
+type Unit = RoutingTarget;
 
 /**
  * A unit's handling, from fetched messages to the outputs to write (Kafka Streams hands a
@@ -114,7 +111,8 @@ export class UnitProcessor {
 
   /**
    * Runs the handler on one unit. A record that fails is routed alone by the error
-   * policy (retry topic, dead-letter topic, skip); `block` fails the whole unit.
+   * policy (retry topic, dead-letter topic, skip); `block` fails the whole unit (under
+   * concurrency a record handler's blocked record is first retried in place).
    */
   async process(messages: KafkaMessage[], heartbeat: () => Promise<void>, interrupt: AbortSignal): Promise<ProcessedUnit> {
     // Units enter the lanes in the order they were given, whatever their decoding waits on (a
@@ -136,7 +134,7 @@ export class UnitProcessor {
     await catalog.load(this.writable);
     const unit: Unit = {
       outputs: new OutputBuffer(pipeline, (outputTopic, output) => checkOutput(outputTopic, output, catalog.get(outputTopic), pipeline.outputs.includes(outputTopic), pipeline.outputs)),
-      routed: { retried: 0, deadLettered: 0, skipped: 0 },
+      routed: noneRouted(),
     };
     // Registry serdes fetch the schemas of the unit's ids first, so decode stays synchronous
     // and a registry outage fails the unit (retried) rather than one record (routed).
@@ -245,8 +243,9 @@ export class UnitProcessor {
 
   /** Whether the policy blocks on this failure; a thrown value that cannot even be asked is left to routing. */
   private blocks(error: unknown, input: Input): boolean {
+    if (thrownInstanceOf(error, UnitRollbackError)) return false;
     try {
-      return !(error instanceof UnitRollbackError) && decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind === 'block';
+      return decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind === 'block';
     } catch {
       return false;
     }
@@ -311,10 +310,10 @@ export class UnitProcessor {
         );
       }
     } catch (error) {
-      if (error instanceof UnitRollbackError) throw error;
+      if (thrownInstanceOf(error, UnitRollbackError)) throw error;
       const [only] = inputs;
       if (inputs.length === 1 && only) return this.router.route(unit, only.message, error);
-      if (error instanceof HandlerTimeoutError) {
+      if (thrownInstanceOf(error, HandlerTimeoutError)) {
         // Halving would wait out the timeout log2(n) times: one record per call finds the stuck ones in one more timeout each.
         for (const input of inputs) await this.handleIsolating(handleBatch, [input], unit, context);
         return;

@@ -92,6 +92,31 @@ describe('a handler that throws something that is not an Error', () => {
     expect(stats.retried + stats.deadLettered).toBe(THROWN.length);
   });
 
+  it('halves a batch whose handler throws a revoked Proxy down to single records, and dead-letters them, the unit written once', async () => {
+    const committer = new CommittingCommitter();
+    const pipeline = resolvePipeline(
+      {
+        name: 'odd-batch',
+        input: 'in',
+        output: 'out',
+        handler: defineHandler({
+          handleBatch: () => {
+            throw revoked.proxy;
+          },
+        }),
+      },
+      { commit: DEFAULT_SETTINGS.commit },
+    );
+    const { task, seeks, stats } = scriptedTask({ pipeline, createCommitter: committer.create });
+    await task.open();
+    await task.handleBatch(payloadFor(batchOf(4)));
+    expect(seeks).toEqual([]);
+    expect(committer.units.map((unit) => unit.nextOffset)).toEqual(['4']);
+    const reasons = committer.units.flatMap((unit) => unit.outputs.flatMap(({ messages }) => messages.map((message) => String(message.headers?.[FAILURE_HEADERS.reason]))));
+    expect(reasons).toEqual(['routing-failed', 'routing-failed', 'routing-failed', 'routing-failed']);
+    expect(stats.deadLettered).toBe(4);
+  });
+
   it('renders every thrown value without throwing', () => {
     for (const [what, make] of THROWN) {
       const described = describeThrown(make());
