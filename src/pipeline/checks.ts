@@ -59,16 +59,50 @@ export function pipelineProblems(pipeline: unknown): PipelineProblem[] {
     path: loop.path,
     message: `output '${loop.topic}' is also ${loop.why}; outputs must be other topics`,
   }));
+  const sink = sinkOutputsProblem(pipeline);
+  if (sink) problems.push(sink);
+  return [...problems, ...concurrencyProblems(pipeline)];
+}
+
+/** A sink pipeline with Kafka outputs. */
+export function sinkOutputsProblem(pipeline: unknown): PipelineProblem | undefined {
   const raw = objectAt(pipeline);
-  const outputs = [...(typeof raw?.output === 'string' ? [raw.output] : []), ...stringsAt(raw?.outputs)];
-  if (raw?.sink !== undefined && outputs.length > 0) {
-    // A Kafka write cannot join the database transaction: it would be at-least-once, silently weaker than the rows.
-    problems.push({
-      path: ['sink'],
-      message: `a PostgreSQL sink pipeline writes to the database only (ctx.db), yet it has Kafka outputs (${outputs.join(', ')}): drop output/outputs, or use a second pipeline for them`,
-    });
+  const outputs = [...new Set([...(typeof raw?.output === 'string' ? [raw.output] : []), ...stringsAt(raw?.outputs)])];
+  if (raw?.sink === undefined || outputs.length === 0) return undefined;
+  // A Kafka write cannot join the database transaction: it would be at-least-once, silently weaker than the rows.
+  return {
+    path: ['sink'],
+    message: `a PostgreSQL sink and Kafka outputs (${outputs.join(', ')}) cannot go together; a sink pipeline writes to the database only (ctx.db): drop output/outputs, or use a second pipeline for Kafka outputs`,
+  };
+}
+
+/**
+ * Concurrency a pipeline cannot have: more than one call in flight under ordering `partition`,
+ * or calls at once in a sink pipeline (they share one database transaction on one connection).
+ */
+export function concurrencyProblems(pipeline: unknown): PipelineProblem[] {
+  const raw = objectAt(pipeline);
+  const concurrency = objectAt(raw?.concurrency);
+  if (!concurrency) return [];
+  const ordering = typeof concurrency.ordering === 'string' ? concurrency.ordering : 'partition';
+  const maxInFlight = concurrency.maxInFlight;
+  if (ordering === 'partition' && typeof maxInFlight === 'number' && maxInFlight !== 1) {
+    return [
+      {
+        path: ['concurrency', 'maxInFlight'],
+        message: `${maxInFlight}: ordering 'partition' handles one record at a time; use ordering 'key' (or 'unordered') for more`,
+      },
+    ];
   }
-  return problems;
+  if (ordering !== 'partition' && raw?.sink !== undefined) {
+    return [
+      {
+        path: ['concurrency', 'ordering'],
+        message: `'${ordering}': a PostgreSQL sink pipeline handles one record at a time per partition (its calls share one database transaction); use ordering 'partition'`,
+      },
+    ];
+  }
+  return [];
 }
 
 /**

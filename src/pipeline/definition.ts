@@ -6,7 +6,7 @@ import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } f
 import { withoutUndefined } from '../util/objects.js';
 import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
-import { loopingOutputs } from './checks.js';
+import { concurrencyProblems, loopingOutputs, sinkOutputsProblem } from './checks.js';
 import type { Handler } from './records.js';
 import { deadLetterTopicOf, retryTopicOf } from './topic-names.js';
 
@@ -96,12 +96,8 @@ export function resolvePipeline(
     // An output that is also read (an input or its retry tier) feeds the pipeline its own results without end.
     throw new ConfigError(`pipeline '${definition.name}': output ${looping.map((topic) => `'${topic}'`).join(', ')} is also its input, a retry tier or its dead-letter topic; outputs must be other topics`);
   }
-  if (definition.sink && outputs.length > 0) {
-    // A Kafka write cannot join the database transaction: it would be at-least-once, silently weaker than the rows.
-    throw new ConfigError(
-      `pipeline '${definition.name}' has a PostgreSQL sink and Kafka outputs (${outputs.join(', ')}); a sink pipeline writes to the database only (ctx.db): drop output/outputs, or use a second pipeline for Kafka outputs`,
-    );
-  }
+  const sinkWithOutputs = sinkOutputsProblem(definition);
+  if (sinkWithOutputs) throw new ConfigError(`pipeline '${definition.name}': ${sinkWithOutputs.message}`);
   return {
     name: definition.name,
     inputs,
@@ -150,18 +146,10 @@ function concurrencyOf(definition: PipelineDefinition): ResolvedConcurrency {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`${where}${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}`);
   }
+  const [problem] = concurrencyProblems(definition);
+  if (problem) throw new ConfigError(`${where}.${problem.path.slice(1).join('.')} ${problem.message}`);
   const ordering = parsed.data.ordering ?? 'partition';
-  if (ordering === 'partition') {
-    if ((parsed.data.maxInFlight ?? 1) !== 1) {
-      throw new ConfigError(`${where}.maxInFlight ${parsed.data.maxInFlight}: ordering 'partition' handles one record at a time; use ordering 'key' (or 'unordered') for more`);
-    }
-    return { ordering, maxInFlight: 1 };
-  }
-  if (definition.sink) {
-    // One database transaction per partition runs on one connection: its calls cannot overlap.
-    throw new ConfigError(`${where}.ordering '${ordering}': a PostgreSQL sink pipeline handles one record at a time per partition (its calls share one database transaction); use ordering 'partition'`);
-  }
-  return { ordering, maxInFlight: parsed.data.maxInFlight ?? DEFAULTS.maxInFlightPerPartition };
+  return { ordering, maxInFlight: ordering === 'partition' ? 1 : (parsed.data.maxInFlight ?? DEFAULTS.maxInFlightPerPartition) };
 }
 
 function serdeOf(serde: BuiltinSerdeName | Serde | undefined): Serde {

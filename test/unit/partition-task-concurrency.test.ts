@@ -1,6 +1,7 @@
 import type { Batch, KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
+import { pipelineProblems } from '../../src/pipeline/checks.js';
 import { type PipelineDefinition, resolvePipeline } from '../../src/pipeline/definition.js';
 import { defineHandler, type InputRecord } from '../../src/pipeline/records.js';
 import { CommittingCommitter, payloadFor, scriptedTask } from '../support/partition-task-fixtures.js';
@@ -205,5 +206,12 @@ describe('PartitionTask with concurrency inside the partition', () => {
       ),
     ).toThrow(/PostgreSQL sink pipeline handles one record at a time/);
     expect(() => taskWith({ concurrency: { ordering: 'key', maxInFlight: 0 }, handler })).toThrow(/concurrency.maxInFlight/);
+    // The same checks that `run -c` and `topics validate` make on the files, with a path to name the line.
+    expect(pipelineProblems({ name: 's', input: 'in', sink: { postgres: {} }, concurrency: { ordering: 'key' } })).toEqual([
+      { path: ['concurrency', 'ordering'], message: expect.stringMatching(/a PostgreSQL sink pipeline handles one record at a time/) },
+    ]);
+    expect(pipelineProblems({ name: 'p', input: 'in', concurrency: { maxInFlight: 4 } })).toEqual([
+      { path: ['concurrency', 'maxInFlight'], message: expect.stringMatching(/^4: ordering 'partition' handles one record at a time/) },
+    ]);
   });
 });
