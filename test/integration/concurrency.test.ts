@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dualAudit, formatDualAudit } from '../support/dual-audit.js';
 import { keyOrderViolations } from '../support/key-order.js';
-import { caughtUp, waitForTiersCaughtUp, committedOffsets, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+import { caughtUp, waitForTiersCaughtUp, waitForProgress, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
@@ -42,25 +42,6 @@ async function running(worker: WorkerProcess): Promise<void> {
   await waitFor(async () => /worker running/.test(worker.log()), 'the worker to run', 60_000, 100);
 }
 
-async function committedTotal(groupId: string, topic: string): Promise<bigint> {
-  let total = 0n;
-  for (const offset of (await committedOffsets(brokers, groupId, topic)).values()) if (offset !== '-1') total += BigInt(offset);
-  return total;
-}
-
-async function waitForProgress(groupId: string, topic: string, than: bigint): Promise<bigint> {
-  let now = than;
-  await waitFor(
-    async () => {
-      now = await committedTotal(groupId, topic);
-      return now > than;
-    },
-    `progress past ${than} on ${topic}`,
-    90_000,
-    200,
-  );
-  return now;
-}
 
 async function expectExactlyOnce(input: string, terminalTopics: string[], inputs: number): Promise<void> {
   const result = await dualAudit(brokers, { input, inputs, terminalTopics, timeoutMs: 120_000 });
@@ -86,7 +67,7 @@ describe('concurrency inside a partition (ordering: key, maxInFlight: 64)', () =
     while (progress < BigInt(records) && kills < 8) {
       // A restart takes the killed worker's instance id, as a container would. Calls wait 1-40 ms.
       const worker = start(config, `conckill-${kills}`, { instanceId: 'conckill-worker', handlerDelayMs: 40 });
-      progress = await waitForProgress(groupId, input, progress);
+      progress = await waitForProgress(brokers, groupId, input, progress, 90_000);
       await sleep(1500 + Math.floor(Math.random() * 1500));
       worker.signal('SIGKILL');
       await worker.exited();
@@ -129,9 +110,9 @@ describe('concurrency inside a partition (ordering: key, maxInFlight: 64)', () =
     })();
     const a = start(config, 'concdrain-a');
     await running(a);
-    const progress = await waitForProgress(groupId, input, 0n);
+    const progress = await waitForProgress(brokers, groupId, input, 0n, 90_000);
     const b = start(config, 'concdrain-b');
-    await waitForProgress(groupId, input, progress + 500n);
+    await waitForProgress(brokers, groupId, input, progress + 500n, 90_000);
     // A drains while its partitions have calls in flight: it exits 0 having committed what it handled.
     expect(await a.stop()).toBe(0);
     await producing;

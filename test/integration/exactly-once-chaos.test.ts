@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dualAudit, formatDualAudit, type ReaderAudit } from '../support/dual-audit.js';
-import { caughtUp, waitForTiersCaughtUp, committedOffsets, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
+import { caughtUp, waitForTiersCaughtUp, waitForProgress, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
@@ -36,26 +36,6 @@ function start(config: string, handlerDelayMs: number, name: string, failMode?: 
   return worker;
 }
 
-async function committedTotal(groupId: string, topic: string): Promise<bigint> {
-  let total = 0n;
-  for (const offset of (await committedOffsets(brokers, groupId, topic)).values()) if (offset !== '-1') total += BigInt(offset);
-  return total;
-}
-
-/** Waits until the group's committed offsets moved past `than` (the worker is mid-run). */
-async function waitForProgress(groupId: string, topic: string, than: bigint, timeoutMs = 60_000): Promise<bigint> {
-  let now = than;
-  await waitFor(
-    async () => {
-      now = await committedTotal(groupId, topic);
-      return now > than;
-    },
-    `progress past ${than} on ${topic}`,
-    timeoutMs,
-    200,
-  );
-  return now;
-}
 
 /**
  * Starts a worker, waits until it has committed something new, kills it with SIGKILL
@@ -68,7 +48,7 @@ async function killRepeatedly(config: string, groupId: string, input: string, re
     // Each replacement restarts under the same instance id, as a container would: its producer
     // aborts what the killed one left open instead of leaving it to the transaction timeout.
     const worker = start(config, 2, `${name}-${kill}`, failMode, `${name}-worker`);
-    progress = await waitForProgress(groupId, input, progress, 90_000);
+    progress = await waitForProgress(brokers, groupId, input, progress, 90_000);
     if (progress >= BigInt(records)) return kill;
     await sleep(Math.floor(Math.random() * 1500));
     worker.signal('SIGKILL');
@@ -115,14 +95,14 @@ describe('exactly-once under faults', () => {
       }
     })();
     const a = start(config, 1, 'rebalance-a');
-    let progress = await waitForProgress(groupId, input, 0n);
+    let progress = await waitForProgress(brokers, groupId, input, 0n);
     const b = start(config, 1, 'rebalance-b');
-    progress = await waitForProgress(groupId, input, progress + 500n);
+    progress = await waitForProgress(brokers, groupId, input, progress + 500n);
     start(config, 1, 'rebalance-c');
-    progress = await waitForProgress(groupId, input, progress + 500n);
+    progress = await waitForProgress(brokers, groupId, input, progress + 500n);
     expect(await a.stop()).toBe(0);
     start(config, 1, 'rebalance-d');
-    await waitForProgress(groupId, input, progress + 500n);
+    await waitForProgress(brokers, groupId, input, progress + 500n);
     b.signal('SIGKILL');
     await producing;
     await waitFor(() => caughtUp(brokers, groupId, input), 'the remaining members to commit every input', 120_000, 500);
@@ -138,9 +118,9 @@ describe('exactly-once under faults', () => {
     // Long transactions, so the stalled member certainly holds one open.
     const { input, output, groupId, config } = await setup('zombie', 4, records, { commitIntervalMs: 1500, sessionTimeoutMs: 6000 });
     const zombie = start(config, 3, 'zombie-a');
-    const progress = await waitForProgress(groupId, input, 0n);
+    const progress = await waitForProgress(brokers, groupId, input, 0n);
     const healthy = start(config, 3, 'zombie-b');
-    await waitForProgress(groupId, input, progress + 200n);
+    await waitForProgress(brokers, groupId, input, progress + 200n);
     zombie.signal('SIGSTOP');
     // Past the session timeout the group drops the stalled member and the healthy one takes
     // its partitions; the stalled member's late commit carries a generation that is over.

@@ -166,6 +166,28 @@ export async function caughtUp(brokers: string[], groupId: string, topic: string
   return [...ends].every(([partition, end]) => committed.get(partition) === end);
 }
 
+/** The group's committed offsets of a topic, summed over its partitions (none committed counts 0). */
+export async function committedSum(brokers: string[], groupId: string, topic: string): Promise<bigint> {
+  let total = 0n;
+  for (const offset of (await committedOffsets(brokers, groupId, topic)).values()) if (offset !== '-1') total += BigInt(offset);
+  return total;
+}
+
+/** Waits until the group's committed offsets moved past `than` (a worker is mid-run); returns where they are. */
+export async function waitForProgress(brokers: string[], groupId: string, topic: string, than: bigint, timeoutMs = 60_000): Promise<bigint> {
+  let now = than;
+  await waitFor(
+    async () => {
+      now = await committedSum(brokers, groupId, topic);
+      return now > than;
+    },
+    `progress past ${than} on ${topic}`,
+    timeoutMs,
+    200,
+  );
+  return now;
+}
+
 /**
  * Waits until the group has committed the input and every retry tier to their ends, four checks
  * in a row: a retry copy written by the last transaction must itself be consumed.
