@@ -22,12 +22,22 @@ const INTEGER_TOKEN = /^-?\d+$/;
 
 type Reviver = (this: unknown, key: string, value: unknown, context?: { source?: string }) => unknown;
 
-/** Whether a parsed JSON value holds a number that is an integer past 2^53 (JSON.parse rounded it). */
+/**
+ * Whether a parsed JSON value holds a number that is an integer past 2^53 (JSON.parse rounded it).
+ * A stack, not recursion: JSON.parse takes nesting deeper than the call stack does.
+ */
 function holdsUnsafeInteger(value: unknown): boolean {
-  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
-  if (value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some(holdsUnsafeInteger);
-  for (const key in value) if (holdsUnsafeInteger((value as Record<string, unknown>)[key])) return true;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'number') {
+      if (Number.isInteger(item) && !Number.isSafeInteger(item)) return true;
+    } else if (Array.isArray(item)) {
+      for (const element of item) pending.push(element);
+    } else if (item !== null && typeof item === 'object') {
+      for (const key in item) pending.push((item as Record<string, unknown>)[key]);
+    }
+  }
   return false;
 }
 

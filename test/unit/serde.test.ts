@@ -97,6 +97,15 @@ describe('numbers JavaScript cannot hold exactly', () => {
     expect(String(jsonBigIntSerde.encode(value))).toBe(String(big));
   });
 
+  it('json reads nesting deeper than the call stack, as JSON.parse does', () => {
+    const depth = 200_000;
+    const deep = Buffer.from(`${'['.repeat(depth)}1${']'.repeat(depth)}`);
+    expect(() => jsonSerde.decode(deep, where)).not.toThrow();
+    // Finding which number it is reads the text again with a reviver, which V8 runs recursively: too deep for
+    // it, the record is still refused (dead-lettered as decode-failed), never rewritten.
+    expect(() => jsonSerde.decode(Buffer.from(`${'['.repeat(depth)}12345678901234567890${']'.repeat(depth)}`), where)).toThrow(DecodeError);
+  });
+
   it('json cannot write a BigInt (JSON.stringify refuses it): the output fails, it is not rounded', () => {
     expect(() => jsonSerde.encode({ id: 1n })).toThrow(TypeError);
   });
