@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { CommitListener, CommitUnit, PartitionCommitter, TopicPartition } from '../../commit/index.js';
 import { splitIntoRequests } from '../../commit/request-size.js';
-import { errorMessage, HandlerContractError, HandlerTimeoutError, PartitionOwnerFencedError, UnitRollbackError } from '../../errors/index.js';
+import { errorMessage, HandlerContractError, HandlerTimeoutError, PartitionOwnerFencedError, thrownInstanceOf, UnitRollbackError } from '../../errors/index.js';
 import type { HandlerContext, InputRecord } from '../../pipeline/records.js';
 import { onceIn, deliveredBefore } from './once.js';
 import { advanceIfOwner, type PartitionRow, takePartition } from './offsets.js';
@@ -95,7 +95,7 @@ export class PostgresPartition implements PartitionCommitter {
       await this.unitQuery(tx, 'ROLLBACK TO SAVEPOINT txstream_call', error);
       // A statement still running when the call timed out waits on something (a lock a stalled
       // owner holds): not the record's fault. Likewise a broken connection or a deadlock.
-      if ((error instanceof HandlerTimeoutError && inFlight > 0) || isTransientDatabaseError(error)) {
+      if ((thrownInstanceOf(error, HandlerTimeoutError) && inFlight > 0) || isTransientDatabaseError(error)) {
         throw new UnitRollbackError(`database transaction of ${this.where} failed: ${errorMessage(error)}`, { cause: error });
       }
       throw asRecordError(error);

@@ -1,4 +1,4 @@
-import { NonRetryableError } from '../../errors/index.js';
+import { describeThrown, NonRetryableError, thrownInstanceOf } from '../../errors/index.js';
 
 /**
  * What a database error means for the record that caused it: redo the whole transaction
@@ -10,7 +10,13 @@ import { NonRetryableError } from '../../errors/index.js';
 const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58', 'XX']);
 
 function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
+  let code: unknown;
+  try {
+    code = (error as { code?: unknown } | null)?.code;
+  } catch {
+    // A hostile thrown value (a Proxy that throws when read) carries no SQLSTATE.
+    return undefined;
+  }
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
@@ -18,7 +24,7 @@ export function isTransientDatabaseError(error: unknown): boolean {
   const code = sqlState(error);
   if (code !== undefined) return TRANSIENT_CLASSES.has(code.slice(0, 2));
   // No SQLSTATE: the connection itself failed (ECONNRESET, "Connection terminated").
-  return error instanceof Error && /connection|ECONNRESET|ECONNREFUSED|EPIPE|terminat/i.test(error.message) && !(error instanceof NonRetryableError);
+  return thrownInstanceOf(error, Error) && /connection|ECONNRESET|ECONNREFUSED|EPIPE|terminat/i.test(describeThrown(error).message) && !(error instanceof NonRetryableError);
 }
 
 export function isAbortedTransaction(error: unknown): boolean {
@@ -32,7 +38,7 @@ export function isAbortedTransaction(error: unknown): boolean {
  */
 export function asRecordError(error: unknown, prefix = ''): unknown {
   const code = sqlState(error);
-  if (code === undefined || !(error instanceof Error)) return error;
+  if (code === undefined || !thrownInstanceOf(error, Error)) return error;
   const kind = code.startsWith('23') ? 'constraint-violation' : code.startsWith('22') ? 'bad-value' : undefined;
   if (!kind && !prefix) return error;
   const details = error as Error & { constraint?: string; table?: string; column?: string; detail?: string };
