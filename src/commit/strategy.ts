@@ -30,6 +30,12 @@ export interface CommitUnit {
    * refused, and a refusal must be tied to that record, not to another partition's outputs.
    */
   readonly alone?: boolean;
+  /**
+   * Committed with `nextOffset`, in the same transaction (the transactional strategy only):
+   * the partition's holds under `keyOrderOnRetry: hold`, which must never be ahead of or behind
+   * the records they describe.
+   */
+  readonly metadata?: string;
 }
 
 /**

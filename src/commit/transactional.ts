@@ -44,8 +44,9 @@ export function transactionalStrategy(context: StrategyContext): CommitStrategy 
 interface Participant {
   readonly partition: TopicPartition;
   readonly listener: CommitListener;
-  /** The offset its pending work commits (unset: nothing pending). */
+  /** The offset its pending work commits (unset: nothing pending), and the metadata committed with it. */
   nextOffset?: string;
+  metadata?: string;
   records: number;
   /** Its pending work was aborted with a transaction: refuse writes until the task reopens. */
   rolledBack: boolean;
@@ -122,6 +123,7 @@ export class PipelineTransaction {
     }
     for (const { participant, unit, resolve } of live) {
       participant.nextOffset = unit.nextOffset;
+      participant.metadata = unit.metadata;
       participant.records += unit.records;
       this.pending.add(participant);
       resolve();
@@ -188,6 +190,7 @@ export class PipelineTransaction {
     for (const participant of participants) {
       const result: CommitResult = { records: participant.records, nextOffset: participant.nextOffset as string };
       participant.nextOffset = undefined;
+      participant.metadata = undefined;
       participant.records = 0;
       participant.listener.committed(result);
     }
@@ -203,6 +206,7 @@ export class PipelineTransaction {
     this.pending.clear();
     for (const participant of except) {
       participant.nextOffset = undefined;
+      participant.metadata = undefined;
       participant.records = 0;
     }
     if (transaction) {
@@ -221,6 +225,7 @@ export class PipelineTransaction {
     for (const participant of participants) {
       if (except.has(participant)) continue;
       participant.nextOffset = undefined;
+      participant.metadata = undefined;
       participant.records = 0;
       participant.rolledBack = true;
       participant.listener.rolledBack(reason);
@@ -349,12 +354,14 @@ class SharedTransactionCommitter implements PartitionCommitter {
   }
 }
 
-function participantOffsets(participants: readonly Participant[]): Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> {
-  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
-  for (const { partition, nextOffset } of participants) {
+type PartitionOffset = { partition: number; offset: string; metadata?: string };
+
+function participantOffsets(participants: readonly Participant[]): Array<{ topic: string; partitions: PartitionOffset[] }> {
+  const byTopic = new Map<string, PartitionOffset[]>();
+  for (const { partition, nextOffset, metadata } of participants) {
     if (nextOffset === undefined) continue;
     const list = byTopic.get(partition.topic) ?? [];
-    list.push({ partition: partition.partition, offset: nextOffset });
+    list.push({ partition: partition.partition, offset: nextOffset, ...(metadata === undefined ? {} : { metadata }) });
     byTopic.set(partition.topic, list);
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));

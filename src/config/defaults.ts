@@ -69,6 +69,12 @@ export const DEFAULTS = {
   maxBytesPerPartition: 1_048_576,
   /** Retry in place after a failed batch (until failure routing takes over). */
   retryBackoff: { initialMs: 200, multiplier: 2, maxMs: 30_000 },
+  /**
+   * `keyOrderOnRetry: hold`: how often a partition asks whether the retry tier holding its keys
+   * has resolved them (one offsets request per topic per interval, shared by the worker's
+   * partitions). A key waits for its retry at most this much longer than the retry itself.
+   */
+  holdCheckIntervalMs: 1_000,
   /** How often the metrics read consumer lag (committed offset vs high watermark). */
   lagRefreshMs: 5_000,
   /**

@@ -14,7 +14,14 @@ import { withoutUndefined } from '../util/objects.js';
  *
  * Decode, schema and validation failures and `NonRetryableError`s skip the retries
  * and go to the dead-letter topic under every policy but `skip`.
+ *
+ * `keyOrderOnRetry` (retry only): `overtake` (the default) lets a key's later records be handled
+ * while an earlier one waits in a retry tier; `hold` sends them after it, through the tiers, so
+ * each key's records are handled in offset order even across retries.
  */
+export const KEY_ORDER_ON_RETRY = ['overtake', 'hold'] as const;
+export type KeyOrderOnRetry = (typeof KEY_ORDER_ON_RETRY)[number];
+
 export const backoffSchema = z
   .object({
     initialMs: z.number().int().min(0).max(86_400_000),
@@ -31,6 +38,7 @@ export const errorPolicySchema = z.discriminatedUnion('onError', [
       attempts: z.number().int().min(1).max(20),
       backoff: backoffSchema.partial().optional(),
       then: z.enum(['dead-letter', 'skip']).default('dead-letter'),
+      keyOrderOnRetry: z.enum(KEY_ORDER_ON_RETRY).optional(),
     })
     .strict(),
   z.object({ onError: z.literal('block'), backoff: backoffSchema.partial().optional() }).strict(),
@@ -51,6 +59,7 @@ export interface ResolvedErrorPolicy {
   readonly attempts: number;
   readonly backoff: Backoff;
   readonly then: 'dead-letter' | 'skip';
+  readonly keyOrderOnRetry: KeyOrderOnRetry;
 }
 
 export function resolveErrorPolicy(policy: ErrorPolicy | undefined): ResolvedErrorPolicy {
@@ -61,5 +70,6 @@ export function resolveErrorPolicy(policy: ErrorPolicy | undefined): ResolvedErr
     attempts: chosen.onError === 'retry' ? chosen.attempts : 0,
     backoff,
     then: chosen.onError === 'retry' ? chosen.then : 'dead-letter',
+    keyOrderOnRetry: (chosen.onError === 'retry' ? chosen.keyOrderOnRetry : undefined) ?? 'overtake',
   };
 }

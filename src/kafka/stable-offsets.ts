@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import type { CommittedEntry } from './group-progress.js';
 import type { TopicPartition } from './topic-partition.js';
 
 export interface StableOffsetReaderOptions {
@@ -18,7 +19,7 @@ export interface StableOffsetReaderOptions {
  * generation with hundreds of partitions opens them all at once.
  */
 export class StableOffsetReader {
-  private readonly waiting = new Map<string, Array<{ partition: number; resolve: (offset: string | null) => void; reject: (error: unknown) => void }>>();
+  private readonly waiting = new Map<string, Array<{ partition: number; resolve: (entry: CommittedEntry) => void; reject: (error: unknown) => void }>>();
 
   constructor(
     private readonly admin: Pick<Admin, 'fetchOffsets'>,
@@ -27,7 +28,12 @@ export class StableOffsetReader {
   ) {}
 
   /** The next offset to read on `partition`, or null when the group has none. */
-  read({ topic, partition }: TopicPartition): Promise<string | null> {
+  async read(partition: TopicPartition): Promise<string | null> {
+    return (await this.readEntry(partition)).offset;
+  }
+
+  /** The committed offset with the metadata committed with it. */
+  readEntry({ topic, partition }: TopicPartition): Promise<CommittedEntry> {
     return new Promise((resolve, reject) => {
       let waiting = this.waiting.get(topic);
       if (!waiting) {
@@ -47,8 +53,8 @@ export class StableOffsetReader {
     try {
       const offsets = await this.fetchStable(topic, new Set(waiting.map(({ partition }) => partition)));
       for (const { partition, resolve } of waiting) {
-        const offset = offsets.get(partition);
-        resolve(offset === undefined || offset === '-1' ? null : offset);
+        const entry = offsets.get(partition);
+        resolve(entry === undefined || entry.offset === '-1' ? { offset: null, metadata: null } : { offset: entry.offset, metadata: entry.metadata ?? null });
       }
     } catch (error) {
       for (const { reject } of waiting) reject(error);
@@ -60,14 +66,14 @@ export class StableOffsetReader {
    * unstable all along: this worker's own transaction holds theirs between its offset commit
    * and its end, every commit interval.
    */
-  private async fetchStable(topic: string, partitions: ReadonlySet<number>): Promise<Map<number, string>> {
+  private async fetchStable(topic: string, partitions: ReadonlySet<number>): Promise<Map<number, { offset: string; metadata: string | null }>> {
     const deadline = Date.now() + this.options.timeoutMs;
     const retryMs = this.options.retryMs ?? 50;
     for (;;) {
       const [result] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic], requireStable: true });
       const entries = (result?.partitions ?? []).filter(({ partition }) => partitions.has(partition));
       const unstable = entries.filter((entry) => entry.unstable).map(({ partition }) => partition);
-      if (unstable.length === 0) return new Map(entries.map(({ partition, offset }) => [partition, offset]));
+      if (unstable.length === 0) return new Map(entries.map(({ partition, offset, metadata }) => [partition, { offset, metadata }]));
       if (Date.now() >= deadline) {
         throw new Error(
           `group ${this.groupId}: the committed offsets of ${topic} partition(s) ${unstable.join(', ')} stayed unstable for ${this.options.timeoutMs} ms (a transaction holding them did not end)`,

@@ -37,10 +37,11 @@ export class WorkerMetrics {
         },
       });
     fromStats('txstream_records_total', 'Input records finished, by outcome (ok: committed with its outputs)', ['pipeline', 'outcome'], (stats) => [
-      [{ outcome: 'ok' }, stats.recordsIn - stats.retried - stats.deadLettered - stats.skipped],
+      [{ outcome: 'ok' }, stats.recordsIn - stats.retried - stats.deadLettered - stats.skipped - stats.heldBack],
       [{ outcome: 'retried' }, stats.retried],
       [{ outcome: 'dead_lettered' }, stats.deadLettered],
       [{ outcome: 'skipped' }, stats.skipped],
+      [{ outcome: 'held_back' }, stats.heldBack],
     ]);
     fromStats('txstream_output_records_total', 'Output records committed', ['pipeline'], (stats) => [[{}, stats.recordsOut]]);
     fromStats('txstream_transactions_total', 'Transactions ended, by result', ['pipeline', 'result'], (stats) => [

@@ -8,6 +8,8 @@ export interface WorkerStats {
   deadLettered: number;
   retried: number;
   skipped: number;
+  /** Sent to a retry tier unhandled, behind an earlier record of their key waiting there (`keyOrderOnRetry: hold`). */
+  heldBack: number;
   replayed: number;
   transactionsCommitted: number;
   transactionsAborted: number;
@@ -25,6 +27,7 @@ export function emptyStats(): WorkerStats {
     deadLettered: 0,
     retried: 0,
     skipped: 0,
+    heldBack: 0,
     replayed: 0,
     transactionsCommitted: 0,
     transactionsAborted: 0,

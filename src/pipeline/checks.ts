@@ -61,7 +61,31 @@ export function pipelineProblems(pipeline: unknown): PipelineProblem[] {
   }));
   const sink = sinkOutputsProblem(pipeline);
   if (sink) problems.push(sink);
-  return [...problems, ...concurrencyProblems(pipeline)];
+  return [...problems, ...concurrencyProblems(pipeline), ...keyOrderOnRetryProblems(pipeline)];
+}
+
+/**
+ * `keyOrderOnRetry: hold` keeps its holds in the offset commit's metadata, written in the
+ * transaction that sends the records behind them: it needs the transactional strategy. A
+ * PostgreSQL sink commits its offsets in the database, and the other strategies outside any
+ * transaction with the copies.
+ */
+export function keyOrderOnRetryProblems(pipeline: unknown, strategy?: string): PipelineProblem[] {
+  const raw = objectAt(pipeline);
+  const errors = objectAt(raw?.errors);
+  if (errors?.keyOrderOnRetry !== 'hold') return [];
+  const path: PathSegment[] = ['errors', 'keyOrderOnRetry'];
+  if (raw?.sink !== undefined) {
+    return [{ path, message: "'hold' keeps its holds in the Kafka offset commit, and a PostgreSQL sink pipeline commits its offsets in the database; drop keyOrderOnRetry" }];
+  }
+  if (objectAt(raw?.concurrency)?.ordering === 'unordered') {
+    return [{ path, message: "'hold' keeps each key's records in order, and ordering 'unordered' handles them in any order; use ordering 'key' or 'partition'" }];
+  }
+  const chosen = strategy ?? (typeof objectAt(raw?.commit)?.strategy === 'string' ? (objectAt(raw?.commit)?.strategy as string) : undefined);
+  if (chosen !== undefined && chosen !== 'transactional') {
+    return [{ path, message: `'hold' needs commit strategy 'transactional' (its holds commit in the transaction with the records sent behind them); this pipeline has '${chosen}'` }];
+  }
+  return [];
 }
 
 /** A sink pipeline with Kafka outputs. */

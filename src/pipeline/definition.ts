@@ -6,7 +6,7 @@ import { type ResolvedPostgresSink, resolvePostgresSink, type SinkDefinition } f
 import { withoutUndefined } from '../util/objects.js';
 import { ConfigError } from '../errors/index.js';
 import { BUILTIN_SERDES, type BuiltinSerdeName, type Serde } from '../serde/index.js';
-import { concurrencyProblems, loopingOutputs, sinkOutputsProblem } from './checks.js';
+import { concurrencyProblems, keyOrderOnRetryProblems, loopingOutputs, sinkOutputsProblem } from './checks.js';
 import type { Handler } from './records.js';
 import { deadLetterTopicOf, retryTopicOf } from './topic-names.js';
 
@@ -98,6 +98,12 @@ export function resolvePipeline(
   }
   const sinkWithOutputs = sinkOutputsProblem(definition);
   if (sinkWithOutputs) throw new ConfigError(`pipeline '${definition.name}': ${sinkWithOutputs.message}`);
+  const [holdProblem] = keyOrderOnRetryProblems(definition, commit.strategy);
+  if (holdProblem) throw new ConfigError(`pipeline '${definition.name}': errors.keyOrderOnRetry ${holdProblem.message}`);
+  if (errorPolicy.keyOrderOnRetry === 'hold' && definition.handler.kind === 'batch') {
+    // One batch call handles a key's later records before it is known that an earlier one fails.
+    throw new ConfigError(`pipeline '${definition.name}': errors.keyOrderOnRetry 'hold' needs a record handler (handle); a batch handler sees a key's later records in the same call as the one that fails`);
+  }
   return {
     name: definition.name,
     inputs,

@@ -1,7 +1,7 @@
 import type { KafkaMessage, Message } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { TopicPartition } from '../commit/index.js';
-import { describeThrown, UnitRollbackError } from '../errors/index.js';
+import { describeThrown, NonRetryableError, UnitRollbackError } from '../errors/index.js';
 import { recordBatchSize } from '../kafka/record-size.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
@@ -10,6 +10,7 @@ import { fitCopy } from '../routing/copy-fit.js';
 import { decide } from '../routing/decide.js';
 import { failureCopy, originOf } from '../routing/failure-copy.js';
 import type { OutputBuffer } from './output-buffer.js';
+import type { HoldTarget, RetryHolds } from './retry-holds.js';
 import type { WriteRefusals } from './write-refusals.js';
 
 export interface FailureRouterDeps {
@@ -22,6 +23,8 @@ export interface FailureRouterDeps {
   /** How often the broker refused a record's outputs: a copy refused twice goes out as failure headers alone. */
   readonly refusals: Pick<WriteRefusals, 'timesRefused'>;
   readonly logger: Logger;
+  /** Under `keyOrderOnRetry: hold`: the partition of the next tier a key's copies go to, so they queue behind each other. */
+  readonly holds?: Pick<RetryHolds, 'target' | 'targetFor'>;
 }
 
 /** How a unit's failed records were routed, counted once the unit commits. */
@@ -29,11 +32,13 @@ export interface RoutedCounts {
   retried: number;
   deadLettered: number;
   skipped: number;
+  /** Sent to the next retry tier unhandled, behind an earlier record of their key (`keyOrderOnRetry: hold`). */
+  heldBack: number;
 }
 
 /** A unit's routing counts before any of its records failed. */
 export function noneRouted(): RoutedCounts {
-  return { retried: 0, deadLettered: 0, skipped: 0 };
+  return { retried: 0, deadLettered: 0, skipped: 0, heldBack: 0 };
 }
 
 /** Where routed copies go: the unit's outputs, and its routing counts. */
@@ -58,6 +63,11 @@ interface Routing {
   readonly copy?: { readonly topic: string; readonly message: Message };
   readonly counts: keyof RoutedCounts;
   readonly log: () => void;
+}
+
+/** A record sent to a retry tier unhandled: why its copy is there (its failure headers say this). */
+class KeyHeldBack extends Error {
+  override readonly name = 'KeyHeldBack';
 }
 
 /** Routing a failed record failed: the reason its dead-letter copy gives. */
@@ -100,6 +110,28 @@ export class FailureRouter {
     }
   }
 
+  /**
+   * Sends a record unhandled to the retry tier where an earlier record of its key waits
+   * (`keyOrderOnRetry: hold`): due at once, it queues behind that one in the same partition,
+   * and is handled there as a record of that tier (failing, it goes on to the next).
+   */
+  sendBehind(unit: RoutingTarget, message: KafkaMessage, target: HoldTarget): void {
+    const { topic, partition } = this.deps.partition;
+    const origin = { ...originOf(topic, partition, message, this.deps.tier > 0), attempt: this.deps.tier + 1 };
+    const now = Date.now();
+    const error = new KeyHeldBack(`held back: an earlier record of its key waits in ${target.topic}; handled after it, in key order`);
+    const copy: Message = { ...failureCopy(message, origin, { error, now, dueAt: now }), partition: target.partition };
+    const limits = this.deps.catalog.get(target.topic);
+    if (limits && recordBatchSize(copy) > limits.maxMessageBytes) {
+      // Never the case for a copy its first tier took: a record alone, too large for the tier.
+      this.route(unit, message, new NonRetryableError(`a copy of ${recordBatchSize(copy)} bytes is larger than ${target.topic} takes (${limits.maxMessageBytes})`, { reason: 'copy-too-large' }));
+      return;
+    }
+    unit.outputs.addFailureCopy(target.topic, copy);
+    unit.routed.heldBack++;
+    this.log.info({ offset: message.offset, retryTopic: target.topic, partition: target.partition }, 'record held back behind its key; sent to its retry topic unhandled');
+  }
+
   /** Where the policy sends a failed record, and the copy it writes there; throws BlockedRecord under `block`. */
   private decideRouting(message: KafkaMessage, error: unknown, untrustedHeaders: boolean): Routing {
     // Not the record's fault (its database transaction broke): the whole unit rolls back instead.
@@ -131,7 +163,8 @@ export class FailureRouter {
     };
     switch (outcome.kind) {
       case 'retry': {
-        const copy = failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs });
+        const held = this.deps.holds && message.key && outcome.topic === this.deps.holds.target ? this.deps.holds.targetFor(message.key) : undefined;
+        const copy: Message = { ...failureCopy(message, origin, { error, now, dueAt: now + outcome.delayMs }), ...(held ? { partition: held.partition } : {}) };
         const limits = catalog.get(outcome.topic);
         if (limits && recordBatchSize(copy) > limits.maxMessageBytes) {
           // A retry copy cannot be cut (the handler would see part of a record): dead-letter it whole, or cut.

@@ -4,6 +4,7 @@ import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter, Topi
 import { DEFAULTS } from '../config/defaults.js';
 import { GenerationFencedError, PartitionOwnerFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
 import { fetchedOffsetOf } from '../kafka/batch.js';
+import type { CommittedEntry, GroupProgress } from '../kafka/group-progress.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { TaskMetrics } from '../observability/metrics.js';
 import type { WorkerStats } from '../observability/stats.js';
@@ -16,6 +17,7 @@ import { emptyPendingUnit, type PendingUnit, PendingUnits } from './pending-unit
 import { dueMessages, type Slice, sliceUnits } from './unit-slices.js';
 import { BlockedRecord } from './failure-router.js';
 import { type ProcessedUnit, UnitProcessor } from './unit-processor.js';
+import { RetryHolds } from './retry-holds.js';
 import { WriteRefusals } from './write-refusals.js';
 
 export interface PartitionTaskDeps {
@@ -38,6 +40,10 @@ export interface PartitionTaskDeps {
   readonly handlerWatch?: HandlerWatch;
   /** The worker-wide cap on handler calls in flight (concurrency inside partitions). */
   readonly workerSlots?: Slots;
+  /** How far the group has come on the retry tiers, read under `keyOrderOnRetry: hold`. */
+  readonly progress: GroupProgress;
+  /** The partition's committed offset with its metadata, read stable (where its holds are restored from). */
+  readonly readCommittedEntry: (partition: TopicPartition) => Promise<CommittedEntry>;
 }
 
 type TaskState = 'created' | 'running' | 'fenced' | 'closed';
@@ -55,6 +61,8 @@ export class PartitionTask implements CommitListener {
   private readonly committer: PartitionCommitter;
   private readonly processor: UnitProcessor;
   private readonly refusals: WriteRefusals;
+  /** Keys held behind their retries (`keyOrderOnRetry: hold`), committed with the offsets. */
+  private readonly holds: RetryHolds | undefined;
   private state: TaskState = 'created';
   /** Where the first batch of this generation must start: the committed offset read after fencing. */
   private expectedStart: string | null = null;
@@ -97,7 +105,10 @@ export class PartitionTask implements CommitListener {
     this.tier = source?.tier ?? 0;
     this.log = deps.logger.child({ topic: deps.partition.topic, partition: deps.partition.partition, transactionalId: this.committer.transactionalId });
     this.refusals = new WriteRefusals(input, this.log);
-    this.processor = new UnitProcessor({ ...deps, input, tier: this.tier, committer: this.committer, refusals: this.refusals, logger: this.log });
+    if (RetryHolds.appliesTo(deps.pipeline, this.tier)) {
+      this.holds = new RetryHolds({ ...deps, input, tier: this.tier, logger: this.log, checkIntervalMs: DEFAULTS.holdCheckIntervalMs });
+    }
+    this.processor = new UnitProcessor({ ...deps, input, tier: this.tier, committer: this.committer, refusals: this.refusals, logger: this.log, holds: this.holds });
   }
 
   get topicPartition(): TopicPartition {
@@ -116,6 +127,7 @@ export class PartitionTask implements CommitListener {
   async open(): Promise<void> {
     await this.fenceAndFindStart();
     this.state = 'running';
+    this.holds?.start(() => void this.serial.run(() => this.commitHolds()));
     this.log.debug({ committedOffset: this.expectedStart }, 'partition task opened');
   }
 
@@ -124,6 +136,23 @@ export class PartitionTask implements CommitListener {
     this.expectedStart = await this.committer.startOffset();
     this.committedNext = this.expectedStart;
     this.startChecked = false;
+    if (this.holds) this.holds.restore(this.expectedStart, (await this.deps.readCommittedEntry(this.deps.partition)).metadata);
+  }
+
+  /**
+   * Held keys were released: their end is committed now (with the last offset handed over, and
+   * no new work), or an earlier tier waiting on this partition would not see it until the next
+   * record arrives here.
+   */
+  private async commitHolds(): Promise<void> {
+    const nextOffset = this.pending.lastOffset() ?? this.committedNext;
+    if (this.state !== 'running' || this.recoverBeforeNext || nextOffset === null || !(await this.settleInFlight())) return;
+    await this.hand(this.withHolds({ outputs: [], nextOffset, records: 0 }), emptyPendingUnit(nextOffset), [], true, () => {});
+  }
+
+  /** A unit with the holds it commits, when the partition keeps any: every commit of the partition must say them. */
+  private withHolds(unit: CommitUnit): CommitUnit {
+    return this.holds ? { ...unit, metadata: this.holds.metadataBefore(unit.nextOffset) } : unit;
   }
 
   /** After a failure: the committer re-opened (a fresh producer fences the failed one's leftovers), then the committed offset. */
@@ -156,6 +185,7 @@ export class PartitionTask implements CommitListener {
 
   close(mode: 'commit' | 'abort'): Promise<void> {
     this.interruptHandling();
+    this.holds?.stop();
     return this.serial.run(async () => {
       this.clearResumeTimer();
       if (mode === 'commit') {
@@ -224,13 +254,13 @@ export class PartitionTask implements CommitListener {
         const { records, last, nextOffset } = slice;
         const processed = await (handling[index] ?? this.handle(slice, payload));
         const alone = this.refusals.isolating;
-        const unit: CommitUnit = {
+        const unit = this.withHolds({
           outputs: processed.outputs,
           nextOffset,
           records: records.length,
           maxRequestBytes: this.deps.catalog.requestLimit(processed.outputs.map((entry) => entry.topic)),
           alone,
-        };
+        });
         const pending: PendingUnit = {
           nextOffset: BigInt(nextOffset),
           records: records.length,
@@ -281,7 +311,7 @@ export class PartitionTask implements CommitListener {
     if (batch.firstOffset() === null) return;
     const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
     if (this.committedNext !== null && BigInt(nextOffset) <= BigInt(this.committedNext)) return;
-    const unit: CommitUnit = { outputs: [], nextOffset, records: 0 };
+    const unit = this.withHolds({ outputs: [], nextOffset, records: 0 });
     if (!(await this.settleInFlight())) return;
     await this.committer.acknowledgeOnReceipt(nextOffset);
     await this.hand(unit, emptyPendingUnit(nextOffset), [], true, () => {});
@@ -364,6 +394,7 @@ export class PartitionTask implements CommitListener {
   committed(result: CommitResult): void {
     if (this.state !== 'running') return;
     this.committedNext = result.nextOffset;
+    this.holds?.committed(result.nextOffset);
     const timestamps = this.pending.commitThrough(result.nextOffset, this.deps.stats);
     // The commit's duration is observed once, by the strategy, not once per partition.
     this.deps.metrics.committed(undefined, timestamps);
@@ -440,6 +471,7 @@ export class PartitionTask implements CommitListener {
 
   private async giveUp(error: PartitionOwnerFencedError): Promise<void> {
     this.state = 'fenced';
+    this.holds?.stop();
     this.clearResumeTimer();
     this.deps.stats.fenced++;
     this.pending.drop();

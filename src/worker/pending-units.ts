@@ -22,6 +22,12 @@ export class PendingUnits {
     this.units.push(unit);
   }
 
+  /** The offset the last unit written commits, or null when none waits. */
+  lastOffset(): string | null {
+    const last = this.units[this.units.length - 1];
+    return last === undefined ? null : last.nextOffset.toString();
+  }
+
   /** Rolled back: none of them will commit. */
   drop(): void {
     this.units = [];
@@ -40,6 +46,7 @@ export class PendingUnits {
       stats.retried += unit.routed.retried;
       stats.deadLettered += unit.routed.deadLettered;
       stats.skipped += unit.routed.skipped;
+      stats.heldBack += unit.routed.heldBack;
       timestamps.push(...unit.timestamps);
     }
     this.units.splice(0, index);

@@ -2,6 +2,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { GroupProgress } from '../kafka/group-progress.js';
 import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
 import type { TaskMetrics, WorkerMetrics } from '../observability/metrics.js';
@@ -55,6 +56,8 @@ export class PipelineRunner {
   private readonly taskMetrics: TaskMetrics;
   private readonly catalog: TopicCatalog;
   private readonly offsets: StableOffsetReader;
+  /** How far the group has come on other partitions (the retry tiers a partition holds keys behind). */
+  private readonly progress: GroupProgress;
   /** The group generation this member is in (KIP-447: sent with the transaction's offsets). */
   private membership: GroupMembership | undefined;
   private joined = false;
@@ -109,6 +112,8 @@ export class PipelineRunner {
     // A pending transaction holding a partition's offsets ends within the transaction timeout
     // (committed, aborted by its producer, or aborted by the coordinator): wait a little longer.
     this.offsets = new StableOffsetReader(deps.admin, pipeline.groupId, { timeoutMs: pipeline.commit.transactionTimeoutMs + 5_000 });
+    // Shared by the worker's partitions for half a check interval: one request per tier per check.
+    this.progress = new GroupProgress(deps.admin, pipeline.groupId, DEFAULTS.holdCheckIntervalMs / 2);
     this.taskMetrics = deps.metrics.forPipeline(pipeline.name, this.strategy.name);
     this.tasks = new TaskManager({
       createTask: (partition) => this.createTask(partition),
@@ -266,6 +271,8 @@ export class PipelineRunner {
       catalog: this.catalog,
       handlerWatch: this.deps.handlerWatch,
       workerSlots: this.deps.workerSlots,
+      progress: this.progress,
+      readCommittedEntry: (partition) => this.offsets.readEntry(partition),
     });
   }
 }

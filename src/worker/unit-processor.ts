@@ -24,7 +24,8 @@ import { sleepUnless } from '../util/sleep.js';
 import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { laneOf, runInLanes, type Slots, subBatches } from './lanes.js';
-import { FailureRouter, noneRouted, type RoutedCounts, type RoutingTarget } from './failure-router.js';
+import { BlockedRecord, FailureRouter, noneRouted, type RoutedCounts, type RoutingTarget } from './failure-router.js';
+import type { HoldTarget, RetryHolds } from './retry-holds.js';
 import { checkOutput } from './output-check.js';
 import { OutputBuffer } from './output-buffer.js';
 import { decodeRecord } from './record-decoder.js';
@@ -47,6 +48,8 @@ export interface UnitProcessorDeps {
   readonly metrics: TaskMetrics;
   /** The worker-wide cap on handler calls in flight, shared by every partition. */
   readonly workerSlots?: Slots;
+  /** The partition's held keys under `keyOrderOnRetry: hold`. */
+  readonly holds?: RetryHolds;
 }
 
 /** A unit after the handler: what to write, and how many of its records were routed. */
@@ -62,11 +65,25 @@ interface Input {
   readonly message: KafkaMessage;
 }
 
-/** What one handler call on a record gave: its outputs, or its failure. */
-type RecordOutcome = { readonly outputs: readonly OutputRecord[] } | { readonly error: unknown };
+/**
+ * What became of a record: its outputs, or its failure (`mustWait`: it cannot go to its retry
+ * tier now, as no more keys can be held, so its unit rolls back and is tried again), or, its key
+ * being held, the retry tier it goes to unhandled.
+ */
+type RecordOutcome =
+  | { readonly outputs: readonly OutputRecord[] }
+  | { readonly error: unknown; readonly mustWait?: true }
+  | { readonly behind: HoldTarget };
 
 /** One unit in the making: its outputs so far and its routing counts (where the router adds its copies). */
 type Unit = RoutingTarget;
+
+/** What a unit's record calls share: the handler's context, what ends a wait in place, and the holds' epoch the unit began in. */
+interface CallScope {
+  readonly context: HandlerContext;
+  readonly interrupt: AbortSignal;
+  readonly epoch: number;
+}
 
 /**
  * A unit's handling, from fetched messages to the outputs to write (Kafka Streams hands a
@@ -162,7 +179,7 @@ export class UnitProcessor {
     if (inputs.length > 0) {
       const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
       const handler = pipeline.handler;
-      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, context, interrupt, inLanes);
+      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, { context, interrupt, epoch: this.deps.holds?.holds.epoch ?? 0 }, inLanes);
       else if (this.slots) await this.handleSubBatches(handler.handleBatch, inputs, unit, context, this.slots);
       else await this.handleIsolating(handler.handleBatch, inputs, unit, context);
     }
@@ -174,10 +191,10 @@ export class UnitProcessor {
    * concurrency the calls run in lanes (one key at a time, in offset order) and their outcomes
    * are carried out once all have settled, in offset order, so each key's outputs keep its order.
    */
-  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext, interrupt: AbortSignal, inLanes: () => void): Promise<void> {
+  private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, call: CallScope, inLanes: () => void): Promise<void> {
     const { slots } = this;
     if (!slots) {
-      for (const input of inputs) this.carryOut(unit, input, await this.callRecord(handle, input, context));
+      for (const input of inputs) this.carryOut(unit, input, this.deps.holds ? await this.callInKeyOrder(handle, input, call) : await this.callRecord(handle, input, call.context));
       return;
     }
     const { metrics, partition, pipeline } = this.deps;
@@ -189,7 +206,7 @@ export class UnitProcessor {
       call: async (index) => {
         metrics.callsInFlight(partition, 1);
         try {
-          outcomes[index] = await this.callRecordInPlace(handle, inputs[index] as Input, context, interrupt);
+          outcomes[index] = await this.callInKeyOrder(handle, inputs[index] as Input, call);
         } finally {
           metrics.callsInFlight(partition, -1);
           metrics.heldOutputs(partition, ++this.held);
@@ -225,20 +242,53 @@ export class UnitProcessor {
   }
 
   /**
-   * Under concurrency, a record the `block` policy holds is retried in place, with the policy's
-   * backoff: only its key waits, while the unit's other keys go on; the unit is written once
-   * it succeeds. A drain or a rebalance (`interrupt`) ends the wait: the record then fails the
+   * A record in its key's turn. Under `keyOrderOnRetry: hold`, a record whose key is held goes
+   * to the retry tier behind the earlier one unhandled, and a record about to go to a retry
+   * tier holds its key before the key's next record is looked at (they run in offset order).
+   *
+   * A record that must wait is retried in place, with the policy's backoff: one the `block`
+   * policy holds (under concurrency), or one whose key cannot be held yet (no more keys can
+   * be). Only its key waits; the unit's other keys go on, and the unit is written once it
+   * succeeds. A drain or a rebalance (`interrupt`) ends the wait: the record then fails the
    * unit, which rolls back and is retried from its last commit, as a blocked record always is.
    */
-  private async callRecordInPlace(handle: RecordHandlerFn<unknown, unknown>, input: Input, context: HandlerContext, interrupt: AbortSignal): Promise<RecordOutcome> {
-    const { pipeline } = this.deps;
+  private async callInKeyOrder(handle: RecordHandlerFn<unknown, unknown>, input: Input, { context, interrupt, epoch }: CallScope): Promise<RecordOutcome> {
+    const { pipeline, holds } = this.deps;
+    const { key, offset } = input.message;
+    const held = holds && key ? holds.holds.heldFor(key) : undefined;
+    if (holds && key && held) {
+      holds.holds.hold(key, held.partition, BigInt(offset), epoch);
+      return { behind: { topic: holds.target, partition: held.partition } };
+    }
     for (let failures = 1; ; failures++) {
       const outcome = await this.callRecord(handle, input, context);
-      if (!('error' in outcome) || !this.blocks(outcome.error, input)) return outcome;
+      if (!('error' in outcome)) return outcome;
+      const blocked = this.blocks(outcome.error, input);
+      if (!blocked && this.holdsKeyOf(input, outcome.error, epoch)) return outcome;
       const delayMs = backoffDelay(pipeline.errorPolicy.backoff, failures);
-      this.log.error({ err: outcome.error, offset: input.message.offset, attempt: failures, retryInMs: delayMs }, 'record failed; blocking its key and retrying in place');
-      if (!(await sleepUnless(delayMs, [interrupt, this.deps.signal]))) return outcome;
+      if (blocked) this.log.error({ err: outcome.error, offset, attempt: failures, retryInMs: delayMs }, 'record failed; blocking its key and retrying in place');
+      else this.log.warn({ err: outcome.error, offset, attempt: failures, retryInMs: delayMs, heldKeys: holds?.holds.size }, 'record failed while as many keys as can be wait in retry tiers; retrying it in place until one resolves');
+      if (!(await sleepUnless(delayMs, [interrupt, this.deps.signal]))) return blocked ? outcome : { error: outcome.error, mustWait: true };
     }
+  }
+
+  /**
+   * A failed record the policy sends to the next retry tier holds its key there (under
+   * `keyOrderOnRetry: hold`). False when it cannot (no more keys can be held): it must wait.
+   */
+  private holdsKeyOf(input: Input, error: unknown, epoch: number): boolean {
+    const { holds } = this.deps;
+    const key = input.message.key;
+    if (!holds || !key) return true;
+    let target: HoldTarget;
+    try {
+      if (decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind !== 'retry') return true;
+      target = holds.targetFor(key);
+    } catch {
+      // Left to routing, which dead-letters what it cannot route: nothing waits in a tier for it.
+      return true;
+    }
+    return holds.holds.hold(key, target.partition, BigInt(input.message.offset), epoch);
   }
 
   /** Whether the policy blocks on this failure; a thrown value that cannot even be asked is left to routing. */
@@ -251,8 +301,10 @@ export class UnitProcessor {
     }
   }
 
-  /** A record's outcome into the unit: its outputs, or its failure routed by the policy. */
+  /** A record's outcome into the unit: its outputs, its failure routed by the policy, or its copy behind its key. */
   private carryOut(unit: Unit, { record, message }: Input, outcome: RecordOutcome): void {
+    if ('behind' in outcome) return this.router.sendBehind(unit, message, outcome.behind);
+    if ('error' in outcome && outcome.mustWait) throw new BlockedRecord(message.offset, outcome.error);
     if ('error' in outcome) return this.router.route(unit, message, outcome.error);
     try {
       unit.outputs.addOutputs(record, outcome.outputs);

@@ -163,7 +163,8 @@ export async function endOffsets(brokers: string[], topic: string): Promise<Map<
 /** True once the group has committed every partition of the topic up to its end. */
 export async function caughtUp(brokers: string[], groupId: string, topic: string): Promise<boolean> {
   const [committed, ends] = await Promise.all([committedOffsets(brokers, groupId, topic), endOffsets(brokers, topic)]);
-  return [...ends].every(([partition, end]) => committed.get(partition) === end);
+  // A partition nothing was ever written to has nothing to commit.
+  return [...ends].every(([partition, end]) => end === '0' || committed.get(partition) === end);
 }
 
 /** The group's committed offsets of a topic, summed over its partitions (none committed counts 0). */

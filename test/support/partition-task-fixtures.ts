@@ -1,7 +1,9 @@
 import type { Batch, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { pino } from 'pino';
 import { type CommitListener, type CommitUnit, noneConsumedBefore, type PartitionCommitter, unscopedHandlerCall } from '../../src/commit/index.js';
+import { type CommittedEntry, GroupProgress } from '../../src/kafka/group-progress.js';
 import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
+import type { TopicPartition } from '../../src/kafka/topic-partition.js';
 import { NO_TASK_METRICS } from '../../src/observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../../src/observability/stats.js';
 import type { ResolvedPipeline } from '../../src/pipeline/definition.js';
@@ -39,6 +41,9 @@ function oneBrokerCatalog(): TopicCatalog {
 export function scriptedTask(options: {
   pipeline: ResolvedPipeline;
   createCommitter: (listener: CommitListener) => PartitionCommitter;
+  /** The group's progress on other partitions (default: none committed, every partition empty). */
+  progress?: GroupProgress;
+  readCommittedEntry?: (partition: TopicPartition) => Promise<CommittedEntry>;
 }): { task: PartitionTask; seeks: string[]; stats: WorkerStats } {
   const seeks: string[] = [];
   const stats = emptyStats();
@@ -54,6 +59,8 @@ export function scriptedTask(options: {
     onFenced: () => {},
     metrics: NO_TASK_METRICS,
     catalog: oneBrokerCatalog(),
+    progress: options.progress ?? new GroupProgress({ fetchOffsets: async () => [], fetchTopicOffsets: async () => [] }, 'group', 0),
+    readCommittedEntry: options.readCommittedEntry ?? (async () => ({ offset: null, metadata: null })),
   });
   return { task, seeks, stats };
 }

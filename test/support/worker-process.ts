@@ -83,7 +83,7 @@ export class WorkerProcess {
     this.exit = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit(signal ? null : code)));
   }
 
-  static start(configFile: string, options: { handlerDelayMs?: number; name?: string; failMode?: 'routing'; instanceId?: string } = {}): WorkerProcess {
+  static start(configFile: string, options: { handlerDelayMs?: number; name?: string; failMode?: 'routing' | 'once'; instanceId?: string } = {}): WorkerProcess {
     return WorkerProcess.cli(['run', '-c', configFile], {
       name: options.name,
       env: {

@@ -122,12 +122,21 @@ describe('resolvePipeline error policy', () => {
       attempts: 3,
       backoff: DEFAULT_BACKOFF,
       then: 'dead-letter',
+      keyOrderOnRetry: 'overtake',
     });
+  });
+
+  it("refuses keyOrderOnRetry 'hold' where its holds cannot commit with the records behind them, or order means nothing", () => {
+    const hold = { onError: 'retry', attempts: 2, keyOrderOnRetry: 'hold' } as const;
+    expect(() => resolvePipeline(definition({ errors: hold }), { commit: { ...commit, strategy: 'batch' } })).toThrow(/needs commit strategy 'transactional'.*'batch'/);
+    expect(() => resolvePipeline(definition({ errors: hold, concurrency: { ordering: 'unordered' } }), { commit })).toThrow(/ordering 'unordered' handles them in any order/);
+    expect(() => resolvePipeline(definition({ errors: hold, handler: defineHandler({ handleBatch: async (records) => records.map(() => null) }) }), { commit })).toThrow(/needs a record handler/);
+    expect(resolvePipeline(definition({ errors: hold }), { commit }).errorPolicy.keyOrderOnRetry).toBe('hold');
   });
 
   it('validates and resolves a given policy', () => {
     const resolved = resolvePipeline(definition({ errors: { onError: 'retry', attempts: 2, backoff: { initialMs: 10 } } }), { commit });
-    expect(resolved.errorPolicy).toEqual({ onError: 'retry', attempts: 2, backoff: { ...DEFAULT_BACKOFF, initialMs: 10 }, then: 'dead-letter' });
+    expect(resolved.errorPolicy).toEqual({ onError: 'retry', attempts: 2, backoff: { ...DEFAULT_BACKOFF, initialMs: 10 }, then: 'dead-letter', keyOrderOnRetry: 'overtake' });
   });
 
   it('rejects an invalid policy', () => {

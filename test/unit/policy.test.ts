@@ -112,7 +112,7 @@ describe('DEFAULT_ERROR_POLICY', () => {
 
 describe('resolveErrorPolicy', () => {
   it('uses the default policy when none is given', () => {
-    expect(resolveErrorPolicy(undefined)).toEqual({ onError: 'retry', attempts: 3, backoff: DEFAULT_BACKOFF, then: 'dead-letter' });
+    expect(resolveErrorPolicy(undefined)).toEqual({ onError: 'retry', attempts: 3, backoff: DEFAULT_BACKOFF, then: 'dead-letter', keyOrderOnRetry: 'overtake' });
   });
 
   it('fills a missing backoff from the defaults', () => {
@@ -121,6 +121,7 @@ describe('resolveErrorPolicy', () => {
       attempts: 5,
       backoff: DEFAULT_BACKOFF,
       then: 'dead-letter',
+      keyOrderOnRetry: 'overtake',
     });
   });
 
@@ -131,6 +132,7 @@ describe('resolveErrorPolicy', () => {
       attempts: 2,
       backoff: { initialMs: 250, multiplier: 2, maxMs: 60_000, jitter: 0 },
       then: 'skip',
+      keyOrderOnRetry: 'overtake',
     });
   });
 
@@ -140,13 +142,14 @@ describe('resolveErrorPolicy', () => {
       attempts: 0,
       backoff: { ...DEFAULT_BACKOFF, maxMs: 5000 },
       then: 'dead-letter',
+      keyOrderOnRetry: 'overtake',
     });
   });
 
   it.each<ErrorPolicy>([{ onError: 'dead-letter' }, { onError: 'skip' }, { onError: 'block' }])(
     'gives %j no retry attempts and the default backoff',
     (chosen) => {
-      expect(resolveErrorPolicy(chosen)).toEqual({ onError: chosen.onError, attempts: 0, backoff: DEFAULT_BACKOFF, then: 'dead-letter' });
+      expect(resolveErrorPolicy(chosen)).toEqual({ onError: chosen.onError, attempts: 0, backoff: DEFAULT_BACKOFF, then: 'dead-letter', keyOrderOnRetry: 'overtake' });
     },
   );
 
@@ -155,6 +158,12 @@ describe('resolveErrorPolicy', () => {
     expect(resolved.backoff).not.toBe(DEFAULT_BACKOFF);
     resolveErrorPolicy({ onError: 'retry', attempts: 1, backoff: { initialMs: 1 }, then: 'dead-letter' });
     expect(DEFAULT_BACKOFF.initialMs).toBe(1000);
+  });
+
+  it('holds a key behind its retries only when asked, and only under retry', () => {
+    expect(resolveErrorPolicy(errorPolicySchema.parse({ onError: 'retry', attempts: 2, keyOrderOnRetry: 'hold' })).keyOrderOnRetry).toBe('hold');
+    expect(errorPolicySchema.safeParse({ onError: 'block', keyOrderOnRetry: 'hold' }).success).toBe(false);
+    expect(errorPolicySchema.safeParse({ onError: 'retry', attempts: 2, keyOrderOnRetry: 'always' }).success).toBe(false);
   });
 
   // A backoff key present with the value undefined must not wipe its default (delays would become NaN).

@@ -228,7 +228,7 @@ describe('malformed topics files', () => {
       "b.yaml:8:16 pipelines[0].errors.onError: got 'retry-forever' (a string); accepted: retry, block, dead-letter, skip",
     ]);
     expect(problems({ 'a.yaml': ORDERS, 'b.yaml': `${PIPELINE}    errors: { onError: retry, attempts: 3, delay: 5 }\n` })).toEqual([
-      "b.yaml:7:44 pipelines[0].errors.delay: unknown key 'delay' (accepted: onError, attempts, backoff, then)",
+      "b.yaml:7:44 pipelines[0].errors.delay: unknown key 'delay' (accepted: onError, attempts, backoff, then, keyOrderOnRetry)",
     ]);
   });
 
