@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../../load-tests/lib/generators.js';
 import { type FaultCluster, startFaultCluster } from '../support/cluster.js';
 import { commandAudit, type DualAudit, dualAudit, formatCommandAudit, formatDualAudit } from '../support/dual-audit.js';
-import { caughtUp, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
+import { caughtUp, createPipelineTopics, produceNumbered, readTopics, uniqueName } from '../support/kafka.js';
+import { keyOrderViolations } from '../support/key-order.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { ChaosFleet, committedTotal } from '../support/worker-chaos.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
@@ -58,7 +59,7 @@ async function setup(prefix: string, records: number, overrides: Partial<WorkerC
   return { input, output, dlt, retries: [1, 2, 3].map((tier) => `${input}.retry.${tier}`), groupId: `${groupPrefix}.echo`, config };
 }
 
-function fleet(config: string, name: string, failMode?: 'routing'): ChaosFleet {
+function fleet(config: string, name: string, failMode?: 'routing' | 'once'): ChaosFleet {
   const started = new ChaosFleet(config, { size: 3, name, handlerDelayMs: 1, failMode });
   fleets.push(started);
   return started;
@@ -172,6 +173,40 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
         [retries[2] as string]: 42,
       });
     }
+  });
+
+  it('keeps each key in order through the retry tiers (keyOrderOnRetry: hold, ordering key) while workers and a tier leader are killed', {
+    timeout: 240_000,
+  }, async () => {
+    // Records with n % 13 == 0 fail once, n % 97 == 0 always: a key's records fail independently. Three
+    // members share the input and tier partitions, so a partition's holds are often resolved by another worker.
+    const records = 4000;
+    const random = seededRandom(Number(process.env.TXSTREAM_FAULT_SEED ?? 10) + 3);
+    const backoff = { initialMs: 300, multiplier: 2, maxMs: 1000, jitter: 0 };
+    const errors = { onError: 'retry', attempts: 3, backoff, keyOrderOnRetry: 'hold' };
+    const { input, output, dlt, retries, groupId, config } = await setup('three-hold', records, { errors, concurrency: { ordering: 'key', maxInFlight: 64 } });
+    const workers = fleet(config, 'three-hold', 'once');
+    workers.killEvery(4000, random);
+
+    await committedAtLeast(groupId, input, records * 0.3);
+    const leader = await cluster.partitionLeader(retries[0] as string, 0);
+    await cluster.kill(leader);
+    await sleep(3000);
+    await cluster.restart(leader);
+    await cluster.waitForFullIsr([input, output, dlt, ...retries]);
+    console.log(`killed broker ${leader} (leader of ${retries[0]}-0) and restarted it`);
+
+    await committedAtLeast(groupId, input, records);
+    await workers.calm();
+    await drained(groupId, [input, ...retries]);
+    expect(await workers.stop()).toEqual([0, 0, 0]);
+
+    const audit = await dualAudit(cluster.brokers, { input, inputs: records, terminalTopics: [output, dlt], otherTopics: retries });
+    await expectExactlyOnce(audit, records, config);
+    const outputs = await readTopics(cluster.brokers, [output], { until: (read) => read.length >= records - 42, timeoutMs: 60_000 });
+    expect(outputs).toHaveLength(records - 42);
+    expect(keyOrderViolations(outputs).violations.slice(0, 10)).toEqual([]);
+    expect(workers.kills).toBeGreaterThanOrEqual(2);
   });
 
   it('stays exactly-once while a member stalls (SIGSTOP) past its session and is fenced, and members leave, join and crash', {

@@ -19,7 +19,7 @@ export class ChaosFleet {
 
   constructor(
     private readonly config: string,
-    private readonly options: { size: number; name: string; handlerDelayMs?: number; failMode?: 'routing' },
+    private readonly options: { size: number; name: string; handlerDelayMs?: number; failMode?: 'routing' | 'once' },
   ) {
     for (let slot = 0; slot < options.size; slot++) this.workers.push(this.launch(slot));
   }
