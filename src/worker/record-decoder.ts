@@ -4,6 +4,12 @@ import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { InputRecord } from '../pipeline/records.js';
 import { originOf, userHeaders } from '../routing/failure-copy.js';
 
+/** A fetched record and the handler's view of it. */
+export interface DecodedInput {
+  readonly record: InputRecord;
+  readonly message: KafkaMessage;
+}
+
 /**
  * The handler's view of a fetched record. A retry copy is presented as the
  * original record (its topic, partition, offset, timestamp) with its attempt.

@@ -2,33 +2,26 @@ import type { KafkaMessage } from 'kafkajs';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import type { PartitionCommitter, TopicMessages, TopicPartition } from '../commit/index.js';
-import { errorMessage, HandlerContractError, HandlerTimeoutError, InvalidFailureHeadersError, OutputRejectedError, thrownInstanceOf, UnitRollbackError } from '../errors/index.js';
+import { errorMessage, InvalidFailureHeadersError, OutputRejectedError, thrownInstanceOf, UnitRollbackError } from '../errors/index.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { TaskMetrics } from '../observability/metrics.js';
-import {
-  type BatchHandlerFn,
-  type HandlerContext,
-  type HandlerResult,
-  type InputRecord,
-  normaliseResult,
-  type OutputRecord,
-  type RecordHandlerFn,
-} from '../pipeline/records.js';
+import { type HandlerContext, normaliseResult, type OutputRecord, type RecordHandlerFn } from '../pipeline/records.js';
 import { backoffDelay } from '../util/backoff.js';
 import { decide } from '../routing/decide.js';
 import { retryHeadersProblem } from '../routing/header-checks.js';
 import { encodeLineage } from '../pipeline/lineage.js';
 import { isPreparableSerde } from '../serde/registry.js';
 import { sleepUnless } from '../util/sleep.js';
-import { LazyHandlerSignal, withHandlerTimeout } from './handler-timeout.js';
 import type { HandlerWatch } from './handler-watch.js';
-import { laneOf, runInLanes, type Slots, subBatches } from './lanes.js';
+import { laneOf, runInLanes, type Slots } from './lanes.js';
 import { BlockedRecord, FailureRouter, noneRouted, type RoutedCounts, type RoutingTarget } from './failure-router.js';
 import type { HoldTarget, RetryHolds } from './retry-holds.js';
 import { checkOutput } from './output-check.js';
 import { OutputBuffer } from './output-buffer.js';
-import { decodeRecord } from './record-decoder.js';
+import { BatchCalls } from './batch-calls.js';
+import { HandlerInvoker } from './handler-invoker.js';
+import { type DecodedInput, decodeRecord } from './record-decoder.js';
 import type { WriteRefusals } from './write-refusals.js';
 
 export interface UnitProcessorDeps {
@@ -60,10 +53,7 @@ export interface ProcessedUnit {
   readonly routed: RoutedCounts;
 }
 
-interface Input {
-  readonly record: InputRecord;
-  readonly message: KafkaMessage;
-}
+type Input = DecodedInput;
 
 /**
  * What became of a record: its outputs, or its failure (`mustWait`: it cannot go to its retry
@@ -87,10 +77,11 @@ interface CallScope {
 
 /**
  * A unit's handling, from fetched messages to the outputs to write (Kafka Streams hands a
- * record to its topology the same way): decode, call the handler under its timeout, halve
- * a failing batch until its bad records stand alone, and carry out the error policy's
- * decision for each failed record as a retry or dead-letter copy. It knows nothing of
- * offsets or commits: the partition task decides what is written and when.
+ * record to its topology the same way): decode, call a record handler on each record (in
+ * lanes under concurrency, in key order through retries under `keyOrderOnRetry: hold`) or a
+ * batch handler on the unit (batch-calls.ts), each call through handler-invoker.ts, and carry
+ * out the error policy's decision for each failed record (failure-router.ts). It knows nothing
+ * of offsets or commits: the partition task decides what is written and when.
  */
 export class UnitProcessor {
   private readonly log: Logger;
@@ -105,12 +96,16 @@ export class UnitProcessor {
   /** Records handled whose unit is still being handled: their outcomes wait for it. */
   private held = 0;
   private readonly router: FailureRouter;
+  private readonly invoker: HandlerInvoker;
+  private readonly batches: BatchCalls;
 
   constructor(private readonly deps: UnitProcessorDeps) {
     const { pipeline, input, workerSlots } = deps;
     this.log = deps.logger;
     this.writable = [...pipeline.outputs, ...pipeline.retryTopicsFor(input), pipeline.deadLetterTopicFor(input)];
     this.router = new FailureRouter(deps);
+    this.invoker = new HandlerInvoker(deps);
+    this.batches = new BatchCalls(deps, this.invoker, this.router);
     if (pipeline.concurrency.ordering !== 'partition') {
       const partitionSlots = pLimit(pipeline.concurrency.maxInFlight);
       this.slots = workerSlots ? (fn) => partitionSlots(() => workerSlots(fn)) : (fn) => partitionSlots(fn);
@@ -180,8 +175,8 @@ export class UnitProcessor {
       const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
       const handler = pipeline.handler;
       if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, { context, interrupt, epoch: this.deps.holds?.holds.epoch ?? 0 }, inLanes);
-      else if (this.slots) await this.handleSubBatches(handler.handleBatch, inputs, unit, context, this.slots);
-      else await this.handleIsolating(handler.handleBatch, inputs, unit, context);
+      else if (this.slots) await this.batches.handleSubBatches(handler.handleBatch, inputs, unit, context, this.slots);
+      else await this.batches.handleIsolating(handler.handleBatch, inputs, unit, context);
     }
     return { outputs: unit.outputs.topicMessages(), outputCount: unit.outputs.count, routed: unit.routed };
   }
@@ -230,11 +225,9 @@ export class UnitProcessor {
   private async callRecord(handle: RecordHandlerFn<unknown, unknown>, { record, message }: Input, context: HandlerContext): Promise<RecordOutcome> {
     try {
       const outputs = normaliseResult(
-        await this.inCommitterScope(context, (scoped) =>
-          this.callHandler(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, scoped, (bounded) => handle(record, bounded)),
-        ),
+        await this.invoker.invoke(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handle(record, bounded)),
       );
-      await this.refreshTopicsOf([outputs]);
+      await this.invoker.refreshTopicsOf([outputs]);
       return { outputs };
     } catch (error) {
       return { error };
@@ -313,78 +306,6 @@ export class UnitProcessor {
     }
   }
 
-  /**
-   * A batch handler under concurrency: the unit in sub-batches of whole lanes (a key's records
-   * in one sub-batch, in offset order), handled at the same time, each isolating its own
-   * failures. A record the `block` policy holds fails the whole unit, as without concurrency.
-   */
-  private async handleSubBatches(handleBatch: BatchHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext, slots: Slots): Promise<void> {
-    const { metrics, partition, pipeline } = this.deps;
-    const groups = subBatches(inputs, pipeline.concurrency.maxInFlight, (input) => laneOf(pipeline.concurrency.ordering, input.message.key));
-    const settled = await Promise.allSettled(
-      groups.map((group) =>
-        slots(async () => {
-          metrics.callsInFlight(partition, 1);
-          try {
-            await this.handleIsolating(handleBatch, group, unit, context);
-          } finally {
-            metrics.callsInFlight(partition, -1);
-          }
-        }),
-      ),
-    );
-    // Every sub-batch has settled before the unit fails: none writes into a unit that is gone.
-    const failed = settled.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  /**
-   * Calls a batch handler; when it throws, splits the batch in halves until the
-   * failing records stand alone, so their neighbours' outputs are still kept.
-   * A record is handled again at most log2(batch size) times.
-   */
-  private async handleIsolating(handleBatch: BatchHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, context: HandlerContext): Promise<void> {
-    let results: readonly HandlerResult[];
-    const first = inputs[0]?.record;
-    const names = () => (first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records');
-    try {
-      results = await this.inCommitterScope(context, (scoped) =>
-        this.callHandler(names, { offset: first?.offset, records: inputs.length }, scoped, (bounded) =>
-          handleBatch(
-            inputs.map((input) => input.record),
-            bounded,
-          ),
-        ),
-      );
-      if (!Array.isArray(results) || results.length !== inputs.length) {
-        throw new HandlerContractError(
-          `batch handler of pipeline '${this.deps.pipeline.name}' returned ${Array.isArray(results) ? results.length : typeof results} results for ${inputs.length} records; it must return one per record`,
-        );
-      }
-    } catch (error) {
-      if (thrownInstanceOf(error, UnitRollbackError)) throw error;
-      const [only] = inputs;
-      if (inputs.length === 1 && only) return this.router.route(unit, only.message, error);
-      if (thrownInstanceOf(error, HandlerTimeoutError)) {
-        // Halving would wait out the timeout log2(n) times: one record per call finds the stuck ones in one more timeout each.
-        for (const input of inputs) await this.handleIsolating(handleBatch, [input], unit, context);
-        return;
-      }
-      const middle = Math.ceil(inputs.length / 2);
-      await this.handleIsolating(handleBatch, inputs.slice(0, middle), unit, context);
-      await this.handleIsolating(handleBatch, inputs.slice(middle), unit, context);
-      return;
-    }
-    await this.refreshTopicsOf(results);
-    inputs.forEach((input, index) => {
-      try {
-        unit.outputs.addOutputs(input.record, normaliseResult(results[index]));
-      } catch (error) {
-        this.router.route(unit, input.message, error);
-      }
-    });
-  }
-
   /** Why a record read from a retry tier cannot be trusted, or undefined when its headers are sound. */
   retryHeadersProblem(message: KafkaMessage, now = Date.now()): string | undefined {
     const { input, tier, pipeline } = this.deps;
@@ -403,63 +324,4 @@ export class UnitProcessor {
     inputs.splice(0, inputs.length, ...kept);
   }
 
-  /** A handler call inside the committer's scope, with the context fields it adds. */
-  private inCommitterScope<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
-    return this.deps.committer.runHandlerCall(context, call);
-  }
-
-  /**
-   * One handler call, bounded by the pipeline's handlerTimeoutMs. The handler's signal
-   * aborts on drain while the call runs, or on its timeout (and stays aborted for an abandoned
-   * call); a warning names the records while the call is stuck.
-   */
-  private async callHandler<T>(records: () => string, fields: object, context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
-    const timeoutMs = this.deps.pipeline.handlerTimeoutMs;
-    // Not AbortSignal.any: see handlerSignal (Node 24 lost an abandoned call's abort).
-    const bounded = new LazyHandlerSignal(context.signal);
-    try {
-      return await withHandlerTimeout(
-        () =>
-          call({
-            ...context,
-            get signal() {
-              return bounded.signal;
-            },
-          }),
-        {
-          timeoutMs,
-          records,
-          abort: () => bounded.abort(new HandlerTimeoutError(records(), timeoutMs)),
-          onAbandoned: () => this.deps.handlerWatch?.abandon(records()) ?? (() => {}),
-          onStuck: (elapsedMs) => {
-            this.log.warn({ ...fields, elapsedMs, timeoutMs }, `handler still running on ${records()} after ${elapsedMs} ms; it times out at ${timeoutMs} ms`);
-          },
-        },
-      );
-    } finally {
-      bounded.release();
-    }
-  }
-
-  /** Outputs naming a topic or partition the catalog does not know: read the topic again before judging. */
-  private async refreshTopicsOf(results: readonly unknown[]): Promise<void> {
-    const { pipeline, catalog } = this.deps;
-    const stale = new Set<string>();
-    for (const result of results) {
-      let outputs: readonly unknown[];
-      try {
-        outputs = normaliseResult(result as HandlerResult);
-      } catch {
-        continue;
-      }
-      for (const output of outputs) {
-        if (output === null || typeof output !== 'object') continue;
-        const { topic = pipeline.output, partition } = output as { topic?: unknown; partition?: unknown };
-        if (typeof topic !== 'string' || !pipeline.outputs.includes(topic)) continue;
-        const limits = catalog.get(topic);
-        if (!limits || (typeof partition === 'number' && partition >= limits.partitions)) stale.add(topic);
-      }
-    }
-    if (stale.size > 0) await catalog.refresh(stale);
-  }
 }
