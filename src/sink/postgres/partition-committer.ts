@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { CommitListener, CommitUnit, PartitionCommitter, TopicPartition } from '../../commit/index.js';
 import { splitIntoRequests } from '../../commit/request-size.js';
+import { abortCause } from '../../kafka/errors.js';
 import { errorMessage, HandlerContractError, HandlerTimeoutError, PartitionOwnerFencedError, thrownInstanceOf, UnitRollbackError } from '../../errors/index.js';
 import type { HandlerContext, InputRecord } from '../../pipeline/records.js';
 import { onceIn, deliveredBefore } from './once.js';
@@ -177,8 +178,8 @@ export class PostgresPartition implements PartitionCommitter {
   }
 
   /** The unit failed: its database transaction rolls back (counted as an aborted transaction). */
-  async abort(): Promise<void> {
-    if (await this.rollback()) this.shared.context.onTransactionEnded('aborted', 0);
+  async abort(reason?: unknown): Promise<void> {
+    if (await this.rollback()) this.shared.context.onTransactionEnded('aborted', 0, abortCause(reason));
   }
 
   async close(): Promise<void> {
