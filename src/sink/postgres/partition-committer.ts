@@ -123,8 +123,7 @@ export class PostgresPartition implements PartitionCommitter {
   async write(unit: CommitUnit): Promise<void> {
     const tx = await this.transaction();
     if (unit.outputs.length > 0) {
-      const producer = await this.shared.producer.get();
-      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await producer.sendBatch({ topicMessages: request, acks: -1 });
+      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.shared.producer.send({ topicMessages: request, acks: -1 });
     }
     this.pendingRecords += unit.records;
     this.pendingNextOffset = unit.nextOffset;
