@@ -20,6 +20,8 @@ export interface PartitionCell {
   readonly peakRssMiB?: number;
   /** txstream: transactions aborted over all rounds, by cause (a Kafka error code, an error class, or other). */
   readonly abortsByCause?: Readonly<Record<string, number>>;
+  /** txstream: the worker's CPU ms per 1,000 input records (median of rounds, whole run). */
+  readonly cpuMsPer1k?: number;
   readonly latency?: {
     readonly rate: number;
     readonly p50: number;
