@@ -88,4 +88,6 @@ const TXSTREAM_ERROR_NAMES = new Set([
   'TransactionRolledBackError',
   'UnitRollbackError',
   'BrokerUnreachableError',
+  // A record that failed under the block policy (src/worker/failure-router.ts): its partition retries in place.
+  'BlockedRecord',
 ]);

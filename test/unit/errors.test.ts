@@ -163,6 +163,8 @@ describe('abortCause', () => {
   it("names a KafkaJS or txstream error class, and anything else (a handler's own errors) 'other'", () => {
     expect(abortCause(Object.assign(new Error('connection closed'), { name: 'KafkaJSConnectionClosedError' }))).toBe('KafkaJSConnectionClosedError');
     expect(abortCause(new HandlerTimeoutError('in[0]@5', 10))).toBe('HandlerTimeoutError');
+    // A record failing under the block policy is named by its wrapper, not by the handler's own error.
+    expect(abortCause(Object.assign(new Error('record at offset 5 failed under the block policy'), { name: 'BlockedRecord', cause: new TypeError('x') }))).toBe('BlockedRecord');
     class ShippingApiDown extends Error {}
     expect(abortCause(new ShippingApiDown('503'))).toBe('other');
     expect(abortCause('a string')).toBe('other');
