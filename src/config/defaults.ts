@@ -28,6 +28,15 @@ export const DEFAULTS = {
    * instanceId: 10 s, as Kafka Streams under exactly-once.
    */
   transactionTimeoutMs: 10_000,
+  /**
+   * A transaction's first write is answered CONCURRENT_TRANSACTIONS until the coordinator has
+   * written the previous transaction's markers to every partition it touched: milliseconds at a
+   * few partitions, seconds at hundreds on a busy broker. It is retried until this, as the Java
+   * producer retries it until its delivery timeout, and never longer than transactionTimeoutMs
+   * (a coordinator that takes longer is stuck: the transaction aborts and its partitions rewind).
+   * 10 s: the transaction timeout's default, so only a stuck coordinator aborts.
+   */
+  concurrentTransactionsTimeoutMs: 10_000,
   /** Partitions whose batches are processed at the same time by one worker. */
   partitionsConcurrently: 4,
   /**

@@ -16,6 +16,8 @@ export const commitSettingsSchema = z
     lingerMs: ms(0).max(60_000),
     commitIntervalMs: ms(0).max(600_000),
     transactionTimeoutMs: ms(1_000).max(900_000),
+    /** Used up to transactionTimeoutMs (the smaller of the two wins). */
+    concurrentTransactionsTimeoutMs: ms(1).max(900_000),
   })
   .strict();
 
@@ -139,6 +141,7 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
     lingerMs: DEFAULTS.lingerMs,
     commitIntervalMs: DEFAULTS.commitIntervalMs,
     transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
+    concurrentTransactionsTimeoutMs: DEFAULTS.concurrentTransactionsTimeoutMs,
   },
   partitionsConcurrently: DEFAULTS.partitionsConcurrently,
   maxInFlight: DEFAULTS.maxInFlight,

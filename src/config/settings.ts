@@ -79,6 +79,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'broker-side timeout of an open transaction',
   },
   {
+    path: ['commit', 'concurrentTransactionsTimeoutMs'],
+    flag: 'concurrent-transactions-timeout-ms',
+    group: 'worker',
+    env: ['TXSTREAM_CONCURRENT_TRANSACTIONS_TIMEOUT_MS'],
+    kind: 'int',
+    description: 'how long a transaction waits for the previous one to end (CONCURRENT_TRANSACTIONS) before it aborts; at most the transaction timeout',
+  },
+  {
     path: ['partitionsConcurrently'],
     flag: 'partitions-concurrently',
     group: 'worker',

@@ -48,6 +48,7 @@ describe('loadSettings defaults and precedence', () => {
         lingerMs: DEFAULTS.lingerMs,
         commitIntervalMs: DEFAULTS.commitIntervalMs,
         transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
+        concurrentTransactionsTimeoutMs: DEFAULTS.concurrentTransactionsTimeoutMs,
       },
       partitionsConcurrently: DEFAULTS.partitionsConcurrently,
       maxInFlight: DEFAULTS.maxInFlight,

@@ -12,6 +12,7 @@ const commit: CommitSettings = {
   lingerMs: 50,
   commitIntervalMs: 100,
   transactionTimeoutMs: 30_000,
+  concurrentTransactionsTimeoutMs: 10_000,
 };
 
 const handler = defineHandler({ handle: (record) => ({ value: record.value }) });

@@ -24,6 +24,7 @@ const VALUES: Record<string, string> = {
   'linger-ms': '43',
   'commit-interval-ms': '44',
   'transaction-timeout-ms': '4500',
+  'concurrent-transactions-timeout-ms': '3500',
   'partitions-concurrently': '46',
   'max-in-flight': '460',
   'session-timeout-ms': '4700',
