@@ -91,7 +91,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       'content-security-policy':
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
       'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
+      // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on a form POST, and the origin check needs it.
+      'referrer-policy': 'same-origin',
       'x-frame-options': 'DENY',
       'cache-control': 'no-store',
     });
