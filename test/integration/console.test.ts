@@ -123,7 +123,7 @@ describe('txstream console in a browser', () => {
     expect(await page.textContent('pre.value')).toBe(SCRIPT_VALUE);
     expect(await page.locator('table.headers').textContent()).toContain(IMG_HEADER);
     expect(await page.locator('main img').count()).toBe(0);
-    expect(await page.evaluate(() => (window as unknown as { __pwned?: string }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __pwned?: string }).__pwned)).toBeUndefined();
 
     // A change without the token (the page's session cookie alone) is refused, and so is a cross-site one.
     const replayUrl = `${running.url}pipelines/orders/replay`;
