@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { settingsOf } from '../config/settings.js';
-import { startConsole } from '../console/server.js';
-import { KafkaConsoleSource } from '../console/source.js';
 import { ConfigError, errorMessage } from '../errors/index.js';
 import { createLogger } from '../observability/logger.js';
 import { resolvePipeline } from '../pipeline/definition.js';
@@ -25,6 +23,8 @@ async function consoleCommand(options: Record<string, unknown>): Promise<number>
   // One connection first, so an absent broker or refused credentials are one line, as in every command.
   await (await connectAdmin(kafka, settings)).disconnect();
   const resolved = pipelines.map((definition) => resolvePipeline(definition, { commit: settings.commit, groupId: settings.groupId }));
+  // Loaded here, not with the CLI: the web server's modules are of no use to the other commands.
+  const [{ startConsole }, { KafkaConsoleSource }] = await Promise.all([import('../console/server.js'), import('../console/source.js')]);
   const source = new KafkaConsoleSource(kafka, resolved, logger);
   await source.start();
   const { host, port, token, allowReplay } = settings.console;
