@@ -12,7 +12,9 @@ export function registerConsoleCommand(program: Command): void {
     program.command('console').description('serve the web console: pipelines, lag, retry tiers, dead letters, replay and audit (127.0.0.1:8088 by default)'),
     settingsOf('connection', 'pipelines', 'console'),
   ).action(async (options: Record<string, unknown>) => {
-    process.exitCode = await consoleCommand(options);
+    const code = await consoleCommand(options);
+    // Its clients are disconnected, but KafkaJS may still hold a retry timer of a read that was under way: exit now.
+    process.exit(code);
   });
 }
 

@@ -201,6 +201,7 @@ export class KafkaConsoleSource implements ConsoleSource {
         }
         const status = await readGroupStatus(this.admin, pipeline);
         const now = Date.now();
+        if (state.error !== undefined) this.logger.info({ pipeline: pipeline.name }, 'reading the lag works again');
         Object.assign(state, { status, error: undefined, readAt: now });
         state.times.push(Math.floor(now / 1000));
         state.totals.push(status.totalLag);
@@ -209,8 +210,10 @@ export class KafkaConsoleSource implements ConsoleSource {
           state.totals.shift();
         }
       } catch (error) {
-        state.error = error instanceof Error ? error.message : String(error);
-        this.logger.warn({ err: error, pipeline: pipeline.name }, 'reading the lag failed');
+        const message = error instanceof Error ? error.message : String(error);
+        // Said once when it starts failing, not at every reading (the page shows it meanwhile).
+        if (state.error !== message) this.logger.warn({ err: error, pipeline: pipeline.name }, 'reading the lag failed');
+        state.error = message;
         // A broken connection is opened again on the next reading.
         const admin = this.admin;
         this.admin = undefined;
