@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { headersAsText } from '../kafka/headers.js';
+import { LINEAGE_HEADER } from '../pipeline/lineage.js';
 import { FAILURE_HEADERS } from '../routing/failure-headers.js';
 
 /**
@@ -19,6 +20,8 @@ export interface DeadLetterEntry {
   readonly originalTopic: string;
   readonly originalPartition: string;
   readonly originalOffset: string;
+  /** txstream-lineage: the input record it is the failure of, `<topic>/<partition>/<offset>` (a replay can select it). */
+  readonly lineage: string;
   /** txstream-failed-at (ISO 8601), or the record's timestamp when the header is missing. */
   readonly failedAt: string;
   readonly bytes: number;
@@ -41,6 +44,7 @@ export function entryOf(topic: string, partition: number, message: KafkaMessage)
     originalTopic: header(FAILURE_HEADERS.originalTopic),
     originalPartition: header(FAILURE_HEADERS.originalPartition),
     originalOffset: header(FAILURE_HEADERS.originalOffset),
+    lineage: headers[LINEAGE_HEADER] ?? '',
     failedAt: headers[FAILURE_HEADERS.failedAt] ?? new Date(Number(message.timestamp)).toISOString(),
     bytes: message.value?.length ?? 0,
   };

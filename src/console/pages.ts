@@ -16,6 +16,21 @@ export interface PageContext {
 
 export const TOKEN_HEADER = 'x-console-token';
 
+/**
+ * htmx's settings: no eval, no scripts from swapped content, requests to the console only, no inline indicator
+ * style (the CSP refuses it); and refusals (4xx, 5xx) are swapped in like answers, so a refused replay says why.
+ */
+const HTMX_CONFIG = JSON.stringify({
+  includeIndicatorStyles: false,
+  allowEval: false,
+  allowScriptTags: false,
+  selfRequestsOnly: true,
+  responseHandling: [
+    { code: '204', swap: false },
+    { code: '[2345]..', swap: true },
+  ],
+});
+
 function layout(context: PageContext, title: string, body: Html): Html {
   const headers = context.csrf === undefined ? undefined : jsonAttribute({ [TOKEN_HEADER]: context.csrf });
   return html`<!doctype html>
@@ -23,7 +38,7 @@ function layout(context: PageContext, title: string, body: Html): Html {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="htmx-config" content='{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true}'>
+<meta name="htmx-config" content='${HTMX_CONFIG}'>
 <title>${title} · txstream console</title>
 <link rel="stylesheet" href="/assets/uPlot.min.css">
 <link rel="stylesheet" href="/assets/console.css">
@@ -171,13 +186,20 @@ export function deadLettersPage(context: PageContext, pipeline: PipelineView, in
 </form>
 ${problems.map((problem) => html`<p class="error">${problem}</p>`)}
 <p class="matched">${page.matched} match${page.matched === 1 ? '' : 'es'} · page ${page.page} of ${page.pages} ${page.page > 1 ? html`<a href="?${query(page.page - 1)}">newer</a>` : ''} ${page.page < page.pages ? html`<a href="?${query(page.page + 1)}">older</a>` : ''}</p>
+${context.allowReplay ? html`<form class="selection" hx-post="${base}/replay" hx-target="next .replay-result" hx-swap="innerHTML" hx-disabled-elt="find button">
+<input type="hidden" name="selection" value="true">` : ''}
 <table class="grid dead-letters">
-<thead><tr><th>Failed at</th><th>Reason</th><th>Error class</th><th>Error message</th><th>Key</th><th>Original</th><th>Dead letter</th></tr></thead>
+<thead><tr>${context.allowReplay ? html`<th></th>` : ''}<th>Failed at</th><th>Reason</th><th>Error class</th><th>Error message</th><th>Key</th><th>Original</th><th>Dead letter</th></tr></thead>
 <tbody>${page.entries.map(
       (entry) =>
-        html`<tr><td>${entry.failedAt}</td><td>${entry.reason}</td><td class="error-class">${entry.errorClass}</td><td class="message">${entry.errorMessage}</td><td>${entry.key}</td><td>${entry.originalTopic}/${entry.originalPartition}/${entry.originalOffset}</td><td><a class="open" href="${base}/dead-letters/${encodeURIComponent(entry.topic)}/${entry.partition}/${entry.offset}">${entry.topic}/${entry.partition}/${entry.offset}</a></td></tr>`,
+        html`<tr>${context.allowReplay ? html`<td>${entry.lineage ? html`<input type="checkbox" name="filter" value="lineage=${entry.lineage}" aria-label="select ${entry.topic}/${entry.partition}/${entry.offset}">` : ''}</td>` : ''}<td>${entry.failedAt}</td><td>${entry.reason}</td><td class="error-class">${entry.errorClass}</td><td class="message">${entry.errorMessage}</td><td>${entry.key}</td><td>${entry.originalTopic}/${entry.originalPartition}/${entry.originalOffset}</td><td><a class="open" href="${base}/dead-letters/${encodeURIComponent(entry.topic)}/${entry.partition}/${entry.offset}">${entry.topic}/${entry.partition}/${entry.offset}</a></td></tr>`,
     )}</tbody>
 </table>
+${context.allowReplay ? html`<p class="selection-actions">Selected records (by their lineage): <label><input type="checkbox" name="skipUnmatched" value="true"> pass over records not selected</label>
+<button type="submit" name="dryRun" value="true" class="dry-run">Preview selected</button>
+<button type="submit" name="dryRun" value="false" class="replay-now">Replay selected</button></p>
+</form>
+<div class="replay-result" aria-live="polite"></div>` : ''}
 ${
   context.allowReplay
     ? html`<section class="replay">

@@ -168,6 +168,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const pipeline = pipelineOf(request);
     const body = (request.body ?? {}) as Record<string, unknown>;
     const filters = ([] as unknown[]).concat(body.filter ?? []).filter((filter): filter is string => typeof filter === 'string');
+    if (body.selection === 'true' && filters.length === 0) return send(reply.code(400), errorFragment('select at least one dead letter (nothing was replayed)'));
     const dryRun = body.dryRun !== 'false';
     const result = await source.replay(pipeline.name, { filters, dryRun, skipUnmatched: body.skipUnmatched === 'true' });
     options.logger.info({ pipeline: pipeline.name, filters, dryRun, replayed: result.replayed, scanned: result.scanned }, 'console replay');

@@ -8,7 +8,8 @@ import { KafkaConsoleSource } from '../../src/console/source.js';
 import { createKafka } from '../../src/kafka/client.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { loadPipelines } from '../../src/pipeline/load.js';
-import { resolvePipeline } from '../../src/pipeline/definition.js';
+import { type ResolvedPipeline, resolvePipeline } from '../../src/pipeline/definition.js';
+import { replayDeadLetters } from '../../src/routing/replay.js';
 import { REPLAY_HEADERS } from '../../src/routing/failure-headers.js';
 import { createTopics, produce, readTopics, uniqueName } from '../support/kafka.js';
 import { readWithKcat } from '../support/kcat.js';
@@ -37,6 +38,7 @@ let browser: Browser;
 let worker: WorkerProcess;
 let running: RunningConsole;
 let source: KafkaConsoleSource;
+let pipeline: ResolvedPipeline;
 
 beforeAll(async () => {
   // CI installs chromium (.ci/run): a missing browser fails the test, it never skips it.
@@ -61,6 +63,7 @@ beforeAll(async () => {
   const { settings, baseDir } = loadSettings({ file: config });
   const pipelines = (await loadPipelines(settings.pipelines, baseDir, [])).map((definition) => resolvePipeline(definition, { commit: DEFAULT_SETTINGS.commit, groupId: settings.groupId }));
   const logger = createLogger({ level: 'silent' });
+  pipeline = pipelines[0] as ResolvedPipeline;
   source = new KafkaConsoleSource(createKafka({ brokers, clientId: 'console-test', logger }), pipelines, logger, { lagIntervalMs: 1000 });
   await source.start();
   running = await startConsole({ source, host: '127.0.0.1', port: 0, token: TOKEN, allowReplay: true, logger });
@@ -143,10 +146,24 @@ describe('txstream console in a browser', () => {
     await page.click('button.replay-now');
     await expect.poll(() => page.textContent('.replay-result'), { timeout: 30_000 }).toContain('replayed 0 of 0 dead-letter record(s) scanned');
 
-    // kcat, read_committed: the dead letter came back to the input exactly once.
+    // While `dlt replay` runs (the CLI's function, 2 a second), the console's replay is refused and says why.
+    const kafka = createKafka({ brokers, clientId: 'console-test-cli', logger: createLogger({ level: 'silent' }) });
+    const cli = replayDeadLetters({ kafka, pipeline, logger: createLogger({ level: 'silent' }), ratePerSecond: 2 });
+    await readTopics(brokers, [input], { until: (records) => records.filter((record) => record.headers[REPLAY_HEADERS.replayedFrom]).length >= 2, quietMs: 0 });
+    await page.click('button.replay-now');
+    await expect
+      .poll(() => page.textContent('.replay-result'), { timeout: 30_000 })
+      .toMatch(/^\s*dlt replay: another replay of pipeline 'orders' is running or starting \(group \S+\.dlt-replay: member .+\); this one replayed nothing/);
+    const byCli = await cli;
+    expect(byCli.replayed).toBeGreaterThan(0);
+
+    // kcat, read_committed: the dead letter came back to the input exactly once, and every other replayed one once.
     const replayed = (records: Awaited<ReturnType<typeof readWithKcat>>) => records.filter((record) => record.headers[REPLAY_HEADERS.replayedFrom] !== undefined);
-    const copies = replayed(await readWithKcat(brokers, [input], { until: (records) => replayed(records).length >= 1, timeoutMs: 30_000 }));
-    expect(copies.map((record) => [record.headers[REPLAY_HEADERS.replayedFrom], record.value])).toEqual([[`${dlt}/0/0`, SCRIPT_VALUE]]);
+    const copies = replayed(await readWithKcat(brokers, [input], { until: (records) => replayed(records).length >= 1 + byCli.replayed, timeoutMs: 30_000 }));
+    const from = copies.map((record) => record.headers[REPLAY_HEADERS.replayedFrom]);
+    expect(copies).toHaveLength(1 + byCli.replayed);
+    expect(new Set(from).size).toBe(from.length);
+    expect(copies.filter((record) => record.headers[REPLAY_HEADERS.replayedFrom] === `${dlt}/0/0`).map((record) => record.value)).toEqual([SCRIPT_VALUE]);
     await page.close();
   });
 });
