@@ -83,6 +83,13 @@ describe('txstream console in a browser', () => {
     page.on('dialog', (dialog) => {
       throw new Error(`a dialog opened: ${dialog.message()}`);
     });
+    // Script errors and Content-Security-Policy violations (htmx, uPlot and the chart script must run under it).
+    // A refused request (4xx) is logged by the browser too, and is expected here.
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(message.text());
+    });
 
     // Nothing is shown before the token.
     await page.goto(running.url);
@@ -164,6 +171,7 @@ describe('txstream console in a browser', () => {
     expect(copies).toHaveLength(1 + byCli.replayed);
     expect(new Set(from).size).toBe(from.length);
     expect(copies.filter((record) => record.headers[REPLAY_HEADERS.replayedFrom] === `${dlt}/0/0`).map((record) => record.value)).toEqual([SCRIPT_VALUE]);
+    expect(problems).toEqual([]);
     await page.close();
   });
 });
