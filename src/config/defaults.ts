@@ -116,6 +116,21 @@ export const DEFAULTS = {
   sinkOnceTable: 'txstream_once',
   /** `txstream audit`: missing or duplicated inputs listed. */
   auditProblems: 20,
+  /** `txstream console` listens here; loopback only unless the operator names another address (and a token). */
+  consolePort: 8088,
+  consoleHost: '127.0.0.1',
+  /** How often the console reads each pipeline's lag (one admin request per pipeline) and how many readings its chart keeps (an hour at 5 s). */
+  consoleLagIntervalMs: 5_000,
+  consoleLagHistory: 720,
+  /** Dead letters per page of the console's list. */
+  consoleDeadLetterPage: 50,
+  /**
+   * Dead letters the console indexes per topic (headers and position, never values): past this many the list
+   * shows the first ones and the counts still cover the whole topic.
+   */
+  consoleDeadLetterIndexLimit: 100_000,
+  /** A dead letter's value shown up to this many bytes; larger ones are cut, their size shown. */
+  consoleValueLimit: 16_384,
 } as const;
 
 /**

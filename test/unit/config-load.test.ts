@@ -59,6 +59,7 @@ describe('loadSettings defaults and precedence', () => {
       metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
       metricsHost: DEFAULTS.metricsHost,
       livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
+      console: { port: DEFAULTS.consolePort, host: DEFAULTS.consoleHost, allowReplay: false },
       only: [],
       pipelines: [],
     });
@@ -375,7 +376,7 @@ describe('loadSettings: every problem of a file at once, each at its line', () =
       `  - ${file}:3:13 commit.strategy: Invalid option: expected one of "transactional"|"batch"|"per-message"|"auto" (transactional | batch | per-message | auto)`,
       `  - ${file}:8:5 pipelines[1].handler: is required (a mapping)`,
       `  - ${file}:8:11 pipelines[1].name: is used twice`,
-      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, postgresUrl, only, pipelines, security)`,
+      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, console, postgresUrl, only, pipelines, security)`,
     ]);
   });
 });
