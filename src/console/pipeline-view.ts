@@ -23,7 +23,7 @@ export function pipelineView(pipeline: ResolvedPipeline): PipelineView {
   const backoff = `backoff ${policy.backoff.initialMs} ms × ${policy.backoff.multiplier} up to ${policy.backoff.maxMs} ms`;
   const errorPolicy =
     policy.onError === 'retry'
-      ? `retry ${policy.attempts} time(s) through the retry tiers (${backoff}), then ${policy.then}`
+      ? `retry ${policy.attempts} time(s) through the retry tiers (${backoff}), then ${policy.then}${policy.keyOrderOnRetry === 'hold' ? "; a key's later records held behind its retry (keyOrderOnRetry: hold)" : ''}`
       : policy.onError === 'block'
         ? `block: retry in place, partition paused (${backoff})`
         : policy.onError;

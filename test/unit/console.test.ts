@@ -109,6 +109,16 @@ describe('a pipeline as the console shows it', () => {
     expect(shown).toContain('PostgreSQL');
     expect(shown).not.toMatch(/secret|postgres:\/\//);
   });
+
+  it('says when a key is held behind its retries', () => {
+    const pipeline = (keyOrderOnRetry: 'hold' | 'overtake') =>
+      resolvePipeline(
+        definePipeline({ name: 'p', input: 'orders', output: 'out', handler: defineHandler({ handle: () => undefined }), errors: { onError: 'retry', attempts: 2, keyOrderOnRetry } }),
+        { commit: DEFAULT_SETTINGS.commit, groupId: 'g' },
+      );
+    expect(pipelineView(pipeline('hold')).errorPolicy).toMatch(/keyOrderOnRetry: hold/);
+    expect(pipelineView(pipeline('overtake')).errorPolicy).not.toMatch(/hold/);
+  });
 });
 
 describe('console settings', () => {
