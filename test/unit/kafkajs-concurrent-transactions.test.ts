@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { createErrorFromCode, createEosManager, createRetry, createSendMessages, oneBrokerCluster, silentLogger } from '../support/kafkajs-internals.js';
 
 /**
  * The first request of a transaction (AddPartitionsToTxn; AddOffsetsToTxn when the transaction has
@@ -11,28 +11,8 @@ import { describe, expect, it } from 'vitest';
  * producer's `concurrentTransactionsTimeout`, then fails as not retriable; these tests drive the real
  * eosManager, sendMessages and retrier over a scripted coordinator and fail on the unpatched package.
  */
-const require = createRequire(import.meta.url);
-// The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).
-const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
-
-interface EosManager {
-  initProducerId(): Promise<void>;
-  beginTransaction(): void;
-  sendOffsets(request: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>;
-}
-type SendMessages = (request: { acks: number; topicMessages: Array<{ topic: string; messages: Array<{ value: string; partition: number }> }> }) => Promise<unknown[]>;
-const createSendMessages = require(`${KAFKAJS}/src/producer/sendMessages`) as (options: Record<string, unknown>) => SendMessages;
-const createEosManager = require(`${KAFKAJS}/src/producer/eosManager`) as (options: Record<string, unknown>) => EosManager;
-const createRetry = require(`${KAFKAJS}/src/retry`) as (options: Record<string, number>) => unknown;
-const { createErrorFromCode } = require(`${KAFKAJS}/src/protocol/error`) as { createErrorFromCode: (code: number) => Error };
-const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as {
-  createLogger: (options: { level: number; logCreator: () => () => void }) => unknown;
-  LEVELS: { NOTHING: number };
-};
-
 const TOPIC = 'out';
 const CONCURRENT_TRANSACTIONS = 51;
-const silentLogger = () => createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
 
 /** One broker leading partition 0 of `out`, also the coordinator; its AddPartitionsToTxn/AddOffsetsToTxn answer CONCURRENT_TRANSACTIONS `busyFor` times. */
 function scriptedCoordinator(busyFor: { addPartitions: number; addOffsets: number }) {
@@ -52,20 +32,8 @@ function scriptedCoordinator(busyFor: { addPartitions: number; addOffsets: numbe
       return { topics: [{ topicName: TOPIC, partitions: [{ partition: 0, errorCode: 0, baseOffset: '0' }] }] };
     },
   };
-  const cluster = {
-    targetTopics: new Set<string>(),
-    retry: {},
-    isConnected: () => true,
-    connect: async () => {},
-    refreshMetadata: async () => {},
-    refreshMetadataIfNecessary: async () => {},
-    addMultipleTargetTopics: async () => {},
-    removeBroker: () => {},
-    findTopicPartitionMetadata: () => [{ partitionId: 0, leader: 1 }],
-    findLeaderForPartitions: (_topic: string, partitions: string[]) => ({ 1: partitions.map(Number) }),
-    findBroker: async () => broker,
-    findGroupCoordinator: async () => broker,
-  };
+  const cluster = oneBrokerCluster(broker, [0]);
+
   return { cluster, requests };
 }
 

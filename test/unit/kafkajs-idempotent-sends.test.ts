@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { createErrorFromCode, createEosManager, createRetry, createSendMessages, oneBrokerCluster, silentLogger, type TestMessage } from '../support/kafkajs-internals.js';
 
 /**
  * Two sends at once on one idempotent KafkaJS producer (the at-least-once strategies write every
@@ -15,24 +15,6 @@ import { describe, expect, it } from 'vitest';
  * sendMessages, eosManager and retrier over a broker that deduplicates as Kafka does, and fail on the
  * unpatched package.
  */
-const require = createRequire(import.meta.url);
-// The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).
-const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
-
-interface TestMessage {
-  value: string;
-  partition: number;
-}
-type SendMessages = (request: { acks: number; topicMessages: Array<{ topic: string; messages: TestMessage[] }> }) => Promise<unknown[]>;
-const createSendMessages = require(`${KAFKAJS}/src/producer/sendMessages`) as (options: Record<string, unknown>) => SendMessages;
-const createEosManager = require(`${KAFKAJS}/src/producer/eosManager`) as (options: Record<string, unknown>) => { initProducerId(): Promise<void> };
-const createRetry = require(`${KAFKAJS}/src/retry`) as (options: Record<string, number>) => unknown;
-const { createErrorFromCode } = require(`${KAFKAJS}/src/protocol/error`) as { createErrorFromCode: (code: number) => Error };
-const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as {
-  createLogger: (options: { level: number; logCreator: () => () => void }) => unknown;
-  LEVELS: { NOTHING: number };
-};
-
 const TOPIC = 'out';
 const REQUEST_TIMED_OUT = 7;
 const OUT_OF_ORDER_SEQUENCE_NUMBER = 45;
@@ -79,29 +61,13 @@ function idempotentBroker(failAfterWrite: (call: number) => Error | undefined, d
       return { topics: [{ topicName: TOPIC, partitions: topicData.flatMap((t) => t.partitions.map(({ partition }) => ({ partition, errorCode: 0, baseOffset: '0' }))) }] };
     },
   };
-  const cluster = {
-    targetTopics: new Set<string>(),
-    retry: {},
-    isConnected: () => true,
-    connect: async () => {},
-    refreshMetadata: async () => {},
-    refreshMetadataIfNecessary: async () => {},
-    addMultipleTargetTopics: async () => {},
-    removeBroker: () => {},
-    findTopicPartitionMetadata: () => [
-      { partitionId: 0, leader: 1 },
-      { partitionId: 1, leader: 1 },
-    ],
-    findLeaderForPartitions: (_topic: string, partitions: string[]) => ({ 1: partitions.map(Number) }),
-    findBroker: async () => broker,
-    findGroupCoordinator: async () => broker,
-    findControllerBroker: async () => broker,
-  };
+  const cluster = oneBrokerCluster(broker, [0, 1]);
+
   return { cluster, logs };
 }
 
 async function idempotentProducer(cluster: ReturnType<typeof idempotentBroker>['cluster']) {
-  const logger = createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
+  const logger = silentLogger();
   const eosManager = createEosManager({ logger, cluster, transactional: false });
   await eosManager.initProducerId();
   const retrier = createRetry({ retries: 5, initialRetryTime: 10, maxRetryTime: 40, factor: 0, multiplier: 2 });
