@@ -1,4 +1,4 @@
-import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Batch, Consumer, EachBatchPayload } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { CommitListener, CommitResult, CommitUnit, PartitionCommitter, TopicPartition } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -13,11 +13,12 @@ import { backoffDelay } from '../util/backoff.js';
 import { Serial } from '../util/serial.js';
 import type { HandlerWatch } from './handler-watch.js';
 import type { Slots } from './lanes.js';
-import { emptyPendingUnit, type PendingUnit, PendingUnits } from './pending-units.js';
+import { emptyPendingUnit, type PendingUnit } from './pending-units.js';
 import { dueMessages, type Slice, sliceUnits } from './unit-slices.js';
 import { BlockedRecord } from './failure-router.js';
 import { type ProcessedUnit, UnitProcessor } from './unit-processor.js';
 import { RetryHolds } from './retry-holds.js';
+import { UnitWrites } from './unit-writes.js';
 import { WriteRefusals } from './write-refusals.js';
 
 export interface PartitionTaskDeps {
@@ -51,8 +52,8 @@ type TaskState = 'created' | 'running' | 'fenced' | 'closed';
 /**
  * The life of one input partition on this worker, for one group generation
  * (Kafka Streams' StreamTask): fence, find where to start, then slice each fetched
- * batch into units, hand each to the UnitProcessor, write its outputs and keep the
- * offsets until they commit; a failure rewinds the partition to its last commit.
+ * batch into units, hand each to the UnitProcessor, write its outputs (UnitWrites) and
+ * keep the offsets until they commit; a failure rewinds the partition to its last commit.
  *
  * Every operation runs under one lock, so commits, the consumer's batches and
  * rebalance handling never interleave on a partition.
@@ -69,7 +70,6 @@ export class PartitionTask implements CommitListener {
   private startChecked = false;
   /** The offset the next uncommitted record starts at; where a failure rewinds to. */
   private committedNext: string | null = null;
-  private readonly pending = new PendingUnits();
   private consecutiveFailures = 0;
   /** Rollbacks of this partition's work so far: a batch stops when one happens under it. */
   private rollbacks = 0;
@@ -87,14 +87,8 @@ export class PartitionTask implements CommitListener {
   private readonly log: Logger;
   /** The retry tier this partition reads (0: the pipeline's input itself). */
   private readonly tier: number;
-  /**
-   * The last unit's write, while it is still in flight: the next unit is handled meanwhile
-   * (and the consumer fetches), as Kafka Streams' thread goes on processing while its
-   * producer sends. At most one, and only where the committer allows one ahead: a unit is
-   * written only after the one before it succeeded, so a failed write never has a successor
-   * in a later transaction.
-   */
-  private inFlight: Promise<void> | undefined;
+  /** The partition's unit writes (one may be in flight while the next unit is handled), pending until committed. */
+  private readonly writes: UnitWrites;
   /** Ends what handling waits for on its own (a blocked key's retry in place) when a flush or close needs the partition. */
   private interrupt = new AbortController();
 
@@ -105,6 +99,14 @@ export class PartitionTask implements CommitListener {
     this.tier = source?.tier ?? 0;
     this.log = deps.logger.child({ topic: deps.partition.topic, partition: deps.partition.partition, transactionalId: this.committer.transactionalId });
     this.refusals = new WriteRefusals(input, this.log);
+    this.writes = new UnitWrites({
+      committer: this.committer,
+      catalog: deps.catalog,
+      refusals: this.refusals,
+      serial: this.serial,
+      onWritten: () => (this.consecutiveFailures = 0),
+      onFailed: (error) => (this.state === 'running' ? this.onFailure(error, this.committedNext) : Promise.resolve()),
+    });
     if (RetryHolds.appliesTo(deps.pipeline, this.tier)) {
       this.holds = new RetryHolds({ ...deps, input, tier: this.tier, logger: this.log, checkIntervalMs: DEFAULTS.holdCheckIntervalMs });
     }
@@ -145,9 +147,9 @@ export class PartitionTask implements CommitListener {
    * record arrives here.
    */
   private async commitHolds(): Promise<void> {
-    const nextOffset = this.pending.lastOffset() ?? this.committedNext;
-    if (this.state !== 'running' || this.recoverBeforeNext || nextOffset === null || !(await this.settleInFlight())) return;
-    await this.hand(this.withHolds({ outputs: [], nextOffset, records: 0 }), emptyPendingUnit(nextOffset), [], true, () => {});
+    const nextOffset = this.writes.pending.lastOffset() ?? this.committedNext;
+    if (this.state !== 'running' || this.recoverBeforeNext || nextOffset === null || !(await this.writes.settle())) return;
+    await this.writes.hand(this.withHolds({ outputs: [], nextOffset, records: 0 }), emptyPendingUnit(nextOffset), [], true, () => {});
   }
 
   /** A unit with the holds it commits, when the partition keeps any: every commit of the partition must say them. */
@@ -179,7 +181,7 @@ export class PartitionTask implements CommitListener {
   flush(): Promise<void> {
     this.interruptHandling();
     return this.serial.run(async () => {
-      if (await this.settleInFlight()) await this.commitPending();
+      if (await this.writes.settle()) await this.commitPending();
     });
   }
 
@@ -189,8 +191,8 @@ export class PartitionTask implements CommitListener {
     return this.serial.run(async () => {
       this.clearResumeTimer();
       if (mode === 'commit') {
-        if (await this.settleInFlight()) await this.commitPending();
-      } else await this.landInFlight();
+        if (await this.writes.settle()) await this.commitPending();
+      } else await this.writes.land();
       this.state = 'closed';
       try {
         if (mode === 'abort') await this.committer.abort(new Error('the worker is stopping past its drain deadline'));
@@ -269,8 +271,8 @@ export class PartitionTask implements CommitListener {
           timestamps: records.map((record) => Number(record.timestamp)),
         };
         // The unit before this one must be in the transaction before this one joins it.
-        if (!(await this.settleInFlight()) || payload.isStale() || this.state !== 'running') return;
-        const written = await this.hand(unit, pending, records, alone, () => {
+        if (!(await this.writes.settle()) || payload.isStale() || this.state !== 'running') return;
+        const written = await this.writes.hand(unit, pending, records, alone, () => {
           this.refusals.written(last.offset);
           this.deps.metrics.unitProcessed(records.length, (performance.now() - slice.started) / 1000);
         });
@@ -312,68 +314,9 @@ export class PartitionTask implements CommitListener {
     const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
     if (this.committedNext !== null && BigInt(nextOffset) <= BigInt(this.committedNext)) return;
     const unit = this.withHolds({ outputs: [], nextOffset, records: 0 });
-    if (!(await this.settleInFlight())) return;
+    if (!(await this.writes.settle())) return;
     await this.committer.acknowledgeOnReceipt(nextOffset);
-    await this.hand(unit, emptyPendingUnit(nextOffset), [], true, () => {});
-  }
-
-  /**
-   * Hands a unit over to be written; the one before it must be in already. Resolves false
-   * when this write failed and was waited for: it is waited for when it must stand alone, or
-   * when the committer allows no write ahead. A write not waited for is settled before the
-   * next one, or on its own when it fails and nothing comes after it.
-   */
-  private hand(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], wait: boolean, onWritten: () => void): Promise<boolean> {
-    const write = this.write(unit, pending, records, onWritten);
-    this.inFlight = write;
-    // A failure is handled even when no further batch comes to wait for it (the end of the input).
-    write.catch(() => void this.serial.run(() => this.settleInFlight()).catch(() => {}));
-    return wait || this.committer.writesAhead === 0 ? this.settleInFlight() : Promise.resolve(true);
-  }
-
-  /** Writes one unit; the committer reports through the listener whatever it commits. */
-  private async write(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], onWritten: () => void): Promise<void> {
-    // Queued before the write: a commit may land between the write and our next step.
-    this.pending.add(pending);
-    try {
-      await this.committer.write(unit);
-    } catch (error) {
-      if (!(error instanceof TransactionRolledBackError) && records.length > 0) {
-        // The topics are read again (a config or partition change is then seen by the checks).
-        await this.deps.catalog.refresh(unit.outputs.map((entry) => entry.topic)).catch(() => {});
-        this.refusals.writeFailed(records, unit, error);
-      }
-      throw error;
-    }
-    onWritten();
-    this.consecutiveFailures = 0;
-  }
-
-  /**
-   * Waits for the write in flight. False when it failed: the failure has then been handled
-   * (the partition rolled back to its last commit) and nothing handled since may be written.
-   */
-  private async settleInFlight(): Promise<boolean> {
-    const write = this.inFlight;
-    if (!write) return true;
-    try {
-      await write;
-    } catch (error) {
-      // The first to see the failure handles it; the other waiter only learns the unit is gone.
-      if (this.inFlight !== write) return false;
-      this.inFlight = undefined;
-      if (this.state === 'running') await this.onFailure(error, this.committedNext);
-      return false;
-    }
-    if (this.inFlight === write) this.inFlight = undefined;
-    return true;
-  }
-
-  /** Waits for the write in flight to end, whatever its outcome, and forgets it (its failure is being handled, or is moot). */
-  private async landInFlight(): Promise<void> {
-    const write = this.inFlight;
-    this.inFlight = undefined;
-    await write?.catch(() => {});
+    await this.writes.hand(unit, emptyPendingUnit(nextOffset), [], true, () => {});
   }
 
   /** Commits pending work; false when the commit failed and the partition was rolled back. */
@@ -395,7 +338,7 @@ export class PartitionTask implements CommitListener {
     if (this.state !== 'running') return;
     this.committedNext = result.nextOffset;
     this.holds?.committed(result.nextOffset);
-    const timestamps = this.pending.commitThrough(result.nextOffset, this.deps.stats);
+    const timestamps = this.writes.pending.commitThrough(result.nextOffset, this.deps.stats);
     // The commit's duration is observed once, by the strategy, not once per partition.
     this.deps.metrics.committed(undefined, timestamps);
   }
@@ -426,7 +369,7 @@ export class PartitionTask implements CommitListener {
     // A unit still on its way into the transaction must be in it (and be aborted with it) or
     // be refused: written after the abort, it would commit in the next transaction without
     // the work this failure throws away before it.
-    await this.landInFlight();
+    await this.writes.land();
     if (error instanceof PartitionOwnerFencedError) return this.giveUp(error);
     this.failing = true;
     try {
@@ -454,7 +397,7 @@ export class PartitionTask implements CommitListener {
     const { stats } = this.deps;
     this.rollbacks++;
     this.recoverBeforeNext = true;
-    this.pending.drop();
+    this.writes.pending.drop();
     const fenced = error instanceof GenerationFencedError || error instanceof ProducerFencedError;
     if (fenced) stats.fenced++;
     else if (how.own) stats.handlerFailures++;
@@ -474,7 +417,7 @@ export class PartitionTask implements CommitListener {
     this.holds?.stop();
     this.clearResumeTimer();
     this.deps.stats.fenced++;
-    this.pending.drop();
+    this.writes.pending.drop();
     this.log.warn({ err: error }, `${error.message}; giving the partition up`);
     this.deps.consumer.pause([{ topic: this.deps.partition.topic, partitions: [this.deps.partition.partition] }]);
     try {

@@ -1,0 +1,92 @@
+import type { KafkaMessage } from 'kafkajs';
+import type { CommitUnit, PartitionCommitter } from '../commit/index.js';
+import { TransactionRolledBackError } from '../errors/index.js';
+import type { TopicCatalog } from '../kafka/topic-catalog.js';
+import type { Serial } from '../util/serial.js';
+import { type PendingUnit, PendingUnits } from './pending-units.js';
+import type { WriteRefusals } from './write-refusals.js';
+
+export interface UnitWritesDeps {
+  readonly committer: Pick<PartitionCommitter, 'write' | 'writesAhead'>;
+  readonly catalog: Pick<TopicCatalog, 'refresh'>;
+  readonly refusals: Pick<WriteRefusals, 'writeFailed'>;
+  /** The partition task's lock: a failed write nobody waits for is handled under it. */
+  readonly serial: Serial;
+  /** After every write that succeeded. */
+  readonly onWritten: () => void;
+  /** A write failed: the partition rolls back to its last commit (once per failed write). */
+  readonly onFailed: (error: unknown) => Promise<void>;
+}
+
+/**
+ * A partition's unit writes, in offset order. The last unit's write may still be in flight while
+ * the task handles its next unit (and the consumer fetches), as Kafka Streams' thread goes on
+ * processing while its producer sends: at most one, and only where the committer allows one ahead.
+ * A unit is written only after the one before it succeeded, so a failed write never has a
+ * successor in a later transaction. Every written unit waits in `pending` until a commit covers it.
+ */
+export class UnitWrites {
+  readonly pending = new PendingUnits();
+  private inFlight: Promise<void> | undefined;
+
+  constructor(private readonly deps: UnitWritesDeps) {}
+
+  /**
+   * Hands a unit over to be written; the one before it must be in already. Resolves false
+   * when this write failed and was waited for: it is waited for when it must stand alone, or
+   * when the committer allows no write ahead. A write not waited for is settled before the
+   * next one, or on its own when it fails and nothing comes after it.
+   */
+  hand(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], wait: boolean, onWritten: () => void): Promise<boolean> {
+    const write = this.write(unit, pending, records, onWritten);
+    this.inFlight = write;
+    // A failure is handled even when no further batch comes to wait for it (the end of the input).
+    write.catch(() => void this.deps.serial.run(() => this.settle()).catch(() => {}));
+    return wait || this.deps.committer.writesAhead === 0 ? this.settle() : Promise.resolve(true);
+  }
+
+  /** Writes one unit; the committer reports through the listener whatever it commits. */
+  private async write(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], onWritten: () => void): Promise<void> {
+    // Queued before the write: a commit may land between the write and our next step.
+    this.pending.add(pending);
+    try {
+      await this.deps.committer.write(unit);
+    } catch (error) {
+      if (!(error instanceof TransactionRolledBackError) && records.length > 0) {
+        // The topics are read again (a config or partition change is then seen by the checks).
+        await this.deps.catalog.refresh(unit.outputs.map((entry) => entry.topic)).catch(() => {});
+        this.deps.refusals.writeFailed(records, unit, error);
+      }
+      throw error;
+    }
+    onWritten();
+    this.deps.onWritten();
+  }
+
+  /**
+   * Waits for the write in flight. False when it failed: the failure has then been handled
+   * (the partition rolled back to its last commit) and nothing handled since may be written.
+   */
+  async settle(): Promise<boolean> {
+    const write = this.inFlight;
+    if (!write) return true;
+    try {
+      await write;
+    } catch (error) {
+      // The first to see the failure handles it; the other waiter only learns the unit is gone.
+      if (this.inFlight !== write) return false;
+      this.inFlight = undefined;
+      await this.deps.onFailed(error);
+      return false;
+    }
+    if (this.inFlight === write) this.inFlight = undefined;
+    return true;
+  }
+
+  /** Waits for the write in flight to end, whatever its outcome, and forgets it (its failure is being handled, or is moot). */
+  async land(): Promise<void> {
+    const write = this.inFlight;
+    this.inFlight = undefined;
+    await write?.catch(() => {});
+  }
+}
