@@ -57,6 +57,8 @@ export interface PartitionCell {
   readonly roundsCpuMsPer1k?: ReadonlyArray<number | undefined>;
   /** The process's CPU time over the measured window ÷ its length: how many of the machine's cores it kept busy (median of rounds). */
   readonly coresBusy?: number;
+  /** The machine's 1-minute load average when the run of each round started. */
+  readonly roundsLoadAverage?: ReadonlyArray<number | undefined>;
   /** Open-model latency at fixed offered loads (round 1, fresh topics), by rate. */
   readonly fixedLatency?: readonly LatencyPoint[];
   readonly latency?: {

@@ -113,6 +113,8 @@ interface RoundResult {
   readonly wholeRunCpuMsPer1k?: number;
   /** The process's CPU time over the window ÷ the window: cores it kept busy. */
   readonly coresBusy?: number;
+  /** The machine's 1-minute load average when this run started: on shared cores it moves a JVM's CPU per record more than a Node process's. */
+  readonly loadAverage?: number;
 }
 
 /** CPU ms per 1,000 records and cores busy over a measured window, when its CPU was sampled. */
@@ -128,9 +130,9 @@ interface Raw {
   fixedLatency?: Array<LatencyPoint & { readonly allSeen: boolean; readonly late: number; readonly sender: string; readonly audit?: string }>;
 }
 
-const medianOf = (values: ReadonlyArray<number | undefined>) => {
+const medianOf = (values: ReadonlyArray<number | undefined>, digits = 1) => {
   const present = values.filter((v): v is number => v !== undefined);
-  return present.length > 0 ? round(median(present), 1) : undefined;
+  return present.length > 0 ? round(median(present), digits) : undefined;
 };
 
 /** Aborts by cause summed over rounds; undefined when no round counted them (not txstream). */
@@ -213,7 +215,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           abortsByCause: sumCauses(results.map((r) => r.abortsByCause)),
           cpuMsPer1k: medianOf(results.map((r) => r.cpuMsPer1k)),
           roundsCpuMsPer1k: entry.results.map((r) => r?.cpuMsPer1k),
-          coresBusy: medianOf(results.map((r) => r.coresBusy)),
+          coresBusy: medianOf(results.map((r) => r.coresBusy), 2),
+          roundsLoadAverage: entry.results.map((r) => r?.loadAverage),
           fixedLatency: entry.fixedLatency?.map(({ rate, p50, p95, p99, samples, late }) => ({ rate, p50, p95, p99, samples, late })),
           latency: entry.latency
             ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late, fraction: options.latencyFraction }
@@ -242,7 +245,11 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       `txstream runs one worker in a child Node process (one KafkaJS client; ${options.workerFromSource ? 'the TypeScript sources under tsx' : 'compiled by tsc, as users run it'}), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.`,
       'Like-for-like pairs: txstream transactional with serde \'bytes\' against Kafka Streams copying bytes (the bytes pair), and txstream transactional with serde \'json\' (JSON.parse, JSON.stringify) against Kafka Streams parsing and re-serialising each value with Jackson (ObjectMapper readTree, writeValueAsBytes; the JSON pair). The verdicts against Kafka Streams use only these pairs. Both Kafka Streams baselines add the lineage header, so they are audited like txstream. Poison records (1 in 1,000) pass through both Kafka Streams baselines and txstream bytes, and go to txstream JSON\'s dead-letter topic.',
       'CPU ms per 1,000 records: the process\'s CPU time (user + system, every thread, /proc/<pid>/stat; the txstream worker\'s Node process, the Kafka Streams JVM) over the measured window ÷ the records committed in it (median of rounds; pair ratios are medians of per-round ratios). Cores busy: that CPU time ÷ the window\'s length. "Whole run" divides the CPU of the process\'s whole life (start-up, JIT warm-up and group join included) by the records it committed. The harness, kcat and the broker are not counted.',
-      `Latency: an open-model constant arrival rate at ${options.latencyFraction === 0.5 ? 'half' : options.latencyFraction} of that contender's saturation in round 1 (its own fresh topics), each value stamped with its intended send time (records sent in the first ${options.latencyWarmupMs / 1000} s are a warm-up, not counted) and sent by kcat (librdkafka, fed by the harness at the scheduled times; a KafkaJS producer in the harness when kcat is missing); a read_committed reader in the harness timestamps each output.`,
+      `Latency: an open-model constant arrival rate ${
+        options.latencyRates.length > 0
+          ? `at fixed offered loads of ${options.latencyRates.map((r) => r.toLocaleString('en-US')).join(' and ')} records/s, the same for both sides of each pair, in round 1 (fresh topics for each run)`
+          : `at ${options.latencyFraction === 0.5 ? 'half' : options.latencyFraction} of that contender's saturation in round 1 (its own fresh topics)`
+      }, ${options.latencyDurationMs / 1000} s measured, each value stamped with its intended send time (records sent in the first ${options.latencyWarmupMs / 1000} s are a warm-up, not counted) and sent by kcat (librdkafka, fed by the harness at the scheduled times; a KafkaJS producer in the harness when kcat is missing); a read_committed reader in the harness timestamps each output.`,
       `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
     );
     const finishedAt = new Date();
@@ -476,6 +483,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         for (const contender of contenderOrder) {
           if (contender === 'naive' && partitions > options.naive.maxPartitions) continue;
           const started = Date.now();
+          const loadAtRunStart = round(loadavg()[0] ?? 0, 1);
           let result: RoundResult;
           try {
             result =
@@ -493,6 +501,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
             continue;
           }
           const entry = rawOf(contender, partitions);
+          result = { ...result, loadAverage: loadAtRunStart };
           // A contender that finished the backlog soon after its warm-up was timed over a window too
           // short to mean anything (Kafka Streams once "ran" 3,862 rec/s over 0.41 s): not counted.
           const tooShort = result.rate.seconds > 0 && result.rate.seconds < MIN_WINDOW_SECONDS;
@@ -513,7 +522,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               (result.connections !== undefined ? `, ${result.connections} connections, peak RSS ${result.peakRssMiB ?? '?'} MiB` : '') +
               (result.audit ? `, audit ${describeAudit(result.audit)}` : '') +
               (result.detail ? ` [${result.detail}]` : '') +
-              ` — ${((Date.now() - started) / 1000).toFixed(0)} s`,
+              ` — ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAtRunStart}`,
           );
           if (roundIndex === 0 && FIXED_LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0) {
             for (const rate of options.latencyRates) {
@@ -615,8 +624,8 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
     '',
     'Ratios are medians of per-round ratios (txstream ÷ Kafka Streams, each round\'s pair from the same round), not ratios of the medians shown.',
     '',
-    '| pair | partitions | txstream records/s | Kafka Streams records/s | records/s ratio | txstream CPU ms/1,000 | Kafka Streams CPU ms/1,000 | CPU ratio | cores busy (txstream / Kafka Streams) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| pair | partitions | txstream records/s | Kafka Streams records/s | records/s ratio | txstream CPU ms/1,000 | Kafka Streams CPU ms/1,000 | CPU ratio | cores busy (txstream / Kafka Streams) | per round: records/s ratio, CPU ratio (load average at the txstream run\'s start) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const pair of present)
     for (const p of partitions) {
@@ -632,8 +641,16 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
         }
         return rounds.length === 0 ? undefined : median(rounds);
       };
+      const at = (a: ReadonlyArray<number | undefined> | undefined, b: ReadonlyArray<number | undefined> | undefined, r: number) => {
+        const x = a?.[r];
+        const y = b?.[r];
+        return x === undefined || y === undefined || y === 0 ? '–' : fmt(Math.round((x / y) * 100) / 100);
+      };
+      const rounds = ours.roundsRecordsPerSecond.map(
+        (_, r) => `${at(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond, r)}, ${at(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k, r)} (${fmt(ours.roundsLoadAverage?.[r])})`,
+      );
       lines.push(
-        `| ${pair.name} | ${p} | ${fmt(ours.recordsPerSecond)} | ${fmt(theirs.recordsPerSecond)} | ${ratio(perRound(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond), 1)} | ${fmt(ours.cpuMsPer1k)} | ${fmt(theirs.cpuMsPer1k)} | ${ratio(perRound(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k), 1)} | ${fmt(ours.coresBusy)} / ${fmt(theirs.coresBusy)} |`,
+        `| ${pair.name} | ${p} | ${fmt(ours.recordsPerSecond)} | ${fmt(theirs.recordsPerSecond)} | ${ratio(perRound(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond), 1)} | ${fmt(ours.cpuMsPer1k)} | ${fmt(theirs.cpuMsPer1k)} | ${ratio(perRound(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k), 1)} | ${fmt(ours.coresBusy)} / ${fmt(theirs.coresBusy)} | ${rounds.join('; ')} |`,
       );
     }
   const latencyRows: string[] = [];
@@ -686,7 +703,7 @@ function partitionsMarkdown(input: {
     '',
     `Settings: ${Object.entries(input.settings).map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('/') : String(value)}`).join(', ')}.`,
     '',
-    '## Targets (issue 13)',
+    '## Targets (issues 13 and 22)',
     '',
     '| target | measured | |',
     '| --- | ---: | :---: |',
