@@ -10,7 +10,8 @@
  * --cap 8s  --latency-duration 6s  --latency-fraction 0.5  --record-bytes 1024  --keys 1000  --key-distribution zipf
  * --poison-ratio 0.001  --format json|avro  --no-baselines  --keep-topics  --results-dir <dir>  --out json=<file>
  * Partitions flags: --partitions 12,96,384  --rounds 3  --backlog 400000  --warmup 5s  --cap 6s  --latency-duration 6s
- * --contenders transactional,batch,streams,naive,ceiling  --ceiling-records 300000  --label <file name suffix>
+ * --contenders transactional,transactional-bytes,batch,streams,streams-json,naive,ceiling  --ceiling-records 300000  --label <file name suffix>
+ * --latency-rates 5000,10000 (open-model latency at these offered loads for both sides of the pairs, instead of at half of saturation)
  * --worker-node-options='--max-old-space-size=128' (Node flags of the measured worker process; note the =)
  * --worker-from-source (the worker runs the TypeScript sources under tsx, not tsc's JavaScript)
  *
@@ -69,6 +70,7 @@ async function main(): Promise<number> {
       'latency-duration': { type: 'string' },
       'latency-fraction': { type: 'string' },
       'latency-warmup': { type: 'string' },
+      'latency-rates': { type: 'string' },
       'record-bytes': { type: 'string' },
       keys: { type: 'string' },
       'key-distribution': { type: 'string' },
@@ -189,6 +191,7 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     latencyDurationMs: text('latency-duration') !== undefined ? parseDuration(text('latency-duration') as string) : base.latencyDurationMs,
     latencyFraction: text('latency-fraction') !== undefined ? Number(text('latency-fraction')) : base.latencyFraction,
     latencyWarmupMs: text('latency-warmup') !== undefined ? parseDuration(text('latency-warmup') as string) : base.latencyWarmupMs,
+    latencyRates: text('latency-rates') !== undefined ? numbers(text('latency-rates') as string, '--latency-rates') : base.latencyRates,
     ceiling: { ...base.ceiling, ...(text('ceiling-records') ? { records: numbers(text('ceiling-records') as string, '--ceiling-records')[0] as number } : {}) },
     contenders,
     label,

@@ -12,12 +12,16 @@ export interface CommitSample {
   readonly at: number;
   /** Sum over the input's partitions of the committed offset (0 where none). */
   readonly committed: number;
+  /** CPU ms the measured process had used when the offsets were read (when the caller reads it). */
+  readonly cpuMs?: number;
 }
 
 export interface CommittedRate {
   readonly records: number;
   readonly seconds: number;
   readonly recordsPerSecond: number;
+  /** CPU ms the measured process used over the same window (when sampled): its cost per record is cpuMs / records. */
+  readonly cpuMs?: number;
 }
 
 /**
@@ -34,7 +38,8 @@ export function rateFromSamples(samples: readonly CommitSample[], warmupMs = 0):
   const first = warm && warm.at < last.at ? warm : firstCommit;
   const records = last.committed - first.committed;
   const seconds = (last.at - first.at) / 1000;
-  return { records, seconds: Math.round(seconds * 100) / 100, recordsPerSecond: Math.round(records / seconds) };
+  const cpuMs = first.cpuMs !== undefined && last.cpuMs !== undefined ? last.cpuMs - first.cpuMs : undefined;
+  return { records, seconds: Math.round(seconds * 100) / 100, recordsPerSecond: Math.round(records / seconds), ...(cpuMs !== undefined ? { cpuMs } : {}) };
 }
 
 export async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
@@ -60,6 +65,8 @@ export async function measureCommittedRate(
     during?: () => void;
     /** Records the group has committed, when its committed offsets alone do not say (default: their sum, committedTotal). */
     count?: (admin: Admin, groupId: string, topic: string) => Promise<number>;
+    /** The measured process's CPU ms so far, read with each sample, so the window's CPU is the window's alone. */
+    cpuMs?: () => number | undefined;
   },
 ): Promise<CommittedRate & { samples: number }> {
   const admin = kafka.admin();
@@ -80,7 +87,8 @@ export async function measureCommittedRate(
         continue;
       }
       const at = performance.now();
-      samples.push({ at, committed });
+      const cpuMs = options.cpuMs?.();
+      samples.push({ at, committed, ...(cpuMs !== undefined ? { cpuMs } : {}) });
       options.during?.();
       if (firstAt === undefined && committed > 0) firstAt = at;
       if (firstAt !== undefined && (committed >= options.target || at - firstAt >= (options.warmupMs ?? 0) + options.capMs)) break;

@@ -21,7 +21,9 @@ export interface JavaBaseline {
 
 /** Resolves the jars (once per version) and compiles the source (once per source text); returns the classpath. */
 export function prepareJavaBaseline(baseline: JavaBaseline): string {
-  const jars = ensureJars({ pom: baseline.pom, targetDir: join(baseline.dir, 'jars'), properties: baseline.properties, what: baseline.what }).dir;
+  // Keyed by the pom's hash too, so a dependency added to the pom is fetched instead of missing from an older cache.
+  const pomHash = createHash('sha256').update(readFileSync(baseline.pom)).digest('hex').slice(0, 12);
+  const jars = ensureJars({ pom: baseline.pom, targetDir: join(baseline.dir, `jars-${pomHash}`), properties: baseline.properties, what: baseline.what }).dir;
   // Keyed by the source's hash, so an edited source is recompiled and a stale class never runs.
   const hash = createHash('sha256').update(readFileSync(baseline.source)).digest('hex').slice(0, 12);
   const classes = join(baseline.dir, `classes-${hash}`);

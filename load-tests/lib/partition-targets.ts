@@ -7,7 +7,35 @@
  */
 import { median } from './metrics.js';
 
-export type Contender = 'transactional' | 'batch' | 'streams' | 'naive' | 'ceiling';
+/**
+ * transactional and streams-json decode and re-encode each JSON value (txstream's serde 'json',
+ * Jackson's readTree and writeValueAsBytes); transactional-bytes and streams copy the bytes
+ * (txstream's serde 'bytes'). Only a pair that does the same work is compared: see PAIRS.
+ */
+export type Contender = 'transactional' | 'transactional-bytes' | 'batch' | 'streams' | 'streams-json' | 'naive' | 'ceiling';
+
+export interface Pair {
+  readonly name: string;
+  readonly txstream: Contender;
+  readonly streams: Contender;
+}
+
+/** The like-for-like pairs the verdicts against Kafka Streams use: the same work per record on both sides. */
+export const PAIRS: readonly Pair[] = [
+  { name: 'bytes pair', txstream: 'transactional-bytes', streams: 'streams' },
+  { name: 'JSON pair', txstream: 'transactional', streams: 'streams-json' },
+];
+
+/** Open-model latency at one fixed offered load. */
+export interface LatencyPoint {
+  readonly rate: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly samples: number;
+  /** Arrivals the open-model sender sent more than 50 ms late (the harness itself was short of CPU). */
+  readonly late?: number;
+}
 
 export interface PartitionCell {
   readonly contender: Contender;
@@ -20,8 +48,19 @@ export interface PartitionCell {
   readonly peakRssMiB?: number;
   /** txstream: transactions aborted over all rounds, by cause (a Kafka error code, an error class, or other). */
   readonly abortsByCause?: Readonly<Record<string, number>>;
-  /** txstream: the worker's CPU ms per 1,000 input records (median of rounds, whole run). */
+  /**
+   * The process's CPU ms (user + system, every thread; the txstream worker or the Kafka Streams
+   * JVM) per 1,000 records committed in the measured window (median of rounds).
+   */
   readonly cpuMsPer1k?: number;
+  /** The same per round (index = round), so the pairs' CPU ratios are per-round ratios. */
+  readonly roundsCpuMsPer1k?: ReadonlyArray<number | undefined>;
+  /** The process's CPU time over the measured window ÷ its length: how many of the machine's cores it kept busy (median of rounds). */
+  readonly coresBusy?: number;
+  /** The machine's 1-minute load average when the run of each round started. */
+  readonly roundsLoadAverage?: ReadonlyArray<number | undefined>;
+  /** Open-model latency at fixed offered loads (round 1, fresh topics), by rate. */
+  readonly fixedLatency?: readonly LatencyPoint[];
   readonly latency?: {
     readonly rate: number;
     readonly p50: number;
@@ -52,8 +91,10 @@ export const TARGETS = {
   scalingOverCeiling: 0.8,
   /** transactional ≥ this × at-least-once batch (batch 500, fewest partitions) */
   overBatch: 0.97,
-  /** transactional ≥ this × Kafka Streams EOS-v2 */
+  /** each pair: txstream records/s ≥ this × its Kafka Streams EOS-v2 partner's, in the same round */
   overStreams: 1.0,
+  /** each pair: txstream CPU ms per record ≤ this × its Kafka Streams EOS-v2 partner's, in the same round */
+  cpuOverStreams: 0.8,
   p99Ms: 250,
   p50Ms: 100,
   /** A latency run whose sender was late for more than this share of its arrivals is not judged. */
@@ -134,11 +175,45 @@ export function checkTargets(cells: readonly PartitionCell[], brokers: number): 
     const ratio = medianRoundRatio(cell('transactional', fewest)?.roundsRecordsPerSecond ?? [], cell('batch', fewest)?.roundsRecordsPerSecond ?? []);
     rows.push({ target: `transactional ≥ ${TARGETS.overBatch} × at-least-once batch (batch 500, ${fewest} partitions)`, measured: show(ratio, '×'), ok: check(ratio, (v) => v >= TARGETS.overBatch) });
   }
-  for (const partitions of partitionCounts) {
-    const ratio = medianRoundRatio(cell('transactional', partitions)?.roundsRecordsPerSecond ?? [], cell('streams', partitions)?.roundsRecordsPerSecond ?? []);
-    rows.push({ target: `transactional ≥ ${TARGETS.overStreams} × Kafka Streams EOS-v2 at ${partitions} partitions`, measured: show(ratio, '×'), ok: check(ratio, (v) => v >= TARGETS.overStreams) });
+  for (const pair of PAIRS) {
+    for (const partitions of partitionCounts) {
+      const ours = cell(pair.txstream, partitions);
+      const theirs = cell(pair.streams, partitions);
+      if (!ours || !theirs) continue;
+      const rate = medianRoundRatio(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond);
+      rows.push({ target: `${pair.name}: txstream records/s ≥ ${TARGETS.overStreams} × Kafka Streams EOS-v2's at ${partitions} partitions`, measured: show(rate, '×'), ok: check(rate, (v) => v >= TARGETS.overStreams) });
+      const cpu = medianRoundRatio(ours.roundsCpuMsPer1k ?? [], theirs.roundsCpuMsPer1k ?? []);
+      rows.push({
+        target: `${pair.name}: txstream CPU per record ≤ ${TARGETS.cpuOverStreams} × Kafka Streams EOS-v2's at ${partitions} partitions`,
+        measured: cpu === undefined ? 'not measured' : `${cpu}× (${ours.cpuMsPer1k ?? '?'} vs ${theirs.cpuMsPer1k ?? '?'} ms per 1,000)`,
+        ok: check(cpu, (v) => v <= TARGETS.cpuOverStreams),
+      });
+    }
   }
-  for (const partitions of partitionCounts) {
+  for (const pair of PAIRS) {
+    for (const partitions of partitionCounts) {
+      const ours = cell(pair.txstream, partitions)?.fixedLatency ?? [];
+      const theirs = cell(pair.streams, partitions)?.fixedLatency ?? [];
+      for (const point of ours) {
+        const partner = theirs.find((p) => p.rate === point.rate);
+        const where = `${pair.name}, ${point.rate.toLocaleString('en-US')} records/s offered, ${partitions} partitions`;
+        // A sender that fell behind its schedule measured the harness's lateness, not the worker's latency.
+        const behind = [point, partner].some((p) => p !== undefined && (p.late ?? 0) > p.samples * TARGETS.maxLateFraction);
+        const judge = (target: string, measured: string, ok: boolean | undefined) =>
+          rows.push({ target, measured: behind ? `${measured} (sender late: not a measure of the worker)` : measured, ok: behind ? undefined : ok });
+        judge(`e2e p99 ≤ ${TARGETS.p99Ms} ms, ${where}`, show(point.p99, ' ms'), check(point.p99, (v) => v <= TARGETS.p99Ms));
+        judge(
+          `e2e p99 ≤ Kafka Streams EOS-v2's, ${where}`,
+          partner ? `${point.p99} vs ${partner.p99} ms` : 'Kafka Streams not measured',
+          partner ? point.p99 <= partner.p99 : undefined,
+        );
+        judge(`e2e p50 ≤ ${TARGETS.p50Ms} ms, ${where}`, partner ? `${point.p50} ms (Kafka Streams ${partner.p50} ms)` : show(point.p50, ' ms'), check(point.p50, (v) => v <= TARGETS.p50Ms));
+      }
+    }
+  }
+  // Latency at fixed offered loads replaces the run at half of saturation (--latency-rates).
+  const halfSaturation = !cells.some((c) => c.fixedLatency !== undefined && c.fixedLatency.length > 0);
+  for (const partitions of halfSaturation ? partitionCounts : []) {
     const latency = cell('transactional', partitions)?.latency;
     // A sender that fell behind its schedule measured the harness's lateness, not the worker's latency.
     const senderBehind = latency !== undefined && (latency.late ?? 0) > latency.samples * TARGETS.maxLateFraction;

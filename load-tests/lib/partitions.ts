@@ -2,7 +2,8 @@
  * The partitions sweep (issue 13): one input topic of 12, 96 and 384 partitions, and on each
  * txstream transactional, txstream at-least-once `batch`, a Kafka Streams EOS-v2 pass-through,
  * the naive transaction-per-message loop and the broker ceiling, in the same rounds on the same
- * broker.
+ * broker. txstream and Kafka Streams each run with JSON values decoded and re-encoded and with
+ * values copied as bytes, so each is compared with a partner doing the same work (PAIRS).
  *
  * Every contender's throughput is the same measure: records committed by its input group
  * (committed offsets, polled), from its first commit to the whole backlog or the time cap.
@@ -21,7 +22,7 @@ import { findKcat, produceOpenModelKcat } from './kcat-sender.js';
 import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, produceBacklog, produceOpenModel, sleep, startReader } from './kafka-env.js';
 import { median, percentile } from './metrics.js';
 import { describeWhereabouts, locateInputs } from './missing-forensics.js';
-import { ceilingBelowContenders, checkTargets, type Contender, mark, type PartitionCell } from './partition-targets.js';
+import { ceilingBelowContenders, checkTargets, type Contender, type LatencyPoint, mark, PAIRS, type PartitionCell } from './partition-targets.js';
 import { parseEndpoint, ProcessWatch, processCpuMs } from './proc-stats.js';
 import { scheduleOf } from './schedule.js';
 import { prepareStreamsBaseline, startStreams } from './streams-baseline.js';
@@ -46,6 +47,13 @@ export interface PartitionsOptions {
    * seconds after it measured 90–125 ms, at a tenth of saturation.
    */
   readonly latencyWarmupMs: number;
+  /**
+   * Fixed offered loads (records/s) of the open-model latency runs, at every partition count, for
+   * every txstream transactional and Kafka Streams contender; when set, they replace the run at
+   * latencyFraction of saturation (on 2 shared cores, half of a saturation measured minutes
+   * earlier is not the same load for two contenders).
+   */
+  readonly latencyRates: readonly number[];
   readonly workload: WorkloadOptions;
   /** The naive loop runs only up to this many partitions (beyond, it is hopeless and only costs time). */
   readonly naive: { readonly capMs: number; readonly maxPartitions: number };
@@ -75,13 +83,18 @@ export const PARTITIONS_DEFAULTS: Omit<PartitionsOptions, 'resultsDir' | 'keepTo
   latencyFraction: 0.5,
   latencyDurationMs: 6_000,
   latencyWarmupMs: 2_000,
+  latencyRates: [],
   workload: { recordBytes: 1024, keys: 1000, keyDistribution: 'uniform', poisonRatio: 0.001, format: 'json' },
   naive: { capMs: 4_000, maxPartitions: 96 },
   ceiling: { records: 300_000, runsPerRound: 2 },
-  contenders: ['transactional', 'batch', 'streams', 'naive', 'ceiling'],
+  contenders: ['transactional', 'transactional-bytes', 'batch', 'streams', 'streams-json', 'naive', 'ceiling'],
 };
 
-const LATENCY_CONTENDERS: readonly Contender[] = ['transactional', 'batch', 'streams'];
+const LATENCY_CONTENDERS: readonly Contender[] = ['transactional', 'transactional-bytes', 'batch', 'streams', 'streams-json'];
+/** The contenders measured at the fixed offered loads: the two sides of the pairs. */
+const FIXED_LATENCY_CONTENDERS: readonly Contender[] = ['transactional', 'transactional-bytes', 'streams', 'streams-json'];
+/** Contenders whose values pass through undecoded, poison included (txstream's serde 'json' dead-letters poison; Jackson forwards it unchanged). */
+const POISON_IN_OUTPUT: readonly Contender[] = ['transactional-bytes', 'streams', 'streams-json'];
 /** A throughput measured over less than this (the backlog ran out) is reported, not counted. */
 const MIN_WINDOW_SECONDS = 2;
 
@@ -94,19 +107,32 @@ interface RoundResult {
   readonly detail?: string;
   /** txstream: transactions the worker aborted during the run, by cause (CONCURRENT_TRANSACTIONS, …). */
   readonly abortsByCause?: Readonly<Record<string, number>>;
-  /** txstream: the worker process's CPU time per 1,000 input records, over its whole run (start-up and warm-up included). */
+  /** The process's CPU time (worker or JVM) per 1,000 records committed in the measured window. */
   readonly cpuMsPer1k?: number;
+  /** The same over the process's whole run (start-up, JIT warm-up and group join included) per record it committed. */
+  readonly wholeRunCpuMsPer1k?: number;
+  /** The process's CPU time over the window ÷ the window: cores it kept busy. */
+  readonly coresBusy?: number;
+  /** The machine's 1-minute load average when this run started: on shared cores it moves a JVM's CPU per record more than a Node process's. */
+  readonly loadAverage?: number;
+}
+
+/** CPU ms per 1,000 records and cores busy over a measured window, when its CPU was sampled. */
+function windowCpu(rate: CommittedRate): { cpuMsPer1k?: number; coresBusy?: number } {
+  if (rate.cpuMs === undefined || rate.records <= 0 || rate.seconds <= 0) return {};
+  return { cpuMsPer1k: round((rate.cpuMs / rate.records) * 1000, 1), coresBusy: round(rate.cpuMs / 1000 / rate.seconds, 2) };
 }
 
 interface Raw {
   rounds: Array<number | undefined>;
   results: Array<RoundResult | undefined>;
   latency?: PartitionCell['latency'] & { readonly allSeen: boolean; readonly late: number; readonly sender: string; readonly audit?: string };
+  fixedLatency?: Array<LatencyPoint & { readonly allSeen: boolean; readonly late: number; readonly sender: string; readonly audit?: string }>;
 }
 
-const medianOf = (values: ReadonlyArray<number | undefined>) => {
+const medianOf = (values: ReadonlyArray<number | undefined>, digits = 1) => {
   const present = values.filter((v): v is number => v !== undefined);
-  return present.length > 0 ? round(median(present), 1) : undefined;
+  return present.length > 0 ? round(median(present), digits) : undefined;
 };
 
 /** Aborts by cause summed over rounds; undefined when no round counted them (not txstream). */
@@ -188,6 +214,10 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
           abortsByCause: sumCauses(results.map((r) => r.abortsByCause)),
           cpuMsPer1k: medianOf(results.map((r) => r.cpuMsPer1k)),
+          roundsCpuMsPer1k: entry.results.map((r) => r?.cpuMsPer1k),
+          coresBusy: medianOf(results.map((r) => r.coresBusy), 2),
+          roundsLoadAverage: entry.results.map((r) => r?.loadAverage),
+          fixedLatency: entry.fixedLatency?.map(({ rate, p50, p95, p99, samples, late }) => ({ rate, p50, p95, p99, samples, late })),
           latency: entry.latency
             ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late, fraction: options.latencyFraction }
             : undefined,
@@ -195,6 +225,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         cells.push(cell);
         cellDetails.push({
           ...cell,
+          wholeRunCpuMsPer1k: medianOf(results.map((r) => r.wholeRunCpuMsPer1k)),
+          fixedLatencyRuns: entry.fixedLatency,
           audits: results.map((r) => describeAudit(r.audit)).filter(Boolean),
           stoppedCleanly: results.map((r) => r.stoppedCleanly).filter((s) => s !== undefined),
           details: results.map((r) => r.detail).filter(Boolean),
@@ -211,8 +243,13 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
     reportNotes.push(
       `Throughput of every contender: records committed by its input group, from its committed offsets polled every 100 ms, from ${options.warmupMs / 1000} s after its first commit (a warm-up: group join, start-up and a cold JIT do not count) to the whole backlog or the time cap. Medians over rounds; ratios are medians of per-round ratios.`,
       `txstream runs one worker in a child Node process (one KafkaJS client; ${options.workerFromSource ? 'the TypeScript sources under tsx' : 'compiled by tsc, as users run it'}), the Kafka Streams baseline one JVM (one stream thread); connections are their established TCP connections to the broker ports (the most seen, sampled every 250 ms from /proc/<pid>/net/tcp{,6} and /proc/<pid>/fd), peak RSS is VmHWM of /proc/<pid>/status.`,
-      'The Kafka Streams baseline copies values as bytes (no JSON decoding) and adds the lineage header, so it is audited like txstream; txstream decodes and re-encodes each JSON value. Poison records pass through Streams and go to txstream\'s dead-letter topic.',
-      `Latency: an open-model constant arrival rate at ${options.latencyFraction === 0.5 ? 'half' : options.latencyFraction} of that contender's saturation in round 1 (its own fresh topics), each value stamped with its intended send time (records sent in the first ${options.latencyWarmupMs / 1000} s are a warm-up, not counted) and sent by kcat (librdkafka, fed by the harness at the scheduled times; a KafkaJS producer in the harness when kcat is missing); a read_committed reader in the harness timestamps each output.`,
+      'Like-for-like pairs: txstream transactional with serde \'bytes\' against Kafka Streams copying bytes (the bytes pair), and txstream transactional with serde \'json\' (JSON.parse, JSON.stringify) against Kafka Streams parsing and re-serialising each value with Jackson (ObjectMapper readTree, writeValueAsBytes; the JSON pair). The verdicts against Kafka Streams use only these pairs. Both Kafka Streams baselines add the lineage header, so they are audited like txstream. Poison records (1 in 1,000) pass through both Kafka Streams baselines and txstream bytes, and go to txstream JSON\'s dead-letter topic.',
+      'CPU ms per 1,000 records: the process\'s CPU time (user + system, every thread, /proc/<pid>/stat; the txstream worker\'s Node process, the Kafka Streams JVM) over the measured window ÷ the records committed in it (median of rounds; pair ratios are medians of per-round ratios). Cores busy: that CPU time ÷ the window\'s length. "Whole run" divides the CPU of the process\'s whole life (start-up, JIT warm-up and group join included) by the records it committed. The harness, kcat and the broker are not counted.',
+      `Latency: an open-model constant arrival rate ${
+        options.latencyRates.length > 0
+          ? `at fixed offered loads of ${options.latencyRates.map((r) => r.toLocaleString('en-US')).join(' and ')} records/s, the same for both sides of each pair, in round 1 (fresh topics for each run)`
+          : `at ${options.latencyFraction === 0.5 ? 'half' : options.latencyFraction} of that contender's saturation in round 1 (its own fresh topics)`
+      }, ${options.latencyDurationMs / 1000} s measured, each value stamped with its intended send time (records sent in the first ${options.latencyWarmupMs / 1000} s are a warm-up, not counted) and sent by kcat (librdkafka, fed by the harness at the scheduled times; a KafkaJS producer in the harness when kcat is missing); a read_committed reader in the harness timestamps each output.`,
       `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
     );
     const finishedAt = new Date();
@@ -231,7 +268,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       recordBytes: generator.options.recordBytes,
       format,
       poisonRatio: generator.options.poisonRatio,
-      latencyFraction: options.latencyFraction,
+      latencyFraction: options.latencyRates.length > 0 ? 'none (fixed rates)' : options.latencyFraction,
+      latencyRates: options.latencyRates.length > 0 ? options.latencyRates : 'none',
       latencySeconds: options.latencyDurationMs / 1000,
       latencyWarmupSeconds: options.latencyWarmupMs / 1000,
       naiveMaxPartitions: options.naive.maxPartitions,
@@ -263,7 +301,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
     const files = [join(options.resultsDir, `${stem}.json`), join(options.resultsDir, `${stem}.md`), join(options.resultsDir, `${stem}.svg`)];
     writeFileSync(files[0] as string, `${JSON.stringify(json, null, 2)}\n`);
     const latencyRuns = new Map([...raw].flatMap(([key, entry]) => (entry.latency ? [[key, entry.latency] as const] : [])));
-    writeFileSync(files[1] as string, partitionsMarkdown({ ...json, cells, targets, latencyRuns, chart: `${stem}.svg` }));
+    const wholeRun = new Map(cellDetails.map((d) => [`${String(d.contender)}|${String(d.partitions)}`, d.wholeRunCpuMsPer1k as number | undefined]));
+    writeFileSync(files[1] as string, partitionsMarkdown({ ...json, cells, targets, latencyRuns, wholeRun, chart: `${stem}.svg` }));
     writeFileSync(files[2] as string, partitionsSvg(cells, `${env.machine.cores} cores, Kafka ${env.brokerVersion}, ${finishedAt.toISOString().slice(0, 10)}${options.label ? `, ${options.label}` : ''}`));
     return { json, files };
   };
@@ -278,13 +317,22 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       log(`backlog: ${options.backlog} records of ~${generator.options.recordBytes} B to ${inputOf(partitions)} (${partitions} partitions) in ${produced.seconds.toFixed(1)} s`);
     }
 
-    const txstream = async (strategy: 'transactional' | 'batch', partitions: number, roundIndex: number): Promise<RoundResult> => {
-      const prefix = `${run}.r${roundIndex}.p${partitions}.${strategy}`;
+    /** transactional-bytes is transactional with serde 'bytes': the same worker, no JSON decoding or encoding. */
+    const workerSetupOf = (contender: 'transactional' | 'transactional-bytes' | 'batch'): WorkerSetup => ({
+      strategy: contender === 'batch' ? 'batch' : 'transactional',
+      batchSize: options.batchSize,
+      workers: 1,
+      commitIntervalMs: options.commitIntervalMs,
+      format,
+      ...(contender === 'transactional-bytes' ? { jsonSerde: 'bytes' as const } : {}),
+    });
+    const txstream = async (contender: 'transactional' | 'transactional-bytes' | 'batch', partitions: number, roundIndex: number): Promise<RoundResult> => {
+      const prefix = `${run}.r${roundIndex}.p${partitions}.${contender}`;
       const topics = topicsFor(prefix, inputOf(partitions));
       await createRunTopics(env, topics, partitions, false);
       created.add(topics.output);
       created.add(topics.deadLetter);
-      const setup: WorkerSetup = { strategy, batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
+      const setup = workerSetupOf(contender);
       const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
       const watch = new ProcessWatch(child.pid, endpoints);
       try {
@@ -297,11 +345,12 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           during: () => {
             if (!child.alive()) throw new Error('the worker process exited during the run');
           },
+          cpuMs: () => processCpuMs(child.pid),
         });
         const proc = watch.stop();
         const { totals } = await child.totals();
         const cpuMs = processCpuMs(child.pid);
-        const cpuMsPer1k = totals && cpuMs !== undefined && totals.recordsIn > 0 ? round((cpuMs / totals.recordsIn) * 1000, 1) : undefined;
+        const wholeRunCpuMsPer1k = totals && cpuMs !== undefined && totals.recordsIn > 0 ? round((cpuMs / totals.recordsIn) * 1000, 1) : undefined;
         const stoppedCleanly = await child.stop();
         const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
         // An input reported missing is a loss only if it is nowhere: look it up with an independent reader.
@@ -309,9 +358,9 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         if (audit.missing > 0) {
           const whereabouts = await locateInputs(env.brokers, [topics.output, topics.deadLetter], audit.examples.missing);
           detail = `missing inputs, read again whole by kcat after the run: ${describeWhereabouts(whereabouts)}`;
-          log(`round ${roundIndex + 1}, ${partitions} partitions, ${strategy}: ${detail}`);
+          log(`round ${roundIndex + 1}, ${partitions} partitions, ${contender}: ${detail}`);
         }
-        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly, abortsByCause: totals?.abortedBy, cpuMsPer1k, ...(detail ? { detail } : {}) };
+        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly, abortsByCause: totals?.abortedBy, ...windowCpu(rate), wholeRunCpuMsPer1k, ...(detail ? { detail } : {}) };
       } finally {
         watch.stop();
         if (child.alive()) await child.stop();
@@ -319,12 +368,12 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       }
     };
 
-    const streams = async (partitions: number, roundIndex: number): Promise<RoundResult> => {
-      const applicationId = `${run}.r${roundIndex}.p${partitions}.streams`;
+    const streams = async (contender: 'streams' | 'streams-json', partitions: number, roundIndex: number): Promise<RoundResult> => {
+      const applicationId = `${run}.r${roundIndex}.p${partitions}.${contender}`;
       const output = `${applicationId}.out`;
       await create([{ topic: output, partitions }]);
       // The JVM closes itself after this long even if this process never stops it.
-      const process = startStreams({ classpath, brokers: env.brokers, applicationId, input: inputOf(partitions), output, maxSeconds: 600 });
+      const process = startStreams({ classpath, brokers: env.brokers, applicationId, input: inputOf(partitions), output, maxSeconds: 600, values: contender === 'streams-json' ? 'json' : 'bytes' });
       const watch = new ProcessWatch(process.pid, endpoints);
       try {
         const rate = await measureCommittedRate(env.kafka, {
@@ -336,11 +385,14 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           during: () => {
             if (!process.alive()) throw new Error('the Kafka Streams JVM exited during the run');
           },
+          cpuMs: () => processCpuMs(process.pid),
         });
         const proc = watch.stop();
+        const cpuMs = processCpuMs(process.pid);
         const stopped = await process.stop();
         const audit = await auditGroup(env.kafka, { groupId: applicationId, input: inputOf(partitions), outputs: [output], timeoutMs: 60_000 });
-        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly: stopped.clean };
+        const wholeRunCpuMsPer1k = cpuMs !== undefined && audit.committed > 0 ? round((cpuMs / audit.committed) * 1000, 1) : undefined;
+        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly: stopped.clean, ...windowCpu(rate), wholeRunCpuMsPer1k };
       } finally {
         watch.stop();
         if (process.alive()) await process.stop();
@@ -384,9 +436,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       return { rate: { records: options.ceiling.records, seconds: 0, recordsPerSecond: best }, detail: runs.map((r) => r.detail).join('; ') };
     };
 
-    const latencyRun = async (contender: Contender, partitions: number, saturation: number, seed: number) => {
-      const rate = Math.max(5, Math.round(saturation * options.latencyFraction));
-      const prefix = `${run}.p${partitions}.${contender}.lat`;
+    const latencyRun = async (contender: Contender, partitions: number, rate: number, seed: number) => {
+      const prefix = `${run}.p${partitions}.${contender}.lat${rate}`;
       const topics = topicsFor(prefix, `${prefix}.in`);
       await createRunTopics(env, topics, partitions, true);
       [topics.input, topics.output, topics.deadLetter].forEach((topic) => created.add(topic));
@@ -395,8 +446,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       // Stopped before the audit, and again (a no-op then) on the way out of a failure.
       const stop = () => (stopping ??= stopProcess());
       let audit: () => Promise<GroupAudit>;
-      if (contender === 'streams') {
-        const process = startStreams({ classpath, brokers: env.brokers, applicationId: prefix, input: topics.input, output: topics.output, maxSeconds: 600 });
+      if (contender === 'streams' || contender === 'streams-json') {
+        const process = startStreams({ classpath, brokers: env.brokers, applicationId: prefix, input: topics.input, output: topics.output, maxSeconds: 600, values: contender === 'streams-json' ? 'json' : 'bytes' });
         stopProcess = () => process.stop();
         audit = () => auditGroup(env.kafka, { groupId: prefix, input: topics.input, outputs: [topics.output], timeoutMs: 60_000 });
         await process.running().catch(async (error: unknown) => {
@@ -404,7 +455,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           throw error;
         });
       } else {
-        const setup: WorkerSetup = { strategy: contender as 'transactional' | 'batch', batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
+        const setup = workerSetupOf(contender as 'transactional' | 'transactional-bytes' | 'batch');
         const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
         stopProcess = () => child.stop();
         audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
@@ -412,8 +463,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         while (Date.now() < deadline && !(await child.totals()).ready) await sleep(50);
       }
       try {
-        // Poison passes through the Streams baseline (it copies bytes) but goes to txstream's dead-letter topic.
-        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, warmupMs: options.latencyWarmupMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: contender === 'streams' });
+        // Poison passes through the Streams baselines and txstream bytes but goes to txstream JSON's dead-letter topic.
+        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, warmupMs: options.latencyWarmupMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: POISON_IN_OUTPUT.includes(contender) });
         await stop();
         const checked = await audit();
         return { ...result, audit: describeAudit(checked), exactlyOnce: checked.exactlyOnce };
@@ -432,13 +483,14 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         for (const contender of contenderOrder) {
           if (contender === 'naive' && partitions > options.naive.maxPartitions) continue;
           const started = Date.now();
+          const loadAtRunStart = round(loadavg()[0] ?? 0, 1);
           let result: RoundResult;
           try {
             result =
-              contender === 'transactional' || contender === 'batch'
+              contender === 'transactional' || contender === 'transactional-bytes' || contender === 'batch'
                 ? await txstream(contender, partitions, roundIndex)
-                : contender === 'streams'
-                  ? await streams(partitions, roundIndex)
+                : contender === 'streams' || contender === 'streams-json'
+                  ? await streams(contender, partitions, roundIndex)
                   : contender === 'naive'
                     ? await naive(partitions, roundIndex)
                     : await ceiling(partitions, roundIndex);
@@ -449,6 +501,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
             continue;
           }
           const entry = rawOf(contender, partitions);
+          result = { ...result, loadAverage: loadAtRunStart };
           // A contender that finished the backlog soon after its warm-up was timed over a window too
           // short to mean anything (Kafka Streams once "ran" 3,862 rec/s over 0.41 s): not counted.
           const tooShort = result.rate.seconds > 0 && result.rate.seconds < MIN_WINDOW_SECONDS;
@@ -458,27 +511,45 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
             );
           else entry.rounds[roundIndex] = result.rate.recordsPerSecond;
           entry.results[roundIndex] = result;
-          if (contender === 'transactional' && result.audit && !result.audit.exactlyOnce)
-            failures.push(`round ${roundIndex + 1}, ${partitions} partitions, transactional: audit ${describeAudit(result.audit)}`);
-          if (contender === 'streams' && result.audit && !result.audit.exactlyOnce)
+          if ((contender === 'transactional' || contender === 'transactional-bytes') && result.audit && !result.audit.exactlyOnce)
+            failures.push(`round ${roundIndex + 1}, ${partitions} partitions, ${contender}: audit ${describeAudit(result.audit)}`);
+          if ((contender === 'streams' || contender === 'streams-json') && result.audit && !result.audit.exactlyOnce)
             notes.push(`Kafka Streams audit not exactly-once in round ${roundIndex + 1} at ${partitions} partitions: ${describeAudit(result.audit)}.`);
           log(
             `[r${roundIndex + 1} p${partitions}] ${contender.padEnd(13)} ${String(result.rate.recordsPerSecond).padStart(6)} rec/s` +
               (result.rate.seconds > 0 ? ` (${result.rate.records} in ${result.rate.seconds} s)` : '') +
+              (result.cpuMsPer1k !== undefined ? `, ${result.cpuMsPer1k} CPU ms/1,000, ${result.coresBusy ?? '?'} cores busy` : '') +
               (result.connections !== undefined ? `, ${result.connections} connections, peak RSS ${result.peakRssMiB ?? '?'} MiB` : '') +
               (result.audit ? `, audit ${describeAudit(result.audit)}` : '') +
               (result.detail ? ` [${result.detail}]` : '') +
-              ` — ${((Date.now() - started) / 1000).toFixed(0)} s`,
+              ` — ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAtRunStart}`,
           );
-          if (roundIndex === 0 && LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0 && result.rate.recordsPerSecond > 0) {
+          if (roundIndex === 0 && FIXED_LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0) {
+            for (const rate of options.latencyRates) {
+              try {
+                const latency = await latencyRun(contender, partitions, rate, seed++);
+                (entry.fixedLatency ??= []).push(latency);
+                log(
+                  `             e2e latency @ ${latency.rate} rec/s offered: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
+                    `, ${latency.sender} sender${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}), audit ${latency.audit}`,
+                );
+                if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run at ${rate} rec/s: audit ${latency.audit}`);
+              } catch (error) {
+                const message = `${partitions} partitions, ${contender} latency run at ${rate} rec/s: ${(error as Error).message}`;
+                notes.push(`Failed: ${message}`);
+                log(`✗ ${message}`);
+              }
+            }
+          }
+          if (roundIndex === 0 && options.latencyRates.length === 0 && LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0 && result.rate.recordsPerSecond > 0) {
             try {
-              const latency = await latencyRun(contender, partitions, result.rate.recordsPerSecond, seed++);
+              const latency = await latencyRun(contender, partitions, Math.max(5, Math.round(result.rate.recordsPerSecond * options.latencyFraction)), seed++);
               entry.latency = latency;
               log(
                 `             e2e latency @ ${latency.rate} rec/s: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
                   `, ${latency.sender} sender${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}), audit ${latency.audit}`,
               );
-              if (contender === 'transactional' && !latency.exactlyOnce) failures.push(`${partitions} partitions, transactional latency run: audit ${latency.audit}`);
+              if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run: audit ${latency.audit}`);
             } catch (error) {
               const message = `${partitions} partitions, ${contender} latency run: ${(error as Error).message}`;
               notes.push(`Failed: ${message}`);
@@ -533,12 +604,77 @@ export async function openModelLatency(
 
 const fmt = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: 2 }));
 const NAMES: Record<Contender, string> = {
-  transactional: 'txstream transactional',
-  batch: 'txstream batch (at-least-once)',
-  streams: 'Kafka Streams EOS-v2',
+  transactional: 'txstream transactional, JSON',
+  'transactional-bytes': 'txstream transactional, bytes',
+  batch: 'txstream batch (at-least-once), JSON',
+  streams: 'Kafka Streams EOS-v2, bytes',
+  'streams-json': 'Kafka Streams EOS-v2, JSON (Jackson)',
   naive: 'naive txn per message',
   ceiling: 'broker ceiling',
 };
+
+/** The like-for-like pairs side by side: records/s, CPU per record and cores busy, and latency at the fixed offered loads. */
+function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly number[]): string[] {
+  const cell = (contender: Contender, p: number) => cells.find((c) => c.contender === contender && c.partitions === p);
+  const present = PAIRS.filter((pair) => partitions.some((p) => cell(pair.txstream, p) && cell(pair.streams, p)));
+  if (present.length === 0) return [];
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? '–' : `${fmt(Math.round((a / b) * 100) / 100)}×`);
+  const lines = [
+    '## Like-for-like pairs (txstream against Kafka Streams EOS-v2 doing the same work per record)',
+    '',
+    'Ratios are medians of per-round ratios (txstream ÷ Kafka Streams, each round\'s pair from the same round), not ratios of the medians shown.',
+    '',
+    '| pair | partitions | txstream records/s | Kafka Streams records/s | records/s ratio | txstream CPU ms/1,000 | Kafka Streams CPU ms/1,000 | CPU ratio | cores busy (txstream / Kafka Streams) | per round: records/s ratio, CPU ratio (load average at the txstream run\'s start) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const pair of present)
+    for (const p of partitions) {
+      const ours = cell(pair.txstream, p);
+      const theirs = cell(pair.streams, p);
+      if (!ours || !theirs) continue;
+      const perRound = (a: ReadonlyArray<number | undefined> | undefined, b: ReadonlyArray<number | undefined> | undefined) => {
+        const rounds: number[] = [];
+        for (let r = 0; r < Math.min(a?.length ?? 0, b?.length ?? 0); r++) {
+          const x = a?.[r];
+          const y = b?.[r];
+          if (x !== undefined && y !== undefined && y > 0) rounds.push(x / y);
+        }
+        return rounds.length === 0 ? undefined : median(rounds);
+      };
+      const at = (a: ReadonlyArray<number | undefined> | undefined, b: ReadonlyArray<number | undefined> | undefined, r: number) => {
+        const x = a?.[r];
+        const y = b?.[r];
+        return x === undefined || y === undefined || y === 0 ? '–' : fmt(Math.round((x / y) * 100) / 100);
+      };
+      const rounds = ours.roundsRecordsPerSecond.map(
+        (_, r) => `${at(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond, r)}, ${at(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k, r)} (${fmt(ours.roundsLoadAverage?.[r])})`,
+      );
+      lines.push(
+        `| ${pair.name} | ${p} | ${fmt(ours.recordsPerSecond)} | ${fmt(theirs.recordsPerSecond)} | ${ratio(perRound(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond), 1)} | ${fmt(ours.cpuMsPer1k)} | ${fmt(theirs.cpuMsPer1k)} | ${ratio(perRound(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k), 1)} | ${fmt(ours.coresBusy)} / ${fmt(theirs.coresBusy)} | ${rounds.join('; ')} |`,
+      );
+    }
+  const latencyRows: string[] = [];
+  for (const pair of present)
+    for (const p of partitions)
+      for (const point of cell(pair.txstream, p)?.fixedLatency ?? []) {
+        const partner = cell(pair.streams, p)?.fixedLatency?.find((q) => q.rate === point.rate);
+        const late = [point.late ? `txstream sender late ${point.late}×` : '', partner?.late ? `Kafka Streams sender late ${partner.late}×` : ''].filter(Boolean).join(', ');
+        latencyRows.push(
+          `| ${pair.name} | ${p} | ${fmt(point.rate)} | ${fmt(point.p50)} / ${fmt(point.p99)} | ${partner ? `${fmt(partner.p50)} / ${fmt(partner.p99)}` : '–'} | ${fmt(point.samples)} / ${fmt(partner?.samples)} | ${late} |`,
+        );
+      }
+  if (latencyRows.length > 0)
+    lines.push(
+      '',
+      'End-to-end latency at fixed offered loads (open model, kcat sender, round 1, fresh topics):',
+      '',
+      '| pair | partitions | offered records/s | txstream p50 / p99 ms | Kafka Streams p50 / p99 ms | samples (txstream / Kafka Streams) | caveats |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+      ...latencyRows,
+    );
+  lines.push('');
+  return lines;
+}
 
 function partitionsMarkdown(input: {
   label?: string;
@@ -550,6 +686,7 @@ function partitionsMarkdown(input: {
   cells: readonly PartitionCell[];
   targets: ReturnType<typeof checkTargets>;
   latencyRuns: ReadonlyMap<string, { readonly late: number; readonly allSeen: boolean }>;
+  wholeRun: ReadonlyMap<string, number | undefined>;
   failures: string[];
   notes: string[];
   chart: string;
@@ -566,13 +703,14 @@ function partitionsMarkdown(input: {
     '',
     `Settings: ${Object.entries(input.settings).map(([key, value]) => `${key}=${Array.isArray(value) ? value.join('/') : String(value)}`).join(', ')}.`,
     '',
-    '## Targets (issue 13)',
+    '## Targets (issues 13 and 22)',
     '',
     '| target | measured | |',
     '| --- | ---: | :---: |',
     ...input.targets.map((row) => `| ${row.target} | ${row.measured} | ${mark(row.ok)} |`),
     '',
-    '## Throughput (committed records/s, median over rounds)',
+    ...pairsMarkdown(input.cells, partitions),
+    '## Throughput (committed records/s, median over rounds; CPU ms per 1,000 records beside it)',
     '',
     `| contender | ${partitions.map((p) => `${p} partitions`).join(' | ')} |`,
     `| --- | ${partitions.map(() => '---:').join(' | ')} |`,
@@ -581,7 +719,9 @@ function partitionsMarkdown(input: {
         `| ${NAMES[contender]} | ${partitions
           .map((p) => {
             const c = cell(contender, p);
-            return c?.recordsPerSecond === undefined ? '–' : `${fmt(c.recordsPerSecond)} (${c.roundsRecordsPerSecond.map((r) => fmt(r)).join(', ')})`;
+            if (c?.recordsPerSecond === undefined) return '–';
+            const cpu = c.cpuMsPer1k === undefined ? '' : `, ${fmt(c.cpuMsPer1k)} CPU ms/1,000`;
+            return `${fmt(c.recordsPerSecond)} (${c.roundsRecordsPerSecond.map((r) => fmt(r)).join(', ')})${cpu}`;
           })
           .join(' | ')} |`,
     ),
@@ -590,14 +730,14 @@ function partitionsMarkdown(input: {
     '',
     'Latency caveats: "sender late" counts arrivals the open-model producer sent more than 50 ms after their time (the harness itself was short of CPU; the lateness counts as latency); "not all seen" means some outputs were not visible within 30 s of the last send, so the percentiles leave out the slowest.',
     '',
-    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | CPU ms per 1,000 records (median of rounds, whole run) | transactions aborted (all rounds, by cause) | latency @ rec/s | p50 ms | p95 ms | p99 ms | latency caveats |',
-    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
+    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | CPU ms per 1,000 records (measured window, median of rounds) | cores busy (window) | CPU ms per 1,000 records (whole run) | transactions aborted (all rounds, by cause) | latency @ rec/s | p50 ms | p95 ms | p99 ms | latency caveats |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
     ...input.cells
       .filter((c) => c.connections !== undefined || c.latency !== undefined)
       .map((c) => {
         const run = input.latencyRuns.get(`${c.contender}|${c.partitions}`);
         const caveats = run ? [run.late > 0 ? `sender late ${run.late}×` : '', run.allSeen ? '' : 'not all seen'].filter(Boolean).join(', ') : '';
-        return `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.cpuMsPer1k)} | ${describeCauses(c.abortsByCause)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} | ${caveats} |`;
+        return `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.cpuMsPer1k)} | ${fmt(c.coresBusy)} | ${fmt(input.wholeRun.get(`${c.contender}|${c.partitions}`))} | ${describeCauses(c.abortsByCause)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} | ${caveats} |`;
       }),
     '',
     `![throughput against partitions](${input.chart})`,
@@ -607,7 +747,15 @@ function partitionsMarkdown(input: {
   return `${lines.join('\n')}\n`;
 }
 
-const COLORS: Record<Contender, string> = { transactional: '#1f77b4', batch: '#2ca02c', streams: '#d62728', naive: '#ff7f0e', ceiling: '#777' };
+const COLORS: Record<Contender, string> = {
+  transactional: '#1f77b4',
+  'transactional-bytes': '#17becf',
+  batch: '#2ca02c',
+  streams: '#d62728',
+  'streams-json': '#9467bd',
+  naive: '#ff7f0e',
+  ceiling: '#777',
+};
 
 /** Throughput against partitions (log x), one line per contender. */
 export function partitionsSvg(cells: readonly PartitionCell[], caption: string): string {

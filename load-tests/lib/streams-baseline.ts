@@ -1,7 +1,8 @@
 /**
  * The Kafka Streams EOS-v2 baseline: kafka-streams of the broker's version from Maven Central
  * (load-tests/streams/pom.xml, copied into the jar cache like the broker's jars), PassThrough.java
- * compiled with javac at run time, run as a JVM of its own against the same broker.
+ * compiled with javac at run time, run as a JVM of its own against the same broker. It copies
+ * values as bytes, or (values: 'json') parses and re-serialises them with Jackson.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -39,6 +40,8 @@ export interface StreamsOptions {
   /** The JVM closes itself after this long even if nobody stops it. */
   readonly maxSeconds: number;
   readonly heap?: string;
+  /** bytes: values copied as they are; json: parsed and re-serialised by Jackson (the partner of txstream's serde 'json'). */
+  readonly values?: 'bytes' | 'json';
 }
 
 export interface StreamsProcess {
@@ -56,7 +59,7 @@ export function startStreams(options: StreamsOptions): StreamsProcess {
   const stateDir = join(cacheDir('state'), options.applicationId);
   const child: ChildProcess = spawn(
     'java',
-    [`-Xmx${options.heap ?? '512m'}`, '-cp', options.classpath, MAIN_CLASS, options.brokers.join(','), options.applicationId, options.input, options.output, LINEAGE_HEADER, stateDir, String(options.maxSeconds)],
+    [`-Xmx${options.heap ?? '512m'}`, '-cp', options.classpath, MAIN_CLASS, options.brokers.join(','), options.applicationId, options.input, options.output, LINEAGE_HEADER, stateDir, String(options.maxSeconds), options.values ?? 'bytes'],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   if (child.pid === undefined) throw new Error('java did not start (is Java 17+ on PATH?)');

@@ -16,6 +16,8 @@ export interface WorkerSetup {
   readonly workers: number;
   readonly commitIntervalMs?: number;
   readonly format?: ValueFormat;
+  /** The pipeline's serde for JSON values: json (decoded and re-encoded, the default) or bytes (passed through as they are). */
+  readonly jsonSerde?: 'json' | 'bytes';
   /** A handler that waits this long per record, as an I/O call would (the concurrency benchmark). */
   readonly handlerDelayMs?: number;
   /** The pipeline's concurrency inside a partition (default: one record at a time). */
@@ -63,7 +65,7 @@ export interface WorkerGroup {
 
 export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: WorkerSetup, topics: RunTopics, groupPrefix: string): Promise<WorkerGroup> {
   const logger = createLogger({ level: process.env.TXSTREAM_LOG_LEVEL ?? 'error', pretty: false });
-  const serde = setup.format === 'avro' ? { input: avroLoadSerde, output: avroLoadSerde } : undefined;
+  const serde = setup.format === 'avro' ? { input: avroLoadSerde, output: avroLoadSerde } : setup.jsonSerde === 'bytes' ? { input: 'bytes' as const, output: 'bytes' as const } : undefined;
   // `errors` (the error policy, from the retry-topics work) is passed through a variable, so this compiles
   // with and without it: straight to the dead-letter topic, no retry topics to create. Only undecodable
   // (poison) records fail; they go to the dead-letter topic under every policy but 'skip'.

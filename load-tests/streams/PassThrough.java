@@ -8,6 +8,13 @@ import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.StreamWriteFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Serdes;
@@ -25,11 +32,15 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
  * no state stores. Each output carries the lineage header (input topic/partition/offset), so the
  * harness audits it exactly as it audits txstream.
  *
- * Values are copied as bytes (no JSON decoding), so the baseline does no more work than Kafka
- * Streams itself needs; txstream decodes and re-encodes each value, which only makes the
- * comparison stricter for txstream.
+ * Two value modes, so each txstream serde has a like-for-like partner:
+ * - bytes (the default): values are copied as bytes, as txstream's serde 'bytes' does;
+ * - json: each value is parsed into a tree and written again with Jackson (ObjectMapper readTree
+ *   and writeValueAsBytes), as txstream's serde 'json' does with JSON.parse and JSON.stringify.
+ *   Floats are read as exact BigDecimals and written plain, so a value's stamp (n, sentAt) comes
+ *   out as it went in. A value that is not JSON (the load's poison records) is forwarded unchanged:
+ *   txstream dead-letters it instead, one produce either way, at 1 in 1,000 records.
  *
- * Usage: PassThrough bootstrap applicationId input output lineageHeader stateDir maxSeconds
+ * Usage: PassThrough bootstrap applicationId input output lineageHeader stateDir maxSeconds [bytes|json]
  *
  * It stops by itself: when its stdin reaches end-of-file (the harness closes it, or the harness
  * died), or after maxSeconds, whichever comes first. It prints "STATE <state>" on each state
@@ -39,7 +50,7 @@ public final class PassThrough {
     private PassThrough() {}
 
     /** Adds the lineage header and forwards the record unchanged otherwise. */
-    static final class Lineage implements Processor<byte[], byte[], byte[], byte[]> {
+    static class Lineage implements Processor<byte[], byte[], byte[], byte[]> {
         private final String header;
         private ProcessorContext<byte[], byte[]> context;
 
@@ -59,13 +70,43 @@ public final class PassThrough {
             // A copy: the input record's headers must not change under Streams' feet.
             RecordHeaders headers = new RecordHeaders(record.headers().toArray());
             headers.add(header, lineage);
-            context.forward(record.withHeaders(headers));
+            context.forward(record.withHeaders(headers).withValue(value(record.value())));
+        }
+
+        /** The value to forward: the input's own bytes here; re-encoded JSON in {@link JsonLineage}. */
+        byte[] value(byte[] input) {
+            return input;
+        }
+    }
+
+    /** As {@link Lineage}, and the value parsed and re-serialised by Jackson. */
+    static final class JsonLineage extends Lineage {
+        private static final ObjectMapper MAPPER = JsonMapper.builder()
+            .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+            .enable(StreamWriteFeature.WRITE_BIGDECIMAL_AS_PLAIN)
+            .nodeFactory(JsonNodeFactory.withExactBigDecimals(true))
+            .build();
+
+        JsonLineage(String header) {
+            super(header);
+        }
+
+        @Override
+        byte[] value(byte[] input) {
+            if (input == null) return null;
+            try {
+                return MAPPER.writeValueAsBytes(MAPPER.readTree(input));
+            } catch (JacksonException notJson) {
+                return input;
+            } catch (IOException unexpected) {
+                throw new java.io.UncheckedIOException(unexpected);
+            }
         }
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 7) {
-            System.err.println("usage: PassThrough bootstrap applicationId input output lineageHeader stateDir maxSeconds");
+        if (args.length != 7 && args.length != 8) {
+            System.err.println("usage: PassThrough bootstrap applicationId input output lineageHeader stateDir maxSeconds [bytes|json]");
             System.exit(2);
         }
         String bootstrap = args[0];
@@ -75,6 +116,11 @@ public final class PassThrough {
         String lineageHeader = args[4];
         Path stateDir = Path.of(args[5]);
         long maxSeconds = Long.parseLong(args[6]);
+        String values = args.length == 8 ? args[7] : "bytes";
+        if (!values.equals("bytes") && !values.equals("json")) {
+            System.err.println("PassThrough: value mode '" + values + "' is neither bytes nor json");
+            System.exit(2);
+        }
 
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
@@ -88,7 +134,8 @@ public final class PassThrough {
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
 
         StreamsBuilder builder = new StreamsBuilder();
-        builder.<byte[], byte[]>stream(input).process(() -> new Lineage(lineageHeader)).to(output);
+        boolean json = values.equals("json");
+        builder.<byte[], byte[]>stream(input).process(() -> json ? new JsonLineage(lineageHeader) : new Lineage(lineageHeader)).to(output);
 
         CountDownLatch stop = new CountDownLatch(1);
         KafkaStreams streams = new KafkaStreams(builder.build(), props);

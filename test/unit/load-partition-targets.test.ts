@@ -12,13 +12,14 @@ const cell = (contender: PartitionCell['contender'], partitions: number, rounds:
 
 // A run where the design meets every target…
 const good: PartitionCell[] = [
-  cell('transactional', 12, [30_000, 20_000, 31_000], { connections: 5, peakRssMiB: 150, latency: { rate: 15_000, p50: 60, p95: 150, p99: 200, samples: 90_000 } }),
+  cell('transactional', 12, [30_000, 20_000, 31_000], { connections: 5, peakRssMiB: 150, roundsCpuMsPer1k: [30, 32, 30], cpuMsPer1k: 30, latency: { rate: 15_000, p50: 60, p95: 150, p99: 200, samples: 90_000 } }),
   cell('transactional', 96, [29_000, 19_000, 30_000], { connections: 5, peakRssMiB: 180, latency: { rate: 14_500, p50: 70, p95: 160, p99: 240, samples: 87_000 } }),
   cell('transactional', 384, [27_000, 17_000, 26_000], { connections: 5, peakRssMiB: 240, latency: { rate: 13_500, p50: 80, p95: 180, p99: 250, samples: 81_000 } }),
   cell('batch', 12, [30_500, 20_500, 31_500], { connections: 4 }), // ratios 0.98, 0.98, 0.98
-  cell('streams', 12, [29_000, 20_000, 30_000], { connections: 6 }),
-  cell('streams', 96, [28_000, 19_000, 29_000]),
-  cell('streams', 384, [26_000, 17_000, 26_000]),
+  // The JSON pair's partner (Jackson): CPU ratios 0.75, 0.8, 0.75 at 12 partitions.
+  cell('streams-json', 12, [29_000, 20_000, 30_000], { connections: 6, roundsCpuMsPer1k: [40, 40, 40], cpuMsPer1k: 40 }),
+  cell('streams-json', 96, [28_000, 19_000, 29_000]),
+  cell('streams-json', 384, [26_000, 17_000, 26_000]),
   cell('ceiling', 12, [60_000, 40_000, 62_000]),
 ];
 
@@ -43,7 +44,10 @@ describe('checkTargets (issue 13)', () => {
     expect(byTarget('TCP connections').every((row) => row.ok === true && row.measured === '5')).toBe(true);
     expect(byTarget('at 384 ≥ 0.8 × at 12')[0]).toMatchObject({ ok: true, measured: '0.85×' }); // rounds: 0.9, 0.85, 0.84
     expect(byTarget('at-least-once batch')[0]).toMatchObject({ ok: true, measured: '0.98×' });
-    expect(byTarget('Kafka Streams').map((row) => row.ok)).toEqual([true, true, true]);
+    expect(byTarget('JSON pair: txstream records/s').map((row) => row.ok)).toEqual([true, true, true]);
+    expect(byTarget('JSON pair: txstream CPU per record')[0]).toMatchObject({ ok: true, measured: '0.75× (30 vs 40 ms per 1,000)' });
+    expect(byTarget('JSON pair: txstream CPU per record')[1]).toMatchObject({ ok: undefined, measured: 'not measured' }); // no CPU at 96
+    expect(byTarget('bytes pair')).toEqual([]); // neither side of it ran
     expect(byTarget('p99').map((row) => row.ok)).toEqual([true, true, true]); // 250 ms is within ≤ 250
     expect(byTarget('p50').map((row) => row.ok)).toEqual([true, true, true]);
     expect(byTarget('RSS')[0]).toMatchObject({ ok: true, measured: '180 MiB' }); // at 96 partitions only
@@ -72,13 +76,13 @@ describe('checkTargets (issue 13)', () => {
       cell('transactional', 96, [19_410], { connections: 99, peakRssMiB: 273 }),
       cell('transactional', 384, [7_580], { connections: 387, peakRssMiB: 416 }),
       cell('batch', 12, [29_000]),
-      cell('streams', 12, [34_000]),
+      cell('streams-json', 12, [34_000]),
     ];
     const rows = checkTargets(before, 1);
     expect(rows.filter((row) => row.target.includes('TCP connections')).map((row) => row.ok)).toEqual([false, false, false]);
     expect(rows.find((row) => row.target.includes('at 384 ≥'))).toMatchObject({ ok: false, measured: '0.27×' });
     expect(rows.find((row) => row.target.includes('batch (batch 500'))).toMatchObject({ ok: false, measured: '0.95×' });
-    expect(rows.find((row) => row.target.includes('Streams EOS-v2 at 12 '))).toMatchObject({ ok: false, measured: '0.81×' });
+    expect(rows.find((row) => row.target.includes("records/s ≥ 1 × Kafka Streams EOS-v2's at 12 "))).toMatchObject({ ok: false, measured: '0.81×' });
     expect(rows.find((row) => row.target.includes('RSS'))?.ok).toBe(false);
     expect(rows.find((row) => row.target.includes('p99') && row.target.includes(' 12 '))?.ok).toBe(false);
   });
@@ -101,13 +105,59 @@ describe('checkTargets (issue 13)', () => {
   });
 
   it('reports a figure that was not measured as unknown, not as passed', () => {
-    const rows = checkTargets([cell('transactional', 12, [undefined])], 3);
+    const rows = checkTargets([cell('transactional', 12, [undefined]), cell('streams-json', 12, [undefined])], 3);
     expect(rows.find((row) => row.target.includes('TCP connections'))).toMatchObject({ ok: undefined, measured: 'not measured' });
     expect(rows.find((row) => row.target.includes('TCP connections'))?.target).toContain('(7)'); // 3 brokers + 4
-    expect(rows.find((row) => row.target.includes('Streams'))?.ok).toBeUndefined();
+    expect(rows.find((row) => row.target.includes('JSON pair: txstream records/s'))).toMatchObject({ ok: undefined, measured: 'not measured' });
     expect(mark(undefined)).toBe('?');
     expect(mark(true)).toBe('✓');
     expect(mark(false)).toBe('✗');
+  });
+});
+
+describe('checkTargets: like-for-like pairs', () => {
+  it('compares each txstream contender only with the Kafka Streams baseline doing the same work, round by round', () => {
+    const rows = checkTargets(
+      [
+        cell('transactional-bytes', 12, [26_000, 20_000], { roundsCpuMsPer1k: [30, 40], cpuMsPer1k: 35 }),
+        cell('streams', 12, [26_000, 25_000], { roundsCpuMsPer1k: [40, 40], cpuMsPer1k: 40 }),
+        // JSON txstream against bytes Kafka Streams is no pair: no row compares them.
+        cell('transactional', 12, [40_000], { roundsCpuMsPer1k: [10] }),
+      ],
+      1,
+    );
+    // Per round: 1 and 0.8 → 0.9; CPU 0.75 and 1 → 0.875 → 0.88.
+    expect(rows.find((row) => row.target.startsWith('bytes pair: txstream records/s'))).toMatchObject({ ok: false, measured: '0.9×' });
+    expect(rows.find((row) => row.target.startsWith('bytes pair: txstream CPU'))).toMatchObject({ ok: false, measured: '0.88× (35 vs 40 ms per 1,000)' });
+    expect(rows.filter((row) => row.target.startsWith('JSON pair'))).toEqual([]);
+  });
+
+  it('judges latency at each fixed offered load against the limits and the partner, and replaces the half-of-saturation rows', () => {
+    const rows = checkTargets(
+      [
+        cell('transactional-bytes', 96, [20_000], {
+          fixedLatency: [
+            { rate: 5_000, p50: 90, p95: 150, p99: 170, samples: 25_000, late: 0 },
+            { rate: 10_000, p50: 104, p95: 190, p99: 205, samples: 50_000, late: 0 },
+          ],
+        }),
+        cell('streams', 96, [20_000], {
+          fixedLatency: [
+            { rate: 5_000, p50: 93, p95: 170, p99: 174, samples: 25_000, late: 0 },
+            { rate: 10_000, p50: 85, p95: 160, p99: 175, samples: 50_000, late: 2_000 },
+          ],
+        }),
+      ],
+      1,
+    );
+    const at = (text: string, rate: string) => rows.find((row) => row.target.includes(text) && row.target.includes(`${rate} records/s offered, 96 partitions`));
+    expect(at('p99 ≤ 250 ms', '5,000')).toMatchObject({ ok: true, measured: '170 ms' });
+    expect(at("p99 ≤ Kafka Streams EOS-v2's", '5,000')).toMatchObject({ ok: true, measured: '170 vs 174 ms' });
+    expect(at('p50 ≤ 100 ms', '5,000')).toMatchObject({ ok: true, measured: '90 ms (Kafka Streams 93 ms)' });
+    // The partner's sender fell behind at 10,000/s: nothing at that load is judged.
+    expect(at("p99 ≤ Kafka Streams EOS-v2's", '10,000')).toMatchObject({ ok: undefined, measured: '205 vs 175 ms (sender late: not a measure of the worker)' });
+    expect(at('p50 ≤ 100 ms', '10,000')?.ok).toBeUndefined();
+    expect(rows.filter((row) => row.target.includes('half of saturation'))).toEqual([]);
   });
 });
 
@@ -123,7 +173,7 @@ describe('partitionsSvg', () => {
   it('draws one line per contender that ran', () => {
     const svg = partitionsSvg(good, 'test & caption');
     expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg.match(/<polyline/g)).toHaveLength(4); // transactional, batch, streams, ceiling
+    expect(svg.match(/<polyline/g)).toHaveLength(4); // transactional, batch, streams-json, ceiling
     expect(svg).toContain('test &amp; caption');
   });
 });

@@ -87,6 +87,16 @@ describe('committed-records rate', () => {
     expect(rateFromSamples(samples, 5000)).toEqual({ records: 20_000, seconds: 2, recordsPerSecond: 10_000 }); // from 6000
     expect(rateFromSamples(samples.slice(0, 4), 5000)).toEqual({ records: 5000, seconds: 5, recordsPerSecond: 1000 }); // no sample after the warm-up
   });
+  it("gives the measured process's CPU over the same window as the records, warm-up left out", () => {
+    const samples = [
+      { at: 0, committed: 0, cpuMs: 900 },
+      { at: 1000, committed: 100, cpuMs: 2_000 }, // first commit: start-up and JIT before it
+      { at: 6000, committed: 5100, cpuMs: 6_000 },
+      { at: 8000, committed: 25_100, cpuMs: 8_000 },
+    ];
+    expect(rateFromSamples(samples, 5000)).toEqual({ records: 20_000, seconds: 2, recordsPerSecond: 10_000, cpuMs: 2_000 });
+    expect(rateFromSamples(samples.map(({ at, committed }) => ({ at, committed })), 5000)).not.toHaveProperty('cpuMs'); // not sampled: not zero
+  });
   it('is zero without a commit, or with only one sample after it', () => {
     expect(rateFromSamples([{ at: 0, committed: 0 }, { at: 100, committed: 0 }]).recordsPerSecond).toBe(0);
     expect(rateFromSamples([{ at: 0, committed: 0 }, { at: 100, committed: 5 }]).recordsPerSecond).toBe(0);
