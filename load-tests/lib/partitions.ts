@@ -58,6 +58,8 @@ export interface PartitionsOptions {
   readonly workerNodeOptions?: readonly string[];
   /** Run the worker from the TypeScript sources (tsx) instead of compiled JavaScript. */
   readonly workerFromSource?: boolean;
+  /** The worker's memoryBudgetMb (default: txstream's). */
+  readonly workerMemoryBudgetMb?: number;
   readonly log: (line: string) => void;
 }
 
@@ -211,6 +213,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       ceilingRecords: options.ceiling.records,
       ceilingRunsPerRound: options.ceiling.runsPerRound,
       workerNodeOptions: options.workerNodeOptions?.join(' ') || 'none',
+      workerMemoryBudgetMb: options.workerMemoryBudgetMb ?? 'default',
       workerRuns: options.workerFromSource ? 'TypeScript sources under tsx' : 'compiled JavaScript (tsc)',
     };
     const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
@@ -257,7 +260,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       await createRunTopics(env, topics, partitions, false);
       created.add(topics.output);
       created.add(topics.deadLetter);
-      const setup: WorkerSetup = { strategy, batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
+      const setup: WorkerSetup = { strategy, batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format, memoryBudgetMb: options.workerMemoryBudgetMb };
       const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
       const watch = new ProcessWatch(child.pid, endpoints);
       try {
@@ -367,7 +370,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           throw error;
         });
       } else {
-        const setup: WorkerSetup = { strategy: contender as 'transactional' | 'batch', batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format };
+        const setup: WorkerSetup = { strategy: contender as 'transactional' | 'batch', batchSize: options.batchSize, workers: 1, commitIntervalMs: options.commitIntervalMs, format, memoryBudgetMb: options.workerMemoryBudgetMb };
         const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
         stopProcess = () => child.stop();
         audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });

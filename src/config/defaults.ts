@@ -65,8 +65,13 @@ export const DEFAULTS = {
    * per consumer per interval.
    */
   metadataMaxAgeMs: 30_000,
-  /** Fetch size per partition; 1 MiB holds about a thousand 1 KB records. */
-  maxBytesPerPartition: 1_048_576,
+  /**
+   * The memory one worker may take, in MiB: sizes its fetches (config/memory-budget.ts), which bound
+   * what it holds, whatever its partition count; the heap is not capped, so a large batch still fits.
+   * 160 keeps a worker with one 1 KB-record pipeline under 200 MiB of peak RSS at 12 to 96
+   * partitions at the throughput of the 10 MiB fetches before it (load-tests/results/partitions-2026-12-04-memory-budget.md).
+   */
+  memoryBudgetMb: 160,
   /** Retry in place after a failed batch (until failure routing takes over). */
   retryBackoff: { initialMs: 200, multiplier: 2, maxMs: 30_000 },
   /**
