@@ -66,12 +66,13 @@ export const DEFAULTS = {
    */
   metadataMaxAgeMs: 30_000,
   /**
-   * The memory one worker may take, in MiB: sizes its fetches (config/memory-budget.ts), which bound
-   * what it holds, whatever its partition count; the heap is not capped, so a large batch still fits.
-   * 160 keeps a worker with one 1 KB-record pipeline under 200 MiB of peak RSS at 12 to 96
-   * partitions at the throughput of the 10 MiB fetches before it (load-tests/results/partitions-2026-12-04-memory-budget.md).
+   * The peak RSS one worker is sized for, in MiB: sizes its fetches and V8's young generation
+   * (config/memory-budget.ts), which bound what it holds whatever its partition count; the old
+   * generation is not capped, so a large batch still fits. 176 (1.25 MiB fetch responses, a 16 MiB
+   * young generation) took a worker with one 1 KB-record pipeline from ~360 MiB to ~220–230 MiB of
+   * peak RSS at 12 and 96 partitions with no loss of throughput (load-tests/results/partitions-2026-12-04-memory-budget.md).
    */
-  memoryBudgetMb: 160,
+  memoryBudgetMb: 176,
   /** Retry in place after a failed batch (until failure routing takes over). */
   retryBackoff: { initialMs: 200, multiplier: 2, maxMs: 30_000 },
   /**

@@ -19,17 +19,23 @@ const MiB = 1024 * 1024;
 
 export const MEMORY_MODEL = {
   /**
-   * RSS of a worker that has fetched nothing yet, in MiB: Node and V8 (code, the heap's floor),
-   * the KafkaJS clients, the metrics registry, the handler's modules. Measured at 12 and 96
-   * partitions: see load-tests/results/partitions-2026-12-04-memory-budget.md.
+   * Peak RSS of a busy worker before its fetches and young generation count, in MiB: Node and V8
+   * with txstream's modules loaded (94 MiB measured, about half of it the node binary's pages),
+   * and what a worker at full speed holds whatever it fetches: the old generation's promoted
+   * garbage and the Buffers it still references until a major collection (V8 collects them once
+   * they pass 64 MiB). Measured: load-tests/results/partitions-2026-12-04-memory-budget.md.
    */
-  baseMiB: 80,
+  baseMiB: 150,
   /**
-   * Peak RSS per byte of fetch response: the response buffer itself, the records decoded from it,
-   * the outputs made from them, the produce requests that carry them, and the garbage of all of
-   * that until V8 collects it. Measured: see baseMiB.
+   * Peak RSS per byte of fetch response: the response buffer itself (and the socket's chunks it was
+   * joined from), the records decoded from it, the outputs made from them, the produce requests
+   * that carry them, and the garbage of all of that until V8 collects it. Measured: 10 MiB
+   * responses peaked ~65 MiB above 1 MiB ones with the same young generation (see baseMiB).
    */
-  bytesPerFetchedByte: 12,
+  bytesPerFetchedByte: 8,
+  /** V8's young generation, both semi-spaces (util/young-generation.ts): the least a budget gets, and the most. */
+  minYoungMiB: 16,
+  maxYoungMiB: 128,
   /** Below this a response carries a few hundred 1 KB records at most: round trips, not records, would bound the throughput. */
   minFetchBytes: 256 * 1024,
   /** KafkaJS's default maxBytes: more per response did not fetch faster on one broker. */
@@ -40,8 +46,21 @@ export const MEMORY_MODEL = {
   minPartitionBytes: 64 * 1024,
 } as const;
 
-/** The smallest budget accepted: the base and the smallest fetch. */
-export const MIN_MEMORY_BUDGET_MB = Math.ceil(MEMORY_MODEL.baseMiB + (MEMORY_MODEL.minFetchBytes * MEMORY_MODEL.bytesPerFetchedByte) / MiB);
+/**
+ * The young generation a budget allows, in MiB: about a tenth of it, as a power of two (V8 grows
+ * it by doubling), from 16 to 128 (what V8 takes by itself on a large machine). Smaller means more
+ * frequent minor collections and more records promoted to the old generation; 16 at the default
+ * budget cost no throughput measurable on a shared 2-core machine.
+ */
+export function youngGenerationMiB(budgetMb: number): number {
+  const power = 2 ** Math.floor(Math.log2(Math.max(1, budgetMb / 10)));
+  return Math.min(MEMORY_MODEL.maxYoungMiB, Math.max(MEMORY_MODEL.minYoungMiB, power));
+}
+
+/** The smallest budget accepted: the base, the smallest young generation and the smallest fetch. */
+export const MIN_MEMORY_BUDGET_MB = Math.ceil(
+  MEMORY_MODEL.baseMiB + MEMORY_MODEL.minYoungMiB + (MEMORY_MODEL.minFetchBytes * MEMORY_MODEL.bytesPerFetchedByte) / MiB,
+);
 
 export interface FetchSizing {
   /** KafkaJS `maxBytes`: the most one fetch response carries (soft: see above). */
@@ -68,7 +87,7 @@ export function fetchSizing(budgetMb: number, partitions: readonly number[]): Fe
   const clamp = (value: number, min: number, max: number) => Math.floor(Math.min(max, Math.max(min, value)));
   const counts = partitions.map((count) => Math.max(1, Math.floor(count)));
   const total = counts.reduce((sum, count) => sum + count, 0);
-  const fetchable = ((budgetMb - MEMORY_MODEL.baseMiB) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
+  const fetchable = ((budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb)) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
   return counts.map((count) => {
     const maxBytes = clamp((fetchable * count) / total, MEMORY_MODEL.minFetchBytes, MEMORY_MODEL.maxFetchBytes);
     const maxBytesPerPartition = clamp(maxBytes / count, MEMORY_MODEL.minPartitionBytes, Math.min(MEMORY_MODEL.maxPartitionBytes, maxBytes));

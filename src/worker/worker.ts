@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { DEFAULTS, defaultInstanceId } from '../config/defaults.js';
-import { fetchSizing, type FetchSizing, memoryBudgetProblem } from '../config/memory-budget.js';
+import { fetchSizing, type FetchSizing, memoryBudgetProblem, youngGenerationMiB } from '../config/memory-budget.js';
 import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
 
 /** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
@@ -12,6 +12,7 @@ import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { describeConnectionFailure } from '../security/index.js';
 import { createKafka } from '../kafka/client.js';
+import { boundYoungGeneration } from '../util/young-generation.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
@@ -294,7 +295,8 @@ export class Worker {
   }
 
   /**
-   * Each pipeline's fetch limits from the memory budget and the partitions it consumes (inputs and
+   * Bounds V8's young generation by the memory budget (for the whole process), and returns each
+   * pipeline's fetch limits from the memory budget and the partitions it consumes (inputs and
    * retry tiers), as the topics have them at the start: a worker that owns only some of them
    * fetches less than the budget allows, never more. Partitions added later are fetched within
    * the same response limit.
@@ -306,8 +308,10 @@ export class Worker {
     const partitionsOf = new Map(metadata.map(({ name, partitions }) => [name, partitions.length]));
     const partitions = this.pipelines.map((pipeline) => consumedTopicsOf(pipeline).reduce((sum, topic) => sum + (partitionsOf.get(topic) ?? 1), 0));
     const sizes = fetchSizing(budgetMb, partitions);
+    const young = youngGenerationMiB(budgetMb);
+    boundYoungGeneration(young);
     this.logger.info(
-      { memoryBudgetMb: budgetMb, fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
+      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
       'fetch sizes from the memory budget',
     );
     return sizes;
