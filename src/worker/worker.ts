@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { DEFAULTS, defaultInstanceId } from '../config/defaults.js';
-import { fetchSizing, type FetchSizing, memoryBudgetProblem, youngGenerationMiB } from '../config/memory-budget.js';
+import { fetchSizing, type FetchSizing, memoryBudgetProblem, oldGenerationGrowthPercent, youngGenerationMiB } from '../config/memory-budget.js';
 import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
 
 /** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
@@ -12,7 +12,7 @@ import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { describeConnectionFailure } from '../security/index.js';
 import { createKafka } from '../kafka/client.js';
-import { boundYoungGeneration } from '../util/young-generation.js';
+import { boundOldGenerationGrowth, boundYoungGeneration } from '../util/v8-heap.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
@@ -295,7 +295,8 @@ export class Worker {
   }
 
   /**
-   * Bounds V8's young generation by the memory budget (for the whole process), and returns each
+   * Bounds V8's young generation and old-generation growth by the memory budget (for the whole
+   * process: the smallest budget of a process's workers wins), and returns each
    * pipeline's fetch limits from the memory budget and the partitions it consumes (inputs and
    * retry tiers), as the topics have them at the start: a worker that owns only some of them
    * fetches less than the budget allows, never more. Partitions added later are fetched within
@@ -309,9 +310,11 @@ export class Worker {
     const partitions = this.pipelines.map((pipeline) => consumedTopicsOf(pipeline).reduce((sum, topic) => sum + (partitionsOf.get(topic) ?? 1), 0));
     const sizes = fetchSizing(budgetMb, partitions);
     const young = youngGenerationMiB(budgetMb);
+    const oldGrowth = oldGenerationGrowthPercent(budgetMb);
     boundYoungGeneration(young);
+    boundOldGenerationGrowth(oldGrowth);
     this.logger.info(
-      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
+      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth, fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
       'fetch sizes from the memory budget',
     );
     return sizes;

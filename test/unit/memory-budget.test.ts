@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/defaults.js';
-import { fetchSizing, MEMORY_MODEL, MIN_MEMORY_BUDGET_MB, memoryBudgetProblem, youngGenerationMiB } from '../../src/config/memory-budget.js';
+import {
+  fetchSizing,
+  MEMORY_MODEL,
+  MIN_MEMORY_BUDGET_MB,
+  memoryBudgetProblem,
+  oldGenerationGrowthPercent,
+  youngGenerationMiB,
+} from '../../src/config/memory-budget.js';
 
 const MiB = 1024 * 1024;
 
@@ -18,6 +25,10 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
     const [sizing] = fetchSizing(DEFAULTS.memoryBudgetMb, [96]);
     expect(sizing?.maxBytes).toBeLessThanOrEqual(2 * MiB);
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
+  });
+
+  it('lets the old generation grow 40 % past what survived at the default budget, more with a larger one, up to V8 own 4x', () => {
+    expect([MIN_MEMORY_BUDGET_MB, DEFAULTS.memoryBudgetMb, 200, 300, 700, 4096].map(oldGenerationGrowthPercent)).toEqual([40, 40, 50, 100, 300, 300]);
   });
 
   it('gives the young generation a fifth to a tenth of the budget, a power of two from 16 to 128 MiB', () => {

@@ -2,8 +2,11 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /**
- * Keeps V8's young generation (its `new_space`, both semi-spaces) at or below a size, from inside
- * a running process.
+ * Bounds how far V8 lets its heap run ahead of what the process holds, from inside a running
+ * process: the young generation's size, and how far the old generation grows past what survived
+ * its last major collection. Neither caps the heap: a process that holds more still gets it.
+ *
+ * Young generation (`new_space`, both semi-spaces): kept at or below a size.
  *
  * V8 sizes the young generation from the machine's memory, not from what the process is meant to
  * take: on a 24 GiB machine it grows to 128 MiB under a busy worker, half of a 200 MiB target by
@@ -57,4 +60,25 @@ export function boundYoungGeneration(maxMiB: number): void {
 /** The bound in force, in MiB (undefined: none). */
 export function youngGenerationBoundMiB(): number | undefined {
   return boundBytes === undefined ? undefined : boundBytes / MiB;
+}
+
+let growthPercent: number | undefined;
+
+/**
+ * Old generation: the next major collection starts once it has grown `percent` past what survived
+ * the last one. V8 picks that factor itself, from 1.1 up to 4 when collecting is fast next to the
+ * program; a busy worker promotes every batch it holds across a few minor collections, so up to 4×
+ * of garbage (and the Buffers it references, the fetch responses among them) waits for the next
+ * major collection. Collecting at a fixed growth keeps the heap proportional to what is live, at
+ * any size. V8 reads `--heap-growing-percent` whenever it recomputes its limits (after every major
+ * collection). Process-wide: the smallest percent asked for wins.
+ */
+export function boundOldGenerationGrowth(percent: number): void {
+  growthPercent = growthPercent === undefined ? percent : Math.min(growthPercent, percent);
+  setFlagsFromString(`--heap-growing-percent=${growthPercent}`);
+}
+
+/** The old generation's growth in force, in percent (undefined: V8's own). */
+export function oldGenerationGrowthPercent(): number | undefined {
+  return growthPercent;
 }
