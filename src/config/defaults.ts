@@ -66,11 +66,12 @@ export const DEFAULTS = {
    */
   metadataMaxAgeMs: 30_000,
   /**
-   * The peak RSS one worker is sized for, in MiB: sizes its fetches and V8's young generation
-   * (config/memory-budget.ts), which bound what it holds whatever its partition count; the old
-   * generation is not capped, so a large batch still fits. 176 (1.25 MiB fetch responses, a 16 MiB
-   * young generation) took a worker with one 1 KB-record pipeline from ~360 MiB to ~220–230 MiB of
-   * peak RSS at 12 and 96 partitions with no loss of throughput (load-tests/results/partitions-2026-12-04-memory-budget.md).
+   * The peak RSS one worker is sized for, in MiB: sizes its fetches, V8's young generation and how
+   * far its old generation runs ahead of what is live (config/memory-budget.ts), which bound what
+   * it holds whatever its partition count; nothing caps the heap, so a large batch still fits. 176
+   * (1.25 MiB fetch responses, a 16 MiB young generation, major collections at 2× what survived)
+   * keeps a worker with one 1 KB-record pipeline under 200 MiB at 12 and 96 partitions, where it
+   * peaked at ~360 MiB, for ~20–30 % more CPU per record (load-tests/results/partitions-2026-12-04-memory-budget.md).
    */
   memoryBudgetMb: 176,
   /** Retry in place after a failed batch (until failure routing takes over). */

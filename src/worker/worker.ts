@@ -312,9 +312,9 @@ export class Worker {
     const young = youngGenerationMiB(budgetMb);
     const oldGrowth = oldGenerationGrowthPercent(budgetMb);
     boundYoungGeneration(young);
-    boundOldGenerationGrowth(oldGrowth);
+    if (oldGrowth !== undefined) boundOldGenerationGrowth(oldGrowth);
     this.logger.info(
-      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth, fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
+      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth ?? 'V8', fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
       'fetch sizes from the memory budget',
     );
     return sizes;

@@ -27,8 +27,8 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
   });
 
-  it('lets the old generation grow 40 % past what survived at the default budget, more with a larger one, up to V8 own 4x', () => {
-    expect([MIN_MEMORY_BUDGET_MB, DEFAULTS.memoryBudgetMb, 200, 300, 700, 4096].map(oldGenerationGrowthPercent)).toEqual([40, 40, 50, 100, 300, 300]);
+  it('lets the old generation grow 100 % past what survived at the default budget, more with a larger one, then leaves it to V8', () => {
+    expect([MIN_MEMORY_BUDGET_MB, DEFAULTS.memoryBudgetMb, 200, 250, 275, 276, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 100, 148, 248, 298, undefined, undefined]);
   });
 
   it('gives the young generation a fifth to a tenth of the budget, a power of two from 16 to 128 MiB', () => {
