@@ -71,7 +71,7 @@ export const DEFAULTS = {
    * it holds whatever its partition count; nothing caps the heap, so a large batch still fits. 176
    * (1.25 MiB fetch responses, a 16 MiB young generation, major collections at 2× what survived)
    * keeps a worker with one 1 KB-record pipeline under 200 MiB at 12 and 96 partitions, where it
-   * peaked at ~360 MiB, for ~20–30 % more CPU per record (load-tests/results/partitions-2026-12-04-memory-budget.md).
+   * peaked at ~360 MiB, for ~30 % more CPU per record (load-tests/results/partitions-2026-12-04-memory-budget.md).
    */
   memoryBudgetMb: 176,
   /** Retry in place after a failed batch (until failure routing takes over). */

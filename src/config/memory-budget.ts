@@ -65,7 +65,7 @@ export function youngGenerationMiB(budgetMb: number): number {
  * (util/v8-heap.ts), or undefined to leave it to V8 (its own factor, up to 4×): 100 at the default
  * budget, twice as much more per MiB of budget above it, and V8's own from 276 MiB (where it would
  * reach V8's largest, 300). Measured at 12 / 96 partitions against V8's own factor: peak RSS
- * 166 / 173 MiB against 239 / 205, for 20–30 % more CPU per record; 40 % took RSS to 155–180 MiB
+ * 166 / 173 MiB against 239 / 205, for ~30 % more CPU per record; 40 % took RSS to 155–194 MiB
  * but doubled the CPU per record, every batch's promoted records being marked again and again.
  */
 export function oldGenerationGrowthPercent(budgetMb: number): number | undefined {
