@@ -35,9 +35,10 @@ describe('boundYoungGeneration', () => {
   it('stops new_space growing at the bound, where V8 would grow it to its own ceiling', () => {
     const unbounded = youngGenerationMiB(undefined);
     const bounded = youngGenerationMiB(8);
-    // V8 reports a few pages above the capacity between collections (measured: up to 1.5 × the bound).
+    // The observer hears of a collection after it ran: on a busy machine several can run first and grow it once
+    // more (the bound then holds it there), and V8 reports a few pages above the capacity between collections.
     expect(bounded).toBeGreaterThan(0);
-    expect(bounded).toBeLessThanOrEqual(12);
+    expect(bounded).toBeLessThanOrEqual(16);
     expect(unbounded).toBeGreaterThanOrEqual(64);
   });
 });
