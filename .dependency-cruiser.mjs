@@ -33,6 +33,10 @@ export const LIBRARY_LAYERS = [
     why: "The programs the commands run: the worker runs pipelines; topics plans and applies a project's topics; audit counts exactly-once from the topics. None needs another.",
   },
   {
+    folders: ['console'],
+    why: "The operator console: a web server over what the commands read and do (lag, dead letters, replay, audit), through the same modules. A program like the commands, one layer under cli only because `txstream console` starts it.",
+  },
+  {
     folders: ['cli', 'index.ts'],
     why: 'The entry points: the commands, and the public API (index.ts) users write pipelines with. Nothing of ours imports them.',
   },

@@ -26,4 +26,9 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
+  {
+    // The console's browser script: plain JavaScript served as it is, no build step.
+    files: ['src/console/assets/*.js'],
+    languageOptions: { globals: { document: 'readonly', fetch: 'readonly', setInterval: 'readonly', uPlot: 'readonly' } },
+  },
 );

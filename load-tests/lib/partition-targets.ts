@@ -18,6 +18,10 @@ export interface PartitionCell {
   /** Most established connections to the brokers seen from the process (worker or JVM), over all rounds. */
   readonly connections?: number;
   readonly peakRssMiB?: number;
+  /** txstream: transactions aborted over all rounds, by cause (a Kafka error code, an error class, or other). */
+  readonly abortsByCause?: Readonly<Record<string, number>>;
+  /** txstream: the worker's CPU ms per 1,000 input records (median of rounds, whole run). */
+  readonly cpuMsPer1k?: number;
   readonly latency?: {
     readonly rate: number;
     readonly p50: number;
@@ -44,6 +48,8 @@ export const TARGETS = {
   extraConnections: 4,
   /** throughput at the most partitions ≥ this × at the fewest */
   scaling: 0.8,
+  /** transactional's (most / fewest partitions) ≥ this × the broker ceiling's own (most / fewest), in the same rounds */
+  scalingOverCeiling: 0.8,
   /** transactional ≥ this × at-least-once batch (batch 500, fewest partitions) */
   overBatch: 0.97,
   /** transactional ≥ this × Kafka Streams EOS-v2 */
@@ -64,6 +70,25 @@ export function medianRoundRatio(a: ReadonlyArray<number | undefined>, b: Readon
     const x = a[r];
     const y = b[r];
     if (x !== undefined && y !== undefined && y > 0) ratios.push(x / y);
+  }
+  return ratios.length === 0 ? undefined : Math.round(median(ratios) * 100) / 100;
+}
+
+/**
+ * Median over rounds of (a_most / a_fewest) / (b_most / b_fewest): how much of the broker's own
+ * scaling a contender keeps, each round's four figures from the same round.
+ */
+export function scalingOverCeiling(
+  most: PartitionCell | undefined,
+  fewest: PartitionCell | undefined,
+  ceilingMost: PartitionCell | undefined,
+  ceilingFewest: PartitionCell | undefined,
+): number | undefined {
+  const rounds = Math.min(...[most, fewest, ceilingMost, ceilingFewest].map((c) => c?.roundsRecordsPerSecond.length ?? 0));
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const [a, b, c, d] = [most, fewest, ceilingMost, ceilingFewest].map((cell) => cell?.roundsRecordsPerSecond[r]);
+    if (a !== undefined && b !== undefined && c !== undefined && d !== undefined && b > 0 && c > 0 && d > 0) ratios.push(a / b / (c / d));
   }
   return ratios.length === 0 ? undefined : Math.round(median(ratios) * 100) / 100;
 }
@@ -90,6 +115,20 @@ export function checkTargets(cells: readonly PartitionCell[], brokers: number): 
   if (fewest !== undefined && most !== undefined && fewest !== most) {
     const ratio = medianRoundRatio(cell('transactional', most)?.roundsRecordsPerSecond ?? [], cell('transactional', fewest)?.roundsRecordsPerSecond ?? []);
     rows.push({ target: `transactional throughput at ${most} ≥ ${TARGETS.scaling} × at ${fewest} partitions`, measured: show(ratio, '×'), ok: check(ratio, (v) => v >= TARGETS.scaling) });
+  }
+  if (fewest !== undefined && most !== undefined && fewest !== most) {
+    const ratio = scalingOverCeiling(cell('transactional', most), cell('transactional', fewest), cell('ceiling', most), cell('ceiling', fewest));
+    rows.push({
+      target: `transactional ${most}/${fewest} partitions ≥ ${TARGETS.scalingOverCeiling} × the broker ceiling's ${most}/${fewest}`,
+      measured: show(ratio, '×'),
+      ok: check(ratio, (v) => v >= TARGETS.scalingOverCeiling),
+    });
+  }
+  for (const partitions of partitionCounts) {
+    // A transaction that waits for the coordinator to end the previous one must not abort for it.
+    const aborts = cell('transactional', partitions)?.abortsByCause;
+    const concurrent = aborts === undefined ? undefined : (aborts.CONCURRENT_TRANSACTIONS ?? 0);
+    rows.push({ target: `no transaction aborted for CONCURRENT_TRANSACTIONS at ${partitions} partitions`, measured: show(concurrent), ok: check(concurrent, (v) => v === 0) });
   }
   if (fewest !== undefined) {
     const ratio = medianRoundRatio(cell('transactional', fewest)?.roundsRecordsPerSecond ?? [], cell('batch', fewest)?.roundsRecordsPerSecond ?? []);

@@ -20,8 +20,9 @@ import { createGenerator, type Generator, readStamp, type WorkloadOptions } from
 import { findKcat, produceOpenModelKcat } from './kcat-sender.js';
 import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, produceBacklog, produceOpenModel, sleep, startReader } from './kafka-env.js';
 import { median, percentile } from './metrics.js';
+import { describeWhereabouts, locateInputs } from './missing-forensics.js';
 import { ceilingBelowContenders, checkTargets, type Contender, mark, type PartitionCell } from './partition-targets.js';
-import { parseEndpoint, ProcessWatch } from './proc-stats.js';
+import { parseEndpoint, ProcessWatch, processCpuMs } from './proc-stats.js';
 import { scheduleOf } from './schedule.js';
 import { prepareStreamsBaseline, startStreams } from './streams-baseline.js';
 import { createRunTopics, round, topicsFor, type WorkerSetup } from './worker-cells.js';
@@ -93,6 +94,10 @@ interface RoundResult {
   readonly audit?: GroupAudit;
   readonly stoppedCleanly?: boolean;
   readonly detail?: string;
+  /** txstream: transactions the worker aborted during the run, by cause (CONCURRENT_TRANSACTIONS, …). */
+  readonly abortsByCause?: Readonly<Record<string, number>>;
+  /** txstream: the worker process's CPU time per 1,000 input records, over its whole run (start-up and warm-up included). */
+  readonly cpuMsPer1k?: number;
 }
 
 interface Raw {
@@ -100,6 +105,26 @@ interface Raw {
   results: Array<RoundResult | undefined>;
   latency?: PartitionCell['latency'] & { readonly allSeen: boolean; readonly late: number; readonly sender: string; readonly audit?: string };
 }
+
+const medianOf = (values: ReadonlyArray<number | undefined>) => {
+  const present = values.filter((v): v is number => v !== undefined);
+  return present.length > 0 ? round(median(present), 1) : undefined;
+};
+
+/** Aborts by cause summed over rounds; undefined when no round counted them (not txstream). */
+function sumCauses(rounds: ReadonlyArray<Readonly<Record<string, number>> | undefined>): Record<string, number> | undefined {
+  const counted = rounds.filter((r): r is Readonly<Record<string, number>> => r !== undefined);
+  if (counted.length === 0) return undefined;
+  const sum: Record<string, number> = {};
+  for (const round of counted) for (const [cause, count] of Object.entries(round)) sum[cause] = (sum[cause] ?? 0) + count;
+  return sum;
+}
+
+const describeCauses = (causes: Readonly<Record<string, number>> | undefined) => {
+  if (causes === undefined) return '';
+  const entries = Object.entries(causes);
+  return entries.length === 0 ? '0' : entries.map(([cause, count]) => `${count} ${cause}`).join(', ');
+};
 
 /** missing/duplicated/unexpected of the committed inputs; for a failed audit, which ones (so a report can be followed up). */
 const describeAudit = (audit: GroupAudit | undefined) => {
@@ -163,6 +188,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           recordsPerSecond: measured.length > 0 ? Math.round(median(measured)) : undefined,
           connections: connections.length > 0 ? Math.max(...connections) : undefined,
           peakRssMiB: rss.length > 0 ? Math.max(...rss) : undefined,
+          abortsByCause: sumCauses(results.map((r) => r.abortsByCause)),
+          cpuMsPer1k: medianOf(results.map((r) => r.cpuMsPer1k)),
           latency: entry.latency
             ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late, fraction: options.latencyFraction }
             : undefined,
@@ -275,9 +302,19 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           },
         });
         const proc = watch.stop();
+        const { totals } = await child.totals();
+        const cpuMs = processCpuMs(child.pid);
+        const cpuMsPer1k = totals && cpuMs !== undefined && totals.recordsIn > 0 ? round((cpuMs / totals.recordsIn) * 1000, 1) : undefined;
         const stoppedCleanly = await child.stop();
         const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
-        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly };
+        // An input reported missing is a loss only if it is nowhere: look it up with an independent reader.
+        let detail: string | undefined;
+        if (audit.missing > 0) {
+          const whereabouts = await locateInputs(env.brokers, [topics.output, topics.deadLetter], audit.examples.missing);
+          detail = `missing inputs, read again whole by kcat after the run: ${describeWhereabouts(whereabouts)}`;
+          log(`round ${roundIndex + 1}, ${partitions} partitions, ${strategy}: ${detail}`);
+        }
+        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly, abortsByCause: totals?.abortedBy, cpuMsPer1k, ...(detail ? { detail } : {}) };
       } finally {
         watch.stop();
         if (child.alive()) await child.stop();
@@ -556,14 +593,14 @@ function partitionsMarkdown(input: {
     '',
     'Latency caveats: "sender late" counts arrivals the open-model producer sent more than 50 ms after their time (the harness itself was short of CPU; the lateness counts as latency); "not all seen" means some outputs were not visible within 30 s of the last send, so the percentiles leave out the slowest.',
     '',
-    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | latency @ rec/s | p50 ms | p95 ms | p99 ms | latency caveats |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| contender | partitions | connections to brokers (most seen) | peak RSS MiB | CPU ms per 1,000 records (median of rounds, whole run) | transactions aborted (all rounds, by cause) | latency @ rec/s | p50 ms | p95 ms | p99 ms | latency caveats |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |',
     ...input.cells
       .filter((c) => c.connections !== undefined || c.latency !== undefined)
       .map((c) => {
         const run = input.latencyRuns.get(`${c.contender}|${c.partitions}`);
         const caveats = run ? [run.late > 0 ? `sender late ${run.late}×` : '', run.allSeen ? '' : 'not all seen'].filter(Boolean).join(', ') : '';
-        return `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} | ${caveats} |`;
+        return `| ${NAMES[c.contender]} | ${c.partitions} | ${fmt(c.connections)} | ${fmt(c.peakRssMiB)} | ${fmt(c.cpuMsPer1k)} | ${describeCauses(c.abortsByCause)} | ${fmt(c.latency?.rate)} | ${fmt(c.latency?.p50)} | ${fmt(c.latency?.p95)} | ${fmt(c.latency?.p99)} | ${caveats} |`;
       }),
     '',
     `![throughput against partitions](${input.chart})`,

@@ -59,7 +59,7 @@ function echoAfter(delayMs: number) {
 export interface WorkerGroup {
   readonly workers: Worker[];
   readonly groupId: string;
-  totals(): { recordsIn: number; commits: number; transactions: number; offsetCommits: number; deadLettered: number; aborted: number };
+  totals(): { recordsIn: number; commits: number; transactions: number; offsetCommits: number; deadLettered: number; aborted: number; abortedBy: Record<string, number> };
   stop(): Promise<boolean>;
 }
 
@@ -100,7 +100,7 @@ export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: Worke
     workers,
     groupId: `${groupPrefix}.echo`,
     totals() {
-      const sum = { recordsIn: 0, commits: 0, transactions: 0, offsetCommits: 0, deadLettered: 0, aborted: 0 };
+      const sum = { recordsIn: 0, commits: 0, transactions: 0, offsetCommits: 0, deadLettered: 0, aborted: 0, abortedBy: {} as Record<string, number> };
       for (const worker of workers) {
         const stats = worker.stats();
         sum.recordsIn += stats.recordsIn;
@@ -108,6 +108,7 @@ export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: Worke
         sum.offsetCommits += stats.offsetCommits;
         sum.deadLettered += stats.deadLettered;
         sum.aborted += stats.transactionsAborted;
+        for (const [cause, count] of Object.entries(stats.transactionsAbortedBy)) sum.abortedBy[cause] = (sum.abortedBy[cause] ?? 0) + count;
       }
       sum.commits = sum.transactions + sum.offsetCommits;
       return sum;

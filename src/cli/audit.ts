@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { DEFAULTS } from '../config/defaults.js';
-import { auditPipeline, formatPipelineAudit } from '../audit/pipeline-audit.js';
-import { AuditTopicsMissingError, auditTopicsOf, readAuditSnapshot } from '../audit/pipeline-audit-read.js';
+import { formatPipelineAudit } from '../audit/pipeline-audit.js';
+import { AuditTopicsMissingError } from '../audit/pipeline-audit-read.js';
+import { describeAuditTopics, describeReaderGroup, runPipelineAudit } from '../audit/run-audit.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
@@ -53,34 +54,19 @@ async function auditCommand(name: string, options: Record<string, unknown>): Pro
       : new KafkaSecurityError(failure.message, failure.kind, { cause: error });
   });
   await probe.disconnect();
-  const topics = auditTopicsOf(pipeline, (options.output as string[] | undefined) ?? []);
-  let read;
+  let run;
   try {
-    read = await readAuditSnapshot(kafka, topics, { timeoutMs });
+    run = await runPipelineAudit(kafka, pipeline, { extraOutputs: (options.output as string[] | undefined) ?? [], problemLimit, timeoutMs, allowSkipped: options.allowSkipped === true });
   } catch (error) {
     if (error instanceof AuditTopicsMissingError) throw new ConfigError(error.message, `pipeline '${name}'`);
     throw error;
   }
-  const policy = pipeline.errorPolicy;
-  const audit = auditPipeline(read.snapshot, {
-    policyMaySkip: policy.onError === 'skip' || (policy.onError === 'retry' && policy.then === 'skip'),
-    allowSkipped: options.allowSkipped === true,
-    problemLimit,
-  });
-  const readerGroup = read.readerGroupDeleted
-    ? `read with the throwaway consumer group ${read.readerGroup}, deleted afterwards`
-    : `read with the throwaway consumer group ${read.readerGroup}; deleting it failed (it holds no offsets: delete it, or the broker expires it)`;
+  const { topics, audit } = run;
   if (options.json) {
-    console.log(JSON.stringify({ pipeline: name, groupId: pipeline.groupId, topics, ...audit, readerGroup: read.readerGroup, readerGroupDeleted: read.readerGroupDeleted }, null, 2));
+    console.log(JSON.stringify({ pipeline: name, groupId: pipeline.groupId, topics, ...audit, readerGroup: run.readerGroup, readerGroupDeleted: run.readerGroupDeleted }, null, 2));
   } else {
-    const described = [
-      `inputs ${topics.inputs.join(', ')}`,
-      `outputs ${topics.outputs.join(', ') || '(none)'}`,
-      ...(topics.retryTiers.length > 0 ? [`retry ${topics.retryTiers.map(({ topic }) => topic).join(', ')}`] : []),
-      `dead-letter ${topics.deadLetters.join(', ')}`,
-    ].join('; ');
-    console.log(formatPipelineAudit(audit, { pipeline: name, groupId: pipeline.groupId, topics: described }));
-    console.error(`txstream audit: ${readerGroup}`);
+    console.log(formatPipelineAudit(audit, { pipeline: name, groupId: pipeline.groupId, topics: describeAuditTopics(topics) }));
+    console.error(`txstream audit: ${describeReaderGroup(run)}`);
   }
   return audit.ok ? EXIT.ok : EXIT.failed;
 }

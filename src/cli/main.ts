@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { BrokerUnreachableError, CommandError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { registerAuditCommand } from './audit.js';
+import { registerConsoleCommand } from './console.js';
 import { registerDltCommands } from './dlt.js';
 import { registerOpsCommands } from './ops.js';
 import { addSettingOptions, type EarlyStop, EXIT, runCommand } from './run.js';
@@ -39,6 +40,7 @@ export async function main(argv: readonly string[], options: CliOptions = {}): P
   registerTopicsCommands(program);
   registerOpsCommands(program);
   registerAuditCommand(program);
+  registerConsoleCommand(program);
 
   program
     .command('demo')

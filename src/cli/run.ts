@@ -23,7 +23,7 @@ export const EXIT = { ok: 0, failed: 1, config: 2 } as const;
 export function addSettingOptions(command: Command, specs: readonly SettingSpec[] = SETTINGS): Command {
   command.option('-c, --config <file>', 'YAML or JSON config file (env TXSTREAM_CONFIG)');
   addTopicsDirOption(command, 'without --config: the pipelines of this folder');
-  for (const spec of specs) command.option(`--${spec.flag} <value>`, `${spec.description} (env ${spec.env.join(' / ')})`);
+  for (const spec of specs) command.option(`--${spec.flag}${spec.kind === 'boolean' ? '' : ' <value>'}`, `${spec.description} (env ${spec.env.join(' / ')})`);
   return command;
 }
 

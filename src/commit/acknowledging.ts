@@ -77,8 +77,7 @@ class AcknowledgingPartition implements PartitionCommitter {
   async write(unit: CommitUnit): Promise<void> {
     const started = performance.now();
     if (unit.outputs.length > 0) {
-      const producer = await this.shared.get();
-      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await producer.sendBatch({ topicMessages: request, acks: -1 });
+      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.shared.send({ topicMessages: request, acks: -1 });
     }
     if (this.acknowledge === 'after-write') await this.commitOffset(unit.nextOffset);
     // At-most-once moved the offset on receipt; either way the unit is over once written.

@@ -132,11 +132,16 @@ export interface StrategyContext {
   /** Names this worker's transactional producer; stable across restarts lets a restart abort its predecessor's transaction at once. */
   readonly transactionalId: string;
   readonly transactionTimeoutMs: number;
+  /** How long a transaction's first request retries CONCURRENT_TRANSACTIONS (the previous one still ending); at most transactionTimeoutMs. */
+  readonly concurrentTransactionsTimeoutMs: number;
   readonly commitIntervalMs: number;
   /** The generation the consumer is in now (undefined before the first join). */
   readonly membership: () => GroupMembership | undefined;
-  /** Counts transactions (one per commit cycle, whatever number of partitions it held) and times the commits. */
-  readonly onTransactionEnded: (result: 'committed' | 'aborted', durationMs: number) => void;
+  /**
+   * Counts transactions (one per commit cycle, whatever number of partitions it held) and times the
+   * commits; an abort says why (`abortCause` of its reason: a Kafka error code's name or an error class).
+   */
+  readonly onTransactionEnded: (result: 'committed' | 'aborted', durationMs: number, cause?: string) => void;
   /** Counts and times the consumer's own offset commits (the non-transactional strategies). */
   readonly onOffsetsCommitted: (durationMs: number) => void;
   /** The group's committed offset of a partition, read stable (it waits out a pending transaction); null when none. */

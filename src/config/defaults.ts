@@ -28,6 +28,15 @@ export const DEFAULTS = {
    * instanceId: 10 s, as Kafka Streams under exactly-once.
    */
   transactionTimeoutMs: 10_000,
+  /**
+   * A transaction's first write is answered CONCURRENT_TRANSACTIONS until the coordinator has
+   * written the previous transaction's markers to every partition it touched: milliseconds at a
+   * few partitions, seconds at hundreds on a busy broker. It is retried until this, as the Java
+   * producer retries it until its delivery timeout, and never longer than transactionTimeoutMs
+   * (a coordinator that takes longer is stuck: the transaction aborts and its partitions rewind).
+   * 10 s: the transaction timeout's default, so only a stuck coordinator aborts.
+   */
+  concurrentTransactionsTimeoutMs: 10_000,
   /** Partitions whose batches are processed at the same time by one worker. */
   partitionsConcurrently: 4,
   /**
@@ -114,6 +123,21 @@ export const DEFAULTS = {
   sinkOnceTable: 'txstream_once',
   /** `txstream audit`: missing or duplicated inputs listed. */
   auditProblems: 20,
+  /** `txstream console` listens here; loopback only unless the operator names another address (and a token). */
+  consolePort: 8088,
+  consoleHost: '127.0.0.1',
+  /** How often the console reads each pipeline's lag (one admin request per pipeline) and how many readings its chart keeps (an hour at 5 s). */
+  consoleLagIntervalMs: 5_000,
+  consoleLagHistory: 720,
+  /** Dead letters per page of the console's list. */
+  consoleDeadLetterPage: 50,
+  /**
+   * Dead letters the console indexes per topic (headers and position, never values): past this many the list
+   * shows the first ones and the counts still cover the whole topic.
+   */
+  consoleDeadLetterIndexLimit: 100_000,
+  /** A dead letter's value shown up to this many bytes; larger ones are cut, their size shown. */
+  consoleValueLimit: 16_384,
 } as const;
 
 /**

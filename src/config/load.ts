@@ -136,6 +136,13 @@ function setFromText(
       return;
     }
     value = Number(text);
+  } else if (spec.kind === 'boolean') {
+    const word = text.trim().toLowerCase();
+    if (!['true', 'false', '1', '0'].includes(word)) {
+      problems.push(`${origin}: '${text}' is not true or false (${spec.description})`);
+      return;
+    }
+    value = word === 'true' || word === '1';
   } else if (spec.kind === 'list') {
     value = text
       .split(',')

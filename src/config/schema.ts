@@ -17,6 +17,8 @@ export const commitSettingsSchema = z
     lingerMs: ms(0).max(60_000),
     commitIntervalMs: ms(0).max(600_000),
     transactionTimeoutMs: ms(1_000).max(900_000),
+    /** Used up to transactionTimeoutMs (the smaller of the two wins). */
+    concurrentTransactionsTimeoutMs: ms(1).max(900_000),
   })
   .strict();
 
@@ -114,6 +116,15 @@ export const workerSettingsFields = z
     metricsHost: z.string().min(1),
     /** /healthz fails after the event loop was blocked longer than this. */
     livenessMaxEventLoopDelayMs: ms(10),
+    /** `txstream console`: where it listens, the token it asks for, whether it may replay. */
+    console: z
+      .object({
+        port: z.number().int().min(0).max(65_535),
+        host: z.string().min(1),
+        token: z.string().min(16, 'at least 16 characters (e.g. openssl rand -hex 16)').optional(),
+        allowReplay: z.boolean(),
+      })
+      .strict(),
     /** Connection URL for every PostgreSQL sink pipeline (a deployment's database, e.g. in a container). */
     postgresUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a PostgreSQL URL: postgres://user@host:port/database').optional(),
     /** Names of the pipelines to run; all when empty. */
@@ -146,6 +157,7 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
     lingerMs: DEFAULTS.lingerMs,
     commitIntervalMs: DEFAULTS.commitIntervalMs,
     transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
+    concurrentTransactionsTimeoutMs: DEFAULTS.concurrentTransactionsTimeoutMs,
   },
   partitionsConcurrently: DEFAULTS.partitionsConcurrently,
   maxInFlight: DEFAULTS.maxInFlight,
@@ -157,4 +169,5 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
   memoryBudgetMb: DEFAULTS.memoryBudgetMb,
   metricsHost: DEFAULTS.metricsHost,
   livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
+  console: { port: DEFAULTS.consolePort, host: DEFAULTS.consoleHost, allowReplay: false },
 };

@@ -7,17 +7,18 @@ export interface SettingSpec {
   readonly path: readonly string[];
   readonly flag: string;
   readonly env: readonly string[];
-  readonly kind: 'string' | 'int' | 'list';
+  /** A `boolean` setting is a flag without a value (`--allow-replay`); its env and file values are true or false. */
+  readonly kind: 'string' | 'int' | 'list' | 'boolean';
   readonly description: string;
   /**
    * What the setting is about, so each command offers (and documents in --help) only what it reads:
    * connection (every command that talks to Kafka), pipelines (which ones, their groups),
-   * worker (how `run` processes), ops (the metrics and health server of `run`).
+   * worker (how `run` processes), ops (the metrics and health server of `run`), console (`txstream console`).
    */
   readonly group: SettingGroup;
 }
 
-export type SettingGroup = 'connection' | 'pipelines' | 'worker' | 'ops';
+export type SettingGroup = 'connection' | 'pipelines' | 'worker' | 'ops' | 'console';
 
 export const SETTINGS: readonly SettingSpec[] = [
   {
@@ -77,6 +78,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     env: ['TXSTREAM_TRANSACTION_TIMEOUT_MS'],
     kind: 'int',
     description: 'broker-side timeout of an open transaction',
+  },
+  {
+    path: ['commit', 'concurrentTransactionsTimeoutMs'],
+    flag: 'concurrent-transactions-timeout-ms',
+    group: 'worker',
+    env: ['TXSTREAM_CONCURRENT_TRANSACTIONS_TIMEOUT_MS'],
+    kind: 'int',
+    description: 'how long a transaction waits for the previous one to end (CONCURRENT_TRANSACTIONS) before it aborts; at most the transaction timeout',
   },
   {
     path: ['partitionsConcurrently'],
@@ -237,6 +246,38 @@ export const SETTINGS: readonly SettingSpec[] = [
     kind: 'int',
     group: 'ops',
     description: '/healthz answers 503 for 10 s after the event loop was blocked longer than this (default 5000)',
+  },
+  {
+    path: ['console', 'port'],
+    flag: 'port',
+    env: ['TXSTREAM_CONSOLE_PORT'],
+    kind: 'int',
+    group: 'console',
+    description: 'port of the web console (default 8088; 0: any free port)',
+  },
+  {
+    path: ['console', 'host'],
+    flag: 'host',
+    env: ['TXSTREAM_CONSOLE_HOST'],
+    kind: 'string',
+    group: 'console',
+    description: 'address the console listens on (default 127.0.0.1: this machine only; any other needs --token)',
+  },
+  {
+    path: ['console', 'token'],
+    flag: 'token',
+    env: ['TXSTREAM_CONSOLE_TOKEN'],
+    kind: 'string',
+    group: 'console',
+    description: 'token the console asks for before showing anything and on every change; required beyond loopback and with --allow-replay (prefer the environment variable: flags are visible in ps)',
+  },
+  {
+    path: ['console', 'allowReplay'],
+    flag: 'allow-replay',
+    env: ['TXSTREAM_CONSOLE_ALLOW_REPLAY'],
+    kind: 'boolean',
+    group: 'console',
+    description: 'let the console replay dead letters (off by default; needs --token)',
   },
 ];
 

@@ -55,3 +55,39 @@ export function isRecordRefusal(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Why a transaction aborted, as a short label for metrics and logs: the Kafka error code's name
+ * (CONCURRENT_TRANSACTIONS, INVALID_PRODUCER_EPOCH, …) found on the error or its causes, else the
+ * name of a KafkaJS or txstream error, else 'other'. The labels are a bounded set (a handler's own
+ * error classes are 'other'), so a metric labelled with them stays small.
+ */
+export function abortCause(error: unknown): string {
+  let named: string | undefined;
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const candidate = current as KafkaJsLikeError & { name?: unknown };
+    if (typeof candidate.type === 'string' && /^[A-Z0-9_]+$/.test(candidate.type)) return candidate.type;
+    if (named === undefined && typeof candidate.name === 'string' && (KNOWN_ERROR_NAME.test(candidate.name) || TXSTREAM_ERROR_NAMES.has(candidate.name))) named = candidate.name;
+    current = candidate.cause ?? candidate.originalError;
+  }
+  return named ?? 'other';
+}
+
+/** KafkaJS's error classes (all named KafkaJS…), and txstream's own failures that end a transaction (src/errors). */
+const KNOWN_ERROR_NAME = /^KafkaJS[A-Za-z]+$/;
+const TXSTREAM_ERROR_NAMES = new Set([
+  'NonRetryableError',
+  'DecodeError',
+  'HandlerContractError',
+  'OutputRejectedError',
+  'HandlerTimeoutError',
+  'InvalidFailureHeadersError',
+  'ProducerFencedError',
+  'PartitionOwnerFencedError',
+  'GenerationFencedError',
+  'TransactionRolledBackError',
+  'UnitRollbackError',
+  'BrokerUnreachableError',
+  // A record that failed under the block policy (src/worker/failure-router.ts): its partition retries in place.
+  'BlockedRecord',
+]);

@@ -48,6 +48,9 @@ export class WorkerMetrics {
       [{ result: 'committed' }, stats.transactionsCommitted],
       [{ result: 'aborted' }, stats.transactionsAborted],
     ]);
+    fromStats('txstream_transactions_aborted_total', 'Transactions aborted, by cause (a Kafka error code such as CONCURRENT_TRANSACTIONS, an error class, or other)', ['pipeline', 'cause'], (stats) =>
+      Object.entries(stats.transactionsAbortedBy).map(([cause, count]): [Record<string, string>, number] => [{ cause }, count]),
+    );
     fromStats('txstream_rebalances_total', 'Group generations joined', ['pipeline'], (stats) => [[{}, stats.rebalances]]);
     fromStats('txstream_fenced_total', 'Partitions rolled back because their transaction was fenced (a generation that is over, or a fenced producer)', ['pipeline'], (stats) => [
       [{}, stats.fenced],

@@ -13,6 +13,8 @@ export interface WorkerStats {
   replayed: number;
   transactionsCommitted: number;
   transactionsAborted: number;
+  /** Aborted transactions by cause (a Kafka error code's name, an error class, or 'other'). */
+  transactionsAbortedBy: Record<string, number>;
   offsetCommits: number;
   handlerFailures: number;
   fenced: number;
@@ -31,6 +33,7 @@ export function emptyStats(): WorkerStats {
     replayed: 0,
     transactionsCommitted: 0,
     transactionsAborted: 0,
+    transactionsAbortedBy: {},
     offsetCommits: 0,
     handlerFailures: 0,
     fenced: 0,

@@ -83,6 +83,7 @@ const FILTER_VALUES: Record<string, (value: string, inputs: readonly string[]) =
   'original-partition': (value) => (DIGITS.test(value) ? undefined : 'a partition number'),
   'original-offset': (value) => (DIGITS.test(value) ? undefined : 'an offset'),
   'original-key': () => undefined,
+  lineage: (value) => (/^.+\/\d+\/\d+$/.test(value) ? undefined : 'an input record as <topic>/<partition>/<offset>'),
 };
 
 /** Every problem with the filters, each naming the filter and what is accepted (empty when all are sound). */

@@ -200,8 +200,14 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
         let next: bigint | undefined;
         let stoppedEarly = false;
         let halted = false;
+        let pastEnd = false;
         for (const message of batch.messages) {
-          if (BigInt(message.offset) >= end || replayed + copies.length >= limit || copies.length >= perTransaction) {
+          if (BigInt(message.offset) >= end) {
+            stoppedEarly = true;
+            pastEnd = true;
+            break;
+          }
+          if (replayed + copies.length >= limit || copies.length >= perTransaction) {
             stoppedEarly = true;
             break;
           }
@@ -231,6 +237,11 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
         if (!stoppedEarly) {
           const through = BigInt(batch.lastOffset()) + 1n;
           next = through < end ? through : end;
+        } else if (pastEnd) {
+          // A record at or past the end offset (written since the replay began): whatever lies below it and was
+          // not a record (a marker, an aborted record) is read too. Without this the cursor would stay before such
+          // a marker and every later fetch would start past the end, so the replay would never end.
+          next = end;
         }
         if (next === undefined) {
           if (halted) ends.delete(key);

@@ -91,11 +91,14 @@ export class PipelineRunner {
       groupId: pipeline.groupId,
       transactionalId: transactionalIdFor(pipeline.groupId, deps.instanceId),
       transactionTimeoutMs: pipeline.commit.transactionTimeoutMs,
+      concurrentTransactionsTimeoutMs: pipeline.commit.concurrentTransactionsTimeoutMs,
       commitIntervalMs: pipeline.commit.commitIntervalMs,
       membership: () => this.membership,
-      onTransactionEnded: (result, durationMs) => {
+      onTransactionEnded: (result, durationMs, cause = 'other') => {
         if (result === 'aborted') {
           deps.stats.transactionsAborted++;
+          deps.stats.transactionsAbortedBy[cause] = (deps.stats.transactionsAbortedBy[cause] ?? 0) + 1;
+          this.log.info({ cause }, 'transaction aborted');
           return;
         }
         deps.stats.transactionsCommitted++;

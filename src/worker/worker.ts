@@ -151,7 +151,11 @@ export class Worker {
   stats(): Readonly<WorkerStats> {
     const total = emptyStats();
     for (const stats of this.statsByPipeline.values()) {
-      for (const key of Object.keys(total) as Array<keyof WorkerStats>) total[key] += stats[key];
+      for (const key of Object.keys(total) as Array<keyof WorkerStats>) {
+        if (key === 'transactionsAbortedBy') {
+          for (const [cause, count] of Object.entries(stats.transactionsAbortedBy)) total.transactionsAbortedBy[cause] = (total.transactionsAbortedBy[cause] ?? 0) + count;
+        } else total[key] += stats[key];
+      }
     }
     return total;
   }

@@ -85,6 +85,30 @@ async function drained(groupId: string, topics: string[], timeoutMs = 120_000): 
   );
 }
 
+/**
+ * Once 30 % of the inputs are committed, kills the broker leading the first retry tier (its copies
+ * and their consumption move to another leader) and restarts it; then waits for every input and
+ * every retry copy to be committed, and stops the fleet, which must exit 0.
+ */
+async function killTierLeaderThenDrain(
+  workers: ChaosFleet,
+  topics: { input: string; output: string; dlt: string; retries: string[]; groupId: string },
+  records: number,
+): Promise<void> {
+  const { input, output, dlt, retries, groupId } = topics;
+  await committedAtLeast(groupId, input, records * 0.3);
+  const leader = await cluster.partitionLeader(retries[0] as string, 0);
+  await cluster.kill(leader);
+  await sleep(3000);
+  await cluster.restart(leader);
+  await cluster.waitForFullIsr([input, output, dlt, ...retries]);
+  console.log(`killed broker ${leader} (leader of ${retries[0]}-0) and restarted it`);
+  await committedAtLeast(groupId, input, records);
+  await workers.calm();
+  await drained(groupId, [input, ...retries]);
+  expect(await workers.stop()).toEqual([0, 0, 0]);
+}
+
 /** Both readers, and `txstream audit` run as a user would, find every input exactly once and agree. */
 async function expectExactlyOnce(audit: DualAudit, inputs: number, config: string): Promise<void> {
   console.log(formatDualAudit(audit));
@@ -145,19 +169,7 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
     const workers = fleet(config, 'three-retry', 'routing');
     workers.killEvery(4000, random);
 
-    await committedAtLeast(groupId, input, records * 0.3);
-    // The broker leading the first retry tier: its retry copies and their consumption move to another leader.
-    const leader = await cluster.partitionLeader(retries[0] as string, 0);
-    await cluster.kill(leader);
-    await sleep(3000);
-    await cluster.restart(leader);
-    await cluster.waitForFullIsr([input, output, dlt, ...retries]);
-    console.log(`killed broker ${leader} (leader of ${retries[0]}-0) and restarted it`);
-
-    await committedAtLeast(groupId, input, records);
-    await workers.calm();
-    await drained(groupId, [input, ...retries]);
-    expect(await workers.stop()).toEqual([0, 0, 0]);
+    await killTierLeaderThenDrain(workers, { input, output, dlt, retries, groupId }, records);
 
     const audit = await dualAudit(cluster.brokers, { input, inputs: records, terminalTopics: [output, dlt], otherTopics: retries });
     await expectExactlyOnce(audit, records, config);
@@ -188,18 +200,7 @@ describe('exactly-once on three brokers (RF 3, min.insync.replicas 2) under work
     const workers = fleet(config, 'three-hold', 'once');
     workers.killEvery(4000, random);
 
-    await committedAtLeast(groupId, input, records * 0.3);
-    const leader = await cluster.partitionLeader(retries[0] as string, 0);
-    await cluster.kill(leader);
-    await sleep(3000);
-    await cluster.restart(leader);
-    await cluster.waitForFullIsr([input, output, dlt, ...retries]);
-    console.log(`killed broker ${leader} (leader of ${retries[0]}-0) and restarted it`);
-
-    await committedAtLeast(groupId, input, records);
-    await workers.calm();
-    await drained(groupId, [input, ...retries]);
-    expect(await workers.stop()).toEqual([0, 0, 0]);
+    await killTierLeaderThenDrain(workers, { input, output, dlt, retries, groupId }, records);
 
     const audit = await dualAudit(cluster.brokers, { input, inputs: records, terminalTopics: [output, dlt], otherTopics: retries });
     await expectExactlyOnce(audit, records, config);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,22 @@ import { WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 const brokers = inject('kafkaBrokers');
 const processes: WorkerProcess[] = [];
 
+/**
+ * How long Node takes, right now, to run the first line of an ES module like bin/txstream.js: the
+ * slowest of three probes, half as much again for the spread on a loaded machine.
+ */
+async function firstLineMs(): Promise<number> {
+  let slowest = 0;
+  for (let run = 0; run < 3; run++) {
+    const started = performance.now();
+    const probe = spawn(process.execPath, ['--input-type=module', '-e', "import 'node:fs'; process.stdout.write('x')"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise((resolve) => probe.stdout.once('data', resolve));
+    slowest = Math.max(slowest, performance.now() - started);
+    await new Promise((resolve) => (probe.exitCode === null ? probe.once('exit', resolve) : resolve(undefined)));
+  }
+  return Math.ceil(slowest * 1.5);
+}
+
 afterEach(async () => {
   for (const worker of processes.splice(0)) worker.signal('SIGKILL');
 });
@@ -23,13 +40,15 @@ async function pipelineTopics(prefix: string) {
 }
 
 describe('a signal at any moment of `txstream run`', () => {
-  // From 150 ms: before Node has run the first line of bin/txstream.js no JavaScript can catch a signal.
-  // The CLI and the handler module take a second or more to load through tsx, so the first delays fall
-  // before the worker's own handlers exist, the last ones during its start or once it runs.
+  // From when Node runs the first line of bin/txstream.js (before that no JavaScript can catch a signal:
+  // measured now, as an ES module's first line takes to run on this machine, at least 150 ms). The CLI and
+  // the handler module take a second or more to load through tsx, so the first delays fall before the
+  // worker's own handlers exist, the last ones during its start or once it runs.
   it('SIGTERM soon after spawn: exit 0 with a line saying what happened, never killed by the signal', async () => {
     const { input, output } = await pipelineTopics('early');
     const outcomes: string[] = [];
-    for (const delayMs of [150, 300, 500, 800, 1500]) {
+    const nodeStart = Math.max(150, await firstLineMs());
+    for (const delayMs of [nodeStart, nodeStart + 150, nodeStart + 350, 800, 1500].sort((a, b) => a - b)) {
       const config = writeWorkerConfig({ brokers, groupId: uniqueName('early'), input, output });
       const worker = WorkerProcess.start(config, { name: `early-${delayMs}` });
       processes.push(worker);

@@ -35,6 +35,7 @@ function strategyFor(groupId: string, instanceId: string, membership: () => Grou
     groupId,
     transactionalId: transactionalIdFor(groupId, instanceId),
     transactionTimeoutMs: 10_000,
+    concurrentTransactionsTimeoutMs: 10_000,
     // Long enough that only the test's own commit() ends a transaction.
     commitIntervalMs: 60_000,
     membership,

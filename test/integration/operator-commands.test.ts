@@ -12,7 +12,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { defineHandler, definePipeline, FAILURE_HEADERS, REPLAY_HEADERS } from '../../src/index.js';
 import { resolvePipeline } from '../../src/pipeline/definition.js';
 import { replayDeadLetters } from '../../src/routing/replay.js';
-import { createTopics, produce, readTopics, uniqueName, withAdmin } from '../support/kafka.js';
+import { createTopics, produce, produceAborted, readTopics, uniqueName, withAdmin } from '../support/kafka.js';
 import { writeWorkerConfig } from '../support/worker-process.js';
 
 /** Operator commands with a safety: deletes need a scope, replays never skip what they did not copy. */
@@ -206,6 +206,25 @@ describe('dlt replay, two at once', () => {
     const copies = await copiesOf(input, 60);
     expect(copies).toHaveLength(60);
     expect(new Set(copies).size).toBe(60);
+  });
+});
+
+describe('dlt replay, a dead-letter topic that grows meanwhile', () => {
+  it('ends at the end offsets it started with, when a transaction marker took the last of them and new records follow it', async () => {
+    const input = uniqueName('grows');
+    const dlt = `${input}.dlt`;
+    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt }]);
+    await produce(brokers, dlt, deadLetters(input, 4));
+    // An aborted record and its marker end the topic: the replay's end offset is past both.
+    await produceAborted(brokers, dlt, deadLetters(input, 1, 100));
+    const pipeline = replayPipeline(input);
+    const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
+    // One copy a second: the new dead letters arrive while the first ones are being copied, in the same fetches.
+    const replay = settle(replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 1 }), 45_000);
+    await readTopics(brokers, [input], { until: (r) => r.length >= 1, quietMs: 0 });
+    await produce(brokers, dlt, deadLetters(input, 3, 200));
+    expect(await replay).toMatchObject({ value: { scanned: 4, replayed: 4 } });
+    expect(await copiesOf(input, 4)).toEqual([0, 1, 2, 3].map((offset) => `${dlt}/0/${offset}`));
   });
 });
 

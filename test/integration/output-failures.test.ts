@@ -191,6 +191,19 @@ describe('output-side failures are routed like handler failures', () => {
     await withAdmin(brokers, (admin) =>
       admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: t.output, configEntries: [{ name: 'max.message.bytes', value: '5000' }] }] }),
     );
+    // The broker applies a topic config change after it answers (it reaches the partition's log a
+    // moment after its metadata): a record written meanwhile would pass under the old limit.
+    await expect
+      .poll(
+        () =>
+          withAdmin(brokers, async (admin) => {
+            const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: t.output, configNames: ['max.message.bytes'] }] });
+            return resources[0]?.configEntries[0]?.configValue;
+          }),
+        { timeout: 30_000 },
+      )
+      .toBe('5000');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     await produce(brokers, t.input, [...numbered(20).slice(5, 12), json(12, { pad: 'z'.repeat(10_000) }), ...numbered(20).slice(13)]);
 
     const { dead } = await expectRouted(t, 20, 12, 'output-rejected');

@@ -42,7 +42,14 @@ type Check =
   /** Runs to its end: the exit code and what it prints. */
   | { kind: 'run'; match: RegExp; timeoutMs?: number; verify: (outcome: Outcome) => void | Promise<void> }
   /** A long-running worker: started, checked while it serves, stopped with SIGTERM, which must drain it. */
-  | { kind: 'serve'; match: RegExp; ready: (output: string, port: number) => Promise<boolean>; verify?: (output: string, port: number) => Promise<void> }
+  | {
+      kind: 'serve';
+      match: RegExp;
+      ready: (output: string, port: number) => Promise<boolean>;
+      verify?: (output: string, port: number) => Promise<void>;
+      /** Checked once it ended on SIGTERM (default: a worker that drained cleanly). */
+      stopped?: (output: string) => Promise<void>;
+    }
   /** A long job (a load sweep): must be accepted and make progress; stopped after that. */
   | { kind: 'start'; match: RegExp; progress: RegExp }
   /** Not run here, and why; what checks it instead. */
@@ -232,6 +239,31 @@ const CHECKS: Check[] = [
     },
   },
   {
+    kind: 'serve',
+    match: /^npx txstream console -c topics\/txstream\.yaml --port \d+$/,
+    ready: async (output) => output.includes('"msg":"console serving"'),
+    verify: async (_output, port) => {
+      const page = await http(port, '/');
+      expect(page?.status).toBe(200);
+      expect(page?.body).toContain('orders-enricher');
+      expect(page?.body).toContain('read-only');
+    },
+    stopped: async (output) => expect(output).toContain('txstream console: http://127.0.0.1:'),
+  },
+  {
+    kind: 'serve',
+    match: /^TXSTREAM_CONSOLE_TOKEN=\S+ npx txstream console -c topics\/txstream\.yaml --port \d+ --allow-replay$/,
+    ready: async (output) => output.includes('"msg":"console serving"'),
+    verify: async (_output, port) => {
+      // Nothing before the token: the login form.
+      const page = await http(port, '/');
+      expect(page?.status).toBe(200);
+      expect(page?.body).toContain('Console token');
+      expect((await fetch(`http://127.0.0.1:${port}/pipelines/orders-enricher/replay`, { method: 'POST' })).status).toBe(401);
+    },
+    stopped: async (output) => expect(output).toContain('(replay on)'),
+  },
+  {
     kind: 'elsewhere',
     match: /^docker compose up --build$/,
     reason: 'no Docker engine here: test/unit/compose-wiring.test.ts checks what the file wires, fleet.test.ts runs the same three workers and Prometheus as processes',
@@ -358,7 +390,8 @@ function rewrite(command: string, port: number): string {
     .replaceAll('host:9092', brokers.join(','))
     .replace('--metrics-port 9464', `--metrics-port ${port}`)
     .replace('--target 127.0.0.1:9464', `--target 127.0.0.1:${port}`)
-    .replace('--port 29092', `--port ${port}`);
+    .replace('--port 29092', `--port ${port}`)
+    .replace('--port 8088', `--port ${port}`);
   if (/^npm run (kafka|registry|prometheus|postgres):/.test(text) && !/:fetch$/.test(text)) text += text.includes(' -- ') ? ` --name ${NAME}` : ` -- --name ${NAME}`;
   return text;
 }
@@ -448,7 +481,7 @@ describe('the README commands', () => {
       }
       process.kill(-(shell.child.pid as number), 'SIGTERM');
       await shell.exit;
-      if (check.kind === 'serve') await drained(shell.output());
+      if (check.kind === 'serve') await (check.stopped ?? drained)(shell.output());
     }, timeout);
   }
 });

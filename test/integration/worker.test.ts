@@ -137,6 +137,8 @@ describe('the transactional worker', () => {
     await waitFor(() => worker.stats().handlerFailures >= 2, 'the failing batch to be retried', 20_000);
 
     expect(worker.stats().transactionsAborted).toBeGreaterThanOrEqual(1);
+    // Counted by cause (txstream_transactions_aborted_total{cause}): the record blocking its partition.
+    expect(Object.keys(worker.stats().transactionsAbortedBy)).toEqual(['BlockedRecord']);
     expect(worker.stats().transactionsCommitted).toBe(0);
     // The first units' outputs reached the log inside the aborted transaction...
     const written = await readTopics(brokers, [output], {

@@ -16,13 +16,20 @@ const compose = parse(readFileSync(resolve(root, 'docker-compose.yml'), 'utf8'))
 describe('docker-compose.yml', () => {
   it('applies the topics once, then runs three workers serving metrics, scraped by Prometheus', () => {
     const { services } = compose;
-    expect(Object.keys(services).sort()).toEqual(['grafana', 'kafka', 'postgres', 'prometheus', 'schema-registry', 'sink-worker', 'topics', 'worker']);
+    expect(Object.keys(services).sort()).toEqual(['console', 'grafana', 'kafka', 'postgres', 'prometheus', 'schema-registry', 'sink-worker', 'topics', 'worker']);
     expect(services.topics?.command).toEqual(['topics', 'apply', '--brokers', 'kafka:9092']);
     expect(services.worker?.deploy?.replicas).toBe(3);
     expect(services.worker?.depends_on?.topics?.condition).toBe('service_completed_successfully');
     const port = services.worker?.environment?.TXSTREAM_METRICS_PORT;
     expect(readFileSync(resolve(root, 'ops/prometheus.yml'), 'utf8')).toContain(`port: ${port}`);
     expect(JSON.stringify(services.worker?.healthcheck?.test)).toContain(`127.0.0.1:${port}/readyz`);
+  });
+
+  it('runs the console with a token from the environment, published on the host\'s loopback only', () => {
+    const service = compose.services.console as { command?: string[]; environment?: Record<string, string>; ports?: string[] };
+    expect(service.command).toEqual(['console', '--brokers', 'kafka:9092']);
+    expect(service.environment?.TXSTREAM_CONSOLE_TOKEN).toMatch(/^\$\{TXSTREAM_CONSOLE_TOKEN:\?/);
+    expect(service.ports).toEqual([`127.0.0.1:${service.environment?.TXSTREAM_CONSOLE_PORT}:${service.environment?.TXSTREAM_CONSOLE_PORT}`]);
   });
 
   it('runs the example sink pipeline against the compose PostgreSQL once it is healthy and the topics exist', () => {
@@ -36,7 +43,7 @@ describe('docker-compose.yml', () => {
 
   it('sets only environment variables the worker reads (test/integration/ops-server.test.ts runs them)', () => {
     const known = new Set([...SETTINGS.flatMap((spec) => spec.env), 'PGPASSWORD', 'SCHEMA_REGISTRY_URL', 'TXSTREAM_LOG_LEVEL', 'TXSTREAM_LOG_FORMAT', 'TXSTREAM_CONFIG', 'TXSTREAM_TOPICS_DIR']);
-    for (const service of ['worker', 'topics', 'sink-worker'] as const) {
+    for (const service of ['worker', 'topics', 'sink-worker', 'console'] as const) {
       for (const name of Object.keys(compose.services[service]?.environment ?? {})) expect(known, `${service}: ${name}`).toContain(name);
     }
     // The metrics server must listen on the container's interfaces, or Prometheus cannot reach it.

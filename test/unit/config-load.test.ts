@@ -48,6 +48,7 @@ describe('loadSettings defaults and precedence', () => {
         lingerMs: DEFAULTS.lingerMs,
         commitIntervalMs: DEFAULTS.commitIntervalMs,
         transactionTimeoutMs: DEFAULTS.transactionTimeoutMs,
+        concurrentTransactionsTimeoutMs: DEFAULTS.concurrentTransactionsTimeoutMs,
       },
       partitionsConcurrently: DEFAULTS.partitionsConcurrently,
       maxInFlight: DEFAULTS.maxInFlight,
@@ -59,6 +60,7 @@ describe('loadSettings defaults and precedence', () => {
       memoryBudgetMb: DEFAULTS.memoryBudgetMb,
       metricsHost: DEFAULTS.metricsHost,
       livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
+      console: { port: DEFAULTS.consolePort, host: DEFAULTS.consoleHost, allowReplay: false },
       only: [],
       pipelines: [],
     });
@@ -375,7 +377,7 @@ describe('loadSettings: every problem of a file at once, each at its line', () =
       `  - ${file}:3:13 commit.strategy: Invalid option: expected one of "transactional"|"batch"|"per-message"|"auto" (transactional | batch | per-message | auto)`,
       `  - ${file}:8:5 pipelines[1].handler: is required (a mapping)`,
       `  - ${file}:8:11 pipelines[1].name: is used twice`,
-      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, memoryBudgetMb, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, postgresUrl, only, pipelines, security)`,
+      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, memoryBudgetMb, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, console, postgresUrl, only, pipelines, security)`,
     ]);
   });
 });

@@ -4,12 +4,13 @@ import {
   DecodeError,
   errorMessage,
   HandlerContractError,
+  HandlerTimeoutError,
   isNonRetryable,
   NonRetryableError,
   nonRetryable,
   ProducerFencedError,
 } from '../../src/errors/index.js';
-import { isFencingError } from '../../src/kafka/errors.js';
+import { abortCause, isFencingError } from '../../src/kafka/errors.js';
 
 describe('isNonRetryable', () => {
   it('is true for NonRetryableError and its subclasses', () => {
@@ -147,5 +148,26 @@ describe('isFencingError', () => {
     const b = { message: 'b', cause: a };
     a.cause = b;
     expect(isFencingError(a)).toBe(false);
+  });
+});
+
+describe('abortCause', () => {
+  it("names the Kafka error code, however deep KafkaJS's wrappers put it", () => {
+    const protocol = Object.assign(new Error('There is already a transaction in progress'), { name: 'KafkaJSProtocolError', type: 'CONCURRENT_TRANSACTIONS' });
+    const exhausted = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: protocol });
+    expect(abortCause(protocol)).toBe('CONCURRENT_TRANSACTIONS');
+    expect(abortCause(exhausted)).toBe('CONCURRENT_TRANSACTIONS');
+    expect(abortCause(new ProducerFencedError('tx', { cause: Object.assign(new Error('epoch'), { type: 'INVALID_PRODUCER_EPOCH' }) }))).toBe('INVALID_PRODUCER_EPOCH');
+  });
+
+  it("names a KafkaJS or txstream error class, and anything else (a handler's own errors) 'other'", () => {
+    expect(abortCause(Object.assign(new Error('connection closed'), { name: 'KafkaJSConnectionClosedError' }))).toBe('KafkaJSConnectionClosedError');
+    expect(abortCause(new HandlerTimeoutError('in[0]@5', 10))).toBe('HandlerTimeoutError');
+    // A record failing under the block policy is named by its wrapper, not by the handler's own error.
+    expect(abortCause(Object.assign(new Error('record at offset 5 failed under the block policy'), { name: 'BlockedRecord', cause: new TypeError('x') }))).toBe('BlockedRecord');
+    class ShippingApiDown extends Error {}
+    expect(abortCause(new ShippingApiDown('503'))).toBe('other');
+    expect(abortCause('a string')).toBe('other');
+    expect(abortCause(undefined)).toBe('other');
   });
 });

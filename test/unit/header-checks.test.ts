@@ -2,6 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
 import { replayFilterProblems, replayTarget, retryHeadersProblem } from '../../src/routing/header-checks.js';
+import { matchesFilters } from '../../src/routing/replay-filter.js';
 
 const now = 1_800_000_000_000;
 const expected = { input: 'orders', tier: 2, now, maxDelayMs: 60_000 };
@@ -71,5 +72,25 @@ describe('replayFilterProblems', () => {
       expect.stringMatching(/^--filter 'dlt-reason=decode-faild': 'decode-faild' is not a known dlt-reason; accepted: one of retries-exhausted, decode-failed/),
       "--filter 'DecodeError': expected name=value",
     ]);
+  });
+});
+
+describe('matchesFilters', () => {
+  const record = (lineage: string, errorClass: string) =>
+    ({ offset: '0', key: Buffer.from('k'), value: null, timestamp: '0', attributes: 0, headers: { 'txstream-lineage': lineage, 'txstream-error-class': errorClass } }) as unknown as KafkaMessage;
+
+  it('needs every name to match, and any of the values given for one name (a selection of records)', () => {
+    const selection = ['lineage=orders/0/5', 'lineage=orders/1/9'];
+    expect(matchesFilters(record('orders/0/5', 'TypeError'), selection)).toBe(true);
+    expect(matchesFilters(record('orders/1/9', 'TypeError'), selection)).toBe(true);
+    expect(matchesFilters(record('orders/0/9', 'TypeError'), selection)).toBe(false);
+    expect(matchesFilters(record('orders/0/5', 'TypeError'), [...selection, 'error-class=DecodeError'])).toBe(false);
+    expect(matchesFilters(record('orders/0/5', 'DecodeError'), [...selection, 'txstream-error-class=DecodeError', 'key=k'])).toBe(true);
+    expect(matchesFilters(record('orders/0/5', 'DecodeError'), [])).toBe(true);
+  });
+
+  it('takes lineage as <topic>/<partition>/<offset>', () => {
+    expect(replayFilterProblems(['lineage=orders/0/5'], ['orders'])).toEqual([]);
+    expect(replayFilterProblems(['lineage=orders-5'], ['orders'])).toEqual(["--filter 'lineage=orders-5': 'orders-5' is not a known lineage; accepted: an input record as <topic>/<partition>/<offset>"]);
   });
 });

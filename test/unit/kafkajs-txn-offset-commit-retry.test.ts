@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { createErrorFromCode, createEosManager, silentLogger } from '../support/kafkajs-internals.js';
 
 /**
  * KafkaJS 2.2.4's transactional offset commit (TxnOffsetCommit, in src/producer/eosManager) retries
@@ -9,25 +9,8 @@ import { describe, expect, it } from 'vitest';
  * whole transaction. patches/kafkajs+2.2.4+002+txn-offset-commit-coordinator-retry.patch lists both
  * names; these tests fail on the unpatched package.
  */
-const require = createRequire(import.meta.url);
-// The package test points this at the KafkaJS an installed txstream carries (dist/vendor/kafkajs).
-const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
-
-interface EosManager {
-  initProducerId(): Promise<void>;
-  beginTransaction(): void;
-  sendOffsets(request: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>;
-}
-const createEosManager = require(`${KAFKAJS}/src/producer/eosManager`) as (options: Record<string, unknown>) => EosManager;
-const { createErrorFromCode } = require(`${KAFKAJS}/src/protocol/error`) as { createErrorFromCode: (code: number) => Error };
-const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as {
-  createLogger: (options: { level: number; logCreator: () => () => void }) => unknown;
-  LEVELS: { NOTHING: number };
-};
-
 const GROUP_LOAD_IN_PROGRESS = 14;
 const NOT_COORDINATOR_FOR_GROUP = 16;
-const silentLogger = () => createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
 
 describe('KafkaJS transactional offset commit (patched)', () => {
   /** A transaction coordinator and group coordinators whose TxnOffsetCommit answers as `answers` scripts. */

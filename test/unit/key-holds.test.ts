@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { type CommittedEntry, GroupProgress } from '../../src/kafka/group-progress.js';
 import { partitionOfKey } from '../../src/kafka/key-partition.js';
 import { TopicCatalog } from '../../src/kafka/topic-catalog.js';
@@ -81,7 +82,7 @@ describe('RetryHolds', () => {
   const handler = defineHandler({ handle: async () => null });
   const pipeline = resolvePipeline(
     { name: 'p', input: 'in', output: 'out', handler, errors: { onError: 'retry', attempts: 2, keyOrderOnRetry: 'hold' } },
-    { commit: { strategy: 'transactional', batchSize: 10, lingerMs: 0, commitIntervalMs: 100, transactionTimeoutMs: 10_000 } },
+    { commit: DEFAULT_SETTINGS.commit },
   );
 
   /** A tier `in.retry.1` of 3 partitions whose committed offsets and ends the test sets. */

@@ -49,6 +49,23 @@ describe('checkTargets (issue 13)', () => {
     expect(byTarget('RSS')[0]).toMatchObject({ ok: true, measured: '180 MiB' }); // at 96 partitions only
   });
 
+  it("judges transactional's scaling against the broker ceiling's in the same rounds, and its CONCURRENT_TRANSACTIONS aborts", () => {
+    const run: PartitionCell[] = [
+      cell('transactional', 12, [20_000, 10_000, 18_000], { abortsByCause: {} }),
+      cell('transactional', 384, [10_000, 4_000, 9_000], { abortsByCause: { CONCURRENT_TRANSACTIONS: 3, other: 1 } }),
+      // The broker itself halves between 12 and 384 partitions: rounds 0.5, 0.5, 0.5.
+      cell('ceiling', 12, [80_000, 40_000, 60_000]),
+      cell('ceiling', 384, [40_000, 20_000, 30_000]),
+    ];
+    const rows = checkTargets(run, 1);
+    // Per round: (0.5/0.5, 0.4/0.5, 0.5/0.5) = 1, 0.8, 1; median 1.
+    expect(rows.find((row) => row.target.includes("broker ceiling's 384/12"))).toMatchObject({ ok: true, measured: '1×' });
+    expect(rows.find((row) => row.target.includes('CONCURRENT_TRANSACTIONS at 12 '))).toMatchObject({ ok: true, measured: '0' });
+    expect(rows.find((row) => row.target.includes('CONCURRENT_TRANSACTIONS at 384 '))).toMatchObject({ ok: false, measured: '3' });
+    const slow = checkTargets([...run.slice(0, 1), cell('transactional', 384, [6_000, 2_000, 5_000]), ...run.slice(2)], 1);
+    expect(slow.find((row) => row.target.includes("broker ceiling's"))).toMatchObject({ ok: false, measured: '0.56×' });
+  });
+
   it('fails the targets the per-partition design misses', () => {
     const before: PartitionCell[] = [
       cell('transactional', 12, [27_640], { connections: 15, peakRssMiB: 249, latency: { rate: 13_820, p50: 180, p95: 380, p99: 420, samples: 1 } }),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CommitSettings } from '../../src/config/schema.js';
 import { consumedTopicsOf, definePipeline, type PipelineDefinition, resolvePipeline, topicsOf } from '../../src/pipeline/definition.js';
+import { pipelineProblems } from '../../src/pipeline/checks.js';
 import { defineHandler } from '../../src/pipeline/records.js';
 import { DEFAULT_BACKOFF } from '../../src/config/error-policy.js';
 import { bytesSerde, jsonSerde, type Serde, stringSerde } from '../../src/serde/index.js';
@@ -11,6 +12,7 @@ const commit: CommitSettings = {
   lingerMs: 50,
   commitIntervalMs: 100,
   transactionTimeoutMs: 30_000,
+  concurrentTransactionsTimeoutMs: 10_000,
 };
 
 const handler = defineHandler({ handle: (record) => ({ value: record.value }) });
@@ -132,6 +134,11 @@ describe('resolvePipeline error policy', () => {
     expect(() => resolvePipeline(definition({ errors: hold, concurrency: { ordering: 'unordered' } }), { commit })).toThrow(/ordering 'unordered' handles them in any order/);
     expect(() => resolvePipeline(definition({ errors: hold, handler: defineHandler({ handleBatch: async (records) => records.map(() => null) }) }), { commit })).toThrow(/needs a record handler/);
     expect(resolvePipeline(definition({ errors: hold }), { commit }).errorPolicy.keyOrderOnRetry).toBe('hold');
+    // The same checks that `run -c` and `topics validate` make on the files, with a path to name the line.
+    const path = ['errors', 'keyOrderOnRetry'];
+    expect(pipelineProblems({ name: 's', input: 'in', errors: hold, sink: { postgres: {} } })).toEqual([{ path, message: expect.stringMatching(/PostgreSQL sink pipeline commits its offsets in the database/) }]);
+    expect(pipelineProblems({ name: 'p', input: 'in', errors: hold, commit: { strategy: 'per-message' } })).toEqual([{ path, message: expect.stringMatching(/'per-message'/) }]);
+    expect(pipelineProblems({ name: 'p', input: 'in', errors: hold })).toEqual([]);
   });
 
   it('validates and resolves a given policy', () => {

@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka, ProducerConfig } from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { CommitListener, CommitResult, GroupMembership, PartitionCommitter } from '../../src/commit/index.js';
@@ -15,10 +15,11 @@ interface Script {
 }
 
 function scriptedKafka(script: Script) {
-  const log = { producers: 0, inits: 0, sends: [] as string[][], offsets: [] as unknown[], commits: 0, aborts: 0 };
+  const log = { producers: 0, inits: 0, sends: [] as string[][], offsets: [] as unknown[], commits: 0, aborts: 0, configs: [] as ProducerConfig[] };
   const kafka = {
-    producer: () => {
+    producer: (config: ProducerConfig) => {
       log.producers++;
+      log.configs.push(config);
       let first = true;
       return {
         connect: async () => {},
@@ -63,18 +64,22 @@ class Heard implements CommitListener {
   commitDue(): void {}
 }
 
-function setup(script: Script = {}) {
+function setup(script: Script = {}, timeouts = { transactionTimeoutMs: 10_000, concurrentTransactionsTimeoutMs: 10_000 }) {
   const { kafka, log } = scriptedKafka(script);
   let membership: GroupMembership = { generationId: 4, memberId: 'm-4', groupInstanceId: null };
   const ended: string[] = [];
+  const abortCauses: Array<string | undefined> = [];
   const strategy = transactionalStrategy({
     kafka,
     groupId: 'g',
     transactionalId: 'g.w1',
-    transactionTimeoutMs: 10_000,
+    ...timeouts,
     commitIntervalMs: 60_000,
     membership: () => membership,
-    onTransactionEnded: (result) => void ended.push(result),
+    onTransactionEnded: (result, _durationMs, cause) => {
+      ended.push(result);
+      if (result === 'aborted') abortCauses.push(cause);
+    },
     onOffsetsCommitted: () => {},
     commitOffsets: async () => {},
     readCommittedOffset: async () => null,
@@ -85,7 +90,7 @@ function setup(script: Script = {}) {
     const heard = new Heard();
     return { committer: strategy.forPartition({ topic: 'in', partition: n }, heard), heard };
   };
-  return { strategy, partition, log, ended, setMembership: (next: GroupMembership) => (membership = next) };
+  return { strategy, partition, log, ended, abortCauses, setMembership: (next: GroupMembership) => (membership = next) };
 }
 
 const unit = (topic: string, nextOffset: string, records = 10) => ({ outputs: [{ topic, messages: [{ value: 'v' }] }], nextOffset, records });
@@ -144,6 +149,29 @@ describe('the shared transaction of a pipeline', () => {
     await b.committer.write(unit('out', '20'));
     expect(log.producers).toBe(2);
     expect(log.inits).toBe(2);
+  });
+
+  it('names the cause of an abort: the Kafka error code under KafkaJS wrappers', async () => {
+    // What patched KafkaJS throws when the coordinator has not ended the previous transaction in time.
+    const stuck = Object.assign(new Error('AddPartitionsToTxn was answered CONCURRENT_TRANSACTIONS for 10000 ms'), {
+      name: 'KafkaJSNonRetriableError',
+      retriable: false,
+      cause: Object.assign(new Error('There is already a transaction in progress'), { name: 'KafkaJSProtocolError', type: 'CONCURRENT_TRANSACTIONS' }),
+    });
+    const { partition, abortCauses } = setup({ failSend: () => stuck });
+    const a = partition(0);
+    await a.committer.open();
+    await expect(a.committer.write(unit('out', '10'))).rejects.toBe(stuck);
+    expect(abortCauses).toEqual(['CONCURRENT_TRANSACTIONS']);
+  });
+
+  it('gives the producer the CONCURRENT_TRANSACTIONS deadline, never longer than the transaction timeout', async () => {
+    const longer = setup({}, { transactionTimeoutMs: 4_000, concurrentTransactionsTimeoutMs: 10_000 });
+    await longer.partition(0).committer.open();
+    const shorter = setup({}, { transactionTimeoutMs: 10_000, concurrentTransactionsTimeoutMs: 2_500 });
+    await shorter.partition(0).committer.open();
+    expect(longer.log.configs[0]).toMatchObject({ transactionTimeout: 4_000, concurrentTransactionsTimeout: 4_000 });
+    expect(shorter.log.configs[0]).toMatchObject({ transactionTimeout: 10_000, concurrentTransactionsTimeout: 2_500 });
   });
 
   it('turns a refusal of the generation into GenerationFencedError for every partition of the transaction', async () => {

@@ -24,6 +24,7 @@ const VALUES: Record<string, string> = {
   'linger-ms': '43',
   'commit-interval-ms': '44',
   'transaction-timeout-ms': '4500',
+  'concurrent-transactions-timeout-ms': '3500',
   'partitions-concurrently': '46',
   'max-in-flight': '460',
   'session-timeout-ms': '4700',
@@ -43,12 +44,17 @@ const VALUES: Record<string, string> = {
   'metrics-port': '9465',
   'metrics-host': '127.0.0.2',
   'liveness-max-event-loop-delay-ms': '1234',
+  port: '8099',
+  host: '127.0.0.3',
+  token: 'table-console-token-0123',
+  'allow-replay': 'true',
 };
 
 function typed(spec: SettingSpec): unknown {
   const text = VALUES[spec.flag] as string;
   if (spec.kind === 'int') return Number(text);
   if (spec.kind === 'list') return text.split(',');
+  if (spec.kind === 'boolean') return text === 'true';
   return text;
 }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { CommitListener, CommitUnit, PartitionCommitter, TopicPartition } from '../../commit/index.js';
 import { splitIntoRequests } from '../../commit/request-size.js';
+import { abortCause } from '../../kafka/errors.js';
 import { errorMessage, HandlerContractError, HandlerTimeoutError, PartitionOwnerFencedError, thrownInstanceOf, UnitRollbackError } from '../../errors/index.js';
 import type { HandlerContext, InputRecord } from '../../pipeline/records.js';
 import { onceIn, deliveredBefore } from './once.js';
@@ -122,8 +123,7 @@ export class PostgresPartition implements PartitionCommitter {
   async write(unit: CommitUnit): Promise<void> {
     const tx = await this.transaction();
     if (unit.outputs.length > 0) {
-      const producer = await this.shared.producer.get();
-      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await producer.sendBatch({ topicMessages: request, acks: -1 });
+      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.shared.producer.send({ topicMessages: request, acks: -1 });
     }
     this.pendingRecords += unit.records;
     this.pendingNextOffset = unit.nextOffset;
@@ -177,8 +177,8 @@ export class PostgresPartition implements PartitionCommitter {
   }
 
   /** The unit failed: its database transaction rolls back (counted as an aborted transaction). */
-  async abort(): Promise<void> {
-    if (await this.rollback()) this.shared.context.onTransactionEnded('aborted', 0);
+  async abort(reason?: unknown): Promise<void> {
+    if (await this.rollback()) this.shared.context.onTransactionEnded('aborted', 0, abortCause(reason));
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,59 @@
+import { createRequire } from 'node:module';
+
+/**
+ * KafkaJS's own modules, for the tests of our fixes to it (patches/): they drive its real producer
+ * internals over scripted brokers. The package test points TXSTREAM_TEST_KAFKAJS at the KafkaJS an
+ * installed txstream carries (dist/vendor/kafkajs).
+ */
+const require = createRequire(import.meta.url);
+export const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
+
+/** A module of KafkaJS's sources, e.g. `src/producer/eosManager`. */
+export function kafkajsModule<T>(path: string): T {
+  return require(`${KAFKAJS}/${path}`) as T;
+}
+
+export const createEosManager = kafkajsModule<(options: Record<string, unknown>) => EosManager>('src/producer/eosManager');
+export const createSendMessages = kafkajsModule<(options: Record<string, unknown>) => SendMessages>('src/producer/sendMessages');
+export const createRetry = kafkajsModule<(options: Record<string, number>) => unknown>('src/retry');
+export const { createErrorFromCode } = kafkajsModule<{ createErrorFromCode: (code: number) => Error }>('src/protocol/error');
+const { createLogger, LEVELS } = kafkajsModule<{
+  createLogger: (options: { level: number; logCreator: () => () => void }) => unknown;
+  LEVELS: { NOTHING: number };
+}>('src/loggers');
+
+export interface EosManager {
+  initProducerId(): Promise<void>;
+  beginTransaction(): void;
+  sendOffsets(request: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>;
+}
+
+export interface TestMessage {
+  value: string;
+  partition: number;
+}
+
+export type SendMessages = (request: { acks: number; topicMessages: Array<{ topic: string; messages: TestMessage[] }> }) => Promise<unknown[]>;
+
+export function silentLogger(): unknown {
+  return createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} });
+}
+
+/** A cluster of one broker that leads `partitions` of every topic and coordinates every group and transaction. */
+export function oneBrokerCluster(broker: object, partitions: readonly number[]) {
+  return {
+    targetTopics: new Set<string>(),
+    retry: {},
+    isConnected: () => true,
+    connect: async () => {},
+    refreshMetadata: async () => {},
+    refreshMetadataIfNecessary: async () => {},
+    addMultipleTargetTopics: async () => {},
+    removeBroker: () => {},
+    findTopicPartitionMetadata: () => partitions.map((partitionId) => ({ partitionId, leader: 1 })),
+    findLeaderForPartitions: (_topic: string, wanted: string[]) => ({ 1: wanted.map(Number) }),
+    findBroker: async () => broker,
+    findGroupCoordinator: async () => broker,
+    findControllerBroker: async () => broker,
+  };
+}
