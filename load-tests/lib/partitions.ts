@@ -67,6 +67,8 @@ export interface PartitionsOptions {
   readonly workerNodeOptions?: readonly string[];
   /** Run the worker from the TypeScript sources (tsx) instead of compiled JavaScript. */
   readonly workerFromSource?: boolean;
+  /** The worker's memoryBudgetMb (default: txstream's). */
+  readonly workerMemoryBudgetMb?: number;
   readonly log: (line: string) => void;
 }
 
@@ -276,6 +278,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       ceilingRecords: options.ceiling.records,
       ceilingRunsPerRound: options.ceiling.runsPerRound,
       workerNodeOptions: options.workerNodeOptions?.join(' ') || 'none',
+      workerMemoryBudgetMb: options.workerMemoryBudgetMb ?? 'default',
       workerRuns: options.workerFromSource ? 'TypeScript sources under tsx' : 'compiled JavaScript (tsc)',
     };
     const durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
@@ -324,6 +327,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       workers: 1,
       commitIntervalMs: options.commitIntervalMs,
       format,
+      memoryBudgetMb: options.workerMemoryBudgetMb,
       ...(contender === 'transactional-bytes' ? { jsonSerde: 'bytes' as const } : {}),
     });
     const txstream = async (contender: 'transactional' | 'transactional-bytes' | 'batch', partitions: number, roundIndex: number): Promise<RoundResult> => {

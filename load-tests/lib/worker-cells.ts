@@ -24,6 +24,8 @@ export interface WorkerSetup {
   readonly concurrency?: { readonly ordering: 'partition' | 'key' | 'unordered'; readonly maxInFlight: number };
   /** The worker-wide cap on handler calls in flight (default DEFAULTS.maxInFlight). */
   readonly maxInFlight?: number;
+  /** The worker's memory budget in MiB (default DEFAULTS.memoryBudgetMb). */
+  readonly memoryBudgetMb?: number;
 }
 
 export interface RunTopics {
@@ -91,6 +93,7 @@ export async function startWorkers(env: Pick<BrokerEnv, 'brokers'>, setup: Worke
       drainTimeoutMs: 30_000,
       commit: { strategy: setup.strategy, batchSize: setup.batchSize, commitIntervalMs: setup.commitIntervalMs ?? 100 },
       ...(setup.maxInFlight ? { maxInFlight: setup.maxInFlight } : {}),
+      ...(setup.memoryBudgetMb ? { memoryBudgetMb: setup.memoryBudgetMb } : {}),
       pipelines: [definePipeline(pipelineDefinition)],
     }),
   );

@@ -73,6 +73,7 @@ export async function runCommand(options: Record<string, unknown>, earlyStop?: E
     rebalanceTimeoutMs: settings.rebalanceTimeoutMs,
     drainTimeoutMs: settings.drainTimeoutMs,
     metadataMaxAgeMs: settings.metadataMaxAgeMs,
+    memoryBudgetMb: settings.memoryBudgetMb,
     instanceId: settings.instanceId,
     pipelines,
     logger,

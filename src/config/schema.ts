@@ -3,6 +3,7 @@ import { COMMIT_STRATEGIES, DEFAULTS } from './defaults.js';
 import { concurrencySchema } from './concurrency.js';
 import { errorPolicySchema } from './error-policy.js';
 import { sinkFileSchema } from './postgres-sink.js';
+import { MEMORY_MODEL, MIN_MEMORY_BUDGET_MB } from './memory-budget.js';
 import { MAX_TIMER_MS } from './timers.js';
 
 /** The validated shape of a worker's configuration, from flags, env and file together. */
@@ -98,6 +99,12 @@ export const workerSettingsFields = z
     drainTimeoutMs: ms(0),
     /** How soon partitions added to an input are picked up (metadata refresh). */
     metadataMaxAgeMs: ms(1_000),
+    /** The memory one worker may take: sizes its fetches (config/memory-budget.ts). */
+    memoryBudgetMb: z
+      .number()
+      .int()
+      .min(MIN_MEMORY_BUDGET_MB, `a worker takes about ${MEMORY_MODEL.baseMiB} MiB before it fetches anything; accepted: ${MIN_MEMORY_BUDGET_MB}..1048576 MiB`)
+      .max(1_048_576),
     /** Names the worker's transactional producers (`<group>.<instanceId>`); unique per live worker. */
     instanceId: z
       .string()
@@ -159,6 +166,7 @@ export const DEFAULT_SETTINGS: Omit<WorkerSettings, 'brokers' | 'pipelines' | 'o
   rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
   drainTimeoutMs: DEFAULTS.drainTimeoutMs,
   metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
+  memoryBudgetMb: DEFAULTS.memoryBudgetMb,
   metricsHost: DEFAULTS.metricsHost,
   livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
   console: { port: DEFAULTS.consolePort, host: DEFAULTS.consoleHost, allowReplay: false },

@@ -152,6 +152,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'how soon partitions added to an input are consumed (metadata refresh interval)',
   },
   {
+    path: ['memoryBudgetMb'],
+    flag: 'memory-budget-mb',
+    group: 'worker',
+    env: ['TXSTREAM_MEMORY_BUDGET_MB'],
+    kind: 'int',
+    description: 'memory one worker may take, in MiB: sizes its fetches by the partitions it consumes (default 160: under 200 MiB RSS at 96 partitions)',
+  },
+  {
     path: ['postgresUrl'],
     flag: 'postgres-url',
     group: 'pipelines',

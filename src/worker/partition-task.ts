@@ -249,12 +249,15 @@ export class PartitionTask implements CommitListener {
     // Under concurrency every unit of the batch is handled at once (their calls share the
     // partition's slots, each key in offset order across units), and still written one by one,
     // in offset order. A unit whose turn does not come is abandoned: its waits are interrupted.
-    const handling = this.processor.overlapsUnits ? slices.map((slice) => this.handle(slice, payload)) : [];
+    const handling: Array<Promise<ProcessedUnit> | undefined> = this.processor.overlapsUnits ? slices.map((slice) => this.handle(slice, payload)) : [];
     try {
       for (const [index, slice] of slices.entries()) {
         if (!payload.isRunning() || payload.isStale() || this.state !== 'running') return;
         const { records, last, nextOffset } = slice;
         const processed = await (handling[index] ?? this.handle(slice, payload));
+        // Its outputs now belong to the write: the batch's later units must not keep them alive
+        // (under concurrency every unit of a fetched batch is handled at once).
+        handling[index] = undefined;
         const alone = this.refusals.isolating;
         const unit = this.withHolds({
           outputs: processed.outputs,

@@ -2,6 +2,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { type CommitStrategy, type GroupMembership, type StrategyContext, type TopicPartition, transactionalIdFor } from '../commit/index.js';
 import { DEFAULTS } from '../config/defaults.js';
+import type { FetchSizing } from '../config/memory-budget.js';
 import { GroupProgress } from '../kafka/group-progress.js';
 import { StableOffsetReader } from '../kafka/stable-offsets.js';
 import { readLag } from '../observability/group-status.js';
@@ -20,7 +21,8 @@ export interface GroupSettings {
   readonly heartbeatIntervalMs: number;
   readonly rebalanceTimeoutMs: number;
   readonly partitionsConcurrently: number;
-  readonly maxBytesPerPartition: number;
+  /** This pipeline's share of the worker's memory budget (config/memory-budget.ts). */
+  readonly fetch: FetchSizing;
   /** KafkaJS re-reads metadata this often and rejoins when an input has new partitions. */
   readonly metadataMaxAgeMs: number;
 }
@@ -77,7 +79,8 @@ export class PipelineRunner {
       sessionTimeout: group.sessionTimeoutMs,
       heartbeatInterval: group.heartbeatIntervalMs,
       rebalanceTimeout: group.rebalanceTimeoutMs,
-      maxBytesPerPartition: group.maxBytesPerPartition,
+      maxBytes: group.fetch.maxBytes,
+      maxBytesPerPartition: group.fetch.maxBytesPerPartition,
       metadataMaxAge: group.metadataMaxAgeMs,
       maxWaitTimeInMs: pipeline.commit.lingerMs,
       readUncommitted: false,

@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { DEFAULTS, defaultInstanceId } from '../config/defaults.js';
+import { fetchSizing, type FetchSizing, memoryBudgetProblem, oldGenerationGrowthPercent, youngGenerationMiB } from '../config/memory-budget.js';
 import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
 
 /** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
@@ -11,10 +12,11 @@ import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { describeConnectionFailure } from '../security/index.js';
 import { createKafka } from '../kafka/client.js';
+import { boundOldGenerationGrowth, boundYoungGeneration } from '../util/v8-heap.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
-import { type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
+import { consumedTopicsOf, type PipelineDefinition, type ResolvedPipeline, resolvePipeline, topicsOf } from '../pipeline/definition.js';
 import { HandlerWatch } from './handler-watch.js';
 import type { Slots } from './lanes.js';
 import { PipelineRunner } from './pipeline-runner.js';
@@ -36,6 +38,11 @@ export interface WorkerOptions {
   readonly drainTimeoutMs?: number;
   /** How soon partitions added to an input are consumed; default DEFAULTS.metadataMaxAgeMs. */
   readonly metadataMaxAgeMs?: number;
+  /**
+   * The memory the worker may take, in MiB: sizes its consumers' fetches (config/memory-budget.ts)
+   * by the partitions each pipeline consumes; default DEFAULTS.memoryBudgetMb.
+   */
+  readonly memoryBudgetMb?: number;
   /**
    * This worker's stable name: its transactional producers are `<group>.<instanceId>`, so a
    * restart under the same name aborts the transaction its predecessor left open. Must be
@@ -84,6 +91,8 @@ export class Worker {
     if (options.pipelines.length === 0) throw new ConfigError('no pipeline to run (pipelines)');
     const timers = groupTimerProblems(this.timersOf(options));
     if (timers.length > 0) throw new ConfigError(timers.join('; '));
+    const budget = memoryBudgetProblem(options.memoryBudgetMb ?? DEFAULTS.memoryBudgetMb);
+    if (budget) throw new ConfigError(budget);
     this.logger = options.logger ?? createLogger();
     const commit = { ...DEFAULT_SETTINGS.commit, ...options.commit };
     this.pipelines = options.pipelines.map((pipeline) => resolvePipeline(pipeline, { commit, groupId: options.groupId }));
@@ -180,22 +189,22 @@ export class Worker {
       });
       await this.checkTopicsExist(this.admin);
       await this.checkBrokerGroupLimits(this.admin);
+      const fetches = await this.fetchSizes(this.admin);
       const group = {
         sessionTimeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
         heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
         rebalanceTimeoutMs: this.options.rebalanceTimeoutMs ?? DEFAULTS.rebalanceTimeoutMs,
         partitionsConcurrently: this.options.partitionsConcurrently ?? DEFAULTS.partitionsConcurrently,
-        maxBytesPerPartition: DEFAULTS.maxBytesPerPartition,
         metadataMaxAgeMs: this.options.metadataMaxAgeMs ?? DEFAULTS.metadataMaxAgeMs,
       };
-      for (const pipeline of this.pipelines) {
+      for (const [index, pipeline] of this.pipelines.entries()) {
         // Stopped meanwhile: start nothing more (what started is drained by the stop).
         if (this.state !== 'starting') break;
         const runner = new PipelineRunner({
           pipeline,
           kafka: this.kafka,
           admin: this.admin,
-          group,
+          group: { ...group, fetch: fetches[index] as FetchSizing },
           stats: this.statsByPipeline.get(pipeline.name) ?? emptyStats(),
           metrics: this.metrics,
           lagRefreshMs: this.options.lagRefreshMs ?? DEFAULTS.lagRefreshMs,
@@ -287,6 +296,32 @@ export class Worker {
     }
     const problems = groupTimerProblems(this.timersOf(this.options), limits);
     if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  }
+
+  /**
+   * Bounds V8's young generation and old-generation growth by the memory budget (for the whole
+   * process: the smallest budget of a process's workers wins), and returns each
+   * pipeline's fetch limits from the memory budget and the partitions it consumes (inputs and
+   * retry tiers), as the topics have them at the start: a worker that owns only some of them
+   * fetches less than the budget allows, never more. Partitions added later are fetched within
+   * the same response limit.
+   */
+  private async fetchSizes(admin: Admin): Promise<FetchSizing[]> {
+    const budgetMb = this.options.memoryBudgetMb ?? DEFAULTS.memoryBudgetMb;
+    const topics = [...new Set(this.pipelines.flatMap((pipeline) => consumedTopicsOf(pipeline)))];
+    const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+    const partitionsOf = new Map(metadata.map(({ name, partitions }) => [name, partitions.length]));
+    const partitions = this.pipelines.map((pipeline) => consumedTopicsOf(pipeline).reduce((sum, topic) => sum + (partitionsOf.get(topic) ?? 1), 0));
+    const sizes = fetchSizing(budgetMb, partitions);
+    const young = youngGenerationMiB(budgetMb);
+    const oldGrowth = oldGenerationGrowthPercent(budgetMb);
+    boundYoungGeneration(young);
+    if (oldGrowth !== undefined) boundOldGenerationGrowth(oldGrowth);
+    this.logger.info(
+      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth ?? 'V8', fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
+      'fetch sizes from the memory budget',
+    );
+    return sizes;
   }
 
   private async checkTopicsExist(admin: Admin): Promise<void> {

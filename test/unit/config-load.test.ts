@@ -57,6 +57,7 @@ describe('loadSettings defaults and precedence', () => {
       rebalanceTimeoutMs: DEFAULTS.rebalanceTimeoutMs,
       drainTimeoutMs: DEFAULTS.drainTimeoutMs,
       metadataMaxAgeMs: DEFAULTS.metadataMaxAgeMs,
+      memoryBudgetMb: DEFAULTS.memoryBudgetMb,
       metricsHost: DEFAULTS.metricsHost,
       livenessMaxEventLoopDelayMs: DEFAULTS.livenessMaxEventLoopDelayMs,
       console: { port: DEFAULTS.consolePort, host: DEFAULTS.consoleHost, allowReplay: false },
@@ -376,7 +377,7 @@ describe('loadSettings: every problem of a file at once, each at its line', () =
       `  - ${file}:3:13 commit.strategy: Invalid option: expected one of "transactional"|"batch"|"per-message"|"auto" (transactional | batch | per-message | auto)`,
       `  - ${file}:8:5 pipelines[1].handler: is required (a mapping)`,
       `  - ${file}:8:11 pipelines[1].name: is used twice`,
-      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, console, postgresUrl, only, pipelines, security)`,
+      `  - ${file}:10:1 batchSize: unknown key 'batchSize' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, memoryBudgetMb, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, console, postgresUrl, only, pipelines, security)`,
     ]);
   });
 });

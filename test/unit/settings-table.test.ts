@@ -32,6 +32,7 @@ const VALUES: Record<string, string> = {
   'rebalance-timeout-ms': '4900',
   'drain-timeout-ms': '50',
   'metadata-max-age-ms': '5100',
+  'memory-budget-mb': '520',
   'instance-id': 'worker-7',
   'security-protocol': 'sasl_ssl',
   'sasl-mechanism': 'scram-sha-512',

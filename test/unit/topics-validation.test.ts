@@ -156,7 +156,7 @@ describe('malformed topics files', () => {
 
   it('3. unknown keys, with the accepted ones', () => {
     expect(problems({ 'a.yaml': 'topic:\n  - name: orders\n' })).toEqual([
-      'a.yaml:1:1 topic: unknown key \'topic\' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, console, postgresUrl, only, security, schemaRegistry, topics, pipelines)',
+      'a.yaml:1:1 topic: unknown key \'topic\' (accepted: brokers, clientId, groupId, commit, partitionsConcurrently, maxInFlight, sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, drainTimeoutMs, metadataMaxAgeMs, memoryBudgetMb, instanceId, metricsPort, metricsHost, livenessMaxEventLoopDelayMs, console, postgresUrl, only, security, schemaRegistry, topics, pipelines)',
     ]);
     expect(problems({ 'a.yaml': 'topics:\n  - name: orders\n    partition: 3\n' })).toEqual([
       'a.yaml:2:5 topics[0].partitions: is required (a number)',

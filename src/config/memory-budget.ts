@@ -1,0 +1,112 @@
+/**
+ * How much a worker fetches at once, from one memory budget. Pure: the budget and the
+ * partitions each pipeline consumes in, the consumers' fetch limits out.
+ *
+ * What a worker holds grows with what it fetches, not with its partitions: KafkaJS keeps one
+ * fetch response per broker at a time (a fetcher fetches again only once every batch of the
+ * last response has been handled), and a response's records, their outputs and the produce
+ * requests that carry them live about as long as it does. So the budget, less what a worker
+ * takes before it fetches anything, sizes the fetch responses (`maxBytes`); a pipeline gets a
+ * share in proportion to its partitions, and each partition an equal share of its pipeline's
+ * response (`maxBytesPerPartition`), so 96 partitions fetch as much at once as 12 do.
+ *
+ * A record batch larger than these limits still comes: the broker returns the first batch of
+ * the first non-empty partition of a response whole (KIP-74), and KafkaJS shuffles the
+ * partitions of every fetch request, so each partition comes first in turn.
+ */
+
+const MiB = 1024 * 1024;
+
+export const MEMORY_MODEL = {
+  /**
+   * Peak RSS of a busy worker before its fetches and young generation count, in MiB: Node and V8
+   * with txstream's modules loaded (94 MiB measured, about half of it the node binary's pages),
+   * and what a worker at full speed holds whatever it fetches: the old generation's promoted
+   * garbage and the Buffers it still references until a major collection (V8 collects them once
+   * they pass 64 MiB). Measured: load-tests/results/partitions-2026-12-04-memory-budget.md.
+   */
+  baseMiB: 150,
+  /**
+   * Peak RSS per byte of fetch response: the response buffer itself (and the socket's chunks it was
+   * joined from), the records decoded from it, the outputs made from them, the produce requests
+   * that carry them, and the garbage of all of that until V8 collects it. Measured: 10 MiB
+   * responses peaked ~65 MiB above 1 MiB ones with the same young generation (see baseMiB).
+   */
+  bytesPerFetchedByte: 8,
+  /** V8's young generation, both semi-spaces (util/v8-heap.ts): the least a budget gets, and the most. */
+  minYoungMiB: 16,
+  maxYoungMiB: 128,
+  /** The old generation's growth between major collections, in percent: the least a budget gets, and V8's largest factor (4×). */
+  minOldGrowthPercent: 100,
+  maxOldGrowthPercent: 300,
+  /** Below this a response carries a few hundred 1 KB records at most: round trips, not records, would bound the throughput. */
+  minFetchBytes: 256 * 1024,
+  /** KafkaJS's default maxBytes: more per response did not fetch faster on one broker. */
+  maxFetchBytes: 10 * MiB,
+  /** KafkaJS's default maxBytesPerPartition: about a thousand 1 KB records, two units of the default batch size. */
+  maxPartitionBytes: MiB,
+  /** One record batch of a few dozen 1 KB records: a smaller share would mostly cut batches short (an incomplete batch is fetched again). */
+  minPartitionBytes: 64 * 1024,
+} as const;
+
+/**
+ * The young generation a budget allows, in MiB: about a tenth of it, as a power of two (V8 grows
+ * it by doubling), from 16 to 128 (what V8 takes by itself on a large machine). Smaller means more
+ * frequent minor collections and more records promoted to the old generation; 16 at the default
+ * budget cost no throughput measurable on a shared 2-core machine.
+ */
+export function youngGenerationMiB(budgetMb: number): number {
+  const power = 2 ** Math.floor(Math.log2(Math.max(1, budgetMb / 10)));
+  return Math.min(MEMORY_MODEL.maxYoungMiB, Math.max(MEMORY_MODEL.minYoungMiB, power));
+}
+
+/**
+ * How far the old generation may grow past what survived its last major collection, in percent
+ * (util/v8-heap.ts), or undefined to leave it to V8 (its own factor, up to 4×): 100 at the default
+ * budget, twice as much more per MiB of budget above it, and V8's own from 276 MiB (where it would
+ * reach V8's largest, 300). Measured at 12 / 96 partitions against V8's own factor: peak RSS
+ * 166 / 173 MiB against 239 / 205, for ~30 % more CPU per record; 40 % took RSS to 155–194 MiB
+ * but doubled the CPU per record, every batch's promoted records being marked again and again.
+ */
+export function oldGenerationGrowthPercent(budgetMb: number): number | undefined {
+  const percent = Math.max(MEMORY_MODEL.minOldGrowthPercent, Math.round((budgetMb - 126) * 2));
+  return percent >= MEMORY_MODEL.maxOldGrowthPercent ? undefined : percent;
+}
+
+/** The smallest budget accepted: the base, the smallest young generation and the smallest fetch. */
+export const MIN_MEMORY_BUDGET_MB = Math.ceil(
+  MEMORY_MODEL.baseMiB + MEMORY_MODEL.minYoungMiB + (MEMORY_MODEL.minFetchBytes * MEMORY_MODEL.bytesPerFetchedByte) / MiB,
+);
+
+export interface FetchSizing {
+  /** KafkaJS `maxBytes`: the most one fetch response carries (soft: see above). */
+  readonly maxBytes: number;
+  /** KafkaJS `maxBytesPerPartition`. */
+  readonly maxBytesPerPartition: number;
+}
+
+/** Why a budget cannot be used, or undefined when it can. */
+export function memoryBudgetProblem(budgetMb: number): string | undefined {
+  if (!Number.isInteger(budgetMb) || budgetMb < MIN_MEMORY_BUDGET_MB) {
+    return `memoryBudgetMb ${String(budgetMb)} is too small; accepted: a whole number of MiB from ${MIN_MEMORY_BUDGET_MB} (a worker takes about ${MEMORY_MODEL.baseMiB} MiB before it fetches anything)`;
+  }
+  return undefined;
+}
+
+/**
+ * The fetch limits of each pipeline's consumer: `partitions[i]` is what pipeline i consumes
+ * (inputs and retry tiers). The whole budget is shared, since all pipelines fetch at once.
+ */
+export function fetchSizing(budgetMb: number, partitions: readonly number[]): FetchSizing[] {
+  const problem = memoryBudgetProblem(budgetMb);
+  if (problem) throw new RangeError(problem);
+  const clamp = (value: number, min: number, max: number) => Math.floor(Math.min(max, Math.max(min, value)));
+  const counts = partitions.map((count) => Math.max(1, Math.floor(count)));
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  const fetchable = ((budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb)) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
+  return counts.map((count) => {
+    const maxBytes = clamp((fetchable * count) / total, MEMORY_MODEL.minFetchBytes, MEMORY_MODEL.maxFetchBytes);
+    const maxBytesPerPartition = clamp(maxBytes / count, MEMORY_MODEL.minPartitionBytes, Math.min(MEMORY_MODEL.maxPartitionBytes, maxBytes));
+    return { maxBytes, maxBytesPerPartition };
+  });
+}
