@@ -75,12 +75,13 @@ export const DEFAULTS = {
    */
   metadataMaxAgeMs: 30_000,
   /**
-   * The peak RSS one worker is sized for, in MiB: sizes its fetches, V8's young generation and how
-   * far its old generation runs ahead of what is live (config/memory-budget.ts), which bound what
-   * it holds whatever its partition count; nothing caps the heap, so a large batch still fits. 176
-   * (1.25 MiB fetch responses, a 16 MiB young generation, major collections at 2× what survived)
-   * keeps a worker with one 1 KB-record pipeline under 200 MiB at 12 and 96 partitions, where it
-   * peaked at ~360 MiB, for ~30 % more CPU per record (load-tests/results/partitions-2026-12-04-memory-budget.md).
+   * The peak RSS one worker is sized for, in MiB: sizes its fetches, V8's young generation and, below
+   * this default, how far its old generation runs ahead of what is live (config/memory-budget.ts),
+   * which bound what it holds whatever its partition count; nothing caps the heap, so a large batch
+   * still fits. 176: 1.25 MiB fetch responses and a 16 MiB young generation, the old generation left
+   * to V8, at no measurable CPU cost (load-tests/results/partitions-2026-12-04-memory-default.md); the
+   * smallest budget, 168, also holds the old generation at 2× what survived, for 1.5–1.7× the CPU per
+   * record (same file).
    */
   memoryBudgetMb: 176,
   /** Retry in place after a failed batch (until failure routing takes over). */

@@ -39,6 +39,11 @@ export const MEMORY_MODEL = {
   /** The old generation's growth between major collections, in percent: the least a budget gets, and V8's largest factor (4×). */
   minOldGrowthPercent: 100,
   maxOldGrowthPercent: 300,
+  /**
+   * From this budget (the default) up, V8 grows the old generation as it does by itself: holding it
+   * closer costs CPU on every batch (promoted records marked again and again), ~30 % per record at 2×.
+   */
+  ownOldGrowthFromMb: 176,
   /** Below this a response carries a few hundred 1 KB records at most: round trips, not records, would bound the throughput. */
   minFetchBytes: 256 * 1024,
   /** KafkaJS's default maxBytes: more per response did not fetch faster on one broker. */
@@ -62,15 +67,18 @@ export function youngGenerationMiB(budgetMb: number): number {
 
 /**
  * How far the old generation may grow past what survived its last major collection, in percent
- * (util/v8-heap.ts), or undefined to leave it to V8 (its own factor, up to 4×): 100 at the default
- * budget, twice as much more per MiB of budget above it, and V8's own from 276 MiB (where it would
- * reach V8's largest, 300). Measured at 12 / 96 partitions against V8's own factor: peak RSS
- * 166 / 173 MiB against 239 / 205, for ~30 % more CPU per record; 40 % took RSS to 155–194 MiB
+ * (util/v8-heap.ts), or undefined to leave it to V8 (its own factor, up to 4×): V8's own from the
+ * default budget up; below it, from 100 at the smallest budget rising to V8's largest (300). A budget
+ * below the default buys RSS with CPU: measured at 12 / 96 partitions, 2× gave peak RSS 166 / 173 MiB
+ * against 239 / 205 with V8's own factor, for ~30 % more CPU per record on a busy machine, 1.5–1.7×
+ * on a quiet one (partitions-2026-12-04-memory-default.md); 40 % took RSS to 155–194 MiB
  * but doubled the CPU per record, every batch's promoted records being marked again and again.
  */
 export function oldGenerationGrowthPercent(budgetMb: number): number | undefined {
-  const percent = Math.max(MEMORY_MODEL.minOldGrowthPercent, Math.round((budgetMb - 126) * 2));
-  return percent >= MEMORY_MODEL.maxOldGrowthPercent ? undefined : percent;
+  const { minOldGrowthPercent, maxOldGrowthPercent, ownOldGrowthFromMb } = MEMORY_MODEL;
+  if (budgetMb >= ownOldGrowthFromMb) return undefined;
+  const share = Math.max(0, budgetMb - MIN_MEMORY_BUDGET_MB) / (ownOldGrowthFromMb - MIN_MEMORY_BUDGET_MB);
+  return Math.round(minOldGrowthPercent + share * (maxOldGrowthPercent - minOldGrowthPercent));
 }
 
 /** The smallest budget accepted: the base, the smallest young generation and the smallest fetch. */

@@ -27,8 +27,9 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
   });
 
-  it('lets the old generation grow 100 % past what survived at the default budget, more with a larger one, then leaves it to V8', () => {
-    expect([MIN_MEMORY_BUDGET_MB, DEFAULTS.memoryBudgetMb, 200, 250, 275, 276, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 100, 148, 248, 298, undefined, undefined]);
+  it('leaves the old generation to V8 from the default budget up; below it, 100 % past what survived at the smallest, rising to 300 %', () => {
+    expect(MIN_MEMORY_BUDGET_MB).toBe(168);
+    expect([168, 172, 175, DEFAULTS.memoryBudgetMb, 200, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 200, 275, undefined, undefined, undefined]);
   });
 
   it('gives the young generation a fifth to a tenth of the budget, a power of two from 16 to 128 MiB', () => {
