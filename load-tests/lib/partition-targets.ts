@@ -61,14 +61,7 @@ export interface PartitionCell {
   readonly roundsLoadAverage?: ReadonlyArray<number | undefined>;
   /** Open-model latency at fixed offered loads (round 1, fresh topics), by rate. */
   readonly fixedLatency?: readonly LatencyPoint[];
-  readonly latency?: {
-    readonly rate: number;
-    readonly p50: number;
-    readonly p95: number;
-    readonly p99: number;
-    readonly samples: number;
-    /** Arrivals the open-model sender sent more than 50 ms late (the harness itself was short of CPU). */
-    readonly late?: number;
+  readonly latency?: LatencyPoint & {
     /** The arrival rate as a share of the contender's saturation (the targets are at 0.5). */
     readonly fraction?: number;
   };
