@@ -83,11 +83,6 @@ export class KeyHolds {
     return true;
   }
 
-  /** Whether a new key could be held now. */
-  get full(): boolean {
-    return this.holds.size >= this.capacity;
-  }
-
   /** Holds whose records are all committed and whose tier end is not read yet. */
   toCapture(committedNext: bigint): Hold[] {
     return [...this.holds.values()].filter((hold) => hold.through === undefined && hold.last < committedNext);

@@ -62,6 +62,27 @@ export class RetryHolds {
     return { topic: this.target, partition: partitionOfKey(this.target, key, partitions) };
   }
 
+  /** Bumped by every restore: a unit handled before it makes no decisions after it. */
+  get epoch(): number {
+    return this.holds.epoch;
+  }
+
+  /**
+   * A record of `key` at `offset` in its key's turn: when the key is held, the record is recorded as
+   * sent behind the hold, and the tier partition it goes to is returned; undefined when it is not.
+   */
+  sendBehind(key: Buffer, offset: string, epoch: number): HoldTarget | undefined {
+    const held = this.holds.heldFor(key);
+    if (!held) return undefined;
+    this.holds.hold(key, held.partition, BigInt(offset), epoch);
+    return { topic: this.target, partition: held.partition };
+  }
+
+  /** A record of `key` at `offset` goes to the next tier: its key is held there. False when no more keys can be held. */
+  holdFor(key: Buffer, offset: string, epoch: number): boolean {
+    return this.holds.hold(key, this.targetFor(key).partition, BigInt(offset), epoch);
+  }
+
   /** Starts from what the committed offset's metadata says. */
   restore(committedOffset: string | null, metadata: string | null): void {
     this.holds.restore(metadata);

@@ -8,7 +8,7 @@ import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { TaskMetrics } from '../observability/metrics.js';
 import { type HandlerContext, normaliseResult, type OutputRecord, type RecordHandlerFn } from '../pipeline/records.js';
 import { backoffDelay } from '../util/backoff.js';
-import { decide } from '../routing/decide.js';
+import { decide, type Outcome } from '../routing/decide.js';
 import { retryHeadersProblem } from '../routing/header-checks.js';
 import { encodeLineage } from '../pipeline/lineage.js';
 import { isPreparableSerde } from '../serde/registry.js';
@@ -174,7 +174,7 @@ export class UnitProcessor {
     if (inputs.length > 0) {
       const context: HandlerContext = { pipeline: pipeline.name, signal: this.deps.signal, heartbeat };
       const handler = pipeline.handler;
-      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, { context, interrupt, epoch: this.deps.holds?.holds.epoch ?? 0 }, inLanes);
+      if (handler.kind === 'record') await this.handleEach(handler.handle, inputs, unit, { context, interrupt, epoch: this.deps.holds?.epoch ?? 0 }, inLanes);
       else if (this.slots) await this.batches.handleSubBatches(handler.handleBatch, inputs, unit, context, this.slots);
       else await this.batches.handleIsolating(handler.handleBatch, inputs, unit, context);
     }
@@ -248,16 +248,14 @@ export class UnitProcessor {
   private async callInKeyOrder(handle: RecordHandlerFn<unknown, unknown>, input: Input, { context, interrupt, epoch }: CallScope): Promise<RecordOutcome> {
     const { pipeline, holds } = this.deps;
     const { key, offset } = input.message;
-    const held = holds && key ? holds.holds.heldFor(key) : undefined;
-    if (holds && key && held) {
-      holds.holds.hold(key, held.partition, BigInt(offset), epoch);
-      return { behind: { topic: holds.target, partition: held.partition } };
-    }
+    const behind = holds && key ? holds.sendBehind(key, offset, epoch) : undefined;
+    if (behind) return { behind };
     for (let failures = 1; ; failures++) {
       const outcome = await this.callRecord(handle, input, context);
       if (!('error' in outcome)) return outcome;
-      const blocked = this.blocks(outcome.error, input);
-      if (!blocked && this.holdsKeyOf(input, outcome.error, epoch)) return outcome;
+      const decided = this.decisionOf(outcome.error, input);
+      const blocked = decided === 'block';
+      if (!blocked && (decided !== 'retry' || this.holdsKeyOf(input, epoch))) return outcome;
       const delayMs = backoffDelay(pipeline.errorPolicy.backoff, failures);
       if (blocked) this.log.error({ err: outcome.error, offset, attempt: failures, retryInMs: delayMs }, 'record failed; blocking its key and retrying in place');
       else this.log.warn({ err: outcome.error, offset, attempt: failures, retryInMs: delayMs, heldKeys: holds?.holds.size }, 'record failed while as many keys as can be wait in retry tiers; retrying it in place until one resolves');
@@ -269,28 +267,29 @@ export class UnitProcessor {
    * A failed record the policy sends to the next retry tier holds its key there (under
    * `keyOrderOnRetry: hold`). False when it cannot (no more keys can be held): it must wait.
    */
-  private holdsKeyOf(input: Input, error: unknown, epoch: number): boolean {
+  private holdsKeyOf(input: Input, epoch: number): boolean {
     const { holds } = this.deps;
     const key = input.message.key;
     if (!holds || !key) return true;
-    let target: HoldTarget;
     try {
-      if (decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind !== 'retry') return true;
-      target = holds.targetFor(key);
+      return holds.holdFor(key, input.message.offset, epoch);
     } catch {
       // Left to routing, which dead-letters what it cannot route: nothing waits in a tier for it.
       return true;
     }
-    return holds.holds.hold(key, target.partition, BigInt(input.message.offset), epoch);
   }
 
-  /** Whether the policy blocks on this failure; a thrown value that cannot even be asked is left to routing. */
-  private blocks(error: unknown, input: Input): boolean {
-    if (thrownInstanceOf(error, UnitRollbackError)) return false;
+  /**
+   * What the policy does with this failure, asked once per failed call (routing asks again when it
+   * carries it out); undefined for a unit rollback, or a thrown value that cannot even be asked
+   * (left to routing).
+   */
+  private decisionOf(error: unknown, input: Input): Outcome['kind'] | undefined {
+    if (thrownInstanceOf(error, UnitRollbackError)) return undefined;
     try {
-      return decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind === 'block';
+      return decide(this.deps.pipeline.errorPolicy, error, this.deps.input, input.record.attempt).kind;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
