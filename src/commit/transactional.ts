@@ -52,6 +52,13 @@ interface Participant {
   rolledBack: boolean;
 }
 
+/** The participant's work is over (committed or gone): nothing of it is pending any more. */
+function forgetPending(participant: Participant): void {
+  participant.nextOffset = undefined;
+  participant.metadata = undefined;
+  participant.records = 0;
+}
+
 export class PipelineTransaction {
   readonly transactionalId: string;
   private producer: Producer | undefined;
@@ -189,9 +196,7 @@ export class PipelineTransaction {
     this.context.onTransactionEnded('committed', durationMs);
     for (const participant of participants) {
       const result: CommitResult = { records: participant.records, nextOffset: participant.nextOffset as string };
-      participant.nextOffset = undefined;
-      participant.metadata = undefined;
-      participant.records = 0;
+      forgetPending(participant);
       participant.listener.committed(result);
     }
   }
@@ -204,11 +209,7 @@ export class PipelineTransaction {
     const participants = [...this.pending];
     this.transaction = undefined;
     this.pending.clear();
-    for (const participant of except) {
-      participant.nextOffset = undefined;
-      participant.metadata = undefined;
-      participant.records = 0;
-    }
+    for (const participant of except) forgetPending(participant);
     if (transaction) {
       // After any failure KafkaJS's producer may be mid-commit or hold stale sequence numbers:
       // the next transaction starts on a fresh producer, whose InitProducerId bumps the epoch
@@ -224,9 +225,7 @@ export class PipelineTransaction {
     }
     for (const participant of participants) {
       if (except.has(participant)) continue;
-      participant.nextOffset = undefined;
-      participant.metadata = undefined;
-      participant.records = 0;
+      forgetPending(participant);
       participant.rolledBack = true;
       participant.listener.rolledBack(reason);
     }
