@@ -6,6 +6,10 @@ export interface CommittedEntry {
   readonly metadata: string | null;
 }
 
+/** An OffsetFetch answer for one partition as an entry: '-1' means nothing committed. */
+export function committedEntryOf(answer: { readonly offset: string; readonly metadata?: string | null } | undefined): CommittedEntry {
+  return answer === undefined || answer.offset === '-1' ? { offset: null, metadata: null } : { offset: answer.offset, metadata: answer.metadata ?? null };
+}
 
 /**
  * How far a group has come on other partitions than the caller's own: committed offsets with
@@ -27,11 +31,9 @@ export class GroupProgress {
     // An older reading is only more cautious: committed offsets only grow, and each comes with its own metadata.
     const entries = await this.fresh(this.committedByTopic, topic, 0, async () => {
       const [result] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
-      return new Map(
-        (result?.partitions ?? []).map(({ partition: number, offset, metadata }) => [number, { offset: offset === '-1' ? null : offset, metadata: metadata ?? null }]),
-      );
+      return new Map((result?.partitions ?? []).map((answer) => [answer.partition, committedEntryOf(answer)]));
     });
-    return entries.get(partition) ?? { offset: null, metadata: null };
+    return entries.get(partition) ?? committedEntryOf(undefined);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Admin } from 'kafkajs';
-import type { CommittedEntry } from './group-progress.js';
+import { type CommittedEntry, committedEntryOf } from './group-progress.js';
 import type { TopicPartition } from './topic-partition.js';
 
 export interface StableOffsetReaderOptions {
@@ -52,10 +52,7 @@ export class StableOffsetReader {
     this.waiting.delete(topic);
     try {
       const offsets = await this.fetchStable(topic, new Set(waiting.map(({ partition }) => partition)));
-      for (const { partition, resolve } of waiting) {
-        const entry = offsets.get(partition);
-        resolve(entry === undefined || entry.offset === '-1' ? { offset: null, metadata: null } : { offset: entry.offset, metadata: entry.metadata ?? null });
-      }
+      for (const { partition, resolve } of waiting) resolve(committedEntryOf(offsets.get(partition)));
     } catch (error) {
       for (const { reject } of waiting) reject(error);
     }
