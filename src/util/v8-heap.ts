@@ -57,11 +57,6 @@ export function boundYoungGeneration(maxMiB: number): void {
   enforce();
 }
 
-/** The bound in force, in MiB (undefined: none). */
-export function youngGenerationBoundMiB(): number | undefined {
-  return boundBytes === undefined ? undefined : boundBytes / MiB;
-}
-
 let growthPercent: number | undefined;
 
 /**
@@ -78,7 +73,3 @@ export function boundOldGenerationGrowth(percent: number): void {
   setFlagsFromString(`--heap-growing-percent=${growthPercent}`);
 }
 
-/** The old generation's growth in force, in percent (undefined: V8's own). */
-export function oldGenerationGrowthPercent(): number | undefined {
-  return growthPercent;
-}

@@ -91,7 +91,7 @@ export class Worker {
     if (options.pipelines.length === 0) throw new ConfigError('no pipeline to run (pipelines)');
     const timers = groupTimerProblems(this.timersOf(options));
     if (timers.length > 0) throw new ConfigError(timers.join('; '));
-    const budget = memoryBudgetProblem(options.memoryBudgetMb ?? DEFAULTS.memoryBudgetMb);
+    const budget = memoryBudgetProblem(this.memoryBudgetMb);
     if (budget) throw new ConfigError(budget);
     this.logger = options.logger ?? createLogger();
     const commit = { ...DEFAULT_SETTINGS.commit, ...options.commit };
@@ -189,7 +189,7 @@ export class Worker {
       });
       await this.checkTopicsExist(this.admin);
       await this.checkBrokerGroupLimits(this.admin);
-      const fetches = await this.fetchSizes(this.admin);
+      const fetches = await this.fetchSizes(this.admin, this.boundHeap());
       const group = {
         sessionTimeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
         heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs,
@@ -298,27 +298,36 @@ export class Worker {
     if (problems.length > 0) throw new ConfigError(problems.join('; '));
   }
 
+  private get memoryBudgetMb(): number {
+    return this.options.memoryBudgetMb ?? DEFAULTS.memoryBudgetMb;
+  }
+
   /**
-   * Bounds V8's young generation and old-generation growth by the memory budget (for the whole
-   * process: the smallest budget of a process's workers wins), and returns each
-   * pipeline's fetch limits from the memory budget and the partitions it consumes (inputs and
-   * retry tiers), as the topics have them at the start: a worker that owns only some of them
-   * fetches less than the budget allows, never more. Partitions added later are fetched within
-   * the same response limit.
+   * Bounds V8's young generation, and below the default budget its old generation's growth, by the
+   * memory budget (process-wide: the smallest budget of a process's workers wins); returns the bounds.
    */
-  private async fetchSizes(admin: Admin): Promise<FetchSizing[]> {
-    const budgetMb = this.options.memoryBudgetMb ?? DEFAULTS.memoryBudgetMb;
-    const topics = [...new Set(this.pipelines.flatMap((pipeline) => consumedTopicsOf(pipeline)))];
-    const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-    const partitionsOf = new Map(metadata.map(({ name, partitions }) => [name, partitions.length]));
-    const partitions = this.pipelines.map((pipeline) => consumedTopicsOf(pipeline).reduce((sum, topic) => sum + (partitionsOf.get(topic) ?? 1), 0));
-    const sizes = fetchSizing(budgetMb, partitions);
-    const young = youngGenerationMiB(budgetMb);
-    const oldGrowth = oldGenerationGrowthPercent(budgetMb);
+  private boundHeap(): { youngGenerationMiB: number; oldGenerationGrowthPercent: number | 'V8' } {
+    const young = youngGenerationMiB(this.memoryBudgetMb);
+    const oldGrowth = oldGenerationGrowthPercent(this.memoryBudgetMb);
     boundYoungGeneration(young);
     if (oldGrowth !== undefined) boundOldGenerationGrowth(oldGrowth);
+    return { youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth ?? 'V8' };
+  }
+
+  /**
+   * Each pipeline's fetch limits from the memory budget and the partitions it consumes (inputs and
+   * retry tiers), as the topics have them at the start: a worker that owns only some of them
+   * fetches less than the budget allows, never more. Partitions added later are fetched within
+   * the same response limit. Logged in one line with the heap bounds (`heap`).
+   */
+  private async fetchSizes(admin: Admin, heap: object): Promise<FetchSizing[]> {
+    const consumed = this.pipelines.map((pipeline) => consumedTopicsOf(pipeline));
+    const { topics: metadata } = await admin.fetchTopicMetadata({ topics: [...new Set(consumed.flat())] });
+    const partitionsOf = new Map(metadata.map(({ name, partitions }) => [name, partitions.length]));
+    const partitions = consumed.map((topics) => topics.reduce((sum, topic) => sum + (partitionsOf.get(topic) ?? 1), 0));
+    const sizes = fetchSizing(this.memoryBudgetMb, partitions);
     this.logger.info(
-      { memoryBudgetMb: budgetMb, youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth ?? 'V8', fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
+      { memoryBudgetMb: this.memoryBudgetMb, ...heap, fetch: Object.fromEntries(this.pipelines.map((pipeline, index) => [pipeline.name, { partitions: partitions[index], ...sizes[index] }])) },
       'fetch sizes from the memory budget',
     );
     return sizes;
