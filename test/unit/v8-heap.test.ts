@@ -8,6 +8,12 @@ import { describe, expect, it } from 'vitest';
  */
 const MODULE = fileURLToPath(new URL('../../src/util/v8-heap.ts', import.meta.url));
 
+/** Runs an ES module script in a Node process of its own (with `nodeFlags`) and returns the number it prints. */
+function numberPrintedBy(script: string, nodeFlags: readonly string[] = []): number {
+  const out = execFileSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  return Number(out.trim());
+}
+
 /** The median size of new_space over the second half of a busy run, in MiB. */
 function youngGenerationMiB(boundMiB: number | undefined): number {
   const script = `
@@ -27,8 +33,7 @@ function youngGenerationMiB(boundMiB: number | undefined): number {
     sizes.sort((a, b) => a - b);
     console.log(Math.round(sizes[Math.floor(sizes.length / 2)] / 2 ** 20));
   `;
-  const out = execFileSync(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-  return Number(out.trim());
+  return numberPrintedBy(script, ['--max-semi-space-size=64']);
 }
 
 describe('boundYoungGeneration', () => {
@@ -60,8 +65,7 @@ function largestOldGenerationMiB(percent: number | undefined): number {
     }
     console.log(Math.round(largest / 2 ** 20));
   `;
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-  return Number(out.trim());
+  return numberPrintedBy(script);
 }
 
 describe('boundOldGenerationGrowth', () => {
