@@ -4,7 +4,7 @@ import { formatPipelineAudit } from '../audit/pipeline-audit.js';
 import { AuditTopicsMissingError } from '../audit/pipeline-audit-read.js';
 import { describeAuditTopics, runPipelineAudit } from '../audit/run-audit.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { CommandError } from '../errors/index.js';
+import { CommandError, errorMessage } from '../errors/index.js';
 import { headersAsText } from '../kafka/headers.js';
 import { scanRanges } from '../kafka/topic-read.js';
 import { type GroupStatus, readGroupStatus } from '../observability/group-status.js';
@@ -210,7 +210,7 @@ export class KafkaConsoleSource implements ConsoleSource {
           state.totals.shift();
         }
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         // Said once when it starts failing, not at every reading (the page shows it meanwhile).
         if (state.error !== message) this.logger.warn({ err: error, pipeline: pipeline.name }, 'reading the lag failed');
         state.error = message;

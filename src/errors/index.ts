@@ -151,9 +151,8 @@ export class UnitRollbackError extends Error {
 
 /** Marks an error as non-retryable without subclassing: `throw nonRetryable(err)`. */
 export function nonRetryable(error: unknown): NonRetryableError {
-  if (error instanceof NonRetryableError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new NonRetryableError(message, { cause: error });
+  if (thrownInstanceOf(error, NonRetryableError)) return error;
+  return new NonRetryableError(errorMessage(error), { cause: error });
 }
 
 export function isNonRetryable(error: unknown): boolean {

@@ -1,5 +1,5 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { ConfigError, DecodeError, HandlerContractError } from '../errors/index.js';
+import { ConfigError, DecodeError, errorMessage, HandlerContractError } from '../errors/index.js';
 import { assertRegistryUrl, basicAuthHeaders, type RegistryAuth } from './registry-auth.js';
 import type { RecordCoordinates, Serde } from './index.js';
 
@@ -283,13 +283,13 @@ async function getJson(url: string, auth?: RegistryAuth): Promise<{ status: numb
 
 function describeRegistryError(error: unknown): string {
   const status = (error as { status?: number }).status;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return status !== undefined && !message.startsWith(String(status)) ? `${status}: ${message}` : message;
 }
 
 function describeValidation(error: unknown): string {
   const paths = (error as { paths?: unknown }).paths;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return Array.isArray(paths) && paths.length > 0 ? `${message} (${JSON.stringify(paths)})` : message;
 }
 

@@ -65,6 +65,15 @@ describe('nonRetryable', () => {
     expect(isNonRetryable(wrapped)).toBe(true);
   });
 
+  it('wraps a value that cannot be rendered as a string (no prototype, a revoked Proxy) instead of throwing in its place', () => {
+    const bare = Object.create(null) as object;
+    expect(nonRetryable(bare).cause).toBe(bare);
+    expect(nonRetryable(bare).message).toBe('[object Object]');
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(isNonRetryable(nonRetryable(proxy))).toBe(true);
+  });
+
   it('returns a NonRetryableError (or subclass) unchanged', () => {
     const decode = new DecodeError('bad');
     expect(nonRetryable(decode)).toBe(decode);
