@@ -26,6 +26,7 @@ export interface EosManager {
   initProducerId(): Promise<void>;
   beginTransaction(): void;
   sendOffsets(request: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<void>;
+  commit(): Promise<void>;
 }
 
 export interface TestMessage {
