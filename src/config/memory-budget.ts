@@ -2,10 +2,11 @@
  * How much a worker fetches at once, from one memory budget. Pure: the budget and the
  * partitions each pipeline consumes in, the consumers' fetch limits out.
  *
- * What a worker holds grows with what it fetches, not with its partitions: KafkaJS keeps one
- * fetch response per broker at a time (a fetcher fetches again only once every batch of the
- * last response has been handled), and a response's records, their outputs and the produce
- * requests that carry them live about as long as it does. So the budget, less what a worker
+ * What a worker holds grows with what it fetches, not with its partitions: KafkaJS keeps two
+ * fetch responses per broker at a time (the one being handled and the one fetched ahead, our
+ * patch 019; a fetcher fetches again only once the first has been handed over), and a
+ * response's records, their outputs and the produce requests that carry them live about as
+ * long as it does. So the budget, less what a worker
  * takes before it fetches anything, sizes the fetch responses (`maxBytes`); a pipeline gets a
  * share in proportion to its partitions, and each partition an equal share of its pipeline's
  * response (`maxBytesPerPartition`), so 96 partitions fetch as much at once as 12 do.

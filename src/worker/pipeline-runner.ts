@@ -181,6 +181,10 @@ export class PipelineRunner {
       eachBatchAutoResolve: false,
       // Batches of aborted records or markers alone come too, so the committed offset moves past them.
       eachBatchFiltered: true,
+      // The next fetch goes out while this one's batches are handled (our KafkaJS patch 019): the
+      // round trip overlaps the handling. A batch fetched ahead is handed over only if it starts at
+      // the partition's next offset, so a rollback's seek or a retry tier's pause drops it.
+      prefetch: true,
       partitionsConsumedConcurrently: this.partitionsAtOnce(),
       // Every partition is revoked at the rejoin (KafkaJS's eager protocol): commit while this
       // generation is still valid, or the coordinator refuses the offsets and the work is redone.
