@@ -291,14 +291,15 @@ export class PartitionTask implements CommitListener {
     } finally {
       if (handling.length > 0) this.interruptHandling();
     }
-    // Every record of the batch was handed over: the next fetch starts past its end, markers and
-    // aborted records filtered out after the last record included (as the Java consumer's
-    // position moves), so the batch fetched ahead from there is the one handed over next.
-    if (!waitFor) payload.resolveOffset(batch.lastOffset());
     if (waitFor) {
       // The retry consumer never sleeps in the handler: the partition pauses until its head is due.
       this.seek(waitFor.offset);
       this.pauseFor(waitFor.dueAt - Date.now());
+    } else {
+      // Every record of the batch was handed over: the next fetch starts past its end, markers and
+      // aborted records filtered out after the last record included (as the Java consumer's
+      // position moves), so the batch fetched ahead from there is the one handed over next.
+      payload.resolveOffset(batch.lastOffset());
     }
   }
 
