@@ -6,12 +6,12 @@ export function headerText(value: IHeaders[string] | undefined): string | undefi
   return last === undefined ? undefined : last.toString();
 }
 
-/** Every header as text (the last value of a repeated one). */
+/** Every header as text (the last value of a repeated one); a header named `__proto__` stays one (fromEntries, not assignment). */
 export function headersAsText(headers: IHeaders | undefined): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    const text = headerText(value);
-    if (text !== undefined) result[name] = text;
-  }
-  return result;
+  return Object.fromEntries(
+    Object.entries(headers ?? {}).flatMap(([name, value]) => {
+      const text = headerText(value);
+      return text === undefined ? [] : [[name, text]];
+    }),
+  );
 }

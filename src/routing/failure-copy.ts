@@ -88,11 +88,11 @@ export function failureCopy(message: KafkaMessage, origin: Origin, failure: Fail
   return { key: message.key ?? null, value: message.value ?? null, headers, timestamp: String(failure.now) };
 }
 
-/** The record's own headers, without txstream's bookkeeping (a replay starts clean). */
+/**
+ * The record's own headers, without txstream's bookkeeping (a replay starts clean). Built with
+ * fromEntries, not by assignment: a header named `__proto__` (any name a producer sends) must stay
+ * a header of the copy, where assigning it would set the copy's prototype and drop it.
+ */
 export function userHeaders(headers: KafkaMessage['headers']): IHeaders {
-  const result: IHeaders = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (!TXSTREAM_HEADERS.has(name) && value !== undefined) result[name] = value;
-  }
-  return result;
+  return Object.fromEntries(Object.entries(headers ?? {}).filter(([name, value]) => !TXSTREAM_HEADERS.has(name) && value !== undefined)) as IHeaders;
 }

@@ -373,6 +373,18 @@ describe('userHeaders', () => {
     });
   });
 
+  it('keeps a header named like a member of Object.prototype, __proto__ included, as a header of the copy', () => {
+    const headers: Record<string, Buffer> = { constructor: Buffer.from('c') };
+    Object.defineProperty(headers, '__proto__', { value: Buffer.from('p'), enumerable: true, writable: true, configurable: true });
+    const kept = userHeaders(headers);
+    expect(Object.getPrototypeOf(kept)).toBe(Object.prototype);
+    expect(Object.keys(kept).sort()).toEqual(['__proto__', 'constructor']);
+    expect(Object.getOwnPropertyDescriptor(kept, '__proto__')?.value).toEqual(Buffer.from('p'));
+    const copy = firstFailure(fetchedMessage({ headers }));
+    expect(Object.getOwnPropertyDescriptor(copy.headers, '__proto__')?.value).toEqual(Buffer.from('p'));
+    expect(copy.headers?.constructor).toEqual(Buffer.from('c'));
+  });
+
   it('skips undefined values and accepts missing headers', () => {
     expect(userHeaders({ gone: undefined, kept: 'yes' })).toEqual({ kept: 'yes' });
     expect(userHeaders(undefined)).toEqual({});
