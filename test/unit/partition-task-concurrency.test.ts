@@ -1,5 +1,5 @@
 import type { Batch, KafkaMessage } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../src/config/schema.js';
 import { pipelineProblems } from '../../src/pipeline/checks.js';
 import { type PipelineDefinition, resolvePipeline } from '../../src/pipeline/definition.js';
@@ -213,5 +213,18 @@ describe('PartitionTask with concurrency inside the partition', () => {
     expect(pipelineProblems({ name: 'p', input: 'in', concurrency: { maxInFlight: 4 } })).toEqual([
       { path: ['concurrency', 'maxInFlight'], message: expect.stringMatching(/^4: ordering 'partition' handles one record at a time/) },
     ]);
+  });
+
+  it('interrupts nothing after a batch handled one unit at a time: only units handled at once can be left behind', async () => {
+    const abort = vi.spyOn(AbortController.prototype, 'abort');
+    try {
+      const { task, committer } = taskWith({ handler: defineHandler({ handle: (record: InputRecord) => ({ value: record.value }) }) });
+      await task.open();
+      await task.handleBatch(payloadFor(keyedBatch(Array.from({ length: 30 }, (_, n) => `k${n}`))));
+      expect(committer.units.map((unit) => unit.nextOffset)).toEqual(['10', '20', '30']);
+      expect(abort).not.toHaveBeenCalled();
+    } finally {
+      abort.mockRestore();
+    }
   });
 });
