@@ -82,9 +82,10 @@ export interface PartitionCommitter {
   /**
    * Runs one handler call (a record, or a batch being isolated) in the scope the committer
    * gives it, with the context fields it adds (the sink: a savepoint, `ctx.db`, `ctx.once`).
-   * A failure undoes the call's writes and is rethrown, routed by the error policy.
+   * A failure undoes the call's writes and is rethrown, routed by the error policy. A call that
+   * returned synchronously may come back synchronously (no promise per record where no scope is needed).
    */
-  runHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T>;
+  runHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): T | Promise<T>;
   /**
    * Writes a unit (an empty one, with no outputs and no records, moves the offset past filtered
    * records). A strategy whose write commits, or whose interval has run out, commits here and
@@ -162,7 +163,7 @@ export function transactionalIdFor(groupId: string, instanceId: string): string 
 }
 
 /** For committers whose handler calls need no scope of their own: the call runs as it is. */
-export function unscopedHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
+export function unscopedHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): T | Promise<T> {
   return call(context);
 }
 

@@ -1,4 +1,16 @@
 import { HandlerTimeoutError } from '../errors/index.js';
+import type { HandlerContext } from '../pipeline/records.js';
+import { isPromiseLike } from '../util/promise.js';
+
+/** What bounding an asynchronous handler call needs (made only for a call that returned a promise). */
+export interface HandlerTimeoutOptions {
+  /** Names the records in the timeout's error (a function: made only if the call times out). */
+  readonly records: string | (() => string);
+  readonly abort: () => void;
+  readonly onStuck: (elapsedMs: number) => void;
+  /** Called at the timeout; the function it returns is called when the abandoned call settles. */
+  readonly onAbandoned?: () => () => void;
+}
 
 /**
  * Bounds one handler call. A handler promise that never settles must not hold its
@@ -7,28 +19,21 @@ import { HandlerTimeoutError } from '../errors/index.js';
  * called, so the handler can see `ctx.signal` and stop; what it returns later is ignored.
  * `onStuck` runs once, half-way, while the call is still pending, so the log names
  * the stuck record before it times out.
+ *
+ * A call that returned synchronously is over: its result (or what it threw) comes back as it
+ * is, with no timer (none could have stopped it), no promise and no options made. Most record
+ * handlers are synchronous, and the timers, promises and closures per record showed in profiles.
  */
-export async function withHandlerTimeout<T>(
-  call: () => T | Promise<T>,
-  options: {
-    readonly timeoutMs: number;
-    /** Names the records in the timeout's error (a function: made only if the call times out). */
-    readonly records: string | (() => string);
-    readonly abort: () => void;
-    readonly onStuck: (elapsedMs: number) => void;
-    /** Called at the timeout; the function it returns is called when the abandoned call settles. */
-    readonly onAbandoned?: () => () => void;
-  },
-): Promise<T> {
-  const { timeoutMs, records, abort, onStuck, onAbandoned } = options;
+export function withHandlerTimeout<T>(call: () => T | Promise<T>, timeoutMs: number, options: () => HandlerTimeoutOptions): T | Promise<T> {
   const result = call();
-  // A call that returned synchronously is over: no timer to set (and none could have stopped
-  // it). Most record handlers are synchronous, and two timers per record showed in profiles.
   if (!(timeoutMs > 0) || !isPromiseLike(result)) return result;
+  return raceTimeout(Promise.resolve(result), timeoutMs, options());
+}
+
+async function raceTimeout<T>(running: Promise<T>, timeoutMs: number, { records, abort, onStuck, onAbandoned }: HandlerTimeoutOptions): Promise<T> {
   let stuckTimer: NodeJS.Timeout | undefined;
   let timeoutTimer: NodeJS.Timeout | undefined;
   const started = Date.now();
-  const running = Promise.resolve(result);
   const timedOut = new Promise<never>((_, reject) => {
     stuckTimer = setTimeout(() => onStuck(Date.now() - started), Math.floor(timeoutMs / 2));
     timeoutTimer = setTimeout(() => {
@@ -46,10 +51,6 @@ export async function withHandlerTimeout<T>(
     clearTimeout(stuckTimer);
     clearTimeout(timeoutTimer);
   }
-}
-
-function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** The signal one handler call sees, and the two ways it ends. */
@@ -149,4 +150,41 @@ function endedSignal(aborted: { reason: unknown } | undefined): AbortSignal {
   const controller = new AbortController();
   if (aborted) controller.abort(aborted.reason);
   return controller.signal;
+}
+
+/**
+ * The context one handler call sees: the pipeline's (and the sink's `db` and `once`), with the
+ * call's own `signal`, read lazily. An own enumerable getter, so `{ ...ctx }` still carries the
+ * signal, defined with one shared descriptor on an object that never had a `signal` field: a
+ * `get signal()` in an object literal with a spread is built on V8's slow path (~0.5 µs per
+ * record, ~2 % of a worker's CPU), and so is a data property turned into a getter.
+ */
+class CallContext implements HandlerContext {
+  readonly pipeline: string;
+  readonly heartbeat: () => Promise<void>;
+  declare readonly signal: AbortSignal;
+  declare readonly db?: HandlerContext['db'];
+  declare readonly once?: HandlerContext['once'];
+  readonly #bounded: LazyHandlerSignal;
+  static readonly #signal: PropertyDescriptor = {
+    get(this: CallContext): AbortSignal {
+      return this.#bounded.signal;
+    },
+    enumerable: true,
+  };
+
+  constructor(context: HandlerContext, bounded: LazyHandlerSignal) {
+    this.pipeline = context.pipeline;
+    this.heartbeat = context.heartbeat;
+    // Only the sink's calls have these: other contexts do not show them as undefined keys.
+    if (context.db !== undefined) (this as { db?: HandlerContext['db'] }).db = context.db;
+    if (context.once !== undefined) (this as { once?: HandlerContext['once'] }).once = context.once;
+    this.#bounded = bounded;
+    Object.defineProperty(this, 'signal', CallContext.#signal);
+  }
+}
+
+/** `context` with the call's own signal in place of the drain's. */
+export function callContext(context: HandlerContext, bounded: LazyHandlerSignal): HandlerContext {
+  return new CallContext(context, bounded);
 }

@@ -6,12 +6,13 @@ import { errorMessage, InvalidFailureHeadersError, OutputRejectedError, thrownIn
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import type { TaskMetrics } from '../observability/metrics.js';
-import { type HandlerContext, normaliseResult, type OutputRecord, type RecordHandlerFn } from '../pipeline/records.js';
+import { type HandlerContext, type HandlerResult, normaliseResult, type OutputRecord, type RecordHandlerFn } from '../pipeline/records.js';
 import { backoffDelay } from '../util/backoff.js';
 import { decide, type Outcome } from '../routing/decide.js';
 import { retryHeadersProblem } from '../routing/header-checks.js';
 import { encodeLineage } from '../pipeline/lineage.js';
 import { isPreparableSerde } from '../serde/registry.js';
+import { isPromiseLike } from '../util/promise.js';
 import { sleepUnless } from '../util/sleep.js';
 import type { HandlerWatch } from './handler-watch.js';
 import { laneOf, runInLanes, type Slots } from './lanes.js';
@@ -64,6 +65,8 @@ type RecordOutcome =
   | { readonly outputs: readonly OutputRecord[] }
   | { readonly error: unknown; readonly mustWait?: true }
   | { readonly behind: HoldTarget };
+
+const failedOutcome = (error: unknown): RecordOutcome => ({ error });
 
 /** One unit in the making: its outputs so far and its routing counts (where the router adds its copies). */
 type Unit = RoutingTarget;
@@ -189,7 +192,11 @@ export class UnitProcessor {
   private async handleEach(handle: RecordHandlerFn<unknown, unknown>, inputs: Input[], unit: Unit, call: CallScope, inLanes: () => void): Promise<void> {
     const { slots } = this;
     if (!slots) {
-      for (const input of inputs) this.carryOut(unit, input, this.deps.holds ? await this.callInKeyOrder(handle, input, call) : await this.callRecord(handle, input, call.context));
+      for (const input of inputs) {
+        // A synchronous handler's outcome is carried out without a turn of the event loop per record.
+        const outcome = this.deps.holds ? this.callInKeyOrder(handle, input, call) : this.callRecord(handle, input, call.context);
+        this.carryOut(unit, input, isPromiseLike(outcome) ? await outcome : outcome);
+      }
       return;
     }
     const { metrics, partition, pipeline } = this.deps;
@@ -221,14 +228,23 @@ export class UnitProcessor {
     inputs.forEach((input, index) => this.carryOut(unit, input, outcomes[index] as RecordOutcome));
   }
 
-  /** One handler call on one record; its failure is its outcome. */
-  private async callRecord(handle: RecordHandlerFn<unknown, unknown>, { record, message }: Input, context: HandlerContext): Promise<RecordOutcome> {
+  /** One handler call on one record; its failure is its outcome. Synchronous when the handler and the committer's scope are. */
+  private callRecord(handle: RecordHandlerFn<unknown, unknown>, { record, message }: Input, context: HandlerContext): RecordOutcome | Promise<RecordOutcome> {
+    let result: HandlerResult<unknown> | Promise<HandlerResult<unknown>>;
     try {
-      const outputs = normaliseResult(
-        await this.invoker.invoke(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handle(record, bounded)),
-      );
-      await this.invoker.refreshTopicsOf([outputs]);
-      return { outputs };
+      result = this.invoker.invoke(() => encodeLineage(record), { offset: message.offset, attempt: record.attempt }, context, (bounded) => handle(record, bounded));
+    } catch (error) {
+      return { error };
+    }
+    return isPromiseLike(result) ? Promise.resolve(result).then((settled) => this.outcomeOf(settled), failedOutcome) : this.outcomeOf(result);
+  }
+
+  /** A handler call's result as its outcome, once the topics its outputs name are known. */
+  private outcomeOf(result: HandlerResult<unknown>): RecordOutcome | Promise<RecordOutcome> {
+    try {
+      const outputs = normaliseResult(result);
+      const refreshed = this.invoker.refreshTopicsOf([outputs]);
+      return refreshed ? refreshed.then(() => ({ outputs }), failedOutcome) : { outputs };
     } catch (error) {
       return { error };
     }

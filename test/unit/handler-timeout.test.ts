@@ -3,17 +3,35 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { HandlerTimeoutError } from '../../src/errors/index.js';
-import { handlerSignal, LazyHandlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
+import { handlerSignal, type HandlerTimeoutOptions, LazyHandlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
 import { HandlerWatch } from '../../src/worker/handler-watch.js';
 
+/** A call bounded as the invoker bounds it, as a promise (what the tests of asynchronous handlers await). */
+function bound<T>(call: () => T | Promise<T>, { timeoutMs, ...options }: HandlerTimeoutOptions & { readonly timeoutMs: number }): Promise<T> {
+  return Promise.resolve(withHandlerTimeout(call, timeoutMs, () => options));
+}
+
 describe('withHandlerTimeout', () => {
-  it('sets no timer for a call that returned synchronously, and names the records only when a call times out', async () => {
+  it('returns a synchronous result synchronously, with no timer and no options made; names the records only when a call times out', async () => {
     const setTimer = vi.spyOn(globalThis, 'setTimeout');
     const records = vi.fn(() => 'in/0/7');
+    const options = vi.fn(() => ({ records, abort: () => {}, onStuck: () => {} }));
     try {
-      await expect(withHandlerTimeout(() => 42, { timeoutMs: 1000, records, abort: () => {}, onStuck: () => {} })).resolves.toBe(42);
+      expect(withHandlerTimeout(() => 42, 1000, options)).toBe(42);
+      const thrown = new Error('thrown synchronously');
+      expect(() =>
+        withHandlerTimeout(
+          () => {
+            throw thrown;
+          },
+          1000,
+          options,
+        ),
+      ).toThrow(thrown);
+      expect(options).not.toHaveBeenCalled();
       expect(setTimer).not.toHaveBeenCalled();
-      await expect(withHandlerTimeout(() => Promise.resolve(43), { timeoutMs: 1000, records, abort: () => {}, onStuck: () => {} })).resolves.toBe(43);
+      await expect(withHandlerTimeout(() => Promise.resolve(43), 1000, options)).resolves.toBe(43);
+      expect(options).toHaveBeenCalledTimes(1);
       expect(setTimer).toHaveBeenCalledTimes(2);
       expect(records).not.toHaveBeenCalled();
     } finally {
@@ -24,7 +42,7 @@ describe('withHandlerTimeout', () => {
   it('returns what a prompt handler returns, without warning or aborting', async () => {
     const onStuck = vi.fn();
     const abort = vi.fn();
-    await expect(withHandlerTimeout(() => 42, { timeoutMs: 1000, records: 'r', abort, onStuck })).resolves.toBe(42);
+    await expect(bound(() => 42, { timeoutMs: 1000, records: 'r', abort, onStuck })).resolves.toBe(42);
     expect(onStuck).not.toHaveBeenCalled();
     expect(abort).not.toHaveBeenCalled();
   });
@@ -33,7 +51,7 @@ describe('withHandlerTimeout', () => {
     const onStuck = vi.fn();
     const abort = vi.fn();
     const started = Date.now();
-    const error = await withHandlerTimeout(() => new Promise(() => {}), { timeoutMs: 200, records: 'in/0/7', abort, onStuck }).catch((e: unknown) => e);
+    const error = await bound(() => new Promise(() => {}), { timeoutMs: 200, records: 'in/0/7', abort, onStuck }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HandlerTimeoutError);
     expect((error as Error).message).toBe('handler did not settle within 200 ms (handlerTimeoutMs) on in/0/7');
     expect(Date.now() - started).toBeGreaterThanOrEqual(195);
@@ -48,7 +66,7 @@ describe('withHandlerTimeout', () => {
       finish = resolve;
     });
     const options = { timeoutMs: 20, records: 'in/0/1', abort: () => {}, onStuck: () => {}, onAbandoned: () => watch.abandon('in/0/1') };
-    await expect(withHandlerTimeout(() => slow, options)).rejects.toBeInstanceOf(HandlerTimeoutError);
+    await expect(bound(() => slow, options)).rejects.toBeInstanceOf(HandlerTimeoutError);
     expect(watch.pending().map((call) => call.records)).toEqual(['in/0/1']);
     finish();
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -56,11 +74,11 @@ describe('withHandlerTimeout', () => {
   });
 
   it('passes a handler error through, and ignores a late rejection of an abandoned call', async () => {
-    await expect(withHandlerTimeout(() => Promise.reject(new Error('boom')), { timeoutMs: 1000, records: 'r', abort: () => {}, onStuck: () => {} })).rejects.toThrow('boom');
+    await expect(bound(() => Promise.reject(new Error('boom')), { timeoutMs: 1000, records: 'r', abort: () => {}, onStuck: () => {} })).rejects.toThrow('boom');
     const unhandled = vi.fn();
     process.on('unhandledRejection', unhandled);
     const late = new Promise((_, reject) => setTimeout(() => reject(new Error('late')), 50));
-    await expect(withHandlerTimeout(() => late, { timeoutMs: 10, records: 'r', abort: () => {}, onStuck: () => {} })).rejects.toBeInstanceOf(HandlerTimeoutError);
+    await expect(bound(() => late, { timeoutMs: 10, records: 'r', abort: () => {}, onStuck: () => {} })).rejects.toBeInstanceOf(HandlerTimeoutError);
     await new Promise((resolve) => setTimeout(resolve, 100));
     process.off('unhandledRejection', unhandled);
     expect(unhandled).not.toHaveBeenCalled();
@@ -82,7 +100,7 @@ describe('handlerSignal', () => {
     const seen: AbortSignal[] = [];
     const abandon = async (): Promise<unknown> => {
       const bounded = handlerSignal(parent.signal);
-      return withHandlerTimeout(
+      return bound(
         () => {
           seen.push(bounded.signal);
           return new Promise(() => {});

@@ -79,7 +79,7 @@ export class PostgresPartition implements PartitionCommitter {
   }
 
   /** One handler call in a savepoint: a failure undoes the call's statements alone. */
-  async runHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => Promise<T>): Promise<T> {
+  async runHandlerCall<T>(context: HandlerContext, call: (context: HandlerContext) => T | Promise<T>): Promise<T> {
     const tx = await this.transaction();
     await this.unitQuery(tx, 'SAVEPOINT txstream_call');
     const scope = new ScopedClient(tx.client);
