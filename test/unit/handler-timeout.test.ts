@@ -3,7 +3,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { HandlerTimeoutError } from '../../src/errors/index.js';
-import { handlerSignal, type HandlerTimeoutOptions, LazyHandlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
+import type { OnceFn } from '../../src/pipeline/records.js';
+import { callContext, handlerSignal, type HandlerTimeoutOptions, LazyHandlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
 import { HandlerWatch } from '../../src/worker/handler-watch.js';
 
 /** A call bounded as the invoker bounds it, as a promise (what the tests of asynchronous handlers await). */
@@ -190,5 +191,27 @@ describe('LazyHandlerSignal', () => {
     const drained = new LazyHandlerSignal(parent.signal);
     drained.release();
     expect(drained.signal.aborted).toBe(true);
+  });
+});
+
+describe('callContext', () => {
+  it("shows the call's own signal, also in a spread copy, and the sink's fields only where the context has them", () => {
+    const drain = new AbortController();
+    const heartbeat = async (): Promise<void> => {};
+    const bounded = new LazyHandlerSignal(drain.signal);
+    const context = callContext({ pipeline: 'p', signal: drain.signal, heartbeat }, bounded);
+    expect(Object.keys(context)).toEqual(['pipeline', 'heartbeat', 'signal']);
+    expect(context.signal).not.toBe(drain.signal);
+    bounded.abort(new HandlerTimeoutError('in/0/1', 10));
+    const copy = { ...context };
+    expect(copy.signal.aborted).toBe(true);
+    expect(copy).toMatchObject({ pipeline: 'p', heartbeat });
+    expect(drain.signal.aborted).toBe(false);
+
+    const once: OnceFn = async (_id, fn) => ({ ran: true, value: await fn() });
+    const db = { query: async () => ({ rows: [], rowCount: 0, command: 'SELECT' }) };
+    const sink = callContext({ pipeline: 'p', signal: drain.signal, heartbeat, db, once }, new LazyHandlerSignal(drain.signal));
+    expect(Object.keys(sink).sort()).toEqual(['db', 'heartbeat', 'once', 'pipeline', 'signal']);
+    expect(sink.db).toBe(db);
   });
 });
