@@ -64,6 +64,32 @@ export function recordBatchSize(message: Message): number {
   return RECORD_BATCH_OVERHEAD + varintSize(body) + body;
 }
 
+/** The most bytes a key, value or header value can take: a UTF-16 code unit is at most 3 bytes of UTF-8. */
+function bytesAtMost(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  return typeof value === 'string' ? 3 * value.length : value.length;
+}
+
+/** A varint's most bytes, for a length of up to 2^31 (5 × 7 bits). */
+const VARINT_MAX = 5;
+
+/**
+ * An upper bound of `recordBatchSize`, cheap enough for every output: no string is measured and
+ * nothing is allocated. The output checks measure exactly only a record this bound puts near a limit.
+ */
+export function recordBatchSizeAtMost(message: Message): number {
+  let size = RECORD_BATCH_OVERHEAD + VARINT_MAX + 3 + 3 * VARINT_MAX + bytesAtMost(message.key) + bytesAtMost(message.value);
+  const headers = message.headers;
+  if (headers) {
+    for (const name of Object.keys(headers)) {
+      const value = headers[name];
+      if (Array.isArray(value)) for (const item of value) size += 2 * VARINT_MAX + 3 * name.length + bytesAtMost(item as Buffer | string);
+      else size += 2 * VARINT_MAX + 3 * name.length + bytesAtMost(value);
+    }
+  }
+  return size;
+}
+
 /** What a record adds to a batch of many, at most: its bytes plus a bound on its framing. */
 export function recordSizeInBatch(message: Message): number {
   let size = RECORD_FRAMING_BOUND + Math.max(0, bytesOf(message.key)) + Math.max(0, bytesOf(message.value));

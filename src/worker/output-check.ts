@@ -1,5 +1,5 @@
 import type { Message } from 'kafkajs';
-import { recordBatchSize } from '../kafka/record-size.js';
+import { recordBatchSize, recordBatchSizeAtMost } from '../kafka/record-size.js';
 import type { TopicLimits } from '../kafka/topic-catalog.js';
 
 /**
@@ -24,14 +24,19 @@ export function typeProblem(message: Message): string | undefined {
   const { key, value, headers } = message;
   if (key !== undefined && key !== null && !isBytes(key)) return `key is a ${describe(key)}; it must be a string, a Buffer or null`;
   if (value !== null && !isBytes(value)) return `value is a ${describe(value)} after serialisation; it must be a string, a Buffer or null`;
-  if (headers !== undefined && (headers === null || typeof headers !== 'object')) return `headers is a ${describe(headers)}; it must be an object`;
-  for (const [name, header] of Object.entries(headers ?? {})) {
-    const items: unknown[] = Array.isArray(header) ? header : [header];
-    const bad = items.find((item) => item !== undefined && !isBytes(item));
-    if (bad !== undefined) return `header '${name}' is a ${describe(bad)}; header values must be strings or Buffers`;
+  if (headers === undefined) return undefined;
+  if (headers === null || typeof headers !== 'object') return `headers is a ${describe(headers)}; it must be an object`;
+  // Checked for every output: one pass, no array per header.
+  for (const name of Object.keys(headers)) {
+    const header: unknown = headers[name];
+    if (Array.isArray(header)) {
+      for (const item of header as unknown[]) if (item !== undefined && !isBytes(item)) return headerProblem(name, item);
+    } else if (header !== undefined && !isBytes(header)) return headerProblem(name, header);
   }
   return undefined;
 }
+
+const headerProblem = (name: string, value: unknown) => `header '${name}' is a ${describe(value)}; header values must be strings or Buffers`;
 
 function describe(value: unknown): string {
   if (value === null) return 'null';
@@ -65,7 +70,8 @@ export function checkOutput(
   }
   const type = typeProblem(message);
   if (type) return { topic, partition, message: `${where}: ${type}` };
-  const sizeBytes = recordBatchSize(message);
+  // Measured exactly only when the bound says it might not fit.
+  const sizeBytes = recordBatchSizeAtMost(message) > limits.maxMessageBytes ? recordBatchSize(message) : 0;
   if (sizeBytes > limits.maxMessageBytes) {
     return {
       topic,

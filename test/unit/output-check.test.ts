@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FAILURE_HEADERS } from '../../src/routing/failure-headers.js';
-import { recordBatchSize, varintSize } from '../../src/kafka/record-size.js';
+import { recordBatchSize, recordBatchSizeAtMost, varintSize } from '../../src/kafka/record-size.js';
 import { fitCopy } from '../../src/routing/copy-fit.js';
 import { checkOutput, typeProblem } from '../../src/worker/output-check.js';
 
@@ -16,6 +16,22 @@ describe('recordBatchSize', () => {
     expect(recordBatchSize({ key: 'k', value: 'abc', headers: { h: 'v' } })).toBe(61 + 15);
     expect(recordBatchSize({ key: null, value: null })).toBe(61 + 1 + 6);
     expect(recordBatchSize({ value: 'x', headers: { h: ['a', 'b'] } })).toBe(recordBatchSize({ value: 'x', headers: { h: 'a', g: 'b' } }));
+  });
+
+  it('is never more than recordBatchSizeAtMost, the bound the output checks measure from', () => {
+    const texts = ['', 'a', 'é', '€', '😀', 'x'.repeat(200), '€'.repeat(100), 'k'.repeat(20_000)];
+    const values = [null, undefined, ...texts, ...texts.map((text) => Buffer.from(text))];
+    let seed = 7;
+    const pick = <T>(items: readonly T[]): T => items[(seed = (seed * 48271) % 2147483647) % items.length] as T;
+    for (let n = 0; n < 2000; n++) {
+      const headers: Record<string, string | Buffer | Array<string | Buffer>> = {};
+      for (let h = pick([0, 1, 2, 5]); h > 0; h--) {
+        const value = pick(values) ?? 'v';
+        headers[pick(texts) + String(h)] = pick([true, false]) ? [value, pick(texts)] : value;
+      }
+      const message = { key: pick(values), value: pick(values) ?? null, headers };
+      expect(recordBatchSizeAtMost(message)).toBeGreaterThanOrEqual(recordBatchSize(message));
+    }
   });
 });
 
