@@ -1,4 +1,6 @@
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+// Types only: the client library (with avsc, ajv and protobufjs, ~6 MiB of a worker's RSS) is
+// loaded when a registry serde is made, not by every worker that imports this module.
+import type { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ConfigError, DecodeError, errorMessage, HandlerContractError } from '../errors/index.js';
 import { assertRegistryUrl, basicAuthHeaders, type RegistryAuth } from './registry-auth.js';
 import type { RecordCoordinates, Serde } from './index.js';
@@ -54,10 +56,13 @@ const HEADER = 5;
 /** How long an id the registry did not know stays known as unknown before it is asked again. */
 const UNKNOWN_ID_TTL_MS = 30_000;
 
-const SCHEMA_TYPES: Record<RegistryFormat, SchemaType> = {
-  avro: SchemaType.AVRO,
-  'json-schema': SchemaType.JSON,
-  protobuf: SchemaType.PROTOBUF,
+/** The registry's names of the schema types (the library's SchemaType values). */
+type SchemaTypeName = `${SchemaType}`;
+
+const SCHEMA_TYPES: Record<RegistryFormat, SchemaTypeName> = {
+  avro: 'AVRO',
+  'json-schema': 'JSON',
+  protobuf: 'PROTOBUF',
 };
 
 interface WireSchema {
@@ -86,12 +91,7 @@ export class RegistrySerde implements PreparableSerde<unknown> {
   /** Creates the serde; with a schema or `forEncoding`, registers or looks up the writer schema now. */
   static async create(options: RegistrySerdeOptions): Promise<RegistrySerde> {
     assertRegistryUrl(options.url, `serde ${options.format}(${options.subject})`);
-    const client =
-      options.client ??
-      new SchemaRegistry(
-        { host: options.url, ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}) },
-        options.messageName ? { [SchemaType.PROTOBUF]: { messageName: options.messageName } } : undefined,
-      );
+    const client = options.client ?? (await registryClient(options));
     const serde = new RegistrySerde(options, client);
     if (options.schema !== undefined || options.forEncoding) await serde.resolveWriter();
     if (options.prefetchSubject !== false) await serde.prefetchSubject();
@@ -249,6 +249,14 @@ export class SchemaNotReadyError extends Error {
   }
 }
 
+async function registryClient(options: RegistrySerdeOptions): Promise<SchemaRegistry> {
+  const { SchemaRegistry } = await import('@kafkajs/confluent-schema-registry');
+  return new SchemaRegistry(
+    { host: options.url, ...(options.auth ? { auth: { username: options.auth.username, password: options.auth.password } } : {}) },
+    options.messageName ? { PROTOBUF: { messageName: options.messageName } } : undefined,
+  );
+}
+
 export function createRegistrySerde(options: RegistrySerdeOptions): Promise<RegistrySerde> {
   return RegistrySerde.create(options);
 }
@@ -258,11 +266,11 @@ export function createRegistrySerde(options: RegistrySerdeOptions): Promise<Regi
  * lets the registry apply the subject's compatibility rule. Registering the same schema again
  * gives the same id.
  */
-export async function registerSchema(url: string, subject: string, type: SchemaType, schema: string, auth?: RegistryAuth): Promise<number> {
+export async function registerSchema(url: string, subject: string, type: SchemaTypeName, schema: string, auth?: RegistryAuth): Promise<number> {
   const response = await fetch(`${url}/subjects/${encodeURIComponent(subject)}/versions`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json', Accept: 'application/vnd.schemaregistry.v1+json', ...basicAuthHeaders(auth) },
-    body: JSON.stringify(type === SchemaType.AVRO ? { schema } : { schema, schemaType: type }),
+    body: JSON.stringify(type === 'AVRO' ? { schema } : { schema, schemaType: type }),
     signal: AbortSignal.timeout(30_000),
   });
   const body = (await response.json().catch(() => ({}))) as { id?: number; message?: string; error_code?: number };
