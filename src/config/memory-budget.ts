@@ -21,7 +21,8 @@ const MiB = 1024 * 1024;
 export const MEMORY_MODEL = {
   /**
    * Peak RSS of a busy worker before its fetches and young generation count, in MiB: Node and V8
-   * with txstream's modules loaded (94 MiB measured, about half of it the node binary's pages),
+   * with txstream's modules loaded (94 MiB measured, 88 since the schema-registry client loads only
+   * with a registry serde; about half of it the node binary's pages),
    * and what a worker at full speed holds whatever it fetches: the old generation's promoted
    * garbage and the Buffers it still references until a major collection (V8 collects them once
    * they pass 64 MiB). Measured: load-tests/results/partitions-2026-12-04-memory-budget.md.
