@@ -78,6 +78,8 @@ const VARINT_MAX = 5;
  * nothing is allocated. The output checks measure exactly only a record this bound puts near a limit.
  */
 export function recordBatchSizeAtMost(message: Message): number {
+  // The record's length, its attributes and two zero deltas (1 byte each, as recordBatchSize counts
+  // them), the key's, value's and header count's lengths, then each header's name and value lengths.
   let size = RECORD_BATCH_OVERHEAD + VARINT_MAX + 3 + 3 * VARINT_MAX + bytesAtMost(message.key) + bytesAtMost(message.value);
   const headers = message.headers;
   if (headers) {
