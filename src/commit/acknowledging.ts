@@ -1,4 +1,5 @@
-import { splitIntoRequests } from './request-size.js';
+import type { TopicPartitionOffset } from 'kafkajs';
+import { Coalescer } from '../util/coalescer.js';
 import { SharedProducer } from './shared-producer.js';
 import {
   type CommitListener,
@@ -38,10 +39,12 @@ function acknowledgingStrategy(
   acknowledge: 'after-write' | 'on-receipt',
 ): CommitStrategy {
   const shared = new SharedProducer(context);
+  // Like the writes, the partitions' offset commits that arrive while one is on its way go together.
+  const offsets = new Coalescer<TopicPartitionOffset>((entries) => context.commitOffsets(lastPerPartition(entries)));
   return {
     name,
     guarantee: acknowledge === 'on-receipt' ? 'at-most-once' : 'at-least-once',
-    forPartition: (partition, listener) => new AcknowledgingPartition(context, partition, listener, shared, acknowledge),
+    forPartition: (partition, listener) => new AcknowledgingPartition(context, partition, listener, shared, offsets, acknowledge),
     // Offsets commit with each write: nothing is ever pending.
     flush: async () => {},
     close: () => shared.close(),
@@ -49,8 +52,10 @@ function acknowledgingStrategy(
 }
 
 class AcknowledgingPartition implements PartitionCommitter {
-  // The write commits the offset: the next unit may be written only once it has.
-  readonly writesAhead = 0;
+  // The write commits the offset, and the next unit is written only once it has; it may be handled
+  // meanwhile. Waiting (0) held a partition for two round trips per unit: with 4 partitions handled
+  // at once, 96 partitions' small units at 5,000 records/s queued for seconds.
+  readonly writesAhead = 1;
   readonly consumedBefore = noneConsumedBefore;
   readonly runHandlerCall = unscopedHandlerCall;
 
@@ -59,6 +64,7 @@ class AcknowledgingPartition implements PartitionCommitter {
     private readonly partition: TopicPartition,
     private readonly listener: CommitListener,
     private readonly shared: SharedProducer,
+    private readonly offsets: Coalescer<TopicPartitionOffset>,
     private readonly acknowledge: 'after-write' | 'on-receipt',
   ) {}
 
@@ -76,9 +82,7 @@ class AcknowledgingPartition implements PartitionCommitter {
 
   async write(unit: CommitUnit): Promise<void> {
     const started = performance.now();
-    if (unit.outputs.length > 0) {
-      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.shared.send({ topicMessages: request, acks: -1 });
-    }
+    await this.shared.write(unit.outputs, unit.maxRequestBytes);
     if (this.acknowledge === 'after-write') await this.commitOffset(unit.nextOffset);
     // At-most-once moved the offset on receipt; either way the unit is over once written.
     this.context.onOffsetsCommitted(performance.now() - started);
@@ -93,6 +97,11 @@ class AcknowledgingPartition implements PartitionCommitter {
   async close(): Promise<void> {}
 
   private commitOffset(offset: string): Promise<void> {
-    return this.context.commitOffsets([{ topic: this.partition.topic, partition: this.partition.partition, offset }]);
+    return this.offsets.run({ topic: this.partition.topic, partition: this.partition.partition, offset });
   }
+}
+
+/** One offset per partition, the last queued (a partition commits in order, one write at a time). */
+function lastPerPartition(entries: readonly TopicPartitionOffset[]): TopicPartitionOffset[] {
+  return [...new Map(entries.map((entry) => [`${entry.topic}|${entry.partition}`, entry])).values()];
 }

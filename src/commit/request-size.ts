@@ -35,3 +35,17 @@ export function splitIntoRequests(outputs: readonly TopicMessages[], maxBytes = 
   close();
   return requests;
 }
+
+/** The outputs of several units as one, one entry per topic (each unit's order kept): what units written together send. */
+export function mergeOutputs(outputs: ReadonlyArray<readonly TopicMessages[]>): TopicMessages[] {
+  if (outputs.length === 1) return [...(outputs[0] as readonly TopicMessages[])];
+  const byTopic = new Map<string, Message[]>();
+  for (const unit of outputs) {
+    for (const { topic, messages } of unit) {
+      const merged = byTopic.get(topic);
+      if (merged) merged.push(...messages);
+      else byTopic.set(topic, [...messages]);
+    }
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}

@@ -60,8 +60,9 @@ export interface PartitionCommitter {
   readonly transactionalId?: string;
   /**
    * Unit writes that may still be in flight while the task handles its next unit. 1 under the
-   * shared transaction, whose commit cycle decides what it covers by offset; 0 where a write
-   * commits, or shares a database transaction with the handler calls.
+   * shared transaction, whose commit cycle decides what it covers by offset, and where a write
+   * commits its offset once written (the next unit is written only after it); 0 where a write
+   * shares a database transaction with the handler calls.
    */
   readonly writesAhead: 0 | 1;
   /** Makes this worker the partition's writer; older owners are fenced here. */

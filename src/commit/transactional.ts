@@ -1,7 +1,7 @@
-import type { Message, Producer, Transaction } from 'kafkajs';
+import type { Producer, Transaction } from 'kafkajs';
 import { GenerationFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
 import { abortCause, isFencingError, isGenerationError } from '../kafka/errors.js';
-import { MAX_REQUEST_BYTES, splitIntoRequests } from './request-size.js';
+import { MAX_REQUEST_BYTES, mergeOutputs, splitIntoRequests } from './request-size.js';
 import {
   type CommitListener,
   type CommitResult,
@@ -11,7 +11,6 @@ import {
   noneConsumedBefore,
   type PartitionCommitter,
   type StrategyContext,
-  type TopicMessages,
   type TopicPartition,
   unscopedHandlerCall,
 } from './strategy.js';
@@ -117,7 +116,7 @@ export class PipelineTransaction {
         this.timer = setTimeout(() => void this.commit(), this.context.commitIntervalMs);
       }
       const limit = Math.min(...live.map(({ unit }) => unit.maxRequestBytes ?? MAX_REQUEST_BYTES));
-      for (const request of splitIntoRequests(mergeOutputs(live.map(({ unit }) => unit)), limit)) {
+      for (const request of splitIntoRequests(mergeOutputs(live.map(({ unit }) => unit.outputs)), limit)) {
         await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
       }
     } catch (error) {
@@ -300,20 +299,6 @@ function takeWrites(waiting: Write[]): Write[] {
   if (first?.unit.alone) return waiting.splice(0, 1);
   const alone = waiting.findIndex((write) => write.unit.alone);
   return waiting.splice(0, alone < 0 ? waiting.length : alone);
-}
-
-/** The outputs of several units, one entry per topic (each unit's order kept). */
-function mergeOutputs(units: readonly CommitUnit[]): TopicMessages[] {
-  if (units.length === 1) return [...(units[0] as CommitUnit).outputs];
-  const byTopic = new Map<string, Message[]>();
-  for (const { outputs } of units) {
-    for (const { topic, messages } of outputs) {
-      const merged = byTopic.get(topic);
-      if (merged) merged.push(...messages);
-      else byTopic.set(topic, [...messages]);
-    }
-  }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
 /** One partition's view of the pipeline's transaction. */

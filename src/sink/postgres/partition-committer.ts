@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { CommitListener, CommitUnit, PartitionCommitter, TopicPartition } from '../../commit/index.js';
-import { splitIntoRequests } from '../../commit/request-size.js';
 import { abortCause } from '../../kafka/errors.js';
 import { errorMessage, HandlerContractError, HandlerTimeoutError, PartitionOwnerFencedError, thrownInstanceOf, UnitRollbackError } from '../../errors/index.js';
 import type { HandlerContext, InputRecord } from '../../pipeline/records.js';
@@ -122,9 +121,7 @@ export class PostgresPartition implements PartitionCommitter {
    */
   async write(unit: CommitUnit): Promise<void> {
     const tx = await this.transaction();
-    if (unit.outputs.length > 0) {
-      for (const request of splitIntoRequests(unit.outputs, unit.maxRequestBytes)) await this.shared.producer.send({ topicMessages: request, acks: -1 });
-    }
+    await this.shared.producer.write(unit.outputs, unit.maxRequestBytes);
     this.pendingRecords += unit.records;
     this.pendingNextOffset = unit.nextOffset;
     const pendingForMs = Date.now() - tx.startedAt;
