@@ -673,7 +673,7 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
       '',
       'End-to-end latency at fixed offered loads (open model, kcat sender, round 1, fresh topics):',
       '',
-      'The at-least-once column is txstream with the `batch` strategy (JSON, no transaction: its outputs are visible once written), when it ran: what the sender, the broker, the reader and the worker take without a commit interval, the floor under both sides of the pair.',
+      'The at-least-once column is txstream with the `batch` strategy (JSON, no transaction: its outputs are visible once written), when it ran: about what the sender, the broker, the reader and the worker take without a commit interval (at many partitions its own offset commits, one per fetch, load the broker: no lower bound there).',
       '',
       '| pair | partitions | offered records/s | txstream p50 / p99 ms | Kafka Streams p50 / p99 ms | at-least-once p50 / p99 ms | samples (txstream / Kafka Streams) | caveats |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
