@@ -663,7 +663,7 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
       for (const point of cell(pair.txstream, p)?.fixedLatency ?? []) {
         const partner = cell(pair.streams, p)?.fixedLatency?.find((q) => q.rate === point.rate);
         const floor = cell('batch', p)?.fixedLatency?.find((q) => q.rate === point.rate);
-        const late = [point.late ? `txstream sender late ${point.late}×` : '', partner?.late ? `Kafka Streams sender late ${partner.late}×` : ''].filter(Boolean).join(', ');
+        const late = [point.late ? `txstream sender late ${point.late}×` : '', partner?.late ? `Kafka Streams sender late ${partner.late}×` : '', floor?.late ? `at-least-once sender late ${floor.late}×` : ''].filter(Boolean).join(', ');
         latencyRows.push(
           `| ${pair.name} | ${p} | ${fmt(point.rate)} | ${fmt(point.p50)} / ${fmt(point.p99)} | ${partner ? `${fmt(partner.p50)} / ${fmt(partner.p99)}` : '–'} | ${floor ? `${fmt(floor.p50)} / ${fmt(floor.p99)}` : '–'} | ${fmt(point.samples)} / ${fmt(partner?.samples)} | ${late} |`,
         );
