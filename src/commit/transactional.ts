@@ -253,9 +253,12 @@ export class PipelineTransaction {
       concurrentTransactionsTimeout: Math.min(this.context.concurrentTransactionsTimeoutMs, this.context.transactionTimeoutMs),
       // A unit writes a few records to each of many output partitions: without this, nearly every
       // produce request of a transaction first waited for an AddPartitionsToTxn of its own (19 per
-      // transaction at 96 partitions). The partitions the last commit wrote to are added with the
-      // transaction's first request instead (our KafkaJS patch 020).
-      partitionsFromLastTransaction: true,
+      // transaction at 96 partitions). The partitions the last commits wrote to are added with the
+      // transaction's first request instead (our KafkaJS patches 020 and 025): those of the last
+      // three, since a transaction writes the outputs of what it fetched, and a fetch response
+      // carries only some partitions (at 96 partitions a transaction wrote 60-94 of them, and
+      // passing on the last one's alone still left 3-12 AddPartitionsToTxn per transaction).
+      partitionsFromLastTransaction: 3,
       // Other retriable errors (a moved leader, a lost connection) keep KafkaJS's counted retries,
       // from 5 ms (measured, 500 × 1 KB per transaction, one broker: a write that met
       // CONCURRENT_TRANSACTIONS took 28 ms with a first retry after 20 ms, 11–15 ms after 5 ms)
