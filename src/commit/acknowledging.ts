@@ -82,7 +82,7 @@ class AcknowledgingPartition implements PartitionCommitter {
 
   async write(unit: CommitUnit): Promise<void> {
     const started = performance.now();
-    await this.shared.write(unit.outputs, unit.maxRequestBytes);
+    await this.shared.write(unit.outputs, unit.maxRequestBytes, unit.alone);
     if (this.acknowledge === 'after-write') await this.commitOffset(unit.nextOffset);
     // At-most-once moved the offset on receipt; either way the unit is over once written.
     this.context.onOffsetsCommitted(performance.now() - started);

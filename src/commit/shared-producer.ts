@@ -6,6 +6,8 @@ import type { StrategyContext, TopicMessages } from './strategy.js';
 interface OutputWrite {
   readonly outputs: readonly TopicMessages[];
   readonly maxRequestBytes: number;
+  /** Its failure must be its own (a unit written to find the record the broker refuses): sent by itself. */
+  readonly alone: boolean;
 }
 
 /**
@@ -28,7 +30,10 @@ interface OutputWrite {
  */
 export class SharedProducer {
   private producer: Promise<Producer> | undefined;
-  private readonly writes = new Coalescer<OutputWrite>((writes) => this.sendTogether(writes));
+  private readonly writes = new Coalescer<OutputWrite>(
+    (writes) => this.sendTogether(writes),
+    (write) => write.alone,
+  );
 
   constructor(private readonly context: Pick<StrategyContext, 'kafka'>) {}
 
@@ -41,10 +46,13 @@ export class SharedProducer {
     return this.producer;
   }
 
-  /** Writes outputs (acknowledged by every in-sync replica), in produce requests under `maxRequestBytes`. */
-  write(outputs: readonly TopicMessages[], maxRequestBytes = MAX_REQUEST_BYTES): Promise<void> {
+  /**
+   * Writes outputs (acknowledged by every in-sync replica), in produce requests under
+   * `maxRequestBytes`; `alone`: in requests of their own, so that a refusal is theirs.
+   */
+  write(outputs: readonly TopicMessages[], maxRequestBytes = MAX_REQUEST_BYTES, alone = false): Promise<void> {
     if (outputs.length === 0) return Promise.resolve();
-    return this.writes.run({ outputs, maxRequestBytes });
+    return this.writes.run({ outputs, maxRequestBytes, alone });
   }
 
   private async sendTogether(writes: readonly OutputWrite[]): Promise<void> {

@@ -14,6 +14,7 @@ import {
   type TopicPartition,
   unscopedHandlerCall,
 } from './strategy.js';
+import { takeTogether } from '../util/coalescer.js';
 import { Serial } from '../util/serial.js';
 
 /**
@@ -99,7 +100,8 @@ export class PipelineTransaction {
   }
 
   private async flushWrites(): Promise<void> {
-    const writes = takeWrites(this.waiting);
+    // Every waiting unit, up to one that must go alone (which goes by itself).
+    const writes = takeTogether(this.waiting, (write) => write.unit.alone === true);
     if (this.waiting.length > 0) void this.serial.run(() => this.flushWrites());
     const live: Write[] = [];
     for (const write of writes) {
@@ -294,14 +296,6 @@ interface Write {
   readonly unit: CommitUnit;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
-}
-
-/** The writes the next flush takes: every waiting unit, up to one that must go alone (which goes by itself). */
-function takeWrites(waiting: Write[]): Write[] {
-  const [first] = waiting;
-  if (first?.unit.alone) return waiting.splice(0, 1);
-  const alone = waiting.findIndex((write) => write.unit.alone);
-  return waiting.splice(0, alone < 0 ? waiting.length : alone);
 }
 
 /** One partition's view of the pipeline's transaction. */

@@ -4,13 +4,18 @@
  * need a round trip (one partition's produce, one partition's offset commit) then share round
  * trips instead of queueing for one each: the more of them at once, the larger each operation.
  *
- * Every item of an operation shares its outcome: all resolve, or all reject with its error.
+ * Every item of an operation shares its outcome: all resolve, or all reject with its error. An
+ * item that must go alone (`goesAlone`: a write whose failure must be its own) is the only one
+ * of its operation.
  */
 export class Coalescer<T> {
   private waiting: Array<{ readonly item: T; readonly resolve: () => void; readonly reject: (error: unknown) => void }> = [];
   private running = false;
 
-  constructor(private readonly operation: (items: readonly T[]) => Promise<void>) {}
+  constructor(
+    private readonly operation: (items: readonly T[]) => Promise<void>,
+    private readonly goesAlone: (item: T) => boolean = () => false,
+  ) {}
 
   run(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -22,8 +27,7 @@ export class Coalescer<T> {
   private async drain(): Promise<void> {
     this.running = true;
     while (this.waiting.length > 0) {
-      const taken = this.waiting;
-      this.waiting = [];
+      const taken = takeTogether(this.waiting, ({ item }) => this.goesAlone(item));
       try {
         await this.operation(taken.map(({ item }) => item));
         for (const { resolve } of taken) resolve();
@@ -33,4 +37,15 @@ export class Coalescer<T> {
     }
     this.running = false;
   }
+}
+
+/**
+ * Removes from `queue` and returns what goes out together next: everything up to the first
+ * item that must go alone, or that item by itself when it is first.
+ */
+export function takeTogether<T>(queue: T[], goesAlone: (item: T) => boolean): T[] {
+  const [first] = queue;
+  if (first !== undefined && goesAlone(first)) return queue.splice(0, 1);
+  const alone = queue.findIndex(goesAlone);
+  return queue.splice(0, alone < 0 ? queue.length : alone);
 }

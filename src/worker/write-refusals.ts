@@ -65,12 +65,17 @@ export class WriteRefusals {
     for (const refused of this.refused.keys()) if (BigInt(refused) < BigInt(offset)) this.refused.delete(refused);
   }
 
-  /** A write failed: a refusal tied to a record isolates the unit's records, or marks the single record refused. */
+  /**
+   * A write failed: a refusal tied to a record isolates the unit's records, or marks the single
+   * record refused when it was written alone. A unit written together with other partitions'
+   * units (one produce request) may have failed for their records: even a one-record unit is
+   * written again alone before its record is taken for the refused one.
+   */
   writeFailed(records: readonly KafkaMessage[], unit: CommitUnit, error: unknown): void {
     if (!isRecordRefusal(error) || records.length === 0) return;
     const first = records[0] as KafkaMessage;
     const last = records[records.length - 1] as KafkaMessage;
-    if (records.length > 1) {
+    if (records.length > 1 || unit.alone !== true) {
       this.isolate = { from: BigInt(first.offset), until: BigInt(last.offset) };
       this.log.warn({ err: error, fromOffset: first.offset, toOffset: last.offset }, 'the broker refused a record of this unit; writing it again one record at a time');
       return;

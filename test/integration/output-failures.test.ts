@@ -181,11 +181,11 @@ describe('output-side failures are routed like handler failures', () => {
     expect(Buffer.byteLength(dead.value ?? '')).toBeLessThan(1_048_588);
   });
 
-  it('isolates a record the broker refuses after the output topic shrank its limit, and keeps the partition moving', async () => {
+  it.each<CommitStrategyName>(['transactional', 'batch'])('isolates a record the broker refuses after the output topic shrank its limit, and keeps the partition moving (%s)', async (strategy) => {
     const t = await pipelineTopics('shrunk');
     await produce(brokers, t.input, numbered(5));
     const handler = defineHandler<{ n: number; pad?: string }, { n: number; pad?: string }>({ handle: (record) => ({ value: record.value }) });
-    await start(t.groupId, definePipeline({ name: 'shrunk', input: t.input, output: t.output, handler, commit: { batchSize: 50 } }));
+    await start(t.groupId, definePipeline({ name: 'shrunk', input: t.input, output: t.output, handler, commit: { batchSize: 50 } }), strategy);
     await expect.poll(async () => (await committedOffsets(brokers, t.group, t.input)).get(0), { timeout: 30_000 }).toBe('5');
     // The worker has read the output's limit (1 MiB); now an operator lowers it.
     await withAdmin(brokers, (admin) =>

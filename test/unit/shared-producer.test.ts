@@ -83,4 +83,11 @@ describe('the shared idempotent producer of the at-least-once strategies', () =>
     expect(log.requests).toEqual([]);
     expect(log.created).toBe(0);
   });
+
+  it('sends a write that must go alone in a request of its own, even with others waiting', async () => {
+    const { kafka, log } = scriptedKafka(() => false);
+    const shared = new SharedProducer({ kafka });
+    await Promise.all([shared.write(outputs('a', '1')), shared.write(outputs('b', '2')), shared.write(outputs('c', '3'), undefined, true), shared.write(outputs('d', '4'))]);
+    expect(log.requests.map((request) => request.map(({ topic }) => topic))).toEqual([['a'], ['b'], ['c'], ['d']]);
+  });
 });

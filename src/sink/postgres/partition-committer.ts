@@ -121,7 +121,7 @@ export class PostgresPartition implements PartitionCommitter {
    */
   async write(unit: CommitUnit): Promise<void> {
     const tx = await this.transaction();
-    await this.shared.producer.write(unit.outputs, unit.maxRequestBytes);
+    await this.shared.producer.write(unit.outputs, unit.maxRequestBytes, unit.alone);
     this.pendingRecords += unit.records;
     this.pendingNextOffset = unit.nextOffset;
     const pendingForMs = Date.now() - tx.startedAt;
