@@ -58,3 +58,31 @@ export function oneBrokerCluster(broker: object, partitions: readonly number[]) 
     findControllerBroker: async () => broker,
   };
 }
+
+/**
+ * A transactional producer's real eosManager and sendMessages over one scripted broker that
+ * accepts everything: `added` lists the partitions of each AddPartitionsToTxn request, sorted;
+ * `write(...partitions)` sends one record to each of them on topic `out`.
+ */
+export async function scriptedTransactionalProducer(partitions: readonly number[], options: Record<string, unknown> = {}) {
+  const added: number[][] = [];
+  const broker = {
+    nodeId: 1,
+    initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
+    addPartitionsToTxn: async ({ topics }: { topics: Array<{ topic: string; partitions: number[] }> }) => {
+      added.push(topics.flatMap((topic) => topic.partitions).sort());
+    },
+    endTxn: async () => {},
+    produce: async ({ topicData }: { topicData: Array<{ topic: string; partitions: Array<{ partition: number }> }> }) => ({
+      topics: topicData.map(({ topic, partitions: written }) => ({ topicName: topic, partitions: written.map(({ partition }) => ({ partition, errorCode: 0, baseOffset: '0' })) })),
+    }),
+  };
+  const cluster = oneBrokerCluster(broker, partitions);
+  const logger = silentLogger();
+  const eosManager = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx', ...options }) as EosManager & { abort(): Promise<void> };
+  await eosManager.initProducerId();
+  const retrier = createRetry({ retries: 0, initialRetryTime: 5, maxRetryTime: 20, factor: 0, multiplier: 2 });
+  const send = createSendMessages({ logger, cluster, partitioner: ({ message }: { message: TestMessage }) => message.partition, eosManager, retrier });
+  const write = (...written: number[]) => send({ acks: -1, topicMessages: [{ topic: 'out', messages: written.map((partition) => ({ value: 'v', partition })) }] });
+  return { eosManager, write, added };
+}

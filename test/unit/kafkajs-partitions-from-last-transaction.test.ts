@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEosManager, createRetry, createSendMessages, oneBrokerCluster, silentLogger } from '../support/kafkajs-internals.js';
+import { scriptedTransactionalProducer } from '../support/kafkajs-internals.js';
 
 /**
  * A producer that writes a few records to each of many partitions per send (a worker's units)
@@ -11,33 +11,8 @@ import { createEosManager, createRetry, createSendMessages, oneBrokerCluster, si
  * tests drive the real eosManager and sendMessages over a scripted coordinator; the first fails on
  * the unpatched package.
  */
-const TOPIC = 'out';
-
-function scriptedCoordinator() {
-  const added: number[][] = [];
-  const broker = {
-    nodeId: 1,
-    initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
-    addPartitionsToTxn: async ({ topics }: { topics: Array<{ topic: string; partitions: number[] }> }) => {
-      added.push(topics.flatMap(({ partitions }) => partitions).sort());
-    },
-    endTxn: async () => {},
-    produce: async ({ topicData }: { topicData: Array<{ topic: string; partitions: Array<{ partition: number }> }> }) => ({
-      topics: topicData.map(({ topic, partitions }) => ({ topicName: topic, partitions: partitions.map(({ partition }) => ({ partition, errorCode: 0, baseOffset: '0' })) })),
-    }),
-  };
-  return { cluster: oneBrokerCluster(broker, [0, 1, 2, 3]), added };
-}
-
 async function producer(partitionsFromLastTransaction: boolean) {
-  const { cluster, added } = scriptedCoordinator();
-  const logger = silentLogger();
-  const eosManager = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx', partitionsFromLastTransaction }) as ReturnType<typeof createEosManager> & { abort(): Promise<void> };
-  await eosManager.initProducerId();
-  const retrier = createRetry({ retries: 0, initialRetryTime: 5, maxRetryTime: 20, factor: 0, multiplier: 2 });
-  const send = createSendMessages({ logger, cluster, partitioner: ({ message }: { message: { partition: number } }) => message.partition, eosManager, retrier });
-  const write = (...partitions: number[]) => send({ acks: -1, topicMessages: [{ topic: TOPIC, messages: partitions.map((partition) => ({ value: 'v', partition })) }] });
-  return { eosManager, write, added };
+  return scriptedTransactionalProducer([0, 1, 2, 3], { partitionsFromLastTransaction });
 }
 
 describe('KafkaJS partitions from the last transaction (patched)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEosManager, createRetry, createSendMessages, oneBrokerCluster, silentLogger } from '../support/kafkajs-internals.js';
+import { scriptedTransactionalProducer } from '../support/kafkajs-internals.js';
 
 /**
  * A worker's transaction writes to the output partitions of the input partitions it fetched in
@@ -12,32 +12,8 @@ import { createEosManager, createRetry, createSendMessages, oneBrokerCluster, si
  * committed transactions are added with the next one's first request. These tests drive the real
  * eosManager and sendMessages over a scripted coordinator; the first fails without the patch.
  */
-const TOPIC = 'out';
-
-function scriptedCoordinator() {
-  const added: number[][] = [];
-  const broker = {
-    nodeId: 1,
-    initProducerId: async () => ({ producerId: 7, producerEpoch: 0 }),
-    addPartitionsToTxn: async ({ topics }: { topics: Array<{ topic: string; partitions: number[] }> }) => {
-      added.push(topics.flatMap(({ partitions }) => partitions).sort());
-    },
-    endTxn: async () => {},
-    produce: async ({ topicData }: { topicData: Array<{ topic: string; partitions: Array<{ partition: number }> }> }) => ({
-      topics: topicData.map(({ topic, partitions }) => ({ topicName: topic, partitions: partitions.map(({ partition }) => ({ partition, errorCode: 0, baseOffset: '0' })) })),
-    }),
-  };
-  return { cluster: oneBrokerCluster(broker, [0, 1, 2, 3, 4]), added };
-}
-
 async function producer(partitionsFromLastTransaction: boolean | number) {
-  const { cluster, added } = scriptedCoordinator();
-  const logger = silentLogger();
-  const eosManager = createEosManager({ logger, cluster, transactional: true, transactionalId: 'tx', partitionsFromLastTransaction }) as ReturnType<typeof createEosManager> & { abort(): Promise<void> };
-  await eosManager.initProducerId();
-  const retrier = createRetry({ retries: 0, initialRetryTime: 5, maxRetryTime: 20, factor: 0, multiplier: 2 });
-  const send = createSendMessages({ logger, cluster, partitioner: ({ message }: { message: { partition: number } }) => message.partition, eosManager, retrier });
-  const write = (...partitions: number[]) => send({ acks: -1, topicMessages: [{ topic: TOPIC, messages: partitions.map((partition) => ({ value: 'v', partition })) }] });
+  const { eosManager, write, added } = await scriptedTransactionalProducer([0, 1, 2, 3, 4], { partitionsFromLastTransaction });
   const transaction = async (...partitions: number[]) => {
     eosManager.beginTransaction();
     for (const partition of partitions) await write(partition);
