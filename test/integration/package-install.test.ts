@@ -28,8 +28,13 @@ const fixTestFiles = readdirSync(join(ROOT, 'test/unit'))
   .map((name) => `test/unit/${name}`);
 const readIfAny = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined);
 
-function sh(command: string, args: string[], cwd: string): string {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
+/**
+ * Runs a command to its end, or fails after `timeoutMs`: the call blocks the event loop, so the
+ * test's own timeout cannot end it (an npm that cannot reach its registry, retrying every package
+ * with backoff, held a CI run for a quarter of an hour).
+ */
+function sh(command: string, args: string[], cwd: string, timeoutMs = 240_000): string {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } });
 }
 
 describe('the npm package', () => {
@@ -109,7 +114,7 @@ describe('the npm package', () => {
     const result = spawnSync(
       process.execPath,
       [join(ROOT, 'node_modules/typescript/bin/tsc'), '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node', '--listFiles', 'check.ts'],
-      { cwd: app, encoding: 'utf8' },
+      { cwd: app, encoding: 'utf8', timeout: 120_000 },
     );
     expect(result.stdout + result.stderr).not.toMatch(/error TS\d+/);
     expect(result.status).toBe(0);
