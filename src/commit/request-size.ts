@@ -36,8 +36,16 @@ export function splitIntoRequests(outputs: readonly TopicMessages[], maxBytes = 
   return requests;
 }
 
-/** The outputs of several units as one, one entry per topic (each unit's order kept): what units written together send. */
-export function mergeOutputs(outputs: ReadonlyArray<readonly TopicMessages[]>): TopicMessages[] {
+/**
+ * The produce requests of several units written together: their outputs merged, one entry per
+ * topic (each unit's order kept), split under the smallest request limit among them.
+ */
+export function requestsOf(units: ReadonlyArray<{ readonly outputs: readonly TopicMessages[]; readonly maxRequestBytes?: number }>): TopicMessages[][] {
+  const limit = Math.min(...units.map((unit) => unit.maxRequestBytes ?? MAX_REQUEST_BYTES));
+  return splitIntoRequests(mergeOutputs(units.map((unit) => unit.outputs)), limit);
+}
+
+function mergeOutputs(outputs: ReadonlyArray<readonly TopicMessages[]>): TopicMessages[] {
   if (outputs.length === 1) return [...(outputs[0] as readonly TopicMessages[])];
   const byTopic = new Map<string, Message[]>();
   for (const unit of outputs) {

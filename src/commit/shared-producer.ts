@@ -1,6 +1,6 @@
 import type { Producer, ProducerBatch } from 'kafkajs';
 import { Coalescer } from '../util/coalescer.js';
-import { MAX_REQUEST_BYTES, mergeOutputs, splitIntoRequests } from './request-size.js';
+import { MAX_REQUEST_BYTES, requestsOf } from './request-size.js';
 import type { StrategyContext, TopicMessages } from './strategy.js';
 
 interface OutputWrite {
@@ -56,8 +56,7 @@ export class SharedProducer {
   }
 
   private async sendTogether(writes: readonly OutputWrite[]): Promise<void> {
-    const limit = Math.min(...writes.map((write) => write.maxRequestBytes));
-    for (const request of splitIntoRequests(mergeOutputs(writes.map((write) => write.outputs)), limit)) await this.send({ topicMessages: request, acks: -1 });
+    for (const request of requestsOf(writes)) await this.send({ topicMessages: request, acks: -1 });
   }
 
   /** Sends one batch; after a failure the next send goes through a fresh producer. */

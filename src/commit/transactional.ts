@@ -1,7 +1,7 @@
 import type { Producer, Transaction } from 'kafkajs';
 import { GenerationFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
 import { abortCause, isFencingError, isGenerationError } from '../kafka/errors.js';
-import { MAX_REQUEST_BYTES, mergeOutputs, splitIntoRequests } from './request-size.js';
+import { requestsOf } from './request-size.js';
 import {
   type CommitListener,
   type CommitResult,
@@ -117,8 +117,7 @@ export class PipelineTransaction {
         this.membership = this.context.membership();
         this.timer = setTimeout(() => void this.commit(), this.context.commitIntervalMs);
       }
-      const limit = Math.min(...live.map(({ unit }) => unit.maxRequestBytes ?? MAX_REQUEST_BYTES));
-      for (const request of splitIntoRequests(mergeOutputs(live.map(({ unit }) => unit.outputs)), limit)) {
+      for (const request of requestsOf(live.map(({ unit }) => unit))) {
         await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
       }
     } catch (error) {
