@@ -86,3 +86,21 @@ export async function scriptedTransactionalProducer(partitions: readonly number[
   const write = (...written: number[]) => send({ acks: -1, topicMessages: [{ topic: 'out', messages: written.map((partition) => ({ value: 'v', partition })) }] });
   return { eosManager, write, added };
 }
+
+/** KafkaJS's own ConsumerGroup of group `g` subscribed to topic `in`, over a scripted `cluster`; `T` names what a test calls on it. */
+export function consumerGroupOver<T>(cluster: object, instrumentationEmitter: object = { emit: () => {} }): T {
+  const ConsumerGroup = kafkajsModule<new (options: Record<string, unknown>) => T>('src/consumer/consumerGroup');
+  return new ConsumerGroup({
+    retry: { retries: 0 },
+    cluster,
+    groupId: 'g',
+    topics: ['in'],
+    topicConfigurations: [],
+    logger: silentLogger(),
+    instrumentationEmitter,
+    assigners: [],
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
+    autoCommit: false,
+  });
+}

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { consumerGroupOver, kafkajsModule } from '../support/kafkajs-internals.js';
 
 /**
  * The worker learns its group generation from the consumer's GROUP_JOIN event and sends it with
@@ -9,24 +9,18 @@ import { describe, expect, it } from 'vitest';
  * patches/kafkajs+2.2.4+006+kip447-group-join-generation-id.patch adds it; this test fails on the
  * unpatched package.
  */
-const require = createRequire(import.meta.url);
-const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
-
 interface ConsumerGroup {
   joinAndSync(): Promise<void>;
 }
-const ConsumerGroup = require(`${KAFKAJS}/src/consumer/consumerGroup`) as new (options: Record<string, unknown>) => ConsumerGroup;
-const InstrumentationEventEmitter = require(`${KAFKAJS}/src/instrumentation/emitter`) as new () => {
-  addListener(eventName: string, listener: (event: { payload: Record<string, unknown> }) => void): () => void;
-};
-const { events } = require(`${KAFKAJS}/src/consumer/instrumentationEvents`) as { events: { GROUP_JOIN: string } };
-const { MemberAssignment } = require(`${KAFKAJS}/src/consumer/assignerProtocol`) as {
+const InstrumentationEventEmitter = kafkajsModule<
+  new () => {
+    addListener(eventName: string, listener: (event: { payload: Record<string, unknown> }) => void): () => void;
+  }
+>('src/instrumentation/emitter');
+const { events } = kafkajsModule<{ events: { GROUP_JOIN: string } }>('src/consumer/instrumentationEvents');
+const { MemberAssignment } = kafkajsModule<{
   MemberAssignment: { encode(assignment: { version: number; assignment: Record<string, number[]> }): Buffer };
-};
-const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as {
-  createLogger: (options: Record<string, unknown>) => unknown;
-  LEVELS: Record<string, number>;
-};
+}>('src/consumer/assignerProtocol');
 
 /** A group coordinator that answers one JoinGroup (generation 7, another member leads) and one SyncGroup. */
 function joinOnce() {
@@ -41,19 +35,7 @@ function joinOnce() {
     committedOffsets: () => committed,
   };
   const instrumentationEmitter = new InstrumentationEventEmitter();
-  const group = new ConsumerGroup({
-    retry: { retries: 0 },
-    cluster,
-    groupId: 'g',
-    topics: ['in'],
-    topicConfigurations: [],
-    logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
-    instrumentationEmitter,
-    assigners: [],
-    sessionTimeout: 30_000,
-    rebalanceTimeout: 60_000,
-    autoCommit: false,
-  });
+  const group = consumerGroupOver<ConsumerGroup>(cluster, instrumentationEmitter);
   return { group, instrumentationEmitter };
 }
 

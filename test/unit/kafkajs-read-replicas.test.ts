@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { consumerGroupOver } from '../support/kafkajs-internals.js';
 
 /**
  * Before every fetch KafkaJS asks which broker to read each assigned partition from. In 2.2.4
@@ -9,15 +9,10 @@ import { describe, expect, it } from 'vitest';
  * patches/kafkajs+2.2.4+026+read-replicas-linear.patch looks partitions up in a map built once;
  * the first test fails on the unpatched package.
  */
-const require = createRequire(import.meta.url);
-const KAFKAJS = process.env.TXSTREAM_TEST_KAFKAJS ?? 'kafkajs';
-
 interface ConsumerGroup {
   findReadReplicaForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   preferredReadReplicasPerTopicPartition: Record<string, Record<number, { nodeId: number; expireAt: number }>>;
 }
-const ConsumerGroup = require(`${KAFKAJS}/src/consumer/consumerGroup`) as new (options: Record<string, unknown>) => ConsumerGroup;
-const { createLogger, LEVELS } = require(`${KAFKAJS}/src/loggers`) as { createLogger: (options: Record<string, unknown>) => unknown; LEVELS: Record<string, number> };
 
 /** A topic of `count` partitions led by broker 1 (even) and 2 (odd), whose metadata counts the searches made in it. */
 function groupOver(count: number) {
@@ -29,19 +24,7 @@ function groupOver(count: number) {
     }
   }
   const metadata = Searched.from(Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: partitionId % 2 === 0 ? 1 : 2, offlineReplicas: [] })));
-  const group = new ConsumerGroup({
-    retry: { retries: 0 },
-    cluster: { findTopicPartitionMetadata: () => metadata },
-    groupId: 'g',
-    topics: ['in'],
-    topicConfigurations: [],
-    logger: createLogger({ level: LEVELS.NOTHING, logCreator: () => () => {} }),
-    instrumentationEmitter: { emit: () => {} },
-    assigners: [],
-    sessionTimeout: 30_000,
-    rebalanceTimeout: 60_000,
-    autoCommit: false,
-  });
+  const group = consumerGroupOver<ConsumerGroup>({ findTopicPartitionMetadata: () => metadata });
   return { group, searches };
 }
 
