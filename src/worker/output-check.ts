@@ -44,6 +44,9 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
 }
 
+/** Where a problem is, named only once there is one (every output is checked, and most have none). */
+const whereOf = (topic: string, partition: number | undefined) => (partition === undefined ? `topic '${topic}'` : `topic '${topic}' partition ${String(partition)}`);
+
 /**
  * The problem with writing `message` to `topic`, if any. `limits` is undefined when the
  * topic is not in the cluster; `declared` says whether the pipeline may write there.
@@ -56,20 +59,19 @@ export function checkOutput(
   declaredList: readonly string[],
 ): OutputProblem | undefined {
   const partition = message.partition;
-  const where = partition === undefined ? `topic '${topic}'` : `topic '${topic}' partition ${String(partition)}`;
   if (!declared) {
     return {
       topic,
       partition,
-      message: `${where} is not an output of the pipeline (declared outputs: ${declaredList.join(', ') || 'none'}); add it to the pipeline's outputs`,
+      message: `${whereOf(topic, partition)} is not an output of the pipeline (declared outputs: ${declaredList.join(', ') || 'none'}); add it to the pipeline's outputs`,
     };
   }
-  if (!limits) return { topic, partition, message: `${where} does not exist in the cluster` };
+  if (!limits) return { topic, partition, message: `${whereOf(topic, partition)} does not exist in the cluster` };
   if (partition !== undefined && (!Number.isInteger(partition) || partition < 0 || partition >= limits.partitions)) {
-    return { topic, partition, message: `${where} does not exist: the topic has partitions 0..${limits.partitions - 1}` };
+    return { topic, partition, message: `${whereOf(topic, partition)} does not exist: the topic has partitions 0..${limits.partitions - 1}` };
   }
   const type = typeProblem(message);
-  if (type) return { topic, partition, message: `${where}: ${type}` };
+  if (type) return { topic, partition, message: `${whereOf(topic, partition)}: ${type}` };
   // Measured exactly only when the bound says it might not fit.
   const sizeBytes = recordBatchSizeAtMost(message) > limits.maxMessageBytes ? recordBatchSize(message) : 0;
   if (sizeBytes > limits.maxMessageBytes) {
@@ -78,7 +80,7 @@ export function checkOutput(
       partition,
       sizeBytes,
       limitBytes: limits.maxMessageBytes,
-      message: `${where}: record of ${sizeBytes} bytes is larger than the topic's max.message.bytes (${limits.maxMessageBytes})`,
+      message: `${whereOf(topic, partition)}: record of ${sizeBytes} bytes is larger than the topic's max.message.bytes (${limits.maxMessageBytes})`,
     };
   }
   return undefined;

@@ -16,6 +16,21 @@ export interface DecodedInput {
  */
 export function decodeRecord(pipeline: ResolvedPipeline, topic: string, partition: number, message: KafkaMessage): InputRecord {
   const fromRetryTopic = (pipeline.sourceOf(topic)?.tier ?? 0) > 0;
+  if (!fromRetryTopic) {
+    // A first delivery, nearly every record: built as it is, field by field (no origin, no spread).
+    const where = { topic, partition, offset: message.offset };
+    return {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key?.toString('utf8') ?? null,
+      keyBytes: message.key ?? null,
+      value: pipeline.inputSerde.decode(message.value ?? null, where),
+      headers: headersAsText(message.headers),
+      timestamp: Number(message.timestamp),
+      attempt: 1,
+    };
+  }
   const origin = originOf(topic, partition, message, fromRetryTopic);
   const where = { topic: origin.topic, partition: origin.partition, offset: origin.offset };
   return {
