@@ -50,6 +50,25 @@ const require = createRequire(import.meta.url);
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as { RecordBatch: (options: object) => Promise<{ buffer: Buffer }> };
 const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (decoder: unknown) => Promise<{ records: KafkaMessage[] }>;
 const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => unknown;
+type EncodedRequest = { readonly buffer: Buffer };
+type RequestEncode = (options?: { headroom?: number }) => Promise<EncodedRequest>;
+const produceRequest = require('kafkajs/src/protocol/requests/produce/v3/request') as (options: object) => { encode: RequestEncode };
+const encodeRequest = require('kafkajs/src/protocol/request') as (options: { correlationId: number; clientId: string; request: { apiKey: number; apiVersion: number; encode: RequestEncode } }) => Promise<EncodedRequest>;
+
+/** Partitions one produce request writes: at 96 input partitions a request carried dozens of batches of a few records each. */
+const REQUEST_PARTITIONS = 24;
+
+/** The outputs as a producer groups them for one request: spread over REQUEST_PARTITIONS partitions. */
+function requestTopicData(outputs: readonly Message[]) {
+  const partitions = Array.from({ length: REQUEST_PARTITIONS }, (_, partition) => ({ partition, firstSequence: 0, messages: outputs.filter((_, index) => index % REQUEST_PARTITIONS === partition) }));
+  return [{ topic: OUTPUT, partitions }];
+}
+
+/** The produce request a transactional producer sends for them (request header included). */
+function encodeProduceRequest(topicData: ReturnType<typeof requestTopicData>): Promise<EncodedRequest> {
+  const request = produceRequest({ acks: -1, timeout: 30_000, transactionalId: 'bench', producerId: 1, producerEpoch: 0, topicData });
+  return encodeRequest({ correlationId: 1, clientId: 'bench', request: { apiKey: 0, apiVersion: 3, encode: request.encode } });
+}
 
 const config = JSON.parse(process.argv[2] ?? '{}') as RecordPathConfig;
 const INPUT = 'bench-in';
@@ -155,8 +174,12 @@ async function main(): Promise<RecordPathResult> {
   const unit = await unitProcessor('bytes').process(fetched, async () => {}, new AbortController().signal);
   const units = [{ outputs: unit.outputs as readonly TopicMessages[] }];
   stages.push(await measure('requests', 'txstream merges the units written together and splits them into produce requests', records, () => requestsOf(units)));
-  const outputs = (unit.outputs[0]?.messages ?? []) as Message[];
-  stages.push(await measure('produce encode', 'KafkaJS encodes the outputs into a record batch (patched: one buffer, native CRC32C)', records, () => encodeBatch(outputs)));
+  const topicData = requestTopicData((unit.outputs[0]?.messages ?? []) as Message[]);
+  stages.push(
+    await measure('produce request', `KafkaJS encodes the outputs' produce request, over ${REQUEST_PARTITIONS} partitions (patched: batches in a reused scratch, one copy into the request, native CRC32C)`, records, () =>
+      encodeProduceRequest(topicData),
+    ),
+  );
   const metrics = new WorkerMetrics(() => new Map()).forPipeline('echo', 'transactional');
   const stats = emptyStats();
   const timestamps = fetched.map((message) => Number(message.timestamp));
