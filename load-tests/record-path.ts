@@ -59,11 +59,11 @@ const lines = [
   `# txstream record path (${name})`,
   '',
   `${started.toISOString()}: \`${command}\`. Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${result.node}; load average ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}.`,
-  `${config.records}-record units of ${config.recordBytes}-byte JSON values (the partitions sweep's records), the echo pipeline; CPU time of the process, median and lowest of ${config.rounds} rounds of ~0.2 s each, after a warm-up.`,
+  `${config.records}-record units of ${config.recordBytes}-byte JSON values (the partitions sweep's records), the echo pipeline; CPU time of the process, median and lowest of ${config.rounds} rounds of ~0.2 s each, after a warm-up; then one more round under V8's GC profiler for the bytes it allocated.`,
   '',
-  '| stage | what | ns of CPU per record (median round) | of which in the kernel | lowest round |',
-  '| --- | --- | ---: | ---: | ---: |',
-  ...result.stages.map((stage) => `| ${stage.stage} | ${stage.what} | ${Math.round(stage.nsPerRecord)} | ${Math.round(stage.systemNsPerRecord)} | ${Math.round(stage.lowestNsPerRecord)} |`),
+  '| stage | what | ns of CPU per record (median round) | of which in the kernel | lowest round | bytes allocated on the V8 heap per record |',
+  '| --- | --- | ---: | ---: | ---: | ---: |',
+  ...result.stages.map((stage) => `| ${stage.stage} | ${stage.what} | ${Math.round(stage.nsPerRecord)} | ${Math.round(stage.systemNsPerRecord)} | ${Math.round(stage.lowestNsPerRecord)} | ${Math.round(stage.heapBytesPerRecord)} |`),
   '',
 ];
 mkdirSync(values['results-dir'], { recursive: true });

@@ -10,6 +10,7 @@
  * record moves ±20 % from run to run on 2 shared cores).
  */
 import { createRequire } from 'node:module';
+import { GCProfiler, getHeapStatistics } from 'node:v8';
 import type { KafkaMessage, Message } from 'kafkajs';
 import pino from 'pino';
 import { requestsOf } from '../../src/commit/request-size.js';
@@ -39,6 +40,8 @@ export interface StageResult {
   /** Of the median round, the part spent in the kernel (page faults of fresh buffers, mostly). */
   readonly systemNsPerRecord: number;
   readonly lowestNsPerRecord: number;
+  /** Bytes allocated on V8's heap per record (Buffers' contents, outside the heap, are not counted). */
+  readonly heapBytesPerRecord: number;
 }
 
 export interface RecordPathResult {
@@ -151,7 +154,37 @@ async function measure(stage: string, what: string, records: number, step: () =>
   }
   rounds.sort((a, b) => a.total - b.total);
   const median = rounds[Math.floor(rounds.length / 2)] as { total: number; system: number };
-  return { stage, what, nsPerRecord: median.total, systemNsPerRecord: median.system, lowestNsPerRecord: (rounds[0] as { total: number }).total };
+  const allocated = await heapAllocated(() => run(steps));
+  return {
+    stage,
+    what,
+    nsPerRecord: median.total,
+    systemNsPerRecord: median.system,
+    lowestNsPerRecord: (rounds[0] as { total: number }).total,
+    heapBytesPerRecord: allocated / (steps * records),
+  };
+}
+
+/**
+ * Bytes allocated on V8's heap while `work` runs: what each collection found in use before it ran,
+ * less what the one before it left (and the heap at the start and the end), from V8's GC profiler.
+ * The garbage a stage makes is what its share of collection costs grows with.
+ */
+async function heapAllocated(work: () => Promise<void>): Promise<number> {
+  const profiler = new GCProfiler();
+  const used = () => getHeapStatistics().used_heap_size;
+  const start = used();
+  profiler.start();
+  await work();
+  const end = used();
+  const { statistics } = profiler.stop();
+  let allocated = 0;
+  let after = start;
+  for (const gc of statistics) {
+    allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - after);
+    after = gc.afterGC.heapStatistics.usedHeapSize;
+  }
+  return allocated + Math.max(0, end - after);
 }
 
 async function main(): Promise<RecordPathResult> {
