@@ -5,7 +5,7 @@ import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { encodeLineage } from '../pipeline/lineage.js';
 import { type BatchHandlerFn, type HandlerContext, type HandlerResult, normaliseResult } from '../pipeline/records.js';
 import type { FailureRouter, RoutingTarget } from './failure-router.js';
-import type { HandlerInvoker } from './handler-invoker.js';
+import type { CallSubject, HandlerInvoker } from './handler-invoker.js';
 import { laneOf, type Slots, subBatches } from './lanes.js';
 import type { DecodedInput } from './record-decoder.js';
 
@@ -20,6 +20,15 @@ export interface BatchCallsDeps {
  * sub-batch of whole keys; a call that throws is split until its failing records stand alone,
  * each routed by the error policy while its neighbours' outputs are kept.
  */
+/** A batch call's subject: its first record's lineage and how many more, named only if the call is stuck or times out. */
+const BATCH_CALL: CallSubject<readonly DecodedInput[]> = {
+  records: (inputs) => {
+    const first = inputs[0]?.record;
+    return first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
+  },
+  fields: (inputs) => ({ offset: inputs[0]?.record.offset, records: inputs.length }),
+};
+
 export class BatchCalls {
   constructor(
     private readonly deps: BatchCallsDeps,
@@ -59,12 +68,10 @@ export class BatchCalls {
    */
   async handleIsolating(handleBatch: BatchHandlerFn<unknown, unknown>, inputs: DecodedInput[], unit: RoutingTarget, context: HandlerContext): Promise<void> {
     let results: readonly HandlerResult[];
-    const first = inputs[0]?.record;
-    const names = () => (first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records');
     try {
-      results = await this.invoker.invoke(names, { offset: first?.offset, records: inputs.length }, context, (bounded) =>
+      results = await this.invoker.invoke(BATCH_CALL, inputs, context, (batch, bounded) =>
         handleBatch(
-          inputs.map((input) => input.record),
+          batch.map((input) => input.record),
           bounded,
         ),
       );

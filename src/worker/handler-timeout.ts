@@ -25,7 +25,11 @@ export interface HandlerTimeoutOptions {
  * handlers are synchronous, and the timers, promises and closures per record showed in profiles.
  */
 export function withHandlerTimeout<T>(call: () => T | Promise<T>, timeoutMs: number, options: () => HandlerTimeoutOptions): T | Promise<T> {
-  const result = call();
+  return boundHandlerResult(call(), timeoutMs, options);
+}
+
+/** withHandlerTimeout for a call already made: what it returned, bounded if it is a promise (the invoker's path: no closure per call). */
+export function boundHandlerResult<T>(result: T | Promise<T>, timeoutMs: number, options: () => HandlerTimeoutOptions): T | Promise<T> {
   if (!(timeoutMs > 0) || !isPromiseLike(result)) return result;
   return raceTimeout(Promise.resolve(result), timeoutMs, options());
 }

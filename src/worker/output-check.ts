@@ -26,8 +26,9 @@ export function typeProblem(message: Message): string | undefined {
   if (value !== null && !isBytes(value)) return `value is a ${describe(value)} after serialisation; it must be a string, a Buffer or null`;
   if (headers === undefined) return undefined;
   if (headers === null || typeof headers !== 'object') return `headers is a ${describe(headers)}; it must be an object`;
-  // Checked for every output: one pass, no array per header.
-  for (const name of Object.keys(headers)) {
+  // Checked for every output: one pass, no array per header, nor of their names.
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
     const header: unknown = headers[name];
     if (Array.isArray(header)) {
       for (const item of header as unknown[]) if (item !== undefined && !isBytes(item)) return headerProblem(name, item);
