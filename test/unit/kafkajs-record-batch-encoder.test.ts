@@ -11,6 +11,9 @@ import { kafkajsModule } from '../support/kafkajs-internals.js';
  * patches/kafkajs+2.2.4+015+record-batch-one-buffer.patch writes a batch's records in place into
  * one encoder and fills its length and CRC at the end. The first test fails on the unpatched
  * package; the others hold on both (the bytes Kafka reads are the same).
+ * patches/kafkajs+2.2.4+028+record-headers-in-place.patch reads each record's headers in place,
+ * without an array of their names and one of key/value pairs per record (the second test fails
+ * without it).
  */
 interface Encoder {
   readonly buffer: Buffer;
@@ -70,6 +73,36 @@ describe('KafkaJS record batch encoding (patched)', () => {
     await encodeRequest({ correlationId: 1, clientId: 'c', request: { apiKey: 0, apiVersion: 3, ...produce } });
     // Unpatched: an encoder per record and per header, grown, and a Buffer.from per varint (thousands).
     expect(allocUnsafe.mock.calls.length + from.mock.calls.length).toBeLessThan(20);
+  });
+
+  it("reads each record's headers in place: no array of their names nor of their pairs per record", async () => {
+    const produce = request(messages(200));
+    const keys = vi.spyOn(Object, 'keys');
+    const isArray = vi.spyOn(Array, 'isArray');
+    await encodeRequest({ correlationId: 1, clientId: 'c', request: { apiKey: 0, apiVersion: 3, ...produce } });
+    // Unpatched (015's headerPairs): Object.keys once per record, 200 here.
+    expect(keys.mock.calls.length).toBeLessThan(10);
+    // Each header value is looked at where it is (twice: sized, then written).
+    expect(isArray).toHaveBeenCalled();
+  });
+
+  it("writes headers as before: an array's elements in order, a missing value as null, a header named __proto__ as a header", async () => {
+    const headers: Record<string, Buffer | string | Array<Buffer | string>> = { first: 'x', many: ['1', Buffer.from('2'), '3'] };
+    Object.defineProperty(headers, '__proto__', { value: 'p', enumerable: true, writable: true, configurable: true });
+    const inherited = Object.create({ notOwn: 'skip' }) as Record<string, string>;
+    inherited.own = 'kept';
+    const sent: Message[] = [
+      { key: 'a', value: 'v', headers },
+      { key: 'b', value: 'v', headers: inherited },
+      { key: 'c', value: 'v', headers: { gone: undefined as unknown as string, last: 'l' } },
+    ];
+    const { records } = await decodeBatch(new Decoder(recordBatchOf((await request(sent).encode()).buffer)));
+    expect(Object.keys(records[0]?.headers ?? {})).toEqual(['first', 'many', '__proto__']);
+    expect((records[0]?.headers.many as Buffer[]).map(String)).toEqual(['1', '2', '3']);
+    expect(Object.getOwnPropertyDescriptor(records[0]?.headers, '__proto__')?.value?.toString()).toBe('p');
+    expect(Object.keys(records[1]?.headers ?? {})).toEqual(['own']);
+    expect(records[2]?.headers.gone).toBeNull();
+    expect(records[2]?.headers.last?.toString()).toBe('l');
   });
 
   it('writes a batch Kafka accepts: length, CRC32C and every record read back as sent', async () => {
