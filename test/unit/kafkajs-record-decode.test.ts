@@ -10,6 +10,8 @@ import { kafkajsModule } from '../support/kafkajs-internals.js';
  * as numbers when they are safe integers, adds in numbers when the sum is one too (Long
  * otherwise), reads the delta as a number when it fits and builds the headers in one loop. The
  * first two tests fail on the unpatched package; the others hold on both (the same records).
+ * patches/kafkajs+2.2.4+029+record-decode-in-place.patch decodes each record where it is in its
+ * batch, not from a Buffer slice and a Decoder of its own (the two tests named so fail without it).
  */
 
 interface EncodedRecord {
@@ -103,6 +105,28 @@ describe('KafkaJS record decoding (patched)', () => {
     } finally {
       for (const spy of spies) spy.mockRestore();
     }
+  });
+
+  it('decodes each record in place in its batch: no slice of its own (patch 029)', async () => {
+    const records = Array.from({ length: 200 }, (_, n) => Record({ offsetDelta: n, timestampDelta: n, key: buf(`k${n}`), value: buf(`v${n}`) }));
+    const bytes = await encode({ firstOffset: '0', firstTimestamp: 1_733_300_000_000, maxTimestamp: 1_733_300_000_199, lastOffsetDelta: 199, records });
+    const slice = vi.spyOn(Buffer.prototype, 'slice');
+    try {
+      const decoded = await decode(bytes);
+      expect(decoded.map((record) => record.value?.toString())).toEqual(Array.from({ length: 200 }, (_, n) => `v${n}`));
+      // A key and a value per record (unpatched: the record itself too, 600).
+      expect(slice.mock.calls.length).toBeLessThanOrEqual(2 * 200 + 2);
+    } finally {
+      slice.mockRestore();
+    }
+  });
+
+  it('fails on a record that reads past its own length instead of cutting it short (patch 029)', async () => {
+    const bytes = await encode({ firstOffset: '0', firstTimestamp: 1_733_300_000_000, maxTimestamp: 1_733_300_000_000, lastOffsetDelta: 0, records: [Record({ offsetDelta: 0, timestampDelta: 0, key: buf('k'), value: buf('a value') })] });
+    // The first record's length, a one-byte zigzag varint right after the 61-byte batch header: 3 bytes shorter.
+    const length = bytes.readUInt8(61) >> 1;
+    bytes.writeUInt8((length - 3) << 1, 61);
+    await expect(decode(bytes)).rejects.toThrow(/Corrupt record batch: a record of \d+ bytes reads/);
   });
 
   it('reads a varlong as a number while its zigzag value fits in 53 bits, and as readVarLong’s Long past that', () => {
