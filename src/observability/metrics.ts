@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ElapsedHistogram } from './elapsed-histogram.js';
 import type { WorkerStats } from './stats.js';
 
 /**
@@ -12,7 +13,7 @@ export class WorkerMetrics {
   readonly batchSize: Histogram<'pipeline'>;
   readonly processingSeconds: Histogram<'pipeline'>;
   readonly commitSeconds: Histogram<'pipeline' | 'strategy'>;
-  readonly endToEndSeconds: Histogram<'pipeline'>;
+  readonly endToEndSeconds: ElapsedHistogram<'pipeline'>;
   readonly rebalancePauseSeconds: Histogram<'pipeline'>;
   readonly callsInFlight: Gauge<'pipeline' | 'topic' | 'partition'>;
   readonly keyWaitSeconds: Histogram<'pipeline'>;
@@ -85,13 +86,14 @@ export class WorkerMetrics {
       buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    this.endToEndSeconds = new Histogram({
-      name: 'txstream_end_to_end_latency_seconds',
-      help: 'Commit time minus input record timestamp',
-      labelNames: ['pipeline'],
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    // Observed for every committed record, thousands at once: counted without prom-client's per-observation work.
+    this.endToEndSeconds = new ElapsedHistogram(
+      'txstream_end_to_end_latency_seconds',
+      'Commit time minus input record timestamp',
+      ['pipeline'],
+      [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
-    });
+    );
     this.callsInFlight = new Gauge({
       name: 'txstream_handler_calls_in_flight',
       help: 'Handler calls running now, per input partition (concurrency inside a partition)',
@@ -129,8 +131,7 @@ export class WorkerMetrics {
       },
       committed: (seconds, timestamps) => {
         if (seconds !== undefined) this.commitSeconds.observe({ pipeline, strategy }, seconds);
-        const now = Date.now();
-        for (const timestamp of timestamps) this.endToEndSeconds.observe({ pipeline }, Math.max(0, now - timestamp) / 1000);
+        this.endToEndSeconds.observeSince({ pipeline }, Date.now(), timestamps);
       },
       commitCycle: (seconds) => this.commitSeconds.observe({ pipeline, strategy }, seconds),
       rebalancePause: (seconds) => this.rebalancePauseSeconds.observe({ pipeline }, seconds),
