@@ -9,6 +9,15 @@ import type { CallSubject, HandlerInvoker } from './handler-invoker.js';
 import { laneOf, type Slots, subBatches } from './lanes.js';
 import type { DecodedInput } from './record-decoder.js';
 
+/** A batch call's subject: its first record's lineage and how many more, named only if the call is stuck or times out. */
+const BATCH_CALL: CallSubject<readonly DecodedInput[]> = {
+  records: (inputs) => {
+    const first = inputs[0]?.record;
+    return first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
+  },
+  fields: (inputs) => ({ offset: inputs[0]?.record.offset, records: inputs.length }),
+};
+
 export interface BatchCallsDeps {
   readonly pipeline: ResolvedPipeline;
   readonly partition: TopicPartition;
@@ -20,15 +29,6 @@ export interface BatchCallsDeps {
  * sub-batch of whole keys; a call that throws is split until its failing records stand alone,
  * each routed by the error policy while its neighbours' outputs are kept.
  */
-/** A batch call's subject: its first record's lineage and how many more, named only if the call is stuck or times out. */
-const BATCH_CALL: CallSubject<readonly DecodedInput[]> = {
-  records: (inputs) => {
-    const first = inputs[0]?.record;
-    return first ? `${encodeLineage(first)}${inputs.length > 1 ? ` and ${inputs.length - 1} more records` : ''}` : 'no records';
-  },
-  fields: (inputs) => ({ offset: inputs[0]?.record.offset, records: inputs.length }),
-};
-
 export class BatchCalls {
   constructor(
     private readonly deps: BatchCallsDeps,
