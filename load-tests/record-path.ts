@@ -15,6 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compileWorkerChild } from './lib/child-worker.js';
+import { cpuModel } from './lib/cpu-model.js';
 import type { RecordPathConfig, RecordPathResult } from './lib/record-path-bench.js';
 
 const BENCH_BUILT = join(import.meta.dirname, '..', '.cache', 'load-build', 'load-tests', 'lib', 'record-path-bench.js');
@@ -58,7 +59,7 @@ const name = `record-path-${date}${values.label ? `-${values.label}` : ''}`;
 const lines = [
   `# txstream record path (${name})`,
   '',
-  `${started.toISOString()}: \`${command}\`. Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${result.node}; load average ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}.`,
+  `${started.toISOString()}: \`${command}\`. Machine: ${cpus().length} cores (${cpuModel()}), Node ${result.node}; load average ${loadBefore.toFixed(1)} → ${loadAfter.toFixed(1)}.`,
   `${config.records}-record units of ${config.recordBytes}-byte JSON values (the partitions sweep's records), the echo pipeline; CPU time of the process, median and lowest of ${config.rounds} rounds of ~0.2 s each, after a warm-up; then one more round under V8's GC profiler for the bytes it allocated.`,
   '',
   '| stage | what | ns of CPU per record (median round) | of which in the kernel | lowest round | bytes allocated on the V8 heap per record |',

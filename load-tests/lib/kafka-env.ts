@@ -13,6 +13,7 @@ import { readAuditSnapshot } from '../../src/audit/pipeline-audit-read.js';
 import { clusterDir, fetchKafkaJars, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { resolveKafkaVersion } from '../../src/local-kafka/versions.js';
+import { cpuModel } from './cpu-model.js';
 import type { GeneratedRecord, Generator } from './generators.js';
 
 export interface BrokerEnv {
@@ -60,7 +61,7 @@ export async function openBroker(log: (line: string) => void = console.log, choi
     jarDir,
     machine: {
       cores: cpus().length,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
+      cpuModel: cpuModel(),
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       node: process.version,
       platform: `${process.platform} ${process.arch}`,
