@@ -78,6 +78,9 @@ const INPUT = 'bench-in';
 const OUTPUT = 'bench-out';
 const logger = pino({ level: 'silent' });
 const echo = defineHandler<unknown, unknown>({ handle: (record) => ({ value: record.value }) });
+// One set of metrics for every stage, as a worker has: each WorkerMetrics starts Node's default
+// collectors (a GC observer, an event-loop monitor), which would otherwise run several times over.
+const metrics = new WorkerMetrics(() => new Map()).forPipeline('echo', 'transactional');
 
 /** What the harness's echo pipeline consumes: keys, 1 KB JSON objects, no headers. */
 function fetchedRecords(count: number, recordBytes: number): Message[] {
@@ -128,7 +131,7 @@ function unitProcessor(serde: 'bytes' | 'json'): UnitProcessor {
     refusals: new WriteRefusals(INPUT, logger),
     logger,
     signal: new AbortController().signal,
-    metrics: new WorkerMetrics(() => new Map()).forPipeline('echo', 'transactional'),
+    metrics,
   });
 }
 
@@ -213,7 +216,6 @@ async function main(): Promise<RecordPathResult> {
       encodeProduceRequest(topicData),
     ),
   );
-  const metrics = new WorkerMetrics(() => new Map()).forPipeline('echo', 'transactional');
   const stats = emptyStats();
   const timestamps = fetched.map((message) => Number(message.timestamp));
   stages.push(
