@@ -18,7 +18,7 @@
  *
  * KAFKA_BROKERS=host:port[,…] points it at a cluster; otherwise the local broker 'dev' (127.0.0.1:9092) is used,
  * started if needed and then stopped at the end (a broker that was already running is left running).
- * --broker-name load --broker-port 29092 uses a private local broker instead (started, and stopped at the end),
+ * --broker-name load --broker-port 29092 uses a private local broker instead (started, then stopped and wiped at the end),
  * so nobody else's traffic, restarts or wipes of the shared 'dev' broker land in the figures.
  */
 import { writeFileSync } from 'node:fs';

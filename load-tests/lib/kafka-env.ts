@@ -48,8 +48,15 @@ export async function openBroker(log: (line: string) => void = console.log, choi
     const { cluster, alreadyRunning } = await LocalKafkaCluster.start({ name, layout: layoutFromBasePort(clusterDir(name), 1, port), log });
     brokers = cluster.brokers;
     version = cluster.version;
-    log(`broker: local '${cluster.name}' Kafka ${cluster.version} at ${brokers.join(',')} (${alreadyRunning ? 'already running; left running' : 'started; stopped at the end'})`);
-    if (!alreadyRunning) stop = () => cluster.stop();
+    // A private broker this run started is wiped when it stops: the run deletes its topics, but Kafka
+    // removes a deleted topic's files only a minute later (file.delete.delay.ms), after the broker
+    // was stopped, so each 96-partition run left ~3 GB behind and a few dozen runs filled the disk.
+    // The shared 'dev' broker keeps its data: it may hold topics that are not the harness's.
+    const wipe = name !== 'dev';
+    log(
+      `broker: local '${cluster.name}' Kafka ${cluster.version} at ${brokers.join(',')} (${alreadyRunning ? 'already running; left running' : wipe ? 'started; stopped and wiped at the end' : 'started; stopped at the end'})`,
+    );
+    if (!alreadyRunning) stop = () => cluster.stop({ wipe });
   }
   let jarDir = jarCacheDir(resolveKafkaVersion(version).version);
   if (!existsSync(jarDir)) jarDir = fetchKafkaJars(resolveKafkaVersion(version)).dir;
