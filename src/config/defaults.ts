@@ -78,10 +78,11 @@ export const DEFAULTS = {
    * The peak RSS one worker is sized for, in MiB: sizes its fetches, V8's young generation and, below
    * this default, how far its old generation runs ahead of what is live (config/memory-budget.ts),
    * which bound what it holds whatever its partition count; nothing caps the heap, so a large batch
-   * still fits. 176: 1.25 MiB fetch responses and a 16 MiB young generation, the old generation left
-   * to V8, at no measurable CPU cost (load-tests/results/partitions-2026-12-04-memory-default.md); the
-   * smallest budget, 168, also holds the old generation at 2× what survived, for 1.5–1.7× the CPU per
-   * record (same file).
+   * still fits. 176: 512 KiB fetch responses and a 16 MiB young generation, the old generation left
+   * to V8 (load-tests/results/partitions-2026-12-06-fetch-size.md: 1.25 MiB responses, the default
+   * until then, peaked at 200–234 MiB with JSON at 96 partitions); the smallest budget, 164, also
+   * holds the old generation at 2× what survived, for 1.5–1.7× the CPU per record
+   * (partitions-2026-12-04-memory-default.md).
    */
   memoryBudgetMb: 176,
   /** Retry in place after a failed batch (until failure routing takes over). */

@@ -21,20 +21,24 @@ const MiB = 1024 * 1024;
 export const MEMORY_MODEL = {
   /**
    * Peak RSS of a busy worker before its fetches and young generation count, in MiB: Node and V8
-   * with txstream's modules loaded (94 MiB measured, 88 since the schema-registry client loads only
-   * with a registry serde; about half of it the node binary's pages),
-   * and what a worker at full speed holds whatever it fetches: the old generation's promoted
-   * garbage and the Buffers it still references until a major collection (V8 collects them once
-   * they pass 64 MiB). Measured: load-tests/results/partitions-2026-12-04-memory-budget.md.
+   * with txstream's modules loaded (88 MiB measured, about half of it the node binary's pages; the
+   * schema-registry client loads only with a registry serde), and what a worker at full speed holds
+   * whatever it fetches: the old generation's promoted garbage and malloc's arenas. Fitted with
+   * bytesPerFetchedByte to peak RSS at 96 partitions, 1 KB JSON records, responses of 256 KiB to
+   * 1.25 MiB (2026-12-06: 164–188 / 181–194 / 209–214 / 200–234 MiB at 256 / 512 / 768 / 1280 KiB;
+   * load-tests/results/partitions-2026-12-06-fetch-size.md).
    */
-  baseMiB: 150,
+  baseMiB: 136,
   /**
-   * Peak RSS per byte of fetch response: the response buffer itself (and the socket's chunks it was
-   * joined from), the records decoded from it, the outputs made from them, the produce requests
-   * that carry them, and the garbage of all of that until V8 collects it. Measured: 10 MiB
-   * responses peaked ~65 MiB above 1 MiB ones with the same young generation (see baseMiB).
+   * Peak RSS per byte of fetch response. Its buffer (every record decoded from it is a view into
+   * it) lives until the last of its records is written, and once it has lived through two of V8's
+   * minor collections it waits for a major one, which V8 starts only when such Buffers have grown
+   * 64 MiB since the last: a larger response lives longer, so more of them reach the old generation,
+   * and a 1.25 MiB response left 50–80 MiB of them at the RSS peak where a 512 KiB one left 17–50.
+   * Hence far more than the bytes themselves (8 was fitted to 1 and 10 MiB responses, 2026-12-04,
+   * when a response's Buffers waited for a major collection whatever its size).
    */
-  bytesPerFetchedByte: 8,
+  bytesPerFetchedByte: 48,
   /** V8's young generation, both semi-spaces (util/v8-heap.ts): the least a budget gets, and the most. */
   minYoungMiB: 16,
   maxYoungMiB: 128,

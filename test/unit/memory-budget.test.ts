@@ -21,15 +21,15 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
     expect(at96?.maxBytes).toBe(expected);
   });
 
-  it('holds the default far below KafkaJS 10 MiB response and its young generation at the least', () => {
+  it('fetches 512 KiB at once by default (a larger response outlives the young generation) and holds its young generation at the least', () => {
     const [sizing] = fetchSizing(DEFAULTS.memoryBudgetMb, [96]);
-    expect(sizing?.maxBytes).toBeLessThanOrEqual(2 * MiB);
+    expect(sizing?.maxBytes).toBe(512 * 1024);
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
   });
 
   it('leaves the old generation to V8 from the default budget up; below it, 100 % past what survived at the smallest, rising to 300 %', () => {
-    expect(MIN_MEMORY_BUDGET_MB).toBe(168);
-    expect([168, 172, 175, DEFAULTS.memoryBudgetMb, 200, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 200, 275, undefined, undefined, undefined]);
+    expect(MIN_MEMORY_BUDGET_MB).toBe(164);
+    expect([164, 170, 175, DEFAULTS.memoryBudgetMb, 200, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 200, 283, undefined, undefined, undefined]);
   });
 
   it('gives the young generation a fifth to a tenth of the budget, a power of two from 16 to 128 MiB', () => {
