@@ -13,22 +13,18 @@ export interface HandlerTimeoutOptions {
 }
 
 /**
- * Bounds one handler call. A handler promise that never settles must not hold its
- * partition, nor (KafkaJS waits for every batch of a fetch) the consumer's other
+ * Bounds one handler call, given what it returned (the call is made by the caller, which
+ * handles what it throws: no closure per call). A handler promise that never settles must not
+ * hold its partition, nor (KafkaJS waits for every batch of a fetch) the consumer's other
  * partitions. Past `timeoutMs` the call fails with HandlerTimeoutError and `abort` is
  * called, so the handler can see `ctx.signal` and stop; what it returns later is ignored.
  * `onStuck` runs once, half-way, while the call is still pending, so the log names
  * the stuck record before it times out.
  *
- * A call that returned synchronously is over: its result (or what it threw) comes back as it
- * is, with no timer (none could have stopped it), no promise and no options made. Most record
- * handlers are synchronous, and the timers, promises and closures per record showed in profiles.
+ * A call that returned synchronously is over: its result comes back as it is, with no timer
+ * (none could have stopped it), no promise and no options made. Most record handlers are
+ * synchronous, and the timers, promises and closures per record showed in profiles.
  */
-export function withHandlerTimeout<T>(call: () => T | Promise<T>, timeoutMs: number, options: () => HandlerTimeoutOptions): T | Promise<T> {
-  return boundHandlerResult(call(), timeoutMs, options);
-}
-
-/** withHandlerTimeout for a call already made: what it returned, bounded if it is a promise (the invoker's path: no closure per call). */
 export function boundHandlerResult<T>(result: T | Promise<T>, timeoutMs: number, options: () => HandlerTimeoutOptions): T | Promise<T> {
   if (!(timeoutMs > 0) || !isPromiseLike(result)) return result;
   return raceTimeout(Promise.resolve(result), timeoutMs, options());

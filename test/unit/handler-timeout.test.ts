@@ -4,34 +4,24 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import { HandlerTimeoutError } from '../../src/errors/index.js';
 import type { OnceFn } from '../../src/pipeline/records.js';
-import { callContext, handlerSignal, type HandlerTimeoutOptions, LazyHandlerSignal, withHandlerTimeout } from '../../src/worker/handler-timeout.js';
+import { boundHandlerResult, callContext, handlerSignal, type HandlerTimeoutOptions, LazyHandlerSignal } from '../../src/worker/handler-timeout.js';
 import { HandlerWatch } from '../../src/worker/handler-watch.js';
 
 /** A call bounded as the invoker bounds it, as a promise (what the tests of asynchronous handlers await). */
 function bound<T>(call: () => T | Promise<T>, { timeoutMs, ...options }: HandlerTimeoutOptions & { readonly timeoutMs: number }): Promise<T> {
-  return Promise.resolve(withHandlerTimeout(call, timeoutMs, () => options));
+  return Promise.resolve(boundHandlerResult(call(), timeoutMs, () => options));
 }
 
-describe('withHandlerTimeout', () => {
+describe('boundHandlerResult', () => {
   it('returns a synchronous result synchronously, with no timer and no options made; names the records only when a call times out', async () => {
     const setTimer = vi.spyOn(globalThis, 'setTimeout');
     const records = vi.fn(() => 'in/0/7');
     const options = vi.fn(() => ({ records, abort: () => {}, onStuck: () => {} }));
     try {
-      expect(withHandlerTimeout(() => 42, 1000, options)).toBe(42);
-      const thrown = new Error('thrown synchronously');
-      expect(() =>
-        withHandlerTimeout(
-          () => {
-            throw thrown;
-          },
-          1000,
-          options,
-        ),
-      ).toThrow(thrown);
+      expect(boundHandlerResult(42, 1000, options)).toBe(42);
       expect(options).not.toHaveBeenCalled();
       expect(setTimer).not.toHaveBeenCalled();
-      await expect(withHandlerTimeout(() => Promise.resolve(43), 1000, options)).resolves.toBe(43);
+      await expect(boundHandlerResult(Promise.resolve(43), 1000, options)).resolves.toBe(43);
       expect(options).toHaveBeenCalledTimes(1);
       expect(setTimer).toHaveBeenCalledTimes(2);
       expect(records).not.toHaveBeenCalled();
