@@ -59,6 +59,8 @@ export interface PartitionCell {
   readonly coresBusy?: number;
   /** The machine's 1-minute load average when the run of each round started. */
   readonly roundsLoadAverage?: ReadonlyArray<number | undefined>;
+  /** The machine-speed loop's time just before the run of each round, in ms (load-tests/lib/machine-speed.ts). */
+  readonly roundsLoopMs?: ReadonlyArray<number | undefined>;
   /** Open-model latency at fixed offered loads (round 1, fresh topics), by rate. */
   readonly fixedLatency?: readonly LatencyPoint[];
   readonly latency?: LatencyPoint & {

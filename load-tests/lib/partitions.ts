@@ -13,6 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Producer } from 'kafkajs';
 import { loadavg } from 'node:os';
+import { loopMs, loopMsRange } from './machine-speed.js';
 import { join } from 'node:path';
 import { naiveTransactionPerMessage, brokerCeiling } from './baselines.js';
 import { spawnWorker } from './child-worker.js';
@@ -117,6 +118,8 @@ interface RoundResult {
   readonly coresBusy?: number;
   /** The machine's 1-minute load average when this run started: on shared cores it moves a JVM's CPU per record more than a Node process's. */
   readonly loadAverage?: number;
+  /** How long the machine-speed loop took just before this run, in ms (machine-speed.ts): a host that starves the cores shows here, not in the load. */
+  readonly loopMs?: number;
 }
 
 /** CPU ms per 1,000 records and cores busy over a measured window, when its CPU was sampled. */
@@ -165,6 +168,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
   const log = options.log;
   const startedAt = new Date();
   const loadAtStart = loadavg()[0] ?? 0;
+  const speedAtStart = loopMsRange();
   const run = `load-${startedAt.getTime().toString(36)}`;
   const endpoints = env.brokers.map(parseEndpoint);
   const created = new Set<string>();
@@ -219,6 +223,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           roundsCpuMsPer1k: entry.results.map((r) => r?.cpuMsPer1k),
           coresBusy: medianOf(results.map((r) => r.coresBusy), 2),
           roundsLoadAverage: entry.results.map((r) => r?.loadAverage),
+          roundsLoopMs: entry.results.map((r) => r?.loopMs),
           fixedLatency: entry.fixedLatency?.map(({ rate, p50, p95, p99, samples, late }) => ({ rate, p50, p95, p99, samples, late })),
           latency: entry.latency
             ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late, fraction: options.latencyFraction }
@@ -256,8 +261,12 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
     );
     const finishedAt = new Date();
     const loadAtEnd = loadavg()[0] ?? 0;
+    const speedAtEnd = loopMsRange();
     if (!final) reportNotes.unshift(`Partial report: ${roundsDone} of ${options.rounds} round(s) finished when it was written.`);
-    reportNotes.unshift(`Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end, on ${env.machine.cores} cores shared with the broker and other work: compare only ratios from this run.`);
+    reportNotes.unshift(
+      `Load average (1 min) ${loadAtStart.toFixed(1)} at the start and ${loadAtEnd.toFixed(1)} at the end, on ${env.machine.cores} cores shared with the broker and other work: compare only ratios from this run. ` +
+        `Machine speed (a fixed single-thread loop, load-tests/lib/machine-speed.ts; ~50 ms on an unloaded core of these machines at their fastest): ${speedAtStart.fastest}–${speedAtStart.slowest} ms at the start, ${speedAtEnd.fastest}–${speedAtEnd.slowest} ms at the end, and before each run in its log line and the JSON (\`loopMs\`). A slow or unsteady loop at low load is a host starving the cores: every process's CPU time per record then rises with it.`,
+    );
     const settings = {
       partitions: options.partitions,
       rounds: options.rounds,
@@ -290,7 +299,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       finishedAt: finishedAt.toISOString(),
       durationSeconds,
       complete: final,
-      machine: { ...env.machine, loadAverage1m: { start: round(loadAtStart, 2), end: round(loadAtEnd, 2) } },
+      machine: { ...env.machine, loadAverage1m: { start: round(loadAtStart, 2), end: round(loadAtEnd, 2) }, loopMs: { start: speedAtStart, end: speedAtEnd } },
       broker: { brokers: env.brokers, version: env.brokerVersion },
       settings,
       targets,
@@ -488,6 +497,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           if (contender === 'naive' && partitions > options.naive.maxPartitions) continue;
           const started = Date.now();
           const loadAtRunStart = round(loadavg()[0] ?? 0, 1);
+          const loopAtRunStart = loopMs();
           let result: RoundResult;
           try {
             result =
@@ -505,7 +515,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
             continue;
           }
           const entry = rawOf(contender, partitions);
-          result = { ...result, loadAverage: loadAtRunStart };
+          result = { ...result, loadAverage: loadAtRunStart, loopMs: loopAtRunStart };
           // A contender that finished the backlog soon after its warm-up was timed over a window too
           // short to mean anything (Kafka Streams once "ran" 3,862 rec/s over 0.41 s): not counted.
           const tooShort = result.rate.seconds > 0 && result.rate.seconds < MIN_WINDOW_SECONDS;
@@ -526,7 +536,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               (result.connections !== undefined ? `, ${result.connections} connections, peak RSS ${result.peakRssMiB ?? '?'} MiB` : '') +
               (result.audit ? `, audit ${describeAudit(result.audit)}` : '') +
               (result.detail ? ` [${result.detail}]` : '') +
-              ` — ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAtRunStart}`,
+              ` — ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAtRunStart}, loop ${loopAtRunStart} ms`,
           );
           if (roundIndex === 0 && FIXED_LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0) {
             for (const rate of options.latencyRates) {
@@ -628,7 +638,7 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
     '',
     'Ratios are medians of per-round ratios (txstream ÷ Kafka Streams, each round\'s pair from the same round), not ratios of the medians shown.',
     '',
-    '| pair | partitions | txstream records/s | Kafka Streams records/s | records/s ratio | txstream CPU ms/1,000 | Kafka Streams CPU ms/1,000 | CPU ratio | cores busy (txstream / Kafka Streams) | per round: records/s ratio, CPU ratio (load average at the txstream run\'s start) |',
+    '| pair | partitions | txstream records/s | Kafka Streams records/s | records/s ratio | txstream CPU ms/1,000 | Kafka Streams CPU ms/1,000 | CPU ratio | cores busy (txstream / Kafka Streams) | per round: records/s ratio, CPU ratio (load average at the txstream run\'s start; machine-speed loop before the txstream / Kafka Streams run, ms) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const pair of present)
@@ -651,7 +661,7 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
         return x === undefined || y === undefined || y === 0 ? '–' : fmt(Math.round((x / y) * 100) / 100);
       };
       const rounds = ours.roundsRecordsPerSecond.map(
-        (_, r) => `${at(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond, r)}, ${at(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k, r)} (${fmt(ours.roundsLoadAverage?.[r])})`,
+        (_, r) => `${at(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond, r)}, ${at(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k, r)} (${fmt(ours.roundsLoadAverage?.[r])}; ${fmt(ours.roundsLoopMs?.[r])} / ${fmt(theirs.roundsLoopMs?.[r])})`,
       );
       lines.push(
         `| ${pair.name} | ${p} | ${fmt(ours.recordsPerSecond)} | ${fmt(theirs.recordsPerSecond)} | ${ratio(perRound(ours.roundsRecordsPerSecond, theirs.roundsRecordsPerSecond), 1)} | ${fmt(ours.cpuMsPer1k)} | ${fmt(theirs.cpuMsPer1k)} | ${ratio(perRound(ours.roundsCpuMsPer1k, theirs.roundsCpuMsPer1k), 1)} | ${fmt(ours.coresBusy)} / ${fmt(theirs.coresBusy)} | ${rounds.join('; ')} |`,
