@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import type { WorkerSettings } from '../config/schema.js';
 import { settingsOf } from '../config/settings.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { ConfigError } from '../errors/index.js';
+import { describeUnread } from '../kafka/topic-read.js';
 import { createLogger } from '../observability/logger.js';
 import { type ResolvedPipeline, resolvePipeline } from '../pipeline/definition.js';
 import { formatSummary, summariseDeadLetters } from '../routing/dlt-summary.js';
@@ -20,17 +22,29 @@ export function registerDltCommands(program: Command): void {
     .argument('<pipeline>', 'pipeline name');
   addSettingOptions(inspect, READS)
     .option('--samples <count>', 'sample records to show per topic', '3')
+    .option('--read-timeout <seconds>', 'stop reading a topic after this long (the counts then cover part of it, and the exit code is 1)', String(DEFAULTS.deadLetterReadTimeoutMs / 1000))
     .option('--json', 'machine-readable output')
     .description('counts by reason and error class, oldest and newest failure, samples with decoded headers')
-    .action(async (name: string, options: Record<string, unknown> & { samples: string; json?: boolean }) => {
+    .action(async (name: string, options: Record<string, unknown> & { samples: string; readTimeout: string; json?: boolean }) => {
       const { pipeline, kafka } = await pipelineFor(name, options);
+      const timeoutMs = (positive(options.readTimeout, '--read-timeout') ?? DEFAULTS.deadLetterReadTimeoutMs / 1000) * 1000;
       const summaries = [];
+      const cutShort: string[] = [];
       for (const input of pipeline.inputs) {
         const topic = pipeline.deadLetterTopicFor(input);
-        summaries.push(summariseDeadLetters(topic, await readToEnd(kafka, topic), Number(options.samples)));
+        const { records, unread } = await readToEnd(kafka, topic, timeoutMs);
+        const summary = summariseDeadLetters(topic, records, Number(options.samples));
+        if (unread.length > 0) cutShort.push(`'${topic}': ${describeUnread(unread)}`);
+        // Bigints as text: offsets may pass 2^53.
+        summaries.push(unread.length > 0 ? { ...summary, complete: false, unread: unread.map((range) => ({ partition: range.partition, from: String(range.from), to: String(range.to) })) } : summary);
       }
       console.log(options.json ? JSON.stringify(summaries, null, 2) : summaries.map(formatSummary).join('\n'));
-      process.exitCode = EXIT.ok;
+      if (cutShort.length > 0) {
+        console.error(
+          `dlt inspect: the read stopped after ${timeoutMs / 1000} s with offsets left unread (${cutShort.join('; ')}). The counts above cover only what was read; raise --read-timeout to read it all.`,
+        );
+        process.exitCode = EXIT.failed;
+      } else process.exitCode = EXIT.ok;
     });
   const replay = dlt
     .command('replay')

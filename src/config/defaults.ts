@@ -115,6 +115,12 @@ export const DEFAULTS = {
    */
   auditReadTimeoutMs: 120_000,
   /**
+   * `txstream dlt inspect`: how long reading a dead-letter topic to its end may take (`--read-timeout`).
+   * Minutes for millions of records on one broker; a read cut short says what it left unread and
+   * exits non-zero, never presents part of the topic as the whole.
+   */
+  deadLetterReadTimeoutMs: 60_000,
+  /**
    * PostgreSQL sink: connections per pipeline. A partition holds one while its transaction is
    * open (up to commitIntervalMs), so about the partitions a worker owns; pg's own default.
    */

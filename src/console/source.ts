@@ -6,7 +6,7 @@ import { describeAuditTopics, runPipelineAudit } from '../audit/run-audit.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { CommandError, errorMessage } from '../errors/index.js';
 import { headersAsText } from '../kafka/headers.js';
-import { scanRanges } from '../kafka/topic-read.js';
+import { describeUnread, scanRanges } from '../kafka/topic-read.js';
 import { type GroupStatus, readGroupStatus } from '../observability/group-status.js';
 import type { ResolvedPipeline } from '../pipeline/definition.js';
 import { FAILURE_HEADERS } from '../routing/failure-headers.js';
@@ -143,7 +143,7 @@ export class KafkaConsoleSource implements ConsoleSource {
     const pipeline = this.pipeline(name);
     let index = this.indexes.get(name);
     if (!index) {
-      index = new DeadLetterIndex(this.kafka, [...new Set(pipeline.inputs.map((input) => pipeline.deadLetterTopicFor(input)))]);
+      index = new DeadLetterIndex(this.kafka, [...new Set(pipeline.inputs.map((input) => pipeline.deadLetterTopicFor(input)))], this.logger);
       this.indexes.set(name, index);
     }
     return index.refresh();
@@ -154,10 +154,12 @@ export class KafkaConsoleSource implements ConsoleSource {
     if (!pipeline.inputs.some((input) => pipeline.deadLetterTopicFor(input) === topic)) return undefined;
     const at = BigInt(offset);
     let found: KafkaMessage | undefined;
-    await scanRanges(this.kafka, topic, [{ partition, from: at, to: at + 1n }], (_partition, message) => (found = message), {
+    const { unread } = await scanRanges(this.kafka, topic, [{ partition, from: at, to: at + 1n }], (_partition, message) => (found = message), {
       timeoutMs: 15_000,
       purpose: `reading the dead-letter topic '${topic}'`,
     });
+    // Not read in time is not "no such dead letter".
+    if (!found && unread.length > 0) throw new CommandError(`reading '${topic}' did not reach ${describeUnread(unread)} within 15 s: try again`);
     if (!found) return undefined;
     return { entry: entryOf(topic, partition, found), headers: headersAsText(found.headers), value: found.value };
   }
@@ -240,6 +242,7 @@ class DeadLetterIndex {
   constructor(
     private readonly kafka: Kafka,
     private readonly topics: readonly string[],
+    private readonly logger: Logger,
   ) {}
 
   refresh(): Promise<DeadLetterIndexView> {
@@ -265,10 +268,13 @@ class DeadLetterIndex {
       await admin.disconnect();
     }
     for (const { topic, ranges } of plans) {
-      await scanRanges(this.kafka, topic, ranges, (partition, message) => this.add(entryOf(topic, partition, message)), {
+      const { unread } = await scanRanges(this.kafka, topic, ranges, (partition, message) => this.add(entryOf(topic, partition, message)), {
         purpose: `reading the dead-letter topic '${topic}'`,
       });
-      for (const range of ranges) this.next.set(`${topic}|${range.partition}`, range.to);
+      // A read cut short resumes where it stopped at the next refresh: what it left must not be skipped.
+      const stopped = new Map(unread.map((range) => [range.partition, range.from]));
+      for (const range of ranges) this.next.set(`${topic}|${range.partition}`, stopped.get(range.partition) ?? range.to);
+      if (unread.length > 0) this.logger.warn({ topic, unread: describeUnread(unread) }, 'dead-letter index: the read stopped before the end; the next refresh goes on from there');
     }
     this.readAt = Date.now();
     return { entries: this.entries, total: this.total, byReason: { ...this.byReason }, byErrorClass: { ...this.byErrorClass }, capped: this.capped, readAt: this.readAt };

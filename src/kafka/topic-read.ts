@@ -9,10 +9,20 @@ export interface OffsetRange {
 }
 
 export interface TopicReadOptions {
-  /** Give up (and return what was read) when the ranges are not read by then. */
+  /** Stop reading when the ranges are not read by then: the result says what was left unread. */
   readonly timeoutMs?: number;
   /** What the read is for, in the error a consumer crash ends it with. */
   readonly purpose?: string;
+}
+
+/** What a read left unread when its time ran out (empty: every range was read to its end). */
+export interface TopicReadResult {
+  readonly unread: readonly OffsetRange[];
+}
+
+/** The records a read left unread, as "partition 3 offsets 120–499, …" (offsets, not records: markers take some). */
+export function describeUnread(unread: readonly OffsetRange[]): string {
+  return unread.map(({ partition, from, to }) => `partition ${partition} offsets ${from}–${to - 1n}`).join(', ');
 }
 
 /**
@@ -20,7 +30,8 @@ export interface TopicReadOptions {
  * caller that keeps only a summary of each record never holds the topic. A throwaway group that commits
  * nothing: each range is reached by a seek, so a detail view reads one record, not the partition before it.
  * Transaction markers and aborted records take offsets too: a batch's last offset, not its last record,
- * says how far a range is read.
+ * says how far a range is read. A read that runs out of time says what it left unread: a caller must
+ * never present part of a topic as the whole of it.
  */
 export async function scanRanges(
   kafka: Kafka,
@@ -28,10 +39,10 @@ export async function scanRanges(
   ranges: readonly OffsetRange[],
   visit: (partition: number, message: KafkaMessage) => void,
   options: TopicReadOptions = {},
-): Promise<void> {
+): Promise<TopicReadResult> {
   const pending = new Map<number, OffsetRange>();
   for (const range of ranges) if (range.to > range.from) pending.set(range.partition, range);
-  if (pending.size === 0) return;
+  if (pending.size === 0) return { unread: [] };
   const consumer = kafka.consumer({ groupId: `txstream-inspect-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 });
   let finish: (error?: Error) => void = () => {};
   const done = new Promise<void>((resolve, reject) => {
@@ -59,7 +70,12 @@ export async function scanRanges(
           if (offset >= range.from && offset < range.to) visit(batch.partition, message);
         }
         if (batch.isEmpty() && BigInt(batch.highWatermark) <= range.from) pending.delete(batch.partition);
-        else if (BigInt(batch.lastOffset()) + 1n >= range.to) pending.delete(batch.partition);
+        else {
+          const next = BigInt(batch.lastOffset()) + 1n;
+          if (next >= range.to) pending.delete(batch.partition);
+          // Read up to here: what is left of the range, should the time run out.
+          else if (next > range.from) pending.set(batch.partition, { ...range, from: next });
+        }
         if (pending.size === 0) finish();
       },
     });
@@ -69,6 +85,7 @@ export async function scanRanges(
     clearTimeout(timer);
     await consumer.disconnect();
   }
+  return { unread: [...pending.values()].sort((a, b) => a.partition - b.partition) };
 }
 
 /** The ranges from each partition's start (its low watermark) to the end offsets it has now. */
