@@ -68,6 +68,8 @@ export interface ConsoleSource {
 
 /** Due times read per retry partition: enough to say when the next copies fall due, never the whole tier. */
 const DUE_SAMPLE = 20;
+/** How long a page waits for a read of a few records (a retry tier's due times, one dead letter): a page, not a report. */
+const PAGE_READ_TIMEOUT_MS = 15_000;
 
 /**
  * The console's reads, all through the modules the commands use: lag through readGroupStatus (`status`, `lag`),
@@ -131,7 +133,7 @@ export class KafkaConsoleSource implements ConsoleSource {
             const dueAt = Number(headersAsText(message.headers)[FAILURE_HEADERS.dueAt]);
             if (Number.isFinite(dueAt)) due.push(dueAt);
           },
-          { timeoutMs: 15_000, purpose: `reading the retry topic '${topic}'` },
+          { timeoutMs: PAGE_READ_TIMEOUT_MS, purpose: `reading the retry topic '${topic}'` },
         );
         tiers.push({ topic, tier: index + 1, waiting: partitions.reduce((sum, entry) => sum + entry.lag, 0), due: due.sort((a, b) => a - b) });
       }
@@ -155,11 +157,11 @@ export class KafkaConsoleSource implements ConsoleSource {
     const at = BigInt(offset);
     let found: KafkaMessage | undefined;
     const { unread } = await scanRanges(this.kafka, topic, [{ partition, from: at, to: at + 1n }], (_partition, message) => (found = message), {
-      timeoutMs: 15_000,
+      timeoutMs: PAGE_READ_TIMEOUT_MS,
       purpose: `reading the dead-letter topic '${topic}'`,
     });
     // Not read in time is not "no such dead letter".
-    if (!found && unread.length > 0) throw new CommandError(`reading '${topic}' did not reach ${describeUnread(unread)} within 15 s: try again`);
+    if (!found && unread.length > 0) throw new CommandError(`reading '${topic}' did not reach ${describeUnread(unread)} within ${PAGE_READ_TIMEOUT_MS / 1000} s: try again`);
     if (!found) return undefined;
     return { entry: entryOf(topic, partition, found), headers: headersAsText(found.headers), value: found.value };
   }
