@@ -8,7 +8,7 @@ import { createKafka } from '../kafka/client.js';
 import { createLogger } from '../observability/logger.js';
 import { resolvePipeline } from '../pipeline/definition.js';
 import { buildKafkaSecurity, describeConnectionFailure } from '../security/index.js';
-import { addSettingOptions, EXIT, loadRun } from './run.js';
+import { addSettingOptions, EXIT, loadRun, timeoutOption, wholeNumberOption } from './run.js';
 
 /**
  * `txstream audit <pipeline>`: what became of every input record, by lineage, read with
@@ -32,8 +32,8 @@ export function registerAuditCommand(program: Command): void {
 }
 
 async function auditCommand(name: string, options: Record<string, unknown>): Promise<number> {
-  const problemLimit = count(options.problems, '--problems', 0);
-  const timeoutMs = count(options.timeout, '--timeout', 1);
+  const problemLimit = wholeNumberOption(options.problems, '--problems', 0);
+  const timeoutMs = timeoutOption(options.timeout, '--timeout');
   const { settings, pipelines, baseDir } = await loadRun({ ...options, pipeline: name });
   const definition = pipelines.find((pipeline) => pipeline.name === name);
   if (!definition) throw new ConfigError(`no pipeline named '${name}'`);
@@ -69,10 +69,4 @@ async function auditCommand(name: string, options: Record<string, unknown>): Pro
     console.error(`txstream audit: ${describeReaderGroup(run)}`);
   }
   return audit.ok ? EXIT.ok : EXIT.failed;
-}
-
-function count(value: unknown, flag: string, min: number): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min) throw new ConfigError(`'${String(value)}' is not a whole number of at least ${min}`, flag);
-  return parsed;
 }

@@ -10,7 +10,7 @@ import { formatSummary, summariseDeadLetters } from '../routing/dlt-summary.js';
 import { readToEnd } from '../routing/inspect.js';
 import { replayDeadLetters } from '../routing/replay.js';
 import { commandKafka, connectAdmin } from './connect.js';
-import { addSettingOptions, EXIT, loadRun } from './run.js';
+import { addSettingOptions, EXIT, loadRun, timeoutOption } from './run.js';
 
 /** `txstream dlt inspect|replay <pipeline>`: look into and recover from the dead-letter topics. */
 export function registerDltCommands(program: Command): void {
@@ -22,12 +22,12 @@ export function registerDltCommands(program: Command): void {
     .argument('<pipeline>', 'pipeline name');
   addSettingOptions(inspect, READS)
     .option('--samples <count>', 'sample records to show per topic', '3')
-    .option('--read-timeout <seconds>', 'stop reading a topic after this long (the counts then cover part of it, and the exit code is 1)', String(DEFAULTS.deadLetterReadTimeoutMs / 1000))
+    .option('--timeout <ms>', 'stop reading a topic that has not reached its end offsets by then (the counts then cover part of it, and the exit code is 1)', String(DEFAULTS.deadLetterReadTimeoutMs))
     .option('--json', 'machine-readable output')
     .description('counts by reason and error class, oldest and newest failure, samples with decoded headers')
-    .action(async (name: string, options: Record<string, unknown> & { samples: string; readTimeout: string; json?: boolean }) => {
+    .action(async (name: string, options: Record<string, unknown> & { samples: string; json?: boolean }) => {
+      const timeoutMs = timeoutOption(options.timeout, '--timeout');
       const { pipeline, kafka } = await pipelineFor(name, options);
-      const timeoutMs = (positive(options.readTimeout, '--read-timeout') ?? DEFAULTS.deadLetterReadTimeoutMs / 1000) * 1000;
       const summaries = [];
       const cutShort: string[] = [];
       for (const input of pipeline.inputs) {
@@ -41,7 +41,7 @@ export function registerDltCommands(program: Command): void {
       console.log(options.json ? JSON.stringify(summaries, null, 2) : summaries.map(formatSummary).join('\n'));
       if (cutShort.length > 0) {
         console.error(
-          `dlt inspect: the read stopped after ${timeoutMs / 1000} s with offsets left unread (${cutShort.join('; ')}). The counts above cover only what was read; raise --read-timeout to read it all.`,
+          `dlt inspect: the read stopped after ${timeoutMs} ms with offsets left unread (${cutShort.join('; ')}). The counts above cover only what was read; raise --timeout to read it all.`,
         );
         process.exitCode = EXIT.failed;
       } else process.exitCode = EXIT.ok;

@@ -173,3 +173,20 @@ export async function runUntilSignalled(worker: Worker, logger: Logger, drainTim
   started.catch(() => {});
   return first === 'started' ? finished : first;
 }
+
+/** A whole-number flag of at least `min`, or a ConfigError naming the flag (exit 2). */
+export function wholeNumberOption(value: unknown, flag: string, min: number): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) throw new ConfigError(`'${String(value)}' is not a whole number of at least ${min}`, flag);
+  return parsed;
+}
+
+/** Node's longest timer: a longer one fires at once (with a warning), so a read would stop before it began. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timeout flag in ms: a whole number from 1 to Node's longest timer. */
+export function timeoutOption(value: unknown, flag: string): number {
+  const ms = wholeNumberOption(value, flag, 1);
+  if (ms > MAX_TIMER_MS) throw new ConfigError(`${ms} ms is longer than the longest timer Node keeps (${MAX_TIMER_MS} ms, about 24 days)`, flag);
+  return ms;
+}

@@ -115,7 +115,7 @@ export const DEFAULTS = {
    */
   auditReadTimeoutMs: 120_000,
   /**
-   * `txstream dlt inspect`: how long reading a dead-letter topic to its end may take (`--read-timeout`).
+   * `txstream dlt inspect`: how long reading a dead-letter topic to its end may take (`--timeout`, in ms as for `audit`).
    * Minutes for millions of records on one broker; a read cut short says what it left unread and
    * exits non-zero, never presents part of the topic as the whole.
    */
