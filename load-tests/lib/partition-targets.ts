@@ -35,6 +35,9 @@ export interface LatencyPoint {
   readonly samples: number;
   /** Arrivals the open-model sender sent more than 50 ms late (the harness itself was short of CPU). */
   readonly late?: number;
+  /** How long the warm-up bursts before the schedule took, and whether the contender kept up with them in the end (undefined: before 2026-12-06e). */
+  readonly primedInMs?: number;
+  readonly settled?: boolean;
 }
 
 export interface PartitionCell {
