@@ -589,10 +589,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               try {
                 const latency = await latencyRun(contender, partitions, rate, seed++);
                 (entry.fixedLatency ??= []).push(latency);
-                log(
-                  `             e2e latency @ ${latency.rate} rec/s offered: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
-                    `, ${latency.sender} sender, ${latency.reader} reader${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}${latency.settled ? `, warm-up kept up after ${latency.primedInMs} ms` : `, NOT keeping up after ${latency.primedInMs} ms of warm-up`}), audit ${latency.audit}`,
-                );
+                log(describeLatencyRun(latency, 'offered'));
                 if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run at ${rate} rec/s: audit ${latency.audit}`);
               } catch (error) {
                 const message = `${partitions} partitions, ${contender} latency run at ${rate} rec/s: ${(error as Error).message}`;
@@ -605,10 +602,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
             try {
               const latency = await latencyRun(contender, partitions, Math.max(5, Math.round(result.rate.recordsPerSecond * options.latencyFraction)), seed++);
               entry.latency = latency;
-              log(
-                `             e2e latency @ ${latency.rate} rec/s: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
-                  `, ${latency.sender} sender, ${latency.reader} reader${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}${latency.settled ? `, warm-up kept up after ${latency.primedInMs} ms` : `, NOT keeping up after ${latency.primedInMs} ms of warm-up`}), audit ${latency.audit}`,
-              );
+              log(describeLatencyRun(latency));
               if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run: audit ${latency.audit}`);
             } catch (error) {
               const message = `${partitions} partitions, ${contender} latency run: ${(error as Error).message}`;
@@ -630,6 +624,30 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
   return { json, files, failures };
 }
 
+/** What one open-model latency run measured. */
+interface LatencyRun {
+  readonly rate: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly samples: number;
+  readonly late: number;
+  readonly allSeen: boolean;
+  readonly sender: 'kcat' | 'KafkaJS';
+  readonly reader: 'kcat' | 'KafkaJS';
+  readonly primedInMs: number;
+  readonly settled: boolean;
+}
+
+/** A latency run's log line (`offered`: at a fixed offered load, rather than a fraction of saturation). */
+function describeLatencyRun(latency: LatencyRun & { readonly audit: string }, offered?: 'offered'): string {
+  return (
+    `             e2e latency @ ${latency.rate} rec/s${offered ? ' offered' : ''}: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
+    `, ${latency.sender} sender, ${latency.reader} reader${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}` +
+    `${latency.settled ? `, warm-up kept up after ${latency.primedInMs} ms` : `, NOT keeping up after ${latency.primedInMs} ms of warm-up`}), audit ${latency.audit}`
+  );
+}
+
 /** A latency run's warm-up bursts (at the offered rate, until one is all visible within this of its end), and how long they may take in all. */
 const PRIME_MS = 1_000;
 const PRIME_TIMEOUT_MS = 120_000;
@@ -642,7 +660,7 @@ const PRIME_TIMEOUT_MS = 120_000;
 export async function openModelLatency(
   env: BrokerEnv,
   options: { input: string; output: string; rate: number; durationMs: number; warmupMs: number; generator: Generator; poisonInOutput: boolean },
-): Promise<{ rate: number; p50: number; p95: number; p99: number; samples: number; late: number; allSeen: boolean; sender: 'kcat' | 'KafkaJS'; reader: 'kcat' | 'KafkaJS'; primedInMs: number; settled: boolean }> {
+): Promise<LatencyRun> {
   const format = options.generator.options.format;
   const kcat = await findKcat();
   const latencies: number[] = [];
@@ -652,8 +670,9 @@ export async function openModelLatency(
     if (stamp && stamp.sentAt >= countFrom) latencies.push(receivedAt - stamp.sentAt);
   };
   // kcat reads when it can (JSON values are lines); otherwise a KafkaJS consumer in this process.
+  const readerKind = kcat && format === 'json' ? 'kcat' : 'KafkaJS';
   const reader =
-    kcat && format === 'json'
+    kcat && readerKind === 'kcat'
       ? await startKcatReader(kcat, env.brokers, options.output, onValue)
       : await startReader(env.kafka, [options.output], (_topic, _partition, message, receivedAt) => onValue(message.value, receivedAt));
   // Without kcat the sender is a KafkaJS producer in this process (it falls behind sooner).
@@ -691,7 +710,7 @@ export async function openModelLatency(
     while (reader.received() < expected && Date.now() < deadline) await sleep(20);
     const sorted = [...latencies].sort((a, b) => a - b);
     const p = (q: number) => round(percentile(sorted, q), 1);
-    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: kcat && format === 'json' ? 'kcat' : 'KafkaJS', primedInMs, settled };
+    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled };
   } finally {
     await producer?.disconnect();
     await reader.stop();
