@@ -26,7 +26,7 @@ import { createGenerator } from './lib/generators.js';
 import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, openBroker, produceBacklog, sleep } from './lib/kafka-env.js';
 import { PARALLEL_CONSUMER_MODE, PARALLEL_CONSUMER_VERSION, prepareParallelConsumer, startParallelConsumer } from './lib/parallel-consumer-baseline.js';
 import { auditParallelConsumerGroup, pcCommittedTotal } from './lib/parallel-consumer-offsets.js';
-import { openModelLatency } from './lib/partitions.js';
+import { openModelLatency } from './lib/open-model-latency.js';
 import { processCpuMs } from './lib/proc-stats.js';
 import { parseDuration } from './lib/schedule.js';
 import { createRunTopics, round, type RunTopics, topicsFor, type WorkerSetup } from './lib/worker-cells.js';
