@@ -197,6 +197,16 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
           return;
         }
         const copies: Array<{ topic: string; message: Message }> = [];
+        // This batch's counts join the replay's only once its transaction committed: a batch whose
+        // transaction aborted (a rebalance fenced its generation) is fetched and counted again.
+        const counted = { scanned: 0, matched: 0, passedOver: 0, passedOverSample: [] as NotReplayed[], stoppedAt: [] as NotReplayed[] };
+        const addCounted = () => {
+          scanned += counted.scanned;
+          matched += counted.matched;
+          passedOver += counted.passedOver;
+          passedOverSample.push(...counted.passedOverSample.slice(0, SAMPLE - passedOverSample.length));
+          stoppedAt.push(...counted.stoppedAt);
+        };
         let next: bigint | undefined;
         let stoppedEarly = false;
         let halted = false;
@@ -218,19 +228,19 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
             const skipped = { topic: batch.topic, partition: batch.partition, offset: message.offset, reason };
             if (!options.skipUnmatched) {
               // The cursor stays on this record: a later replay (a corrected filter) still finds it.
-              stoppedAt.push(skipped);
+              counted.stoppedAt.push(skipped);
               stoppedEarly = true;
               halted = true;
               break;
             }
-            passedOver++;
-            if (passedOverSample.length < SAMPLE) passedOverSample.push(skipped);
+            counted.passedOver++;
+            if (counted.passedOverSample.length < SAMPLE) counted.passedOverSample.push(skipped);
             logger.info(skipped, 'dead letter passed over (--skip-unmatched)');
           }
-          scanned++;
+          counted.scanned++;
           next = BigInt(message.offset) + 1n;
           if (reason !== undefined || 'problem' in target) continue;
-          matched++;
+          counted.matched++;
           copies.push(replayCopy(batch.topic, batch.partition, message, target.topic));
         }
         // Transaction markers sit after the last record: a batch read to its end covers them too.
@@ -244,6 +254,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
           next = end;
         }
         if (next === undefined) {
+          addCounted();
           if (halted) ends.delete(key);
           if (ends.size === 0) finish();
           return;
@@ -251,10 +262,9 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
         if (!options.dryRun) {
           const transaction = await (await producerFor(key)).transaction();
           try {
-            for (const copy of copies) {
+            for (const [index, copy] of copies.entries()) {
               await transaction.send({ topic: copy.topic, messages: [copy.message], acks: -1 });
-              await throttle(started, replayed + 1, options.ratePerSecond);
-              replayed++;
+              await throttle(started, replayed + index + 1, options.ratePerSecond);
             }
             // KIP-447: the group refuses the offsets of a generation it has left, so a replay dropped from
             // the group (stalled past its session) cannot commit behind the member that took over.
@@ -268,7 +278,9 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
             await transaction.abort().catch(() => {});
             throw error;
           }
+          replayed += copies.length;
         }
+        addCounted();
         resolveOffset((next - 1n).toString());
         if (halted || next >= end || replayed >= limit) ends.delete(key);
         if (ends.size === 0 || replayed >= limit) finish();

@@ -159,6 +159,50 @@ async function copiesOf(input: string, expected: number): Promise<string[]> {
 const settle = <T>(promise: Promise<T>, ms: number) =>
   Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), new Promise<{ timedOut: true }>((done) => setTimeout(() => done({ timedOut: true }), ms))]);
 
+describe('dlt replay counts', () => {
+  it('counts only what committed: a batch whose transaction failed is copied again and counted once', async () => {
+    const input = uniqueName('recount');
+    const dlt = `${input}.dlt`;
+    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, partitions: 1 }]);
+    await produce(brokers, dlt, deadLetters(input, 30));
+    const pipeline = replayPipeline(input);
+    // One of the replay's commits fails (as one fenced by a rebalance does), after its copies were sent.
+    const real = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
+    let commits = 0;
+    const kafka = new Proxy(real, {
+      get(target, property, receiver) {
+        if (property !== 'producer') {
+          const value: unknown = Reflect.get(target, property, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return (config: Parameters<typeof real.producer>[0]) => {
+          const producer = target.producer(config);
+          const begin = producer.transaction.bind(producer);
+          producer.transaction = async () => {
+            const transaction = await begin();
+            const commit = transaction.commit.bind(transaction);
+            transaction.commit = async () => {
+              if (++commits === 2) throw new Error('the commit failed (test)');
+              return commit();
+            };
+            return transaction;
+          };
+          return producer;
+        };
+      },
+    });
+
+    // 20 a second: 20 copies per transaction; the second transaction (the last 10) fails after sending them.
+    const result = await replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 20 });
+
+    expect(commits).toBeGreaterThan(2);
+    expect(result).toMatchObject({ replayed: 30, scanned: 30, matched: 30 });
+    const copies = await copiesOf(input, 30);
+    expect(copies).toHaveLength(30);
+    expect(new Set(copies).size).toBe(30);
+  });
+});
+
 describe('dlt replay, two at once', () => {
   it('a replay started while one is running refuses at once, naming it; the running one copies every dead letter once', async () => {
     const input = uniqueName('busy');
