@@ -130,7 +130,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
   };
 
   let membership: { generationId: number; memberId: string } | undefined;
-  /** Where the group stood once this replay was admitted, per partition: records below were copied by an earlier replay. */
+  /** Where the group stood when this replay was admitted or last rejoined, per partition: records below were copied already. */
   const floors = new Map<string, bigint>();
   let admission: Promise<boolean> | undefined;
   const admit = async (memberId: string): Promise<void> => {
@@ -146,6 +146,15 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
     // opening every partition's producer now fences it and aborts its open transaction, and the stable
     // offsets read after that say how far its committed transactions went.
     for (const key of ends.keys()) await producerFor(key);
+    await readFloors();
+  };
+  /**
+   * Where the group's committed transactions reached, read stable (it waits out a pending one). Read again
+   * at every rejoin: KafkaJS resumes a partition from the offset it read at the join without waiting for a
+   * pending transaction, and this replay's own transaction in flight during a rebalance commits after that
+   * read, so the batch fetched again from there was copied a second time.
+   */
+  const readFloors = async (): Promise<void> => {
     await withAdmin(kafka, async (reader) => {
       const stable = new StableOffsetReader(reader, groupId, { timeoutMs: 30_000 });
       for (const key of ends.keys()) {
@@ -158,15 +167,17 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayR
     for (const [key, floor] of floors) if (floor >= (ends.get(key) ?? 0n)) ends.delete(key);
     if (ends.size === 0) finish();
   };
+  const failAdmission = (error: unknown): boolean => {
+    finish(error instanceof Error ? error : new Error(String(error)));
+    return false;
+  };
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     membership = { generationId: payload.generationId, memberId: payload.memberId };
-    admission ??= admit(payload.memberId).then(
-      () => true,
-      (error: unknown) => {
-        finish(error instanceof Error ? error : new Error(String(error)));
-        return false;
-      },
-    );
+    // The first join admits this replay; every later one (a rebalance) reads the floors again before a batch goes on.
+    admission =
+      admission === undefined
+        ? admit(payload.memberId).then(() => true, failAdmission)
+        : admission.then((admitted) => (admitted && !options.dryRun ? readFloors().then(() => true, failAdmission) : admitted));
   });
   endOnCrash(consumer, `dlt replay of pipeline '${pipeline.name}'`, finish);
 
