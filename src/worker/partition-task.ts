@@ -19,7 +19,7 @@ import { BlockedRecord } from './failure-router.js';
 import { type ProcessedUnit, UnitProcessor } from './unit-processor.js';
 import { RetryHolds } from './retry-holds.js';
 import { UnitWrites } from './unit-writes.js';
-import { WriteRefusals } from './write-refusals.js';
+import { spanOf, WriteRefusals } from './write-refusals.js';
 
 export interface PartitionTaskDeps {
   readonly pipeline: ResolvedPipeline;
@@ -151,7 +151,7 @@ export class PartitionTask implements CommitListener {
   private async commitHolds(): Promise<void> {
     const nextOffset = this.writes.pending.lastOffset() ?? this.committedNext;
     if (this.state !== 'running' || this.recoverBeforeNext || nextOffset === null || !(await this.writes.settle())) return;
-    await this.writes.hand(this.withHolds({ outputs: [], nextOffset, records: 0 }), emptyPendingUnit(nextOffset), [], true, () => {});
+    await this.writes.hand(this.withHolds({ outputs: [], nextOffset, records: 0 }), emptyPendingUnit(nextOffset), undefined, true, () => {});
   }
 
   /** A unit with the holds it commits, when the partition keeps any: every commit of the partition must say them. */
@@ -278,16 +278,21 @@ export class PartitionTask implements CommitListener {
         };
         // The unit before this one must be in the transaction before this one joins it.
         if (!(await this.writes.settle()) || payload.isStale() || this.state !== 'running') return;
-        const written = await this.writes.hand(unit, pending, records, alone, () => {
-          this.refusals.written(last.offset);
-          this.deps.metrics.unitProcessed(records.length, (performance.now() - slice.started) / 1000);
+        // What the write keeps of the unit's records is their offsets (spanOf): the records, views
+        // into their fetch response, must not live on in the closure until the write ends.
+        const { offset: lastOffset } = last;
+        const { length: count } = records;
+        const { started } = slice;
+        const written = await this.writes.hand(unit, pending, spanOf(records), alone, () => {
+          this.refusals.written(lastOffset);
+          this.deps.metrics.unitProcessed(count, (performance.now() - started) / 1000);
         });
         if (!written) return;
         // KafkaJS fetches from the last resolved offset: move it once the unit is handed over (a
         // write ahead, once only: moving it again when that write completes, after a later unit
         // moved it further, would fetch that unit again), or the next fetch repeats it. A failed
         // write rewinds the partition with a seek, which overrides it.
-        payload.resolveOffset(last.offset);
+        payload.resolveOffset(lastOffset);
       }
     } finally {
       // Only units handled at once can be left behind. (Not `handling.length`: the loop's
@@ -330,7 +335,7 @@ export class PartitionTask implements CommitListener {
     const unit = this.withHolds({ outputs: [], nextOffset, records: 0 });
     if (!(await this.writes.settle())) return;
     await this.committer.acknowledgeOnReceipt(nextOffset);
-    await this.writes.hand(unit, emptyPendingUnit(nextOffset), [], true, () => {});
+    await this.writes.hand(unit, emptyPendingUnit(nextOffset), undefined, true, () => {});
   }
 
   /** Commits pending work; false when the commit failed and the partition was rolled back. */

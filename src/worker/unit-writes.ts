@@ -1,10 +1,9 @@
-import type { KafkaMessage } from 'kafkajs';
 import type { CommitUnit, PartitionCommitter } from '../commit/index.js';
 import { TransactionRolledBackError } from '../errors/index.js';
 import type { TopicCatalog } from '../kafka/topic-catalog.js';
 import type { Serial } from '../util/serial.js';
 import { type PendingUnit, PendingUnits } from './pending-units.js';
-import type { WriteRefusals } from './write-refusals.js';
+import type { UnitSpan, WriteRefusals } from './write-refusals.js';
 
 export interface UnitWritesDeps {
   readonly committer: Pick<PartitionCommitter, 'write' | 'writesAhead'>;
@@ -37,8 +36,8 @@ export class UnitWrites {
    * when the committer allows no write ahead. A write not waited for is settled before the
    * next one, or on its own when it fails and nothing comes after it.
    */
-  hand(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], wait: boolean, onWritten: () => void): Promise<boolean> {
-    const write = this.write(unit, pending, records, onWritten);
+  hand(unit: CommitUnit, pending: PendingUnit, span: UnitSpan | undefined, wait: boolean, onWritten: () => void): Promise<boolean> {
+    const write = this.write(unit, pending, span, onWritten);
     this.inFlight = write;
     // A failure is handled even when no further batch comes to wait for it (the end of the input).
     write.catch(() => void this.deps.serial.run(() => this.settle()).catch(() => {}));
@@ -46,16 +45,16 @@ export class UnitWrites {
   }
 
   /** Writes one unit; the committer reports through the listener whatever it commits. */
-  private async write(unit: CommitUnit, pending: PendingUnit, records: KafkaMessage[], onWritten: () => void): Promise<void> {
+  private async write(unit: CommitUnit, pending: PendingUnit, span: UnitSpan | undefined, onWritten: () => void): Promise<void> {
     // Queued before the write: a commit may land between the write and our next step.
     this.pending.add(pending);
     try {
       await this.deps.committer.write(unit);
     } catch (error) {
-      if (!(error instanceof TransactionRolledBackError) && records.length > 0) {
+      if (!(error instanceof TransactionRolledBackError) && span) {
         // The topics are read again (a config or partition change is then seen by the checks).
         await this.deps.catalog.refresh(unit.outputs.map((entry) => entry.topic)).catch(() => {});
-        this.deps.refusals.writeFailed(records, unit, error);
+        this.deps.refusals.writeFailed(span, unit, error);
       }
       throw error;
     }

@@ -4,6 +4,25 @@ import type { CommitUnit } from '../commit/index.js';
 import { isRecordRefusal } from '../kafka/errors.js';
 import { recordBatchSize } from '../kafka/record-size.js';
 
+/**
+ * The input records a unit covers, by offset: all that a failed write needs of them. A write in
+ * flight keeps this, not the records, so the fetch response they are views into can go once they
+ * are handled (JSON outputs are new strings; the records would have held the response until the
+ * write and every write ahead of it ended).
+ */
+export interface UnitSpan {
+  readonly firstOffset: string;
+  readonly lastOffset: string;
+  readonly count: number;
+}
+
+/** The span of a unit's records; undefined for a unit of no records. */
+export function spanOf(records: readonly KafkaMessage[]): UnitSpan | undefined {
+  const first = records[0];
+  const last = records[records.length - 1];
+  return first && last ? { firstOffset: first.offset, lastOffset: last.offset, count: records.length } : undefined;
+}
+
 /** A single record whose outputs the broker refused, and where. */
 export interface Refusal {
   readonly error: unknown;
@@ -72,13 +91,12 @@ export class WriteRefusals {
    * units (one produce request) may have failed for their records: even a one-record unit is
    * written again alone before its record is taken for the refused one.
    */
-  writeFailed(records: readonly KafkaMessage[], unit: CommitUnit, error: unknown): void {
-    if (!isRecordRefusal(error) || records.length === 0) return;
-    const first = records[0] as KafkaMessage;
-    const last = records[records.length - 1] as KafkaMessage;
-    if (records.length > 1 || unit.alone !== true) {
-      this.isolate = { from: BigInt(first.offset), until: BigInt(last.offset) };
-      this.log.warn({ err: error, fromOffset: first.offset, toOffset: last.offset }, 'the broker refused a record of this unit; writing it again one record at a time');
+  writeFailed(span: UnitSpan | undefined, unit: CommitUnit, error: unknown): void {
+    if (!isRecordRefusal(error) || !span) return;
+    const { firstOffset, lastOffset, count } = span;
+    if (count > 1 || unit.alone !== true) {
+      this.isolate = { from: BigInt(firstOffset), until: BigInt(lastOffset) };
+      this.log.warn({ err: error, fromOffset: firstOffset, toOffset: lastOffset }, 'the broker refused a record of this unit; writing it again one record at a time');
       return;
     }
     const largest = unit.outputs
@@ -87,8 +105,8 @@ export class WriteRefusals {
     const where = largest
       ? `the write to topic '${largest.topic}'${largest.partition === undefined ? '' : ` partition ${largest.partition}`} (record of ${largest.size} bytes)`
       : 'the write';
-    const times = this.timesRefused(first.offset) + 1;
-    this.refused.set(first.offset, { error, where, topic: largest?.topic ?? this.input, times });
-    this.log.warn({ err: error, offset: first.offset, refusals: times }, `the broker refused ${where}; routing the record by the error policy`);
+    const times = this.timesRefused(firstOffset) + 1;
+    this.refused.set(firstOffset, { error, where, topic: largest?.topic ?? this.input, times });
+    this.log.warn({ err: error, offset: firstOffset, refusals: times }, `the broker refused ${where}; routing the record by the error policy`);
   }
 }
