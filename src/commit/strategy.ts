@@ -59,12 +59,15 @@ export interface PartitionCommitter {
   /** Names the writer in log lines (a transactional id, or the partition's owner identity). */
   readonly transactionalId?: string;
   /**
-   * Unit writes that may still be in flight while the task handles its next unit. 1 under the
-   * shared transaction, whose commit cycle decides what it covers by offset, and where a write
-   * commits its offset once written (the next unit is written only after it); 0 where a write
-   * shares a database transaction with the handler calls.
+   * Unit writes that may still be in flight while the task handles and hands over its next unit.
+   * 0 where a write shares a database transaction with the handler calls; 1 where a write commits
+   * its offset once written (the next unit is handed over only after it succeeded). More only
+   * where a write handed over behind a failed one of the same partition is refused (a
+   * TransactionRolledBackError) until the partition re-opens, so a failed unit never has a
+   * successor in a later commit: the shared transaction, whose commit cycle decides what it
+   * covers by offset.
    */
-  readonly writesAhead: 0 | 1;
+  readonly writesAhead: number;
   /** Makes this worker the partition's writer; older owners are fenced here. */
   open(): Promise<void>;
   /**

@@ -87,7 +87,7 @@ export class PartitionTask implements CommitListener {
   private readonly log: Logger;
   /** The retry tier this partition reads (0: the pipeline's input itself). */
   private readonly tier: number;
-  /** The partition's unit writes (one may be in flight while the next unit is handled), pending until committed. */
+  /** The partition's unit writes (some may be in flight while the next unit is handled), pending until committed. */
   private readonly writes: UnitWrites;
   /** Ends what handling waits for on its own (a blocked key's retry in place) when a flush or close needs the partition. */
   private interrupt = new AbortController();
@@ -276,8 +276,9 @@ export class PartitionTask implements CommitListener {
           routed: processed.routed,
           timestamps: records.map((record) => Number(record.timestamp)),
         };
-        // The unit before this one must be in the transaction before this one joins it.
-        if (!(await this.writes.settle()) || payload.isStale() || this.state !== 'running') return;
+        // The units before this one must be in the transaction, or on their way in behind each
+        // other (as many as the committer allows), before this one joins them.
+        if (!(await this.writes.room()) || payload.isStale() || this.state !== 'running') return;
         // What the write keeps of the unit's records is their offsets (spanOf): the records, views
         // into their fetch response, must not live on in the closure until the write ends.
         const { offset: lastOffset } = last;

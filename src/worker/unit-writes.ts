@@ -18,30 +18,43 @@ export interface UnitWritesDeps {
 }
 
 /**
- * A partition's unit writes, in offset order. The last unit's write may still be in flight while
- * the task handles its next unit (and the consumer fetches), as Kafka Streams' thread goes on
- * processing while its producer sends: at most one, and only where the committer allows one ahead.
- * A unit is written only after the one before it succeeded, so a failed write never has a
- * successor in a later transaction. Every written unit waits in `pending` until a commit covers it.
+ * A partition's unit writes, in offset order. Up to the committer's `writesAhead` may still be in
+ * flight while the task handles its next unit (and the consumer fetches), as Kafka Streams' thread
+ * goes on processing while its producer sends. A unit goes out only behind units that succeeded
+ * or are still on their way; a write handed over behind one that fails is refused by the committer
+ * (see PartitionCommitter.writesAhead), so a failed write never has a successor in a later commit.
+ * Every written unit waits in `pending` until a commit covers it.
  */
 export class UnitWrites {
   readonly pending = new PendingUnits();
-  private inFlight: Promise<void> | undefined;
+  /** Writes handed over and not yet settled, oldest first. */
+  private inFlight: ReadonlyArray<Promise<void>> = [];
 
   constructor(private readonly deps: UnitWritesDeps) {}
 
   /**
-   * Hands a unit over to be written; the one before it must be in already. Resolves false
-   * when this write failed and was waited for: it is waited for when it must stand alone, or
-   * when the committer allows no write ahead. A write not waited for is settled before the
-   * next one, or on its own when it fails and nothing comes after it.
+   * Hands a unit over to be written; call room() first. Resolves false when this write failed and
+   * was waited for: it is waited for when it must stand alone, or when the committer allows no
+   * write ahead. A write not waited for is settled before a later one needs its room, or on its
+   * own when it fails and nothing comes after it.
    */
   hand(unit: CommitUnit, pending: PendingUnit, span: UnitSpan | undefined, wait: boolean, onWritten: () => void): Promise<boolean> {
     const write = this.write(unit, pending, span, onWritten);
-    this.inFlight = write;
+    this.inFlight = [...this.inFlight, write];
     // A failure is handled even when no further batch comes to wait for it (the end of the input).
     write.catch(() => void this.deps.serial.run(() => this.settle()).catch(() => {}));
     return wait || this.deps.committer.writesAhead === 0 ? this.settle() : Promise.resolve(true);
+  }
+
+  /**
+   * Waits until another unit may be handed over: fewer writes in flight than the committer allows
+   * ahead (none, where it allows one). False when one of them failed: the failure has then been
+   * handled (the partition rolled back to its last commit) and nothing handled since may be written.
+   */
+  async room(): Promise<boolean> {
+    // Asked again after every write that settles: the committer may allow fewer while its producer is behind.
+    while (this.inFlight.length >= Math.max(1, this.deps.committer.writesAhead)) if (!(await this.settleOldest())) return false;
+    return true;
   }
 
   /** Writes one unit; the committer reports through the listener whatever it commits. */
@@ -63,29 +76,38 @@ export class UnitWrites {
   }
 
   /**
-   * Waits for the write in flight. False when it failed: the failure has then been handled
+   * Waits for every write in flight. False when one failed: the failure has then been handled
    * (the partition rolled back to its last commit) and nothing handled since may be written.
    */
   async settle(): Promise<boolean> {
-    const write = this.inFlight;
+    while (this.inFlight.length > 0) if (!(await this.settleOldest())) return false;
+    return true;
+  }
+
+  private async settleOldest(): Promise<boolean> {
+    const write = this.inFlight[0];
     if (!write) return true;
     try {
       await write;
     } catch (error) {
       // The first to see the failure handles it; the other waiter only learns the unit is gone.
-      if (this.inFlight !== write) return false;
-      this.inFlight = undefined;
+      if (this.inFlight[0] !== write) return false;
+      const behind = this.inFlight.slice(1);
+      this.inFlight = [];
+      // The writes handed over behind it are refused, or end with its transaction: let them end
+      // before the partition rewinds, or one could still be on its way when it starts again.
+      await Promise.allSettled(behind);
       await this.deps.onFailed(error);
       return false;
     }
-    if (this.inFlight === write) this.inFlight = undefined;
+    if (this.inFlight[0] === write) this.inFlight = this.inFlight.slice(1);
     return true;
   }
 
-  /** Waits for the write in flight to end, whatever its outcome, and forgets it (its failure is being handled, or is moot). */
+  /** Waits for the writes in flight to end, whatever their outcome, and forgets them (their failure is being handled, or is moot). */
   async land(): Promise<void> {
-    const write = this.inFlight;
-    this.inFlight = undefined;
-    await write?.catch(() => {});
+    const writes = this.inFlight;
+    this.inFlight = [];
+    await Promise.allSettled(writes);
   }
 }

@@ -13,7 +13,7 @@ import { batchFrom, payloadFor, scriptedTask } from '../support/partition-task-f
  * bookkeeping is in pipeline-transaction.test.ts, the broker's in the integration audits.
  */
 class SharedCycle implements PartitionCommitter {
-  readonly writesAhead = 1;
+  readonly writesAhead: number = 1;
   readonly consumedBefore = noneConsumedBefore;
   readonly runHandlerCall = unscopedHandlerCall;
   listener!: CommitListener;
@@ -25,7 +25,7 @@ class SharedCycle implements PartitionCommitter {
   /** Units whose write has been asked for, whether or not it settled yet. */
   requested: string[] = [];
   aborts = 0;
-  private refused = false;
+  protected refused = false;
 
   async open(): Promise<void> {
     this.refused = false;
@@ -54,6 +54,34 @@ class SharedCycle implements PartitionCommitter {
   rollBack(error: unknown): void {
     this.refused = true;
     this.listener.rolledBack(error);
+  }
+}
+
+/**
+ * The shared transaction's writes ahead: units go in one after another (each waits for the one
+ * before it), and a unit handed over behind a failed one is refused until the partition re-opens,
+ * as PipelineTransaction does.
+ */
+class QueuedCycle extends SharedCycle {
+  override readonly writesAhead = 3;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  override write(unit: CommitUnit): Promise<void> {
+    const previous = this.tail;
+    const write = (async () => {
+      await previous.catch(() => {});
+      if (this.refused) throw new TransactionRolledBackError('in', 0);
+      this.requested.push(unit.nextOffset);
+      try {
+        await this.inFlight?.(unit);
+      } catch (error) {
+        this.refused = true;
+        throw error;
+      }
+      this.written.push(unit.nextOffset);
+    })();
+    this.tail = write;
+    return write;
   }
 }
 
@@ -162,6 +190,54 @@ describe('PartitionTask under the shared commit cycle', () => {
     await task.handleBatch(payloadFor(batchFrom(0, 20)));
     expect(cycle.requested).toEqual(['10']);
     expect(cycle.written).toEqual([]);
+    expect(seeks).toEqual(['0']);
+    expect(cycle.aborts).toBe(1);
+    expect(stats.handlerFailures).toBe(1);
+  });
+
+  it('hands over as many units as the committer allows ahead, then waits for the oldest', async () => {
+    const cycle = new QueuedCycle();
+    const releases: Array<() => void> = [];
+    cycle.inFlight = () => new Promise((resolve) => releases.push(resolve));
+    const handled: string[] = [];
+    const { task } = taskWith(cycle, (record) => {
+      if (Number(record.offset) % 10 === 0) handled.push(record.offset);
+    });
+    await task.open();
+    const resolved: string[] = [];
+    const payload = { ...payloadFor(batchFrom(0, 50)), resolveOffset: (offset: string) => void resolved.push(offset) } as EachBatchPayload;
+    const batch = task.handleBatch(payload);
+    // Units 0-9, 10-19 and 20-29 are handed over with the first still in flight; 30-39 is handled and waits.
+    await until(() => handled.length === 4);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(cycle.requested).toEqual(['10']);
+    expect(resolved).toEqual(['9', '19', '29']);
+    releases[0]?.();
+    await until(() => resolved.length === 4);
+    expect(resolved.at(-1)).toBe('39');
+    for (let unit = 1; unit < 5; unit++) {
+      await until(() => releases.length > unit);
+      releases[unit]?.();
+    }
+    await batch;
+    await task.flush();
+    expect(cycle.written).toEqual(['10', '20', '30', '40', '50']);
+  });
+
+  it('never writes a unit handed over behind one that failed: one rewind to the last commit, the units behind refused', async () => {
+    const cycle = new QueuedCycle();
+    let fail!: (error: Error) => void;
+    cycle.inFlight = (unit) => (unit.nextOffset === '10' ? new Promise((_, reject) => (fail = reject)) : Promise.resolve());
+    const { task, seeks, stats } = taskWith(cycle);
+    await task.open();
+    // The batch returns with its three units handed over, the first still in flight.
+    await task.handleBatch(payloadFor(batchFrom(0, 30)));
+    expect(cycle.requested).toEqual(['10']);
+    fail(new Error('the produce request failed'));
+    await until(() => seeks.length > 0);
+    await task.flush();
+    expect(cycle.written).toEqual([]);
+    expect(cycle.requested).toEqual(['10']);
     expect(seeks).toEqual(['0']);
     expect(cycle.aborts).toBe(1);
     expect(stats.handlerFailures).toBe(1);

@@ -11,6 +11,8 @@ import { transactionalStrategy } from '../../src/commit/transactional.js';
  */
 interface Script {
   failSend?: (topics: string[]) => unknown;
+  /** Awaited by every send before it answers: a produce request on its way. */
+  holdSend?: () => Promise<void>;
   failOffsets?: () => unknown;
 }
 
@@ -32,6 +34,7 @@ function scriptedKafka(script: Script) {
           }
           return {
             sendBatch: async ({ topicMessages }: { topicMessages: Array<{ topic: string }> }) => {
+              await script.holdSend?.();
               const topics = topicMessages.map((entry) => entry.topic);
               const failure = script.failSend?.(topics);
               if (failure) throw failure;
@@ -151,6 +154,66 @@ describe('the shared transaction of a pipeline', () => {
     expect(log.inits).toBe(2);
   });
 
+  it('refuses a unit handed over behind a failed write of the same partition, so it never commits without the unit before it', async () => {
+    const refusal = Object.assign(new Error('broker went away'), { type: 'NETWORK_EXCEPTION' });
+    let failing = true;
+    let sendStarted!: () => void;
+    const started = new Promise<void>((resolve) => (sendStarted = resolve));
+    const { partition, log } = setup({
+      failSend: () => {
+        sendStarted();
+        return failing ? refusal : undefined;
+      },
+    });
+    const a = partition(0);
+    await a.committer.open();
+    expect(a.committer.writesAhead).toBeGreaterThan(1);
+    // Unit 10 is on its way (its produce request sent), and unit 20 is handed over behind it.
+    const first = a.committer.write(unit('out', '10'));
+    await started;
+    const second = a.committer.write(unit('out', '20'));
+    failing = false;
+    await expect(first).rejects.toBe(refusal);
+    await expect(second).rejects.toMatchObject({ name: 'TransactionRolledBackError' });
+    expect(log.sends).toEqual([]);
+    await a.committer.commit();
+    expect(log.offsets).toEqual([]);
+    // Re-opened (its committed offset read again), the partition writes again.
+    await a.committer.open();
+    await a.committer.write(unit('out', '10'));
+    expect(log.sends).toEqual([['out']]);
+  });
+
+  it('lets a partition write ahead until the units waiting for the producer fill a request, then one at a time', async () => {
+    let release: (() => void) | undefined;
+    let holding = true;
+    const { partition, log } = setup({ holdSend: () => (holding ? new Promise((resolve) => (release = resolve)) : Promise.resolve()) });
+    const a = partition(0);
+    const b = partition(1);
+    await a.committer.open();
+    await b.committer.open();
+    const ahead = a.committer.writesAhead;
+    expect(ahead).toBeGreaterThan(1);
+    const big = (nextOffset: string) => ({ outputs: [{ topic: 'out', messages: [{ value: Buffer.alloc(200 * 1024) }] }], nextOffset, records: 1 });
+    // The first unit's request is on its way; the next ones wait for it.
+    const writes = [a.committer.write(big('1'))];
+    await until(() => release !== undefined);
+    writes.push(a.committer.write(big('2')), b.committer.write(big('11')));
+    expect(b.committer.writesAhead).toBe(ahead);
+    writes.push(b.committer.write(big('12')));
+    // 600 KiB wait: more than a produce request carries. Every partition writes one at a time.
+    expect(a.committer.writesAhead).toBe(1);
+    expect(b.committer.writesAhead).toBe(1);
+    release?.();
+    await until(() => log.sends.length === 1);
+    // The waiting units went out together: room again.
+    expect(a.committer.writesAhead).toBe(ahead);
+    holding = false;
+    release?.();
+    await Promise.all(writes);
+    expect(log.sends).toHaveLength(3);
+  });
+
   it('names the cause of an abort: the Kafka error code under KafkaJS wrappers', async () => {
     // What patched KafkaJS throws when the coordinator has not ended the previous transaction in time.
     const stuck = Object.assign(new Error('AddPartitionsToTxn was answered CONCURRENT_TRANSACTIONS for 10000 ms'), {
@@ -234,3 +297,11 @@ describe('the shared transaction of a pipeline', () => {
     expect(ended).toEqual(['aborted']);
   });
 });
+
+async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
