@@ -320,7 +320,8 @@ interface Write {
  * Unit writes a partition may have on their way into the shared transaction. Against one ahead
  * (12 partitions, 1 KB records as bytes, runs of main and of this alternated, Kafka Streams in each):
  * 0.80–1.04 × Kafka Streams' records/s in four runs before, 1.02 and 1.13 in two after, the
- * worker's cores busy 0.55–0.61 → 0.59–0.67 (session notes of 2026-12-06, sixth).
+ * worker's cores busy 0.55–0.61 → 0.59–0.67. The cost is memory at 96 partitions (load-tests/README.md,
+ * "After the writes ahead").
  */
 export const TRANSACTIONAL_WRITES_AHEAD = 4;
 
