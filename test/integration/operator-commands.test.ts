@@ -150,6 +150,15 @@ function replayPipeline(input: string, groupId = uniqueName('g')) {
   return resolvePipeline(definePipeline({ name: 'replayed', input, output: `${input}.out`, handler }), { commit: DEFAULT_SETTINGS.commit, groupId });
 }
 
+/** Fresh topics for a replay (an input, its output, its dead-letter topic holding `count` dead letters) and the pipeline over them. */
+async function deadLettersToReplay(name: string, count: number, dltPartitions?: number) {
+  const input = uniqueName(name);
+  const dlt = `${input}.dlt`;
+  await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, ...(dltPartitions === undefined ? {} : { partitions: dltPartitions }) }]);
+  await produce(brokers, dlt, deadLetters(input, count));
+  return { input, dlt, pipeline: replayPipeline(input) };
+}
+
 /** The copies on the input, by the dead letter each came from: every one must appear once. */
 async function copiesOf(input: string, expected: number): Promise<string[]> {
   const records = await readTopics(brokers, [input], { until: (r) => r.length >= expected, quietMs: 2000 });
@@ -161,11 +170,7 @@ const settle = <T>(promise: Promise<T>, ms: number) =>
 
 describe('dlt replay counts', () => {
   it('counts only what committed: a batch whose transaction failed is copied again and counted once', async () => {
-    const input = uniqueName('recount');
-    const dlt = `${input}.dlt`;
-    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, partitions: 1 }]);
-    await produce(brokers, dlt, deadLetters(input, 30));
-    const pipeline = replayPipeline(input);
+    const { input, pipeline } = await deadLettersToReplay('recount', 30, 1);
     // One of the replay's commits fails (as one fenced by a rebalance does), after its copies were sent.
     const real = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
     let commits = 0;
@@ -205,11 +210,7 @@ describe('dlt replay counts', () => {
 
 describe('dlt replay, two at once', () => {
   it('a replay started while one is running refuses at once, naming it; the running one copies every dead letter once', async () => {
-    const input = uniqueName('busy');
-    const dlt = `${input}.dlt`;
-    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, partitions: 2 }]);
-    await produce(brokers, dlt, deadLetters(input, 60));
-    const pipeline = replayPipeline(input);
+    const { input, pipeline } = await deadLettersToReplay('busy', 60, 2);
     const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
 
     // 10 a second: the first replay runs for 6 s, long enough to see the second join (its heartbeat comes every 3 s).
@@ -231,11 +232,7 @@ describe('dlt replay, two at once', () => {
   });
 
   it('replays started together never copy a dead letter twice, and a replay after them finds the rest', async () => {
-    const input = uniqueName('together');
-    const dlt = `${input}.dlt`;
-    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt, partitions: 3 }]);
-    await produce(brokers, dlt, deadLetters(input, 60));
-    const pipeline = replayPipeline(input);
+    const { input, pipeline } = await deadLettersToReplay('together', 60, 3);
     const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
 
     const outcomes = await Promise.all([0, 1, 2].map(() => settle(replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 30 }), 90_000)));
@@ -255,13 +252,9 @@ describe('dlt replay, two at once', () => {
 
 describe('dlt replay, a dead-letter topic that grows meanwhile', () => {
   it('ends at the end offsets it started with, when a transaction marker took the last of them and new records follow it', async () => {
-    const input = uniqueName('grows');
-    const dlt = `${input}.dlt`;
-    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt }]);
-    await produce(brokers, dlt, deadLetters(input, 4));
+    const { input, dlt, pipeline } = await deadLettersToReplay('grows', 4);
     // An aborted record and its marker end the topic: the replay's end offset is past both.
     await produceAborted(brokers, dlt, deadLetters(input, 1, 100));
-    const pipeline = replayPipeline(input);
     const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
     // One copy a second: the new dead letters arrive while the first ones are being copied, in the same fetches.
     const replay = settle(replayDeadLetters({ kafka, pipeline, logger: quiet(), ratePerSecond: 1 }), 45_000);
@@ -308,11 +301,7 @@ describe('dlt replay, input topic gone', () => {
   });
 
   it('deleted during a replay: one line and an exit, not a consumer restarting for ever; what was not committed stays', async () => {
-    const input = uniqueName('deleted');
-    const dlt = `${input}.dlt`;
-    await createTopics(brokers, [{ topic: input }, { topic: `${input}.out` }, { topic: dlt }]);
-    await produce(brokers, dlt, deadLetters(input, 40));
-    const pipeline = replayPipeline(input);
+    const { input, dlt, pipeline } = await deadLettersToReplay('deleted', 40);
     const kafka = createKafka({ brokers, clientId: 'replay-test', logger: quiet() });
 
     // 4 a second, one transaction a second: the topic goes after the first copies, long before the end.
