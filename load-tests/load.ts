@@ -15,6 +15,7 @@
  * --worker-node-options='--max-old-space-size=128' (Node flags of the measured worker process; note the =)
  * --worker-from-source (the worker runs the TypeScript sources under tsx, not tsc's JavaScript)
  * --worker-memory-budget-mb 160 (the measured worker's memoryBudgetMb; default: txstream's)
+ * --trace-requests (after each txstream run, what its worker waited on: Kafka requests by API, commit windows, event loop delay, GC)
  *
  * KAFKA_BROKERS=host:port[,…] points it at a cluster; otherwise the local broker 'dev' (127.0.0.1:9092) is used,
  * started if needed and then stopped at the end (a broker that was already running is left running).
@@ -82,6 +83,7 @@ async function main(): Promise<number> {
       'keep-topics': { type: 'boolean', default: false },
       'worker-node-options': { type: 'string' },
       'worker-from-source': { type: 'boolean', default: false },
+      'trace-requests': { type: 'boolean', default: false },
       'worker-memory-budget-mb': { type: 'string' },
       'broker-name': { type: 'string', default: 'dev' },
       'broker-port': { type: 'string', default: '9092' },
@@ -201,6 +203,7 @@ async function partitionsCommand(env: BrokerEnv, values: Record<string, string |
     keepTopics: values['keep-topics'] === true,
     workerNodeOptions: text('worker-node-options')?.split(/\s+/).filter(Boolean),
     workerFromSource: values['worker-from-source'] === true,
+    traceRequests: values['trace-requests'] === true,
     workerMemoryBudgetMb: text('worker-memory-budget-mb') === undefined ? undefined : Number(text('worker-memory-budget-mb')),
     log: (line) => console.log(line),
   };

@@ -6,6 +6,7 @@ import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { RequestTrace } from './request-trace.js';
 import type { RunTopics, WorkerGroup, WorkerSetup } from './worker-cells.js';
 
 export interface ChildWorkerConfig {
@@ -17,6 +18,8 @@ export interface ChildWorkerConfig {
   readonly nodeOptions?: readonly string[];
   /** Run the TypeScript sources under tsx instead of the compiled JavaScript users run. */
   readonly fromSource?: boolean;
+  /** Trace the worker's Kafka requests, event loop and collections (request-trace.ts); read with its totals. */
+  readonly traceRequests?: boolean;
 }
 
 export type ChildRequest = { readonly id: number; readonly type: 'totals' } | { readonly id: number; readonly type: 'stop' };
@@ -24,7 +27,7 @@ export type Totals = ReturnType<WorkerGroup['totals']>;
 export type ChildResponse =
   | { readonly id: number; readonly type: 'started'; readonly groupId: string }
   | { readonly id: number; readonly type: 'failed'; readonly message: string }
-  | { readonly id: number; readonly type: 'totals'; readonly ready: boolean; readonly totals?: Totals }
+  | { readonly id: number; readonly type: 'totals'; readonly ready: boolean; readonly totals?: Totals; readonly trace?: RequestTrace }
   | { readonly id: number; readonly type: 'stopped'; readonly clean: boolean };
 
 export interface ChildWorker {
@@ -32,7 +35,7 @@ export interface ChildWorker {
   readonly groupId: string;
   /** False once the process has exited. */
   alive(): boolean;
-  totals(): Promise<{ ready: boolean; totals?: Totals }>;
+  totals(): Promise<{ ready: boolean; totals?: Totals; trace?: RequestTrace }>;
   /** Stops the worker (a clean drain) and waits for the process to exit; kills it after timeoutMs. */
   stop(timeoutMs?: number): Promise<boolean>;
 }
@@ -110,7 +113,7 @@ export async function spawnWorker(config: ChildWorkerConfig, startTimeoutMs = 12
     alive: () => !exited,
     async totals() {
       const response = await request<Extract<ChildResponse, { type: 'totals' }>>('totals');
-      return { ready: response.ready, totals: response.totals };
+      return { ready: response.ready, totals: response.totals, trace: response.trace };
     },
     async stop(timeoutMs = 60_000) {
       if (exited) return false;

@@ -22,6 +22,7 @@ import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit
 import { median } from './metrics.js';
 import { describeWhereabouts, locateInputs } from './missing-forensics.js';
 import { describeLatencyRun, openModelLatency, PRIME_MS } from './open-model-latency.js';
+import { describeRequestTrace, type RequestTrace } from './request-trace.js';
 import { ceilingBelowContenders, checkTargets, type Contender, type LatencyPoint, mark, PAIRS, type PartitionCell } from './partition-targets.js';
 import { parseEndpoint, ProcessWatch, processCpuMs } from './proc-stats.js';
 import { prepareStreamsBaseline, startStreams } from './streams-baseline.js';
@@ -66,6 +67,8 @@ export interface PartitionsOptions {
   readonly workerNodeOptions?: readonly string[];
   /** Run the worker from the TypeScript sources (tsx) instead of compiled JavaScript. */
   readonly workerFromSource?: boolean;
+  /** Trace what each txstream worker waited on (request-trace.ts): logged after its run, kept in the JSON results. */
+  readonly traceRequests?: boolean;
   /** The worker's memoryBudgetMb (default: txstream's). */
   readonly workerMemoryBudgetMb?: number;
   readonly log: (line: string) => void;
@@ -114,6 +117,8 @@ interface RoundResult {
   readonly wholeRunCpuMsPer1k?: number;
   /** The process's CPU time over the window ÷ the window: cores it kept busy. */
   readonly coresBusy?: number;
+  /** txstream with --trace-requests: what its worker waited on over the run. */
+  readonly trace?: RequestTrace;
   /** The machine's 1-minute load average when this run started: on shared cores it moves a JVM's CPU per record more than a Node process's. */
   readonly loadAverage?: number;
   /** How long the machine-speed loop took just before this run, in ms (machine-speed.ts): a host that starves the cores shows here, not in the load. */
@@ -347,7 +352,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       created.add(topics.output);
       created.add(topics.deadLetter);
       const setup = workerSetupOf(contender);
-      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
+      const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource, traceRequests: options.traceRequests });
       const watch = new ProcessWatch(child.pid, endpoints);
       try {
         const rate = await measureCommittedRate(env.kafka, {
@@ -362,7 +367,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           cpuMs: () => processCpuMs(child.pid),
         });
         const proc = watch.stop();
-        const { totals } = await child.totals();
+        const { totals, trace } = await child.totals();
         const cpuMs = processCpuMs(child.pid);
         const wholeRunCpuMsPer1k = totals && cpuMs !== undefined && totals.recordsIn > 0 ? round((cpuMs / totals.recordsIn) * 1000, 1) : undefined;
         const stoppedCleanly = await child.stop();
@@ -374,7 +379,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           detail = `missing inputs, read again whole by kcat after the run: ${describeWhereabouts(whereabouts)}`;
           log(`round ${roundIndex + 1}, ${partitions} partitions, ${contender}: ${detail}`);
         }
-        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly, abortsByCause: totals?.abortedBy, ...windowCpu(rate), wholeRunCpuMsPer1k, ...(detail ? { detail } : {}) };
+        return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly, abortsByCause: totals?.abortedBy, ...windowCpu(rate), wholeRunCpuMsPer1k, ...(detail ? { detail } : {}), ...(trace ? { trace } : {}) };
       } finally {
         watch.stop();
         if (child.alive()) await child.stop();
@@ -460,6 +465,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       // Stopped before the audit, and again (a no-op then) on the way out of a failure.
       const stop = () => (stopping ??= stopProcess());
       let audit: () => Promise<GroupAudit>;
+      let readTrace: () => Promise<RequestTrace | undefined> = () => Promise.resolve(undefined);
       if (contender === 'streams' || contender === 'streams-json') {
         const process = startStreams({ classpath, brokers: env.brokers, applicationId: prefix, input: topics.input, output: topics.output, maxSeconds: 600, values: contender === 'streams-json' ? 'json' : 'bytes' });
         stopProcess = () => process.stop();
@@ -470,8 +476,9 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         });
       } else {
         const setup = workerSetupOf(contender as 'transactional' | 'transactional-bytes' | 'batch');
-        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource });
+        const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource, traceRequests: options.traceRequests });
         stopProcess = () => child.stop();
+        readTrace = async () => (await child.totals()).trace;
         audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
         const deadline = Date.now() + 120_000;
         while (Date.now() < deadline && !(await child.totals()).ready) await sleep(50);
@@ -479,9 +486,10 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       try {
         // Poison passes through the Streams baselines and txstream bytes but goes to txstream JSON's dead-letter topic.
         const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, warmupMs: options.latencyWarmupMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: POISON_IN_OUTPUT.includes(contender) });
+        const trace = await readTrace();
         await stop();
         const checked = await audit();
-        return { ...result, audit: describeAudit(checked), exactlyOnce: checked.exactlyOnce };
+        return { ...result, audit: describeAudit(checked), exactlyOnce: checked.exactlyOnce, ...(trace ? { trace } : {}) };
       } finally {
         await stop();
         await drop(topics.input, topics.output, topics.deadLetter);
@@ -581,12 +589,14 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               (result.detail ? ` [${result.detail}]` : '') +
               ` — ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAtRunStart}, loop ${loopAtRunStart} ms`,
           );
+          if (result.trace) log(describeRequestTrace(result.trace));
           if (roundIndex === 0 && FIXED_LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0) {
             for (const rate of options.latencyRates) {
               try {
                 const latency = await latencyRun(contender, partitions, rate, seed++);
                 (entry.fixedLatency ??= []).push(latency);
                 log(describeLatencyRun(latency, 'offered'));
+                if (latency.trace) log(describeRequestTrace(latency.trace));
                 if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run at ${rate} rec/s: audit ${latency.audit}`);
               } catch (error) {
                 const message = `${partitions} partitions, ${contender} latency run at ${rate} rec/s: ${(error as Error).message}`;
@@ -600,6 +610,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               const latency = await latencyRun(contender, partitions, Math.max(5, Math.round(result.rate.recordsPerSecond * options.latencyFraction)), seed++);
               entry.latency = latency;
               log(describeLatencyRun(latency));
+              if (latency.trace) log(describeRequestTrace(latency.trace));
               if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run: audit ${latency.audit}`);
             } catch (error) {
               const message = `${partitions} partitions, ${contender} latency run: ${(error as Error).message}`;

@@ -8,8 +8,11 @@
  */
 import { startWorkers, type WorkerGroup } from './worker-cells.js';
 import type { ChildRequest, ChildResponse, ChildWorkerConfig } from './child-worker.js';
+import { startRequestTrace } from './request-trace.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildWorkerConfig;
+// Before the worker makes its first client, so that every request is seen.
+const readTrace = config.traceRequests ? startRequestTrace() : undefined;
 const send = (message: ChildResponse) => process.send?.(message);
 
 let group: WorkerGroup | undefined;
@@ -19,7 +22,7 @@ const stop = () => (stopping ??= group ? group.stop() : Promise.resolve(true));
 process.on('message', (request: ChildRequest) => {
   if (request.type === 'totals') {
     const totals = group?.totals();
-    send({ id: request.id, type: 'totals', ready: group?.workers.every((worker) => worker.ready) ?? false, totals });
+    send({ id: request.id, type: 'totals', ready: group?.workers.every((worker) => worker.ready) ?? false, totals, trace: readTrace?.() });
   } else if (request.type === 'stop') {
     void stop().then((clean) => {
       send({ id: request.id, type: 'stopped', clean });
