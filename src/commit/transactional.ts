@@ -1,6 +1,7 @@
 import type { Producer, Transaction } from 'kafkajs';
 import { GenerationFencedError, ProducerFencedError, TransactionRolledBackError } from '../errors/index.js';
 import { abortCause, isFencingError, isGenerationError } from '../kafka/errors.js';
+import { commitDelayMs } from './cadence.js';
 import { MAX_REQUEST_BYTES, requestsOf } from './request-size.js';
 import {
   type CommitListener,
@@ -66,6 +67,8 @@ export class PipelineTransaction {
   private broken = true;
   private transaction: Transaction | undefined;
   private startedAt = 0;
+  /** When the last commit began: the next begins an interval later (cadence.ts). */
+  private lastCommitStartedAt: number | undefined;
   /** The generation the open transaction's work was done in: its offsets commit under it or not at all. */
   private membership: GroupMembership | undefined;
   private readonly pending = new Set<Participant>();
@@ -120,7 +123,7 @@ export class PipelineTransaction {
         this.transaction = await producer.transaction();
         this.startedAt = Date.now();
         this.membership = this.context.membership();
-        this.timer = setTimeout(() => void this.commit(), this.context.commitIntervalMs);
+        this.timer = setTimeout(() => void this.commit(), commitDelayMs(this.context.commitIntervalMs, this.lastCommitStartedAt, this.startedAt));
       }
       for (const request of requestsOf(live.map(({ unit }) => unit))) {
         await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
@@ -193,6 +196,7 @@ export class PipelineTransaction {
     if (!transaction) return;
     const participants = [...this.pending];
     const started = Date.now();
+    this.lastCommitStartedAt = started;
     try {
       const offsets = participantOffsets(participants);
       if (offsets.length > 0) {

@@ -15,8 +15,9 @@ export const DEFAULTS = {
   /** How long the broker may hold a fetch to fill it (fetch.max.wait.ms). */
   lingerMs: 50,
   /**
-   * A transaction spans fetched batches of its partition for this long: each
-   * transaction has a fixed cost of several round trips (kafka-notes), so short
+   * Commits start this far apart (from one commit's start to the next's; a transaction stays
+   * open at least half of it: commit/cadence.ts), so a record waits about half of it for its
+   * commit: each transaction has a fixed cost of several round trips (kafka-notes), so short
    * intervals waste throughput and long ones delay read_committed readers.
    * Kafka Streams uses 100 ms under exactly-once.
    */

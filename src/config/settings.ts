@@ -69,7 +69,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     group: 'worker',
     env: ['TXSTREAM_COMMIT_INTERVAL_MS'],
     kind: 'int',
-    description: 'how long one transaction may span batches',
+    description: 'how often commits start (a PostgreSQL sink: how long its transaction may span batches)',
   },
   {
     path: ['commit', 'transactionTimeoutMs'],
