@@ -30,7 +30,11 @@ export interface RequestTrace {
   /** From the first Produce request to the reading. */
   readonly tracedMs: number;
   readonly apis: Readonly<Record<string, ApiTrace>>;
-  /** From a commit's first request (AddOffsetsToTxn, or EndTxn alone) to the next Produce: no output goes out meanwhile. */
+  /**
+   * From a commit's first request (AddOffsetsToTxn, or EndTxn alone) to the next Produce: no output
+   * goes out meanwhile. It counts idle time too where the input ran dry (a latency run's pauses
+   * between its warm-up bursts): read it from runs with a backlog or a steady offered load.
+   */
   readonly commitWindows: { readonly count: number; readonly p50Ms: number; readonly p90Ms: number; readonly share: number };
   readonly eventLoopDelay: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
   /** Collections by kind: count and total pause. */
