@@ -17,6 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import { constants, monitorEventLoopDelay, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { percentile } from './metrics.js';
 
 export interface ApiTrace {
   readonly count: number;
@@ -65,12 +66,18 @@ export function startRequestTrace(): () => RequestTrace {
   const windows: number[] = [];
   let firstProduceAt: number | undefined;
   let windowStartedAt: number | undefined;
+  const delay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  delay.enable();
   const send = connection.prototype.send;
   connection.prototype.send = async function traced(this: unknown, args) {
     const api = args.request.apiName;
     const started = performance.now();
     if (api === 'Produce') {
-      firstProduceAt ??= started;
+      if (firstProduceAt === undefined) {
+        firstProduceAt = started;
+        // The event loop's start-up (module loading, the group join) is not what a run waits on.
+        delay.reset();
+      }
       if (windowStartedAt !== undefined) windows.push(started - windowStartedAt);
       windowStartedAt = undefined;
     } else if ((api === 'AddOffsetsToTxn' || api === 'EndTxn') && firstProduceAt !== undefined) {
@@ -95,8 +102,6 @@ export function startRequestTrace(): () => RequestTrace {
       }
     }
   };
-  const delay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-  delay.enable();
   const gc = new Map<string, { count: number; ms: number }>(GC_KINDS.map(([, name]) => [name, { count: 0, ms: 0 }]));
   const observer = new PerformanceObserver((list) => {
     if (firstProduceAt === undefined) return;
@@ -153,7 +158,7 @@ export function describeRequestTrace(trace: RequestTrace): string {
 }
 
 function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
+  return sorted.length === 0 ? 0 : percentile(sorted, q * 100);
 }
 
 /** The histogram holds the intervals between the sampling timer's runs (ns): the delay is what they took past the resolution. */
