@@ -1,6 +1,6 @@
 import type { Kafka, ProducerConfig } from 'kafkajs';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CommitListener, CommitResult, GroupMembership, PartitionCommitter } from '../../src/commit/index.js';
 import { transactionalStrategy } from '../../src/commit/transactional.js';
 
@@ -67,7 +67,7 @@ class Heard implements CommitListener {
   commitDue(): void {}
 }
 
-function setup(script: Script = {}, timeouts = { transactionTimeoutMs: 10_000, concurrentTransactionsTimeoutMs: 10_000 }) {
+function setup(script: Script = {}, timeouts = { transactionTimeoutMs: 10_000, concurrentTransactionsTimeoutMs: 10_000 }, commitIntervalMs = 60_000) {
   const { kafka, log } = scriptedKafka(script);
   let membership: GroupMembership = { generationId: 4, memberId: 'm-4', groupInstanceId: null };
   const ended: string[] = [];
@@ -77,7 +77,7 @@ function setup(script: Script = {}, timeouts = { transactionTimeoutMs: 10_000, c
     groupId: 'g',
     transactionalId: 'g.w1',
     ...timeouts,
-    commitIntervalMs: 60_000,
+    commitIntervalMs,
     membership: () => membership,
     onTransactionEnded: (result, _durationMs, cause) => {
       ended.push(result);
@@ -99,6 +99,37 @@ function setup(script: Script = {}, timeouts = { transactionTimeoutMs: 10_000, c
 const unit = (topic: string, nextOffset: string, records = 10) => ({ outputs: [{ topic, messages: [{ value: 'v' }] }], nextOffset, records });
 
 describe('the shared transaction of a pipeline', () => {
+  it("starts its commits an interval apart, from one commit's start to the next, a transaction open at least half of one", async () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const { partition, log } = setup({}, undefined, 100);
+      const a = partition(0);
+      await a.committer.open();
+      // The first transaction begins at 0 and commits after half an interval.
+      await a.committer.write(unit('out', '10'));
+      await vi.advanceTimersByTimeAsync(49);
+      expect(log.commits).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(log.commits).toBe(1);
+      // The next begins at 70: it commits at 150, an interval after the last commit began (not at 170).
+      await vi.advanceTimersByTimeAsync(20);
+      await a.committer.write(unit('out', '20'));
+      await vi.advanceTimersByTimeAsync(79);
+      expect(log.commits).toBe(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(log.commits).toBe(2);
+      // After a quiet spell, half an interval again.
+      await vi.advanceTimersByTimeAsync(300);
+      await a.committer.write(unit('out', '30'));
+      await vi.advanceTimersByTimeAsync(49);
+      expect(log.commits).toBe(2);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(log.commits).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('commits every partition of the transaction in one cycle, under the generation the transaction began in', async () => {
     const { partition, log, ended, setMembership } = setup();
     const a = partition(0);
