@@ -35,7 +35,7 @@ export function transactionalStrategy(context: StrategyContext): CommitStrategy 
     name: 'transactional',
     guarantee: 'exactly-once',
     forPartition: (partition, listener) =>
-      new SharedTransactionCommitter(transaction, { partition, listener, records: 0, rolledBack: false }, context.readCommittedOffset),
+      new SharedTransactionCommitter(transaction, { partition, listener, membership: context.membership(), records: 0, rolledBack: false }, context.readCommittedOffset),
     flush: () => transaction.commit(),
     close: () => transaction.close(),
   };
@@ -45,6 +45,8 @@ export function transactionalStrategy(context: StrategyContext): CommitStrategy 
 interface Participant {
   readonly partition: TopicPartition;
   readonly listener: CommitListener;
+  /** The group generation its task was opened in: its work commits under that generation or not at all. */
+  readonly membership: GroupMembership | undefined;
   /** The offset its pending work commits (unset: nothing pending), and the metadata committed with it. */
   nextOffset?: string;
   metadata?: string;
@@ -111,9 +113,20 @@ export class PipelineTransaction {
     const writes = takeTogether(this.waiting, (write) => write.unit.alone === true);
     for (const write of writes) this.waitingBytes -= write.bytes;
     if (this.waiting.length > 0) void this.serial.run(() => this.flushWrites());
+    const current = this.context.membership();
+    // The member joined a newer generation while this transaction was open: its work belongs to
+    // one that is over (the coordinator would refuse its offsets), and must not take the new
+    // generation's work down with it.
+    if (this.transaction && !sameMembership(this.membership, current)) await this.abortLocked(this.generationOver(this.membership, current));
     const live: Write[] = [];
     for (const write of writes) {
-      if (write.participant.rolledBack) write.reject(new TransactionRolledBackError(write.participant.partition.topic, write.participant.partition.partition));
+      const { participant } = write;
+      if (participant.rolledBack) write.reject(new TransactionRolledBackError(participant.partition.topic, participant.partition.partition));
+      // A unit of an earlier generation's task, still waiting for the producer when the member
+      // rejoined (a batch ends once its units are handed over, and KafkaJS rejoins once its batches
+      // end): the coordinator would take its offsets under the new generation, though the
+      // partition may be another member's now, which has redone the work.
+      else if (!sameMembership(participant.membership, current)) write.reject(this.generationOver(participant.membership, current));
       else live.push(write);
     }
     if (live.length === 0) return;
@@ -122,7 +135,8 @@ export class PipelineTransaction {
       if (!this.transaction) {
         this.transaction = await producer.transaction();
         this.startedAt = Date.now();
-        this.membership = this.context.membership();
+        // Every unit in it is of this generation (above).
+        this.membership = current;
         this.timer = setTimeout(() => void this.commit(), commitDelayMs(this.context.commitIntervalMs, this.lastCommitStartedAt, this.startedAt));
       }
       for (const request of requestsOf(live.map(({ unit }) => unit))) {
@@ -194,6 +208,8 @@ export class PipelineTransaction {
     this.timer = undefined;
     const transaction = this.transaction;
     if (!transaction) return;
+    const current = this.context.membership();
+    if (!sameMembership(this.membership, current)) return this.abortLocked(this.generationOver(this.membership, current));
     const participants = [...this.pending];
     const started = Date.now();
     this.lastCommitStartedAt = started;
@@ -304,6 +320,11 @@ export class PipelineTransaction {
     return producer;
   }
 
+  /** Work of the generation `of` refused because the member is in `current` now. */
+  private generationOver(of: GroupMembership | undefined, current: GroupMembership | undefined): GenerationFencedError {
+    return new GenerationFencedError(this.context.groupId, of?.generationId ?? -1, { joined: current?.generationId ?? -1 });
+  }
+
   private classify(error: unknown): unknown {
     if (error instanceof ProducerFencedError || error instanceof GenerationFencedError || error instanceof TransactionRolledBackError) return error;
     if (isFencingError(error)) return new ProducerFencedError(this.transactionalId, { cause: error });
@@ -390,6 +411,11 @@ function approximateBytes(unit: CommitUnit): number {
   let bytes = 0;
   for (const { messages } of unit.outputs) for (const { key, value } of messages) bytes += (key?.length ?? 0) + (value?.length ?? 0);
   return bytes;
+}
+
+/** The same generation of the same member (a rejoin that keeps both leaves the partitions where they were). */
+function sameMembership(a: GroupMembership | undefined, b: GroupMembership | undefined): boolean {
+  return a?.generationId === b?.generationId && a?.memberId === b?.memberId;
 }
 
 type PartitionOffset = { partition: number; offset: string; metadata?: string };

@@ -109,19 +109,28 @@ export class PartitionOwnerFencedError extends Error {
 }
 
 /**
- * KIP-447: the group coordinator refused the transaction's offsets because the consumer's
- * generation is over (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID): its
- * partitions may have moved. This member is a zombie until it rejoins; its transaction aborts.
+ * KIP-447: work of a group generation that is over, whose partitions may have moved. Either the
+ * group coordinator refused the transaction's offsets (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+ * FENCED_INSTANCE_ID: this member is a zombie until it rejoins), or this member has joined a
+ * newer generation (`joined`) since the work began, and refuses it itself: the coordinator checks
+ * the generation an offset commit names, not whether the partition is still the member's, so
+ * work of the old generation committed under the new one could repeat what another member did.
+ * Either way its transaction aborts.
  */
 export class GenerationFencedError extends Error {
   override readonly name = 'GenerationFencedError';
   constructor(
     readonly groupId: string,
     readonly generationId: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; joined?: number },
   ) {
     const reason = (options?.cause as { type?: string } | undefined)?.type ?? errorMessage(options?.cause);
-    super(`group ${groupId} refused the transaction's offsets of generation ${generationId} (${reason}): this member's generation is over`, options);
+    super(
+      options?.joined === undefined
+        ? `group ${groupId} refused the transaction's offsets of generation ${generationId} (${reason}): this member's generation is over`
+        : `work of generation ${generationId} of group ${groupId} refused: this member has joined generation ${options.joined} since, and its partitions may have moved`,
+      options,
+    );
   }
 }
 

@@ -24,6 +24,12 @@ import { spanOf, WriteRefusals } from './write-refusals.js';
 export interface PartitionTaskDeps {
   readonly pipeline: ResolvedPipeline;
   readonly partition: TopicPartition;
+  /**
+   * False once the member has joined a newer generation: the task's batch in flight stops handing
+   * units over and leaves the consumer alone (no seek, pause, resume or resolved offset: the
+   * partition may be this member's again, under a new task). Its close still ends what it holds.
+   */
+  readonly isCurrent: () => boolean;
   /** The strategy's committer for this partition; the task hears of commits and rollbacks as its listener. */
   readonly createCommitter: (listener: CommitListener) => PartitionCommitter;
   /** Records per handler call (1 for per-message). */
@@ -91,6 +97,7 @@ export class PartitionTask implements CommitListener {
   private readonly writes: UnitWrites;
   /** Ends what handling waits for on its own (a blocked key's retry in place) when a flush or close needs the partition. */
   private interrupt = new AbortController();
+  private supersededSaid = false;
 
   constructor(private readonly deps: PartitionTaskDeps) {
     this.committer = deps.createCommitter(this);
@@ -211,8 +218,8 @@ export class PartitionTask implements CommitListener {
   }
 
   private async process(payload: EachBatchPayload): Promise<void> {
-    if (this.state !== 'running') return;
     const { batch } = payload;
+    if (this.state !== 'running' || this.supersededAt(fetchedOffsetOf(batch))) return;
     if (this.recoverBeforeNext) {
       try {
         await this.recover();
@@ -255,7 +262,7 @@ export class PartitionTask implements CommitListener {
     const handling: Array<Promise<ProcessedUnit> | undefined> = overlapping ? slices.map((slice) => this.handle(slice, payload)) : [];
     try {
       for (const [index, slice] of slices.entries()) {
-        if (!payload.isRunning() || payload.isStale() || this.state !== 'running') return;
+        if (!payload.isRunning() || payload.isStale() || this.state !== 'running' || this.supersededAt(slice.records[0]?.offset)) return;
         const { records, last, nextOffset } = slice;
         const processed = await (handling[index] ?? this.handle(slice, payload));
         // Its outputs now belong to the write: the batch's later units must not keep them alive
@@ -278,7 +285,7 @@ export class PartitionTask implements CommitListener {
         };
         // The units before this one must be in the transaction, or on their way in behind each
         // other (as many as the committer allows), before this one joins them.
-        if (!(await this.writes.room()) || payload.isStale() || this.state !== 'running') return;
+        if (!(await this.writes.room()) || payload.isStale() || this.state !== 'running' || this.supersededAt(records[0]?.offset)) return;
         // What the write keeps of the unit's records is their offsets (spanOf): the records, views
         // into their fetch response, must not live on in the closure until the write ends.
         const { offset: lastOffset } = last;
@@ -288,7 +295,7 @@ export class PartitionTask implements CommitListener {
           this.refusals.written(lastOffset);
           this.deps.metrics.unitProcessed(count, (performance.now() - started) / 1000);
         });
-        if (!written) return;
+        if (!written || !this.deps.isCurrent()) return;
         // KafkaJS fetches from the last resolved offset: move it once the unit is handed over (a
         // write ahead, once only: moving it again when that write completes, after a later unit
         // moved it further, would fetch that unit again), or the next fetch repeats it. A failed
@@ -301,6 +308,7 @@ export class PartitionTask implements CommitListener {
       // a DOMException, took 1 % of a worker's CPU.)
       if (overlapping) this.interruptHandling();
     }
+    if (!this.deps.isCurrent()) return;
     if (waitFor) {
       // The retry consumer never sleeps in the handler: the partition pauses until its head is due.
       this.seek(waitFor.offset);
@@ -439,7 +447,7 @@ export class PartitionTask implements CommitListener {
     this.deps.stats.fenced++;
     this.writes.pending.drop();
     this.log.warn({ err: error }, `${error.message}; giving the partition up`);
-    this.deps.consumer.pause([{ topic: this.deps.partition.topic, partitions: [this.deps.partition.partition] }]);
+    if (this.deps.isCurrent()) this.deps.consumer.pause([{ topic: this.deps.partition.topic, partitions: [this.deps.partition.partition] }]);
     try {
       await this.committer.close();
     } catch {
@@ -448,17 +456,32 @@ export class PartitionTask implements CommitListener {
     this.deps.onFenced(this);
   }
 
+  /**
+   * The member has joined a newer generation while this batch was handled (said once): what is
+   * left of it, from `offset`, is the partition's next owner's, which may be this member again.
+   */
+  private supersededAt(offset: string | undefined): boolean {
+    if (this.deps.isCurrent()) return false;
+    if (!this.supersededSaid) {
+      this.supersededSaid = true;
+      this.log.info({ offset }, "the member joined a newer generation during this batch: it stops here, and the partition's next owner starts from its last commit");
+    }
+    return true;
+  }
+
   private pauseFor(delayMs: number): void {
+    if (!this.deps.isCurrent()) return;
     const topics = [{ topic: this.deps.partition.topic, partitions: [this.deps.partition.partition] }];
     this.deps.consumer.pause(topics);
     clearTimeout(this.resumeTimer);
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = undefined;
-      if (this.state === 'running' && !this.deps.signal.aborted) this.deps.consumer.resume(topics);
+      if (this.state === 'running' && this.deps.isCurrent() && !this.deps.signal.aborted) this.deps.consumer.resume(topics);
     }, delayMs);
   }
 
   private seek(offset: string): void {
+    if (!this.deps.isCurrent()) return;
     this.deps.consumer.seek({ topic: this.deps.partition.topic, partition: this.deps.partition.partition, offset });
   }
 

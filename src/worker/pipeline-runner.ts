@@ -122,7 +122,7 @@ export class PipelineRunner {
     this.progress = new GroupProgress(deps.admin, pipeline.groupId, DEFAULTS.holdCheckIntervalMs / 2);
     this.taskMetrics = deps.metrics.forPipeline(pipeline.name, this.strategy.name);
     this.tasks = new TaskManager({
-      createTask: (partition) => this.createTask(partition),
+      createTask: (partition, isCurrent) => this.createTask(partition, isCurrent),
       resume: (partitions) => this.consumer.resume(groupByTopic(partitions)),
       stats: deps.stats,
       logger: this.log,
@@ -264,11 +264,12 @@ export class PipelineRunner {
     this.log.info({ pauseMs }, 'rebalance over: every assigned partition is open');
   }
 
-  private createTask(partition: TopicPartition): PartitionTask {
+  private createTask(partition: TopicPartition, isCurrent: () => boolean): PartitionTask {
     const { pipeline } = this.deps;
     return new PartitionTask({
       pipeline,
       partition,
+      isCurrent,
       createCommitter: (listener) => this.strategy.forPartition(partition, listener),
       recordsPerUnit: this.strategy.recordsPerUnit ?? pipeline.commit.batchSize,
       consumer: this.consumer,

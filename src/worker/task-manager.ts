@@ -4,7 +4,8 @@ import type { WorkerStats } from '../observability/stats.js';
 import type { PartitionTask } from './partition-task.js';
 
 export interface TaskManagerDeps {
-  readonly createTask: (partition: TopicPartition) => PartitionTask;
+  /** `isCurrent` answers false once the member has joined a newer generation than the task's. */
+  readonly createTask: (partition: TopicPartition, isCurrent: () => boolean) => PartitionTask;
   readonly resume: (partitions: TopicPartition[]) => void;
   readonly stats: WorkerStats;
   readonly logger: Logger;
@@ -35,7 +36,7 @@ export class TaskManager {
   onAssignment(assignment: Readonly<Record<string, readonly number[]>>): void {
     // A rejoin that completes while draining must not claim (and fence) partitions again.
     if (this.draining) return;
-    this.generation++;
+    const generation = ++this.generation;
     this.deps.stats.rebalances++;
     const previous = [...this.tasks.values()];
     this.tasks = new Map();
@@ -47,7 +48,7 @@ export class TaskManager {
     for (const partition of assigned) {
       this.tasks.set(
         key(partition),
-        closed.then(() => this.openTask(partition)),
+        closed.then(() => this.openTask(partition, generation)),
       );
     }
     if (assigned.length === 0) this.deps.onAllOpen?.();
@@ -108,9 +109,10 @@ export class TaskManager {
     }, this.deps.fencedRetryMs).unref();
   }
 
-  private async openTask(partition: TopicPartition): Promise<PartitionTask | undefined> {
-    const task = this.deps.createTask(partition);
-    const generation = this.generation;
+  private async openTask(partition: TopicPartition, generation = this.generation): Promise<PartitionTask | undefined> {
+    // From the next generation on, the task's in-flight batch stops and leaves the consumer
+    // alone: the partition may be this member's again, under a new task the old one must not move.
+    const task = this.deps.createTask(partition, () => generation === this.generation);
     try {
       await task.open();
       if (generation === this.generation) {

@@ -44,12 +44,15 @@ export function scriptedTask(options: {
   /** The group's progress on other partitions (default: none committed, every partition empty). */
   progress?: GroupProgress;
   readCommittedEntry?: (partition: TopicPartition) => Promise<CommittedEntry>;
+  /** Whether the task is still of the member's generation (default: always). */
+  isCurrent?: () => boolean;
 }): { task: PartitionTask; seeks: string[]; stats: WorkerStats } {
   const seeks: string[] = [];
   const stats = emptyStats();
   const task = new PartitionTask({
     ...options,
     partition: { topic: 'in', partition: 0 },
+    isCurrent: options.isCurrent ?? (() => true),
     recordsPerUnit: 10,
     consumer: { seek: ({ offset }) => void seeks.push(offset), pause: () => {}, resume: () => {} },
     stats,

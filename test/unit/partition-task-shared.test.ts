@@ -85,7 +85,7 @@ class QueuedCycle extends SharedCycle {
   }
 }
 
-function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = () => {}) {
+function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = () => {}, isCurrent?: () => boolean) {
   const pipeline = resolvePipeline(
     {
       name: 'echo',
@@ -104,7 +104,7 @@ function taskWith(cycle: SharedCycle, onRecord: (record: InputRecord) => void = 
     cycle.listener = listener;
     return cycle;
   };
-  return scriptedTask({ pipeline, createCommitter });
+  return scriptedTask({ pipeline, createCommitter, isCurrent });
 }
 
 describe('PartitionTask under the shared commit cycle', () => {
@@ -141,6 +141,34 @@ describe('PartitionTask under the shared commit cycle', () => {
     // Nothing past what is committed already: nothing to write.
     await task.handleBatch(payloadFor(filtered(3, 4)));
     expect(cycle.written).toEqual(['5']);
+  });
+
+  it('stops handing units over once the member joins a newer generation, and leaves the consumer to the new task', async () => {
+    // The partition may be another member's now, or this member's under a new task. KafkaJS rejoins
+    // once its batches end, but the old generation's shared transaction may abort after the join
+    // (its units were still waiting for the producer): a rewind's seek and pause would move or stop
+    // the partition under its new task.
+    const cycle = new SharedCycle();
+    let current = true;
+    const resolved: string[] = [];
+    const { task, seeks } = taskWith(
+      cycle,
+      (record) => {
+        if (record.offset === '15') current = false;
+      },
+      () => current,
+    );
+    await task.open();
+    await task.handleBatch({ ...payloadFor(batchFrom(0, 30)), resolveOffset: (offset: string) => void resolved.push(offset) } as EachBatchPayload);
+    // Unit 0-9 was handed over in its generation; 10-19, handled across the rejoin, and 20-29 are not.
+    expect(cycle.requested).toEqual(['10']);
+    expect(resolved).toEqual(['9']);
+    // Its failure, too, leaves the consumer alone: a seek to its last commit would move the new task's position.
+    cycle.rollBack(new Error('the transaction of the old generation aborted'));
+    expect(seeks).toEqual([]);
+    // A batch of the old generation handled after the rejoin is not processed at all.
+    await task.handleBatch(payloadFor(batchFrom(30, 10)));
+    expect(cycle.requested).toEqual(['10']);
   });
 
   it("stops the batch and rewinds to its last commit when another partition's failure rolls the transaction back", async () => {

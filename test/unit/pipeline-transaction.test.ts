@@ -130,15 +130,13 @@ describe('the shared transaction of a pipeline', () => {
     }
   });
 
-  it('commits every partition of the transaction in one cycle, under the generation the transaction began in', async () => {
-    const { partition, log, ended, setMembership } = setup();
+  it('commits every partition of the transaction in one cycle, under the generation their tasks were opened in', async () => {
+    const { partition, log, ended } = setup();
     const a = partition(0);
     const b = partition(1);
     await a.committer.open();
     await b.committer.open();
     await a.committer.write(unit('out', '10'));
-    // The group moves on while the transaction is open: its offsets must carry the old generation.
-    setMembership({ generationId: 5, memberId: 'm-5', groupInstanceId: null });
     await b.committer.write(unit('out', '20', 20));
     await a.committer.write(unit('out', '15', 5));
     expect(a.heard.commits).toEqual([]);
@@ -159,6 +157,53 @@ describe('the shared transaction of a pipeline', () => {
     // Nothing is pending after the cycle: a second one sends no offsets.
     await a.committer.commit();
     expect(log.offsets).toHaveLength(1);
+  });
+
+  it('never commits the work of a task opened in a generation the member has left, not even under the new generation', async () => {
+    const { partition, log, ended, setMembership } = setup();
+    const stale = partition(0);
+    await stale.committer.open();
+    // Back from a stall, the member rejoined (UNKNOWN_MEMBER_ID) while partition 0's unit waited for
+    // the producer (behind the old transaction's refused commit and abort): the coordinator accepts
+    // any offsets under the new generation, and partition 0 may be another member's now, which has
+    // redone the work. The unit must not begin a transaction of the new generation.
+    setMembership({ generationId: 5, memberId: 'm-5', groupInstanceId: null });
+    await expect(stale.committer.write(unit('out', '10'))).rejects.toMatchObject({ name: 'GenerationFencedError', generationId: 4 });
+    const fresh = partition(1);
+    await fresh.committer.open();
+    await fresh.committer.write(unit('out', '20'));
+    await fresh.committer.commit();
+    expect(log.sends).toEqual([['out']]);
+    expect(log.offsets).toEqual([
+      { consumerGroupId: 'g', topics: [{ topic: 'in', partitions: [{ partition: 1, offset: '20' }] }], consumerGroupMetadata: { generationId: 5, memberId: 'm-5', groupInstanceId: null } },
+    ]);
+    expect(ended).toEqual(['committed']);
+  });
+
+  it('aborts a transaction whose generation ended while it was open, before the new generation writes into it, without sending its offsets', async () => {
+    const { partition, log, ended, setMembership } = setup();
+    const a = partition(0);
+    await a.committer.open();
+    await a.committer.write(unit('out', '10'));
+    setMembership({ generationId: 5, memberId: 'm-4', groupInstanceId: null });
+    const b = partition(1);
+    await b.committer.open();
+    await b.committer.write(unit('out', '20'));
+    expect(a.heard.rollbacks).toHaveLength(1);
+    expect(a.heard.rollbacks[0]).toMatchObject({ name: 'GenerationFencedError', generationId: 4, message: expect.stringContaining('joined generation 5') });
+    await b.committer.commit();
+    expect(log.offsets).toEqual([
+      { consumerGroupId: 'g', topics: [{ topic: 'in', partitions: [{ partition: 1, offset: '20' }] }], consumerGroupMetadata: { generationId: 5, memberId: 'm-4', groupInstanceId: null } },
+    ]);
+    expect(ended).toEqual(['aborted', 'committed']);
+
+    // Nor is one committed whose generation ended before its commit came.
+    await b.committer.write(unit('out', '30'));
+    setMembership({ generationId: 6, memberId: 'm-4', groupInstanceId: null });
+    await b.committer.commit();
+    expect(log.offsets).toHaveLength(1);
+    expect(b.heard.rollbacks[0]).toMatchObject({ name: 'GenerationFencedError', generationId: 5 });
+    expect(ended).toEqual(['aborted', 'committed', 'aborted']);
   });
 
   it("aborts for everyone when one partition's write fails: the writer gets the error, the others roll back, then a fresh producer", async () => {

@@ -6,7 +6,10 @@ import { emptyStats } from '../../src/observability/stats.js';
 import type { PartitionTask } from '../../src/worker/partition-task.js';
 import { TaskManager } from '../../src/worker/task-manager.js';
 
-/** Readiness counts a partition only once its task is open (producer initialised, offset read stable); liveness watches the event loop. */
+/**
+ * Readiness counts a partition only once its task is open (producer initialised, offset read
+ * stable), and a task knows when its generation is over; liveness watches the event loop.
+ */
 
 function deferred() {
   let resolve!: () => void;
@@ -20,10 +23,13 @@ function deferred() {
 
 function manager() {
   const opens = new Map<string, ReturnType<typeof deferred>>();
+  /** Each task's view of whether it is of the member's current generation, in creation order. */
+  const current: Array<{ partition: string; isCurrent: () => boolean }> = [];
   const tasks = new TaskManager({
-    createTask: (partition: TopicPartition) => {
+    createTask: (partition: TopicPartition, isCurrent: () => boolean) => {
       const gate = deferred();
       opens.set(`${partition.topic}|${partition.partition}`, gate);
+      current.push({ partition: `${partition.topic}|${partition.partition}`, isCurrent });
       return { topicPartition: partition, open: () => gate.promise, close: async () => {}, flush: async () => {} } as unknown as PartitionTask;
     },
     resume: () => {},
@@ -31,7 +37,7 @@ function manager() {
     logger: pino({ level: 'silent' }),
     fencedRetryMs: 60_000,
   });
-  return { tasks, opens };
+  return { tasks, opens, current };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
@@ -51,6 +57,24 @@ describe('TaskManager readiness', () => {
     const fenced = await tasks.taskFor({ topic: 'in', partition: 1 });
     tasks.onFenced(fenced as PartitionTask);
     expect(tasks.unopened()).toEqual(['in|1']);
+  });
+
+  it("tells a generation's tasks when the member has joined the next one, a partition kept included", async () => {
+    const { tasks, opens, current } = manager();
+    tasks.onAssignment({ in: [0, 1] });
+    await settle();
+    opens.get('in|0')?.resolve();
+    opens.get('in|1')?.resolve();
+    await settle();
+    expect(current.map(({ isCurrent }) => isCurrent())).toEqual([true, true]);
+    tasks.onAssignment({ in: [1, 2] });
+    // At once, before the old tasks have closed: their batches in flight stop there.
+    expect(current.map(({ isCurrent }) => isCurrent())).toEqual([false, false]);
+    await settle();
+    expect(current.slice(2).map(({ partition, isCurrent }) => [partition, isCurrent()])).toEqual([
+      ['in|1', true],
+      ['in|2', true],
+    ]);
   });
 
   it('is ready with nothing assigned, and not with a partition whose open failed', async () => {
