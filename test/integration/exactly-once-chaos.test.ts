@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { dualAudit, formatDualAudit, type ReaderAudit } from '../support/dual-audit.js';
-import { caughtUp, waitForTiersCaughtUp, waitForProgress, createPipelineTopics, produceNumbered, uniqueName } from '../support/kafka.js';
+import { caughtUp, waitForTiersCaughtUp, waitForProgress, createPipelineTopics, produce, produceNumbered, uniqueName } from '../support/kafka.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { type WorkerConfig, WorkerProcess, writeWorkerConfig } from '../support/worker-process.js';
 
@@ -132,6 +135,52 @@ describe('exactly-once under faults', () => {
     // KIP-447: the group coordinator refused the stalled member's offsets (its generation was over), so its transaction aborted.
     expect(zombie.log()).toMatch(/GenerationFencedError[^\n]*(UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION)/);
     for (const reader of await audit(input, [output], records)) expect(reader).toMatchObject(exactlyOnce(records));
+  });
+
+  it("never commits a stalled member's unit under the generation it rejoined, though the unit waited for the producer behind its refused commit", {
+    timeout: 240_000,
+  }, async () => {
+    // The coordinator checks the generation an offset commit names, not who owns the partition. A
+    // member back from a stall rejoins once its batches end, and a batch ends once its units are
+    // handed over: a unit still waiting for the producer behind the old transaction's commit went
+    // into the next transaction, which, begun after the rejoin, took the new generation and
+    // committed it over the work of the member that had taken the partition over (seen once as 743
+    // duplicates on three brokers). Here the stalled member's commit is held (its AddOffsetsToTxn
+    // waits, as behind a slow transaction coordinator) until it has rejoined.
+    const { input, output } = await createPipelineTopics(brokers, 'stalled-unit', 2);
+    // Partition 0: one unit of 100 records, 10 s in the stalled member's handler. Partition 1: one of
+    // 10, written at once into a transaction still open (10 s interval) when the member stops.
+    const records = [0, 1].flatMap((partition) => Array.from({ length: partition === 0 ? 100 : 10 }, () => partition));
+    await produce(brokers, input, records.map((partition, n) => ({ key: `key-${n}`, value: JSON.stringify({ n }), partition })));
+    const groupPrefix = uniqueName('stalled-unit');
+    const groupId = `${groupPrefix}.echo`;
+    const config = writeWorkerConfig({ brokers, groupId: groupPrefix, input, output, commitIntervalMs: 10_000, sessionTimeoutMs: 6000, handlerTimeoutMs: 60_000 });
+    const hold = join(mkdtempSync(join(tmpdir(), 'txstream-hold-')), 'hold');
+    const stalled = WorkerProcess.cli(['run', '-c', config], {
+      name: 'stalled-unit-a',
+      env: { TEST_HANDLER_DELAY_MS: '100', TEST_HOLD_REQUESTS_WHILE: hold, TEST_HOLD_REQUESTS_API: 'AddOffsetsToTxn' },
+    });
+    processes.push(stalled);
+    try {
+      await waitFor(() => /"assignment":\["[^"]+\|0","[^"]+\|1"/.test(stalled.log()), 'the first member to be assigned both partitions', 60_000, 200);
+      await sleep(2500);
+      writeFileSync(hold, '');
+      stalled.signal('SIGSTOP');
+      // Past its session the group drops it; the second member takes both partitions and commits them.
+      const healthy = start(config, 0, 'stalled-unit-b');
+      await waitFor(() => caughtUp(brokers, groupId, input), 'the second member to commit every input', 60_000, 500);
+      stalled.signal('SIGCONT');
+      // Its overdue commit waits in AddOffsetsToTxn, the unit of partition 0 behind it: it rejoins meanwhile.
+      await waitFor(() => (stalled.log().match(/"partitions assigned"/g) ?? []).length >= 2, 'the first member to rejoin', 30_000, 100);
+      rmSync(hold);
+      await waitFor(() => /"transaction aborted"/.test(stalled.log()), 'the first member to end its old transaction', 60_000, 200);
+      await waitFor(() => caughtUp(brokers, groupId, input), 'every input committed after the stall', 60_000, 500);
+      expect(await Promise.all([stalled.stop(), healthy.stop()])).toEqual([0, 0]);
+    } finally {
+      rmSync(hold, { force: true });
+    }
+    for (const reader of await audit(input, [output], records.length)) expect(reader).toMatchObject(exactlyOnce(records.length));
+    expect(stalled.log()).toMatch(/GenerationFencedError/);
   });
 
   it('keeps every input in exactly one terminal place (output or DLT) when workers are killed during retries', { timeout: 240_000 }, async () => {
