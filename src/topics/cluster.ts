@@ -181,10 +181,11 @@ export async function applyTopics(admin: Admin, desired: readonly DesiredTopic[]
     try {
       await admin.createPartitions({ topicPartitions: counts });
     } catch (error) {
-      // Another apply of the same files grew them meanwhile: the broker refuses a count a topic has already.
-      const { topics } = await admin.fetchTopicMetadata({ topics: counts.map(({ topic }) => topic) });
-      const have = new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
-      if (!counts.every(({ topic, count }) => have.get(topic) === count)) throw error;
+      // Another apply of the same files grew them meanwhile: the controller refuses a count a topic
+      // has already (INVALID_PARTITIONS), and the broker's metadata may show it a moment later only.
+      // (KafkaJS throws the controller's first refusal as it is, naming no topic.)
+      const countRefused = (error as { type?: unknown }).type === 'INVALID_PARTITIONS';
+      if (!(await partitionCountsReached(admin, counts, countRefused ? 10_000 : 0))) throw error;
     }
   });
   await step('set configs of', reconfigured.map((entry) => entry.name), async () => {
@@ -247,6 +248,23 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
       if (Date.now() > deadline) throw new Error(`topic ${topic} was created but has no leader for every partition after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+}
+
+/**
+ * Whether every topic has exactly its count of partitions, read from a broker's metadata for up to
+ * `timeoutMs`: the controller has refused a count a topic already has before the broker answering
+ * metadata has heard of it (two applies at once, seen in CI: one refused, the other had grown it).
+ */
+async function partitionCountsReached(admin: Admin, counts: ReadonlyArray<{ topic: string; count: number }>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { topics } = await admin.fetchTopicMetadata({ topics: counts.map(({ topic }) => topic) });
+    const have = new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
+    if (counts.every(({ topic, count }) => have.get(topic) === count)) return true;
+    // A topic never loses partitions: one past its count will not come back to it.
+    if (Date.now() >= deadline || counts.some(({ topic, count }) => (have.get(topic) ?? 0) > count)) return false;
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
