@@ -42,11 +42,24 @@ export interface RequestTrace {
   readonly gc: Readonly<Record<'minor' | 'major' | 'incremental' | 'weak', { readonly count: number; readonly ms: number }>>;
 }
 
-interface KafkaRequest {
+export interface KafkaRequest {
   readonly apiName: string;
 }
 interface ConnectionPrototype {
   send(this: unknown, args: { readonly request: KafkaRequest }): Promise<unknown>;
+}
+
+/**
+ * Puts `around` about every Kafka request of every KafkaJS client in this process (KafkaJS's
+ * `Connection.send`, which they all go through): it gets the request and the send, to call when
+ * it will. For measuring a process (here) and for holding its requests in fault tests.
+ */
+export function wrapKafkaRequests(around: (request: KafkaRequest, send: () => Promise<unknown>) => Promise<unknown>): void {
+  const connection = createRequire(import.meta.url)('kafkajs/src/network/connection.js') as { prototype: ConnectionPrototype };
+  const send = connection.prototype.send;
+  connection.prototype.send = function wrapped(this: unknown, args) {
+    return around(args.request, () => send.call(this, args));
+  };
 }
 
 const LOOP_RESOLUTION_MS = 10;
@@ -60,7 +73,6 @@ const GC_KINDS: ReadonlyArray<readonly [number, keyof RequestTrace['gc']]> = [
 
 /** Starts tracing this process's Kafka requests; the function returned reads what was traced so far. */
 export function startRequestTrace(): () => RequestTrace {
-  const connection = createRequire(import.meta.url)('kafkajs/src/network/connection.js') as { prototype: ConnectionPrototype };
   const durations = new Map<string, number[]>();
   const errors = new Map<string, Map<string, number>>();
   const windows: number[] = [];
@@ -68,9 +80,8 @@ export function startRequestTrace(): () => RequestTrace {
   let windowStartedAt: number | undefined;
   const delay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   delay.enable();
-  const send = connection.prototype.send;
-  connection.prototype.send = async function traced(this: unknown, args) {
-    const api = args.request.apiName;
+  wrapKafkaRequests(async (request, send) => {
+    const api = request.apiName;
     const started = performance.now();
     if (api === 'Produce') {
       if (firstProduceAt === undefined) {
@@ -84,7 +95,7 @@ export function startRequestTrace(): () => RequestTrace {
       windowStartedAt ??= started;
     }
     try {
-      return await send.call(this, args);
+      return await send();
     } catch (error) {
       if (firstProduceAt !== undefined) {
         const type = (error as { type?: unknown }).type;
@@ -101,7 +112,7 @@ export function startRequestTrace(): () => RequestTrace {
         durations.set(api, list);
       }
     }
-  };
+  });
   const gc = new Map<string, { count: number; ms: number }>(GC_KINDS.map(([, name]) => [name, { count: 0, ms: 0 }]));
   const observer = new PerformanceObserver((list) => {
     if (firstProduceAt === undefined) return;

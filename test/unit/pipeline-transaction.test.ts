@@ -105,25 +105,23 @@ describe('the shared transaction of a pipeline', () => {
       const { partition, log } = setup({}, undefined, 100);
       const a = partition(0);
       await a.committer.open();
+      /** Writes a unit now: its transaction commits `afterMs` later, not a millisecond sooner. */
+      const commitsAfter = async (nextOffset: string, afterMs: number) => {
+        const before = log.commits;
+        await a.committer.write(unit('out', nextOffset));
+        await vi.advanceTimersByTimeAsync(afterMs - 1);
+        expect(log.commits).toBe(before);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(log.commits).toBe(before + 1);
+      };
       // The first transaction begins at 0 and commits after half an interval.
-      await a.committer.write(unit('out', '10'));
-      await vi.advanceTimersByTimeAsync(49);
-      expect(log.commits).toBe(0);
-      await vi.advanceTimersByTimeAsync(1);
-      expect(log.commits).toBe(1);
+      await commitsAfter('10', 50);
       // The next begins at 70: it commits at 150, an interval after the last commit began (not at 170).
       await vi.advanceTimersByTimeAsync(20);
-      await a.committer.write(unit('out', '20'));
-      await vi.advanceTimersByTimeAsync(79);
-      expect(log.commits).toBe(1);
-      await vi.advanceTimersByTimeAsync(1);
-      expect(log.commits).toBe(2);
+      await commitsAfter('20', 80);
       // After a quiet spell, half an interval again.
       await vi.advanceTimersByTimeAsync(300);
-      await a.committer.write(unit('out', '30'));
-      await vi.advanceTimersByTimeAsync(49);
-      expect(log.commits).toBe(2);
-      await vi.advanceTimersByTimeAsync(1);
+      await commitsAfter('30', 50);
       expect(log.commits).toBe(3);
     } finally {
       vi.useRealTimers();
