@@ -12,11 +12,18 @@ import type { Reader } from './kafka-env.js';
 
 /**
  * Reads `topic` from its beginning with isolation.level=read_committed and calls `onValue` with
- * each record's value and the time its line arrived. Resolves once kcat has started.
+ * each record's value, the time its line arrived and the record's own timestamp. Resolves once
+ * kcat has started.
  */
-export async function startKcatReader(kcat: string, brokers: readonly string[], topic: string, onValue: (value: Buffer, receivedAt: number) => void): Promise<Reader> {
+export async function startKcatReader(
+  kcat: string,
+  brokers: readonly string[],
+  topic: string,
+  onValue: (value: Buffer, receivedAt: number, timestamp: number) => void,
+): Promise<Reader> {
   // -u: every line as soon as it is printed; fetch.wait.max.ms as the KafkaJS reader's maxWaitTimeInMs.
-  const child = spawn(kcat, ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-u', '-q', '-f', '%s\n', '-X', 'isolation.level=read_committed', '-X', 'fetch.wait.max.ms=20'], {
+  // Each line is the record's timestamp (ms), a tab, its value.
+  const child = spawn(kcat, ['-C', '-b', brokers.join(','), '-t', topic, '-o', 'beginning', '-u', '-q', '-f', '%T\t%s\n', '-X', 'isolation.level=read_committed', '-X', 'fetch.wait.max.ms=20'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -28,7 +35,8 @@ export async function startKcatReader(kcat: string, brokers: readonly string[], 
     let data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk;
     for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a)) {
       count++;
-      onValue(data.subarray(0, newline), receivedAt);
+      const tab = data.indexOf(0x09);
+      onValue(data.subarray(tab + 1, newline), receivedAt, Number(data.toString('latin1', 0, tab)));
       data = data.subarray(newline + 1);
     }
     rest = Buffer.from(data);

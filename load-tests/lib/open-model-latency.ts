@@ -18,6 +18,13 @@ export interface LatencyRun {
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
+  /**
+   * The output record's own timestamp after the intended send time, p50: txstream stamps an output
+   * when it writes it, so this is how long a record took to be written (the rest of p50 is the wait
+   * for its commit, the commit and the reader); Kafka Streams passes its input's timestamp on, so
+   * for it this is only the sender's own delay.
+   */
+  readonly stampedP50: number;
   readonly samples: number;
   readonly late: number;
   readonly allSeen: boolean;
@@ -30,7 +37,7 @@ export interface LatencyRun {
 /** A latency run's log line (`offered`: at a fixed offered load, rather than a fraction of saturation). */
 export function describeLatencyRun(latency: LatencyRun & { readonly audit: string }, offered?: 'offered'): string {
   return (
-    `             e2e latency @ ${latency.rate} rec/s${offered ? ' offered' : ''}: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms (${latency.samples} samples` +
+    `             e2e latency @ ${latency.rate} rec/s${offered ? ' offered' : ''}: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, output stamped at p50 ${latency.stampedP50} ms (${latency.samples} samples` +
     `, ${latency.sender} sender, ${latency.reader} reader${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}` +
     `${latency.settled ? `, warm-up kept up after ${latency.primedInMs} ms` : `, NOT keeping up after ${latency.primedInMs} ms of warm-up`}), audit ${latency.audit}`
   );
@@ -52,17 +59,20 @@ export async function openModelLatency(
   const format = options.generator.options.format;
   const kcat = await findKcat();
   const latencies: number[] = [];
+  const stamped: number[] = [];
   let countFrom = Number.POSITIVE_INFINITY;
-  const onValue = (value: Buffer | null, receivedAt: number) => {
+  const onValue = (value: Buffer | null, receivedAt: number, timestamp: number) => {
     const stamp = readStamp(value, format);
-    if (stamp && stamp.sentAt >= countFrom) latencies.push(receivedAt - stamp.sentAt);
+    if (!stamp || stamp.sentAt < countFrom) return;
+    latencies.push(receivedAt - stamp.sentAt);
+    stamped.push(timestamp - stamp.sentAt);
   };
   // kcat reads when it can (JSON values are lines); otherwise a KafkaJS consumer in this process.
   const readerKind = kcat && format === 'json' ? 'kcat' : 'KafkaJS';
   const reader =
     kcat && readerKind === 'kcat'
       ? await startKcatReader(kcat, env.brokers, options.output, onValue)
-      : await startReader(env.kafka, [options.output], (_topic, _partition, message, receivedAt) => onValue(message.value, receivedAt));
+      : await startReader(env.kafka, [options.output], (_topic, _partition, message, receivedAt) => onValue(message.value, receivedAt, Number(message.timestamp)));
   // Without kcat the sender is a KafkaJS producer in this process (it falls behind sooner).
   const producer = kcat ? undefined : env.kafka.producer({ allowAutoTopicCreation: false });
   await producer?.connect();
@@ -98,7 +108,8 @@ export async function openModelLatency(
     while (reader.received() < expected && Date.now() < deadline) await sleep(20);
     const sorted = [...latencies].sort((a, b) => a - b);
     const p = (q: number) => round(percentile(sorted, q), 1);
-    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled };
+    const stampedP50 = round(percentile([...stamped].sort((a, b) => a - b), 50), 1);
+    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), stampedP50, samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled };
   } finally {
     await producer?.disconnect();
     await reader.stop();

@@ -37,6 +37,8 @@ export interface RequestTrace {
    * between its warm-up bursts): read it from runs with a backlog or a steady offered load.
    */
   readonly commitWindows: { readonly count: number; readonly p50Ms: number; readonly p90Ms: number; readonly share: number };
+  /** From one commit's first request to the next one's, while the worker was busy (gaps of a second or more left out). */
+  readonly commitsApart: { readonly p50Ms: number; readonly p90Ms: number };
   readonly eventLoopDelay: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
   /** Collections by kind: count and total pause. */
   readonly gc: Readonly<Record<'minor' | 'major' | 'incremental' | 'weak', { readonly count: number; readonly ms: number }>>;
@@ -78,6 +80,8 @@ export function startRequestTrace(): () => RequestTrace {
   const windows: number[] = [];
   let firstProduceAt: number | undefined;
   let windowStartedAt: number | undefined;
+  let addOffsetsAt: number | undefined;
+  const commitStarts: number[] = [];
   const delay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   delay.enable();
   wrapKafkaRequests(async (request, send) => {
@@ -91,8 +95,16 @@ export function startRequestTrace(): () => RequestTrace {
       }
       if (windowStartedAt !== undefined) windows.push(started - windowStartedAt);
       windowStartedAt = undefined;
-    } else if ((api === 'AddOffsetsToTxn' || api === 'EndTxn') && firstProduceAt !== undefined) {
-      windowStartedAt ??= started;
+      addOffsetsAt = undefined;
+    } else if (api === 'AddOffsetsToTxn' && firstProduceAt !== undefined) {
+      // A commit's first request, unless a produce follows it: a transaction's offsets partition
+      // may be added with its first write (patch 031), long before its commit.
+      addOffsetsAt ??= started;
+    } else if ((api === 'TxnOffsetCommit' || api === 'EndTxn') && firstProduceAt !== undefined) {
+      if (windowStartedAt === undefined) {
+        windowStartedAt = addOffsetsAt ?? started;
+        commitStarts.push(windowStartedAt);
+      }
     }
     try {
       return await send();
@@ -135,6 +147,11 @@ export function startRequestTrace(): () => RequestTrace {
       apis[api] = { count: sorted.length, p50Ms: tenths(quantile(sorted, 0.5)), p99Ms: tenths(quantile(sorted, 0.99)), errors: Object.fromEntries(errors.get(api) ?? []) };
     }
     const sortedWindows = [...windows].sort((a, b) => a - b);
+    const apart = commitStarts
+      .slice(1)
+      .map((at, i) => at - (commitStarts[i] as number))
+      .filter((ms) => ms < 1_000)
+      .sort((a, b) => a - b);
     const windowMs = windows.reduce((sum, ms) => sum + ms, 0);
     return {
       tracedMs: Math.round(tracedMs),
@@ -145,6 +162,7 @@ export function startRequestTrace(): () => RequestTrace {
         p90Ms: tenths(quantile(sortedWindows, 0.9)),
         share: tracedMs > 0 ? Math.round((windowMs / tracedMs) * 100) / 100 : 0,
       },
+      commitsApart: { p50Ms: tenths(quantile(apart, 0.5)), p90Ms: tenths(quantile(apart, 0.9)) },
       eventLoopDelay: { p50Ms: lateness(delay.percentile(50)), p99Ms: lateness(delay.percentile(99)), maxMs: lateness(delay.max) },
       gc: Object.fromEntries([...gc].map(([name, total]) => [name, { count: total.count, ms: Math.round(total.ms) }])) as RequestTrace['gc'],
     };
@@ -163,7 +181,7 @@ export function describeRequestTrace(trace: RequestTrace): string {
   const { commitWindows: windows, eventLoopDelay: loop, gc } = trace;
   return (
     `             requests over ${(trace.tracedMs / 1000).toFixed(1)} s: ${requests.join('; ')}` +
-    (windows.count > 0 ? `; no output written for ${Math.round(windows.share * 100)} % of the time (${windows.count} commit windows, p50 ${windows.p50Ms} / p90 ${windows.p90Ms} ms)` : '') +
+    (windows.count > 0 ? `; no output written for ${Math.round(windows.share * 100)} % of the time (${windows.count} commit windows, p50 ${windows.p50Ms} / p90 ${windows.p90Ms} ms, commits p50 ${trace.commitsApart.p50Ms} / p90 ${trace.commitsApart.p90Ms} ms apart)` : '') +
     `; event loop delay p50 ${loop.p50Ms} / p99 ${loop.p99Ms} / max ${loop.maxMs} ms; GC minor ${gc.minor.count}× ${gc.minor.ms} ms, major ${gc.major.count}× ${gc.major.ms} ms`
   );
 }

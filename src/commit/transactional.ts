@@ -68,6 +68,8 @@ export class PipelineTransaction {
   /** A fresh producer is needed: none yet, or the last one failed (its sequence numbers and transaction state cannot be trusted). */
   private broken = true;
   private transaction: Transaction | undefined;
+  /** The open transaction holds the group's offsets partition already (AddOffsetsToTxn sent). */
+  private offsetsAdded = false;
   private startedAt = 0;
   /** When the last commit began: the next begins an interval later (cadence.ts). */
   private lastCommitStartedAt: number | undefined;
@@ -134,6 +136,7 @@ export class PipelineTransaction {
       const producer = await this.ensureProducer();
       if (!this.transaction) {
         this.transaction = await producer.transaction();
+        this.offsetsAdded = false;
         this.startedAt = Date.now();
         // Every unit in it is of this generation (above).
         this.membership = current;
@@ -141,6 +144,13 @@ export class PipelineTransaction {
       }
       for (const request of requestsOf(live.map(({ unit }) => unit))) {
         await this.transaction.sendBatch({ topicMessages: request, acks: -1 });
+      }
+      // The group's offsets partition joins the transaction with its first write rather than in
+      // the commit (our KafkaJS patch 031): one round trip less in every commit window, where no
+      // output can be written, and a record waits for it only if it came during one.
+      if (!this.offsetsAdded) {
+        await this.transaction.addOffsets({ consumerGroupId: this.context.groupId });
+        this.offsetsAdded = true;
       }
     } catch (error) {
       // Part of the units may be in the transaction: it aborts for everyone. The writers hear it

@@ -145,8 +145,9 @@ describe('exactly-once under faults', () => {
     // handed over: a unit still waiting for the producer behind the old transaction's commit went
     // into the next transaction, which, begun after the rejoin, took the new generation and
     // committed it over the work of the member that had taken the partition over (seen once as 743
-    // duplicates on three brokers). Here the stalled member's commit is held (its AddOffsetsToTxn
-    // waits, as behind a slow transaction coordinator) until it has rejoined.
+    // duplicates on three brokers). Here the stalled member's commit is held (its TxnOffsetCommit
+    // waits, as behind a slow coordinator; the offsets partition joined the transaction with its
+    // first write) until it has rejoined.
     const { input, output } = await createPipelineTopics(brokers, 'stalled-unit', 2);
     // Partition 0: one unit of 100 records, 10 s in the stalled member's handler. Partition 1: one of
     // 10, written at once into a transaction still open (10 s interval) when the member stops.
@@ -158,7 +159,7 @@ describe('exactly-once under faults', () => {
     const hold = join(mkdtempSync(join(tmpdir(), 'txstream-hold-')), 'hold');
     const stalled = WorkerProcess.cli(['run', '-c', config], {
       name: 'stalled-unit-a',
-      env: { TEST_HANDLER_DELAY_MS: '100', TEST_HOLD_REQUESTS_WHILE: hold, TEST_HOLD_REQUESTS_API: 'AddOffsetsToTxn' },
+      env: { TEST_HANDLER_DELAY_MS: '100', TEST_HOLD_REQUESTS_WHILE: hold, TEST_HOLD_REQUESTS_API: 'TxnOffsetCommit' },
     });
     processes.push(stalled);
     try {
@@ -170,7 +171,7 @@ describe('exactly-once under faults', () => {
       const healthy = start(config, 0, 'stalled-unit-b');
       await waitFor(() => caughtUp(brokers, groupId, input), 'the second member to commit every input', 60_000, 500);
       stalled.signal('SIGCONT');
-      // Its overdue commit waits in AddOffsetsToTxn, the unit of partition 0 behind it: it rejoins meanwhile.
+      // Its overdue commit waits in TxnOffsetCommit, the unit of partition 0 behind it: it rejoins meanwhile.
       await waitFor(() => (stalled.log().match(/"partitions assigned"/g) ?? []).length >= 2, 'the first member to rejoin', 30_000, 100);
       rmSync(hold);
       await waitFor(() => /"transaction aborted"/.test(stalled.log()), 'the first member to end its old transaction', 60_000, 200);

@@ -14,10 +14,11 @@ interface Script {
   /** Awaited by every send before it answers: a produce request on its way. */
   holdSend?: () => Promise<void>;
   failOffsets?: () => unknown;
+  failAddOffsets?: () => unknown;
 }
 
 function scriptedKafka(script: Script) {
-  const log = { producers: 0, inits: 0, sends: [] as string[][], offsets: [] as unknown[], commits: 0, aborts: 0, configs: [] as ProducerConfig[] };
+  const log = { producers: 0, inits: 0, sends: [] as string[][], offsetsAdded: [] as string[], offsets: [] as unknown[], commits: 0, aborts: 0, configs: [] as ProducerConfig[] };
   const kafka = {
     producer: (config: ProducerConfig) => {
       log.producers++;
@@ -39,6 +40,11 @@ function scriptedKafka(script: Script) {
               const failure = script.failSend?.(topics);
               if (failure) throw failure;
               log.sends.push(topics);
+            },
+            addOffsets: async ({ consumerGroupId }: { consumerGroupId: string }) => {
+              const failure = script.failAddOffsets?.();
+              if (failure) throw failure;
+              log.offsetsAdded.push(consumerGroupId);
             },
             sendOffsets: async (offsets: unknown) => {
               const failure = script.failOffsets?.();
@@ -155,6 +161,27 @@ describe('the shared transaction of a pipeline', () => {
     // Nothing is pending after the cycle: a second one sends no offsets.
     await a.committer.commit();
     expect(log.offsets).toHaveLength(1);
+  });
+
+  it("adds the group's offsets partition with each transaction's first write, once, and aborts when that fails", async () => {
+    let refuse = false;
+    const { partition, log, ended } = setup({ failAddOffsets: () => (refuse ? new Error('coordinator gone') : undefined) });
+    const a = partition(0);
+    await a.committer.open();
+    await a.committer.write(unit('out', '10'));
+    await a.committer.write(unit('out', '20'));
+    expect(log.offsetsAdded).toEqual(['g']);
+    await a.committer.commit();
+    await a.committer.write(unit('out', '30'));
+    expect(log.offsetsAdded).toEqual(['g', 'g']);
+    await a.committer.commit();
+    expect(ended).toEqual(['committed', 'committed']);
+
+    // Refused: the unit's outputs are in the transaction, which cannot commit its offsets; it aborts.
+    refuse = true;
+    await expect(a.committer.write(unit('out', '40'))).rejects.toThrow('coordinator gone');
+    expect(ended).toEqual(['committed', 'committed', 'aborted']);
+    expect(log.commits).toBe(2);
   });
 
   it('never commits the work of a task opened in a generation the member has left, not even under the new generation', async () => {
