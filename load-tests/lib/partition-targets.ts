@@ -32,6 +32,8 @@ export interface LatencyPoint {
   readonly p50: number;
   readonly p95: number;
   readonly p99: number;
+  /** The output record's own timestamp after the send, p50 (open-model-latency.ts; undefined: before 2026-12-06, ninth session). */
+  readonly stampedP50?: number;
   readonly samples: number;
   /** Arrivals the open-model sender sent more than 50 ms late (the harness itself was short of CPU). */
   readonly late?: number;

@@ -147,7 +147,8 @@ export class PipelineTransaction {
       }
       // The group's offsets partition joins the transaction with its first write rather than in
       // the commit (our KafkaJS patch 031): one round trip less in every commit window, where no
-      // output can be written, and a record waits for it only if it came during one.
+      // output can be written. The next write waits for it instead, at the transaction's start,
+      // half an interval or more before its commit.
       if (!this.offsetsAdded) {
         await this.transaction.addOffsets({ consumerGroupId: this.context.groupId });
         this.offsetsAdded = true;

@@ -10,15 +10,18 @@ import { createTopics, kafkaClient, produce, uniqueName } from '../support/kafka
 const brokers = inject('kafkaBrokers');
 
 describe('startKcatReader (the latency runs\u2019 reader)', () => {
-  it('passes each committed value once and whole, never an aborted one, and stops', async () => {
+  it('passes each committed value once and whole with its record timestamp, never an aborted one, and stops', async () => {
     const kcat = await findKcat();
     expect(kcat, 'kcat is installed by .ci/run').toBeDefined();
     const topic = uniqueName('load-kcat-reader');
     await createTopics(brokers, [{ topic, partitions: 3 }]);
     const values: string[] = [];
-    const reader = await startKcatReader(kcat as string, brokers, topic, (value, receivedAt) => {
+    const timestamps: number[] = [];
+    const started = Date.now();
+    const reader = await startKcatReader(kcat as string, brokers, topic, (value, receivedAt, timestamp) => {
       expect(receivedAt).toBeGreaterThan(0);
       values.push(value.toString());
+      timestamps.push(timestamp);
     });
     try {
       // Long values: a pipe chunk (64 KiB) ends inside one of them.
@@ -44,6 +47,9 @@ describe('startKcatReader (the latency runs\u2019 reader)', () => {
       await reader.stop();
     }
     expect(reader.received()).toBe(61);
+    // The producer stamped each record when it sent it (CreateTime).
+    for (const timestamp of timestamps) expect(timestamp).toBeGreaterThanOrEqual(started - 1000);
+    for (const timestamp of timestamps) expect(timestamp).toBeLessThanOrEqual(Date.now());
     expect(values).not.toContain('aborted');
     expect(values).toContain('committed');
     expect(values.filter((value) => value.startsWith('{')).sort()).toEqual(Array.from({ length: 60 }, (_, n) => `{"n":${n},"pad":"${'x'.repeat(3000 + n)}"}`).sort());
