@@ -3,6 +3,7 @@ import kafkajs, { type Admin } from 'kafkajs';
 // KafkaJS is CommonJS and its enums are not visible as named ESM exports.
 const { ConfigResourceTypes, ConfigSource } = kafkajs;
 import { ConfigError, errorMessage } from '../errors/index.js';
+import { pollUntil } from '../util/poll.js';
 import type { DesiredTopic } from './load.js';
 import { type ClusterTopic, isInternalTopic, type PlanEntry, type PlanOptions, planTopics, refusalsOf, type TopicPlan } from './plan.js';
 
@@ -236,18 +237,16 @@ async function refusedSettings(
 async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const topic of topics) {
-    for (;;) {
-      const led = await admin
+    const led = await pollUntil(deadline, () =>
+      admin
         .fetchTopicMetadata({ topics: [topic] })
-        .then(({ topics: [metadata] }) => metadata !== undefined && metadata.partitions.length > 0 && metadata.partitions.every((p) => p.leader >= 0))
+        .then(({ topics: [metadata] }) => (metadata !== undefined && metadata.partitions.length > 0 && metadata.partitions.every((p) => p.leader >= 0)) || undefined)
         .catch((error: unknown) => {
-          if ((error as { retriable?: boolean }).retriable === true) return false;
+          if ((error as { retriable?: boolean }).retriable === true) return undefined;
           throw error;
-        });
-      if (led) break;
-      if (Date.now() > deadline) throw new Error(`topic ${topic} was created but has no leader for every partition after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+        }),
+    );
+    if (!led) throw new Error(`topic ${topic} was created but has no leader for every partition after ${timeoutMs} ms`);
   }
 }
 
@@ -257,15 +256,14 @@ async function waitForLeaders(admin: Admin, topics: readonly string[], timeoutMs
  * metadata has heard of it (two applies at once, seen in CI: one refused, the other had grown it).
  */
 async function partitionCountsReached(admin: Admin, counts: ReadonlyArray<{ topic: string; count: number }>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const reached = await pollUntil(Date.now() + timeoutMs, async () => {
     const { topics } = await admin.fetchTopicMetadata({ topics: counts.map(({ topic }) => topic) });
     const have = new Map(topics.map((topic) => [topic.name, topic.partitions.length]));
     if (counts.every(({ topic, count }) => have.get(topic) === count)) return true;
     // A topic never loses partitions: one past its count will not come back to it.
-    if (Date.now() >= deadline || counts.some(({ topic, count }) => (have.get(topic) ?? 0) > count)) return false;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    return counts.some(({ topic, count }) => (have.get(topic) ?? 0) > count) ? false : undefined;
+  });
+  return reached === true;
 }
 
 /**
@@ -275,16 +273,15 @@ async function partitionCountsReached(admin: Admin, counts: ReadonlyArray<{ topi
  * old configs (seen on this machine under Node 24: apply, then describe, still the old retention.ms).
  */
 async function waitForConfigs(admin: Admin, wanted: ReadonlyMap<string, Readonly<Record<string, string>>>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const same = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>) =>
     Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([name, value]) => b[name] === value);
-  for (;;) {
+  let behind: string[] = [];
+  const caughtUp = await pollUntil(Date.now() + timeoutMs, async () => {
     const current = await topicConfigs(admin, [...wanted.keys()]);
-    const behind = [...wanted].filter(([name, configs]) => !same(current.get(name) ?? {}, configs)).map(([name]) => name);
-    if (behind.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`the broker still describes old configs for ${behind.join(', ')} ${timeoutMs} ms after it accepted the change`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    behind = [...wanted].filter(([name, configs]) => !same(current.get(name) ?? {}, configs)).map(([name]) => name);
+    return behind.length === 0 || undefined;
+  });
+  if (!caughtUp) throw new Error(`the broker still describes old configs for ${behind.join(', ')} ${timeoutMs} ms after it accepted the change`);
 }
 
 /** A change the broker refused half-way: says what was done before it and which topic failed, with the broker's reason. */
