@@ -10,13 +10,12 @@
  * commit's first request to the next transaction's first produce (the commit cadence, load-tests
  * README "Commits on a cadence").
  *
- * It wraps KafkaJS's `Connection.prototype.send`, which every request of every client in the
- * process goes through; the wrapper costs a timer read and an array push per request. Counting
- * starts at the worker's first Produce request, so the group join and the topics' metadata at
- * its start are left out.
+ * It wraps every Kafka request of the process (kafka-requests.ts); the wrapper costs a timer
+ * read and an array push per request. Counting starts at the worker's first Produce request, so
+ * the group join and the topics' metadata at its start are left out.
  */
-import { createRequire } from 'node:module';
 import { constants, monitorEventLoopDelay, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { wrapKafkaRequests } from './kafka-requests.js';
 import { percentile } from './metrics.js';
 
 export interface ApiTrace {
@@ -42,26 +41,6 @@ export interface RequestTrace {
   readonly eventLoopDelay: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };
   /** Collections by kind: count and total pause. */
   readonly gc: Readonly<Record<'minor' | 'major' | 'incremental' | 'weak', { readonly count: number; readonly ms: number }>>;
-}
-
-export interface KafkaRequest {
-  readonly apiName: string;
-}
-interface ConnectionPrototype {
-  send(this: unknown, args: { readonly request: KafkaRequest }): Promise<unknown>;
-}
-
-/**
- * Puts `around` about every Kafka request of every KafkaJS client in this process (KafkaJS's
- * `Connection.send`, which they all go through): it gets the request and the send, to call when
- * it will. For measuring a process (here) and for holding its requests in fault tests.
- */
-export function wrapKafkaRequests(around: (request: KafkaRequest, send: () => Promise<unknown>) => Promise<unknown>): void {
-  const connection = createRequire(import.meta.url)('kafkajs/src/network/connection.js') as { prototype: ConnectionPrototype };
-  const send = connection.prototype.send;
-  connection.prototype.send = function wrapped(this: unknown, args) {
-    return around(args.request, () => send.call(this, args));
-  };
 }
 
 const LOOP_RESOLUTION_MS = 10;
