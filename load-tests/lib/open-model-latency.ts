@@ -32,12 +32,18 @@ export interface LatencyRun {
   readonly reader: 'kcat' | 'KafkaJS';
   readonly primedInMs: number;
   readonly settled: boolean;
+  /**
+   * The contender's CPU (every thread of its process) per 1,000 records sent on schedule, warm-up
+   * included, from the schedule's start until its outputs were read: the cost of a record at this
+   * offered load, where a fetch carries a few records of many partitions (at saturation, many of few).
+   */
+  readonly cpuMsPer1k?: number;
 }
 
 /** A latency run's log line (`offered`: at a fixed offered load, rather than a fraction of saturation). */
 export function describeLatencyRun(latency: LatencyRun & { readonly audit: string }, offered?: 'offered'): string {
   return (
-    `             e2e latency @ ${latency.rate} rec/s${offered ? ' offered' : ''}: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, output stamped at p50 ${latency.stampedP50} ms (${latency.samples} samples` +
+    `             e2e latency @ ${latency.rate} rec/s${offered ? ' offered' : ''}: p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, output stamped at p50 ${latency.stampedP50} ms${latency.cpuMsPer1k === undefined ? '' : `, ${latency.cpuMsPer1k} CPU ms/1,000`} (${latency.samples} samples` +
     `, ${latency.sender} sender, ${latency.reader} reader${latency.late > 0 ? `, late ${latency.late}×` : ''}${latency.allSeen ? '' : ', NOT all outputs seen'}` +
     `${latency.settled ? `, warm-up kept up after ${latency.primedInMs} ms` : `, NOT keeping up after ${latency.primedInMs} ms of warm-up`}), audit ${latency.audit}`
   );
@@ -54,7 +60,7 @@ const PRIME_TIMEOUT_MS = 120_000;
  */
 export async function openModelLatency(
   env: BrokerEnv,
-  options: { input: string; output: string; rate: number; durationMs: number; warmupMs: number; generator: Generator; poisonInOutput: boolean },
+  options: { input: string; output: string; rate: number; durationMs: number; warmupMs: number; generator: Generator; poisonInOutput: boolean; cpuMs?: () => number | undefined },
 ): Promise<LatencyRun> {
   const format = options.generator.options.format;
   const kcat = await findKcat();
@@ -102,14 +108,17 @@ export async function openModelLatency(
     }
     const primedInMs = Date.now() - primeStarted;
     countFrom = Date.now() + options.warmupMs;
+    const cpuFrom = options.cpuMs?.();
     const produced = await send(options.warmupMs + options.durationMs);
     const expected = primed + outputsOf(produced);
     const deadline = Date.now() + 30_000;
     while (reader.received() < expected && Date.now() < deadline) await sleep(20);
+    const cpuTo = options.cpuMs?.();
+    const cpuMsPer1k = cpuFrom !== undefined && cpuTo !== undefined && produced.sent > 0 ? round(((cpuTo - cpuFrom) / produced.sent) * 1000, 1) : undefined;
     const sorted = [...latencies].sort((a, b) => a - b);
     const p = (q: number) => round(percentile(sorted, q), 1);
     const stampedP50 = round(percentile([...stamped].sort((a, b) => a - b), 50), 1);
-    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), stampedP50, samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled };
+    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), stampedP50, samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled, ...(cpuMsPer1k === undefined ? {} : { cpuMsPer1k }) };
   } finally {
     await producer?.disconnect();
     await reader.stop();

@@ -40,6 +40,8 @@ export interface LatencyPoint {
   /** How long the warm-up bursts before the schedule took, and whether the contender kept up with them in the end (undefined: before 2026-12-06e). */
   readonly primedInMs?: number;
   readonly settled?: boolean;
+  /** The contender's CPU per 1,000 records sent at this load (open-model-latency.ts; undefined: before 2026-12-07). */
+  readonly cpuMsPer1k?: number;
 }
 
 export interface PartitionCell {

@@ -229,7 +229,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           coresBusy: medianOf(results.map((r) => r.coresBusy), 2),
           roundsLoadAverage: entry.results.map((r) => r?.loadAverage),
           roundsLoopMs: entry.results.map((r) => r?.loopMs),
-          fixedLatency: entry.fixedLatency?.map(({ rate, p50, p95, p99, stampedP50, samples, late, primedInMs, settled }) => ({ rate, p50, p95, p99, stampedP50, samples, late, primedInMs, settled })),
+          fixedLatency: entry.fixedLatency?.map(({ rate, p50, p95, p99, stampedP50, samples, late, primedInMs, settled, cpuMsPer1k }) => ({ rate, p50, p95, p99, stampedP50, samples, late, primedInMs, settled, cpuMsPer1k })),
           latency: entry.latency
             ? { rate: entry.latency.rate, p50: entry.latency.p50, p95: entry.latency.p95, p99: entry.latency.p99, samples: entry.latency.samples, late: entry.latency.late, fraction: options.latencyFraction }
             : undefined,
@@ -466,8 +466,11 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       const stop = () => (stopping ??= stopProcess());
       let audit: () => Promise<GroupAudit>;
       let readTrace: () => Promise<RequestTrace | undefined> = () => Promise.resolve(undefined);
+      /** The contender's process, whose CPU the run counts. */
+      let pid: number;
       if (contender === 'streams' || contender === 'streams-json') {
         const process = startStreams({ classpath, brokers: env.brokers, applicationId: prefix, input: topics.input, output: topics.output, maxSeconds: 600, values: contender === 'streams-json' ? 'json' : 'bytes' });
+        pid = process.pid;
         stopProcess = () => process.stop();
         audit = () => auditGroup(env.kafka, { groupId: prefix, input: topics.input, outputs: [topics.output], timeoutMs: 60_000 });
         await process.running().catch(async (error: unknown) => {
@@ -477,6 +480,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       } else {
         const setup = workerSetupOf(contender as 'transactional' | 'transactional-bytes' | 'batch');
         const child = await spawnWorker({ brokers: env.brokers, setup, topics, groupPrefix: prefix, nodeOptions: options.workerNodeOptions, fromSource: options.workerFromSource, traceRequests: options.traceRequests });
+        pid = child.pid;
         stopProcess = () => child.stop();
         readTrace = async () => (await child.totals()).trace;
         audit = () => auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
@@ -485,7 +489,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       }
       try {
         // Poison passes through the Streams baselines and txstream bytes but goes to txstream JSON's dead-letter topic.
-        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, warmupMs: options.latencyWarmupMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: POISON_IN_OUTPUT.includes(contender) });
+        const result = await openModelLatency(env, { input: topics.input, output: topics.output, rate, durationMs: options.latencyDurationMs, warmupMs: options.latencyWarmupMs, generator: createGenerator({ ...options.workload, seed }), poisonInOutput: POISON_IN_OUTPUT.includes(contender), cpuMs: () => processCpuMs(pid) });
         const trace = await readTrace();
         await stop();
         const checked = await audit();
@@ -700,7 +704,7 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
           .filter(Boolean)
           .join(', ');
         latencyRows.push(
-          `| ${pair.name} | ${p} | ${fmt(point.rate)} | ${fmt(point.p50)} / ${fmt(point.p99)}${point.stampedP50 === undefined ? '' : ` (written ${fmt(point.stampedP50)})`} | ${partner ? `${fmt(partner.p50)} / ${fmt(partner.p99)}` : '–'} | ${floor ? `${fmt(floor.p50)} / ${fmt(floor.p99)}` : '–'} | ${path ? `${fmt(path.p50)} / ${fmt(path.p99)}` : '–'} | ${fmt(point.samples)} / ${fmt(partner?.samples)} | ${late} |`,
+          `| ${pair.name} | ${p} | ${fmt(point.rate)} | ${fmt(point.p50)} / ${fmt(point.p99)}${point.stampedP50 === undefined ? '' : ` (written ${fmt(point.stampedP50)})`} | ${partner ? `${fmt(partner.p50)} / ${fmt(partner.p99)}` : '–'} | ${floor ? `${fmt(floor.p50)} / ${fmt(floor.p99)}` : '–'} | ${path ? `${fmt(path.p50)} / ${fmt(path.p99)}` : '–'} | ${fmt(point.cpuMsPer1k)} / ${fmt(partner?.cpuMsPer1k)} | ${fmt(point.samples)} / ${fmt(partner?.samples)} | ${late} |`,
         );
       }
   if (latencyRows.length > 0)
@@ -710,8 +714,8 @@ function pairsMarkdown(cells: readonly PartitionCell[], partitions: readonly num
       '',
       'The at-least-once column is txstream with the `batch` strategy (JSON, no transaction: its outputs are visible once written), when it ran: about what the sender, the broker, the reader and the worker take without a commit interval (at many partitions its own offset commits, one per fetch, load the broker: no lower bound there). The measuring-path column is the sender, the broker and the reader alone (kcat into a fresh topic of that partition count, the same reader on it, no contender): part of every latency in its row.',
       '',
-      '| pair | partitions | offered records/s | txstream p50 / p99 ms (written: p50 of its outputs\' timestamps after the send) | Kafka Streams p50 / p99 ms | at-least-once p50 / p99 ms | measuring path alone p50 / p99 ms | samples (txstream / Kafka Streams) | caveats |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+      '| pair | partitions | offered records/s | txstream p50 / p99 ms (written: p50 of its outputs\' timestamps after the send) | Kafka Streams p50 / p99 ms | at-least-once p50 / p99 ms | measuring path alone p50 / p99 ms | CPU ms per 1,000 records at this load (txstream / Kafka Streams) | samples (txstream / Kafka Streams) | caveats |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
       ...latencyRows,
     );
   lines.push('');
