@@ -189,7 +189,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
   const generator = createGenerator(options.workload);
   const format = generator.options.format;
   const kafkaVersion = /^\d+\.\d+\.\d+/.exec(env.brokerVersion)?.[0] ?? '3.9.2';
-  const classpath = options.contenders.includes('streams') ? prepareStreamsBaseline(kafkaVersion) : '';
+  // Both Kafka Streams contenders run the same baseline (its values argument tells bytes from JSON).
+  const classpath = options.contenders.includes('streams') || options.contenders.includes('streams-json') ? prepareStreamsBaseline(kafkaVersion) : '';
   const raw = new Map<string, Raw>();
   const rawOf = (contender: Contender, partitions: number) => {
     const key = `${contender}|${partitions}`;
