@@ -46,14 +46,10 @@ export const MEMORY_MODEL = {
   minOldGrowthPercent: 100,
   maxOldGrowthPercent: 300,
   /**
-   * From this budget up, V8 grows the old generation as it does by itself (up to 4× at a busy
-   * worker's pace); below it the growth rises from minOldGrowthPercent at the smallest budget, so
-   * the default (176) gets 3×: a quarter less peak RSS than V8's own 4× for a JSON worker at 96
-   * partitions, at no CPU per record measurable (2026-12-07, three runs alternated: 180.8–183.7
-   * against 203.1–208.2 MiB, 7.8–9.3 against 6.8–8.8 CPU ms per 1,000 records). Holding it closer
-   * than that costs CPU on every batch (promoted records marked again and again), ~30 % at 2×.
+   * From this budget (the default) up, V8 grows the old generation as it does by itself: holding it
+   * closer costs CPU on every batch (promoted records marked again and again), ~30 % per record at 2×.
    */
-  ownOldGrowthFromMb: 188,
+  ownOldGrowthFromMb: 176,
   /** Below this a response carries a few hundred 1 KB records at most: round trips, not records, would bound the throughput. */
   minFetchBytes: 256 * 1024,
   /** KafkaJS's default maxBytes: more per response did not fetch faster on one broker. */
@@ -77,9 +73,9 @@ export function youngGenerationMiB(budgetMb: number): number {
 
 /**
  * How far the old generation may grow past what survived its last major collection, in percent
- * (util/v8-heap.ts), or undefined to leave it to V8 (its own factor, up to 4×): V8's own from 188 MiB
- * up; below it, from 100 at the smallest budget rising to V8's largest (300), 200 at the default. A
- * smaller budget buys RSS with CPU: measured at 12 / 96 partitions, 2× gave peak RSS 166 / 173 MiB
+ * (util/v8-heap.ts), or undefined to leave it to V8 (its own factor, up to 4×): V8's own from the
+ * default budget up; below it, from 100 at the smallest budget rising to V8's largest (300). A budget
+ * below the default buys RSS with CPU: measured at 12 / 96 partitions, 2× gave peak RSS 166 / 173 MiB
  * against 239 / 205 with V8's own factor, for ~30 % more CPU per record on a busy machine, 1.5–1.7×
  * on a quiet one (partitions-2026-12-04-memory-default.md); 40 % took RSS to 155–194 MiB
  * but doubled the CPU per record, every batch's promoted records being marked again and again.

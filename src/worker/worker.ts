@@ -303,8 +303,8 @@ export class Worker {
   }
 
   /**
-   * Bounds V8's young generation, and up to a little past the default budget its old generation's
-   * growth (config/memory-budget.ts), by the memory budget (process-wide: the smallest budget of a process's workers wins); returns the bounds.
+   * Bounds V8's young generation, and below the default budget its old generation's growth, by the
+   * memory budget (process-wide: the smallest budget of a process's workers wins); returns the bounds.
    */
   private boundHeap(): { youngGenerationMiB: number; oldGenerationGrowthPercent: number | 'V8' } {
     const young = youngGenerationMiB(this.memoryBudgetMb);

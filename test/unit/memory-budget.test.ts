@@ -27,9 +27,9 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
   });
 
-  it('leaves the old generation to V8 from 188 MiB up; below it, 100 % past what survived at the smallest, 200 % at the default, rising to 300 %', () => {
+  it('leaves the old generation to V8 from the default budget up; below it, 100 % past what survived at the smallest, rising to 300 %', () => {
     expect(MIN_MEMORY_BUDGET_MB).toBe(164);
-    expect([164, 170, DEFAULTS.memoryBudgetMb, 182, 187, 188, 200, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 150, 200, 250, 292, undefined, undefined, undefined]);
+    expect([164, 170, 175, DEFAULTS.memoryBudgetMb, 200, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 200, 283, undefined, undefined, undefined]);
   });
 
   it('gives the young generation a fifth to a tenth of the budget, a power of two from 16 to 128 MiB', () => {
