@@ -5,6 +5,15 @@
 
 export type MetricType = 'counter' | 'trend' | 'rate' | 'gauge';
 
+/**
+ * CPU milliseconds per 1,000 records, to a tenth: the unit of every CPU figure the harness reports
+ * beside records/s. Undefined without a CPU reading or without a record.
+ */
+export function cpuMsPer1k(cpuMs: number | undefined, records: number): number | undefined {
+  if (cpuMs === undefined || !(records > 0)) return undefined;
+  return Math.round((cpuMs / records) * 1000 * 10) / 10;
+}
+
 /** Linear interpolation between closest ranks (k6's method); NaN for no samples. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

@@ -8,7 +8,7 @@ import { type Generator, readStamp } from './generators.js';
 import { startKcatReader } from './kcat-reader.js';
 import { findKcat, produceOpenModelKcat } from './kcat-sender.js';
 import { type BrokerEnv, type OpenModelResult, produceOpenModel, sleep, startReader } from './kafka-env.js';
-import { percentile } from './metrics.js';
+import { cpuMsPer1k, percentile } from './metrics.js';
 import { scheduleOf } from './schedule.js';
 import { round } from './worker-cells.js';
 
@@ -114,11 +114,11 @@ export async function openModelLatency(
     const deadline = Date.now() + 30_000;
     while (reader.received() < expected && Date.now() < deadline) await sleep(20);
     const cpuTo = options.cpuMs?.();
-    const cpuMsPer1k = cpuFrom !== undefined && cpuTo !== undefined && produced.sent > 0 ? round(((cpuTo - cpuFrom) / produced.sent) * 1000, 1) : undefined;
+    const cpu = cpuFrom !== undefined && cpuTo !== undefined ? cpuMsPer1k(cpuTo - cpuFrom, produced.sent) : undefined;
     const sorted = [...latencies].sort((a, b) => a - b);
     const p = (q: number) => round(percentile(sorted, q), 1);
     const stampedP50 = round(percentile([...stamped].sort((a, b) => a - b), 50), 1);
-    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), stampedP50, samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled, ...(cpuMsPer1k === undefined ? {} : { cpuMsPer1k }) };
+    return { rate: options.rate, p50: p(50), p95: p(95), p99: p(99), stampedP50, samples: sorted.length, late: produced.late, allSeen: reader.received() >= expected, sender: kcat ? 'kcat' : 'KafkaJS', reader: readerKind, primedInMs, settled, ...(cpu === undefined ? {} : { cpuMsPer1k: cpu }) };
   } finally {
     await producer?.disconnect();
     await reader.stop();

@@ -19,7 +19,7 @@ import { spawnWorker } from './child-worker.js';
 import { measureCommittedRate, type CommittedRate } from './committed-rate.js';
 import { createGenerator, type WorkloadOptions } from './generators.js';
 import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, produceBacklog, sleep } from './kafka-env.js';
-import { median } from './metrics.js';
+import { cpuMsPer1k, median } from './metrics.js';
 import { describeWhereabouts, locateInputs } from './missing-forensics.js';
 import { describeLatencyRun, openModelLatency, PRIME_MS } from './open-model-latency.js';
 import { describeRequestTrace, type RequestTrace } from './request-trace.js';
@@ -128,7 +128,7 @@ interface RoundResult {
 /** CPU ms per 1,000 records and cores busy over a measured window, when its CPU was sampled. */
 function windowCpu(rate: CommittedRate): { cpuMsPer1k?: number; coresBusy?: number } {
   if (rate.cpuMs === undefined || rate.records <= 0 || rate.seconds <= 0) return {};
-  return { cpuMsPer1k: round((rate.cpuMs / rate.records) * 1000, 1), coresBusy: round(rate.cpuMs / 1000 / rate.seconds, 2) };
+  return { cpuMsPer1k: cpuMsPer1k(rate.cpuMs, rate.records), coresBusy: round(rate.cpuMs / 1000 / rate.seconds, 2) };
 }
 
 interface Raw {
@@ -370,7 +370,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         const proc = watch.stop();
         const { totals, trace } = await child.totals();
         const cpuMs = processCpuMs(child.pid);
-        const wholeRunCpuMsPer1k = totals && cpuMs !== undefined && totals.recordsIn > 0 ? round((cpuMs / totals.recordsIn) * 1000, 1) : undefined;
+        const wholeRunCpuMsPer1k = totals ? cpuMsPer1k(cpuMs, totals.recordsIn) : undefined;
         const stoppedCleanly = await child.stop();
         const audit = await auditGroup(env.kafka, { groupId: child.groupId, input: topics.input, outputs: [topics.output], deadLetter: topics.deadLetter, timeoutMs: 60_000 });
         // An input reported missing is a loss only if it is nowhere: look it up with an independent reader.
@@ -411,7 +411,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
         const cpuMs = processCpuMs(process.pid);
         const stopped = await process.stop();
         const audit = await auditGroup(env.kafka, { groupId: applicationId, input: inputOf(partitions), outputs: [output], timeoutMs: 60_000 });
-        const wholeRunCpuMsPer1k = cpuMs !== undefined && audit.committed > 0 ? round((cpuMs / audit.committed) * 1000, 1) : undefined;
+        const wholeRunCpuMsPer1k = cpuMsPer1k(cpuMs, audit.committed);
         return { rate, connections: proc.maxConnections, peakRssMiB: proc.peakRssMiB, audit, stoppedCleanly: stopped.clean, ...windowCpu(rate), wholeRunCpuMsPer1k };
       } finally {
         watch.stop();

@@ -8,7 +8,7 @@ import { type CommitStrategyName, createWorker, defineHandler, definePipeline, t
 import { createLogger } from '../../src/observability/logger.js';
 import { avroLoadSerde, type Generator, readStamp, type ValueFormat } from './generators.js';
 import { auditGroup, createTopics, type GroupAudit, produceOpenModel, type OpenModelResult, sleep, startReader, type BrokerEnv } from './kafka-env.js';
-import { Metrics } from './metrics.js';
+import { cpuMsPer1k, Metrics } from './metrics.js';
 
 export interface WorkerSetup {
   readonly strategy: CommitStrategyName;
@@ -178,7 +178,7 @@ export async function measureSaturation(
     commits,
     recordsPerCommit: commits > 0 ? round(records / commits, 1) : 0,
     cpuCores: seconds > 0 ? round(cpuMs / 1000 / seconds, 2) : 0,
-    cpuMsPer1kRecords: records > 0 ? round((cpuMs / records) * 1000, 1) : 0,
+    cpuMsPer1kRecords: cpuMsPer1k(cpuMs, records) ?? 0,
     stoppedCleanly,
     audit,
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compare, evaluateThresholds, Metrics, parseThreshold, percentile } from '../../load-tests/lib/metrics.js';
+import { compare, cpuMsPer1k, evaluateThresholds, Metrics, parseThreshold, percentile } from '../../load-tests/lib/metrics.js';
 import { computeRatios, type CellSummary, markdownReport, svgChart } from '../../load-tests/lib/report.js';
 import { durationOf, mergeSchedules, parseDuration, scheduleOf } from '../../load-tests/lib/schedule.js';
 import { summaryText } from '../../load-tests/lib/summary.js';
@@ -84,6 +84,13 @@ describe('percentiles and metrics', () => {
     expect(percentile(sorted, 100)).toBe(100);
     expect(percentile([], 50)).toBeNaN();
     expect(percentile([7], 99)).toBe(7);
+  });
+  it('gives CPU per 1,000 records to a tenth, and none without a CPU reading or a record', () => {
+    expect(cpuMsPer1k(1234, 100_000)).toBe(12.3);
+    expect(cpuMsPer1k(1235, 100_000)).toBe(12.4);
+    expect(cpuMsPer1k(50, 7)).toBe(7142.9);
+    expect(cpuMsPer1k(undefined, 1000)).toBeUndefined();
+    expect(cpuMsPer1k(1234, 0)).toBeUndefined();
   });
   it('aggregates counters per second, trends, rates and gauges', () => {
     const metrics = new Metrics(2000);
