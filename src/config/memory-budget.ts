@@ -50,6 +50,8 @@ export const MEMORY_MODEL = {
    * closer costs CPU on every batch (promoted records marked again and again), ~30 % per record at 2×.
    */
   ownOldGrowthFromMb: 176,
+  /** V8 starts a major collection by itself once ArrayBuffers have grown this much since the last (its external memory limit). */
+  ownBufferCollectionMiB: 64,
   /** Below this a response carries a few hundred 1 KB records at most: round trips, not records, would bound the throughput. */
   minFetchBytes: 256 * 1024,
   /** KafkaJS's default maxBytes: more per response did not fetch faster on one broker. */
@@ -85,6 +87,18 @@ export function oldGenerationGrowthPercent(budgetMb: number): number | undefined
   if (budgetMb >= ownOldGrowthFromMb) return undefined;
   const share = Math.max(0, budgetMb - MIN_MEMORY_BUDGET_MB) / (ownOldGrowthFromMb - MIN_MEMORY_BUDGET_MB);
   return Math.round(minOldGrowthPercent + share * (maxOldGrowthPercent - minOldGrowthPercent));
+}
+
+/**
+ * How many MiB of ArrayBuffers may wait for V8's next major collection before the worker asks for
+ * it (util/v8-heap.ts), or undefined to leave it to V8, which collects once they have grown
+ * 64 MiB: twice what the budget leaves above the base and the young generation. The fetch
+ * responses are most of them, and at the default budget the 64 MiB V8 lets wait put a JSON
+ * worker at 96 partitions over its budget by 20-40 MiB.
+ */
+export function bufferCollectionMiB(budgetMb: number): number | undefined {
+  const limit = 2 * (budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb));
+  return limit < MEMORY_MODEL.ownBufferCollectionMiB ? limit : undefined;
 }
 
 /** The smallest budget accepted: the base, the smallest young generation and the smallest fetch. */

@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { hostname } from 'node:os';
 import { DEFAULTS, defaultInstanceId } from '../config/defaults.js';
-import { fetchSizing, type FetchSizing, memoryBudgetProblem, oldGenerationGrowthPercent, youngGenerationMiB } from '../config/memory-budget.js';
+import { bufferCollectionMiB, fetchSizing, type FetchSizing, memoryBudgetProblem, oldGenerationGrowthPercent, youngGenerationMiB } from '../config/memory-budget.js';
 import { type BrokerGroupLimits, type GroupTimers, groupTimerProblems } from '../config/timers.js';
 
 /** KafkaJS's ConfigResourceTypes.BROKER (its enums are not visible as ESM named exports). */
@@ -12,7 +12,7 @@ import { type CommitSettings, DEFAULT_SETTINGS } from '../config/schema.js';
 import { BrokerUnreachableError, ConfigError, KafkaSecurityError } from '../errors/index.js';
 import { describeConnectionFailure } from '../security/index.js';
 import { createKafka } from '../kafka/client.js';
-import { boundOldGenerationGrowth, boundYoungGeneration } from '../util/v8-heap.js';
+import { boundOldGenerationGrowth, boundYoungGeneration, collectBuffersAbove } from '../util/v8-heap.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { emptyStats, type WorkerStats } from '../observability/stats.js';
@@ -72,6 +72,8 @@ export class Worker {
   private state: WorkerState = 'created';
   private readonly kafka: Kafka;
   private admin: Admin | undefined;
+  /** Releases this worker's limit on the ArrayBuffers waiting for a major collection (boundHeap). */
+  private releaseBufferLimit: (() => void) | undefined;
   private runners: PipelineRunner[] = [];
   private readonly abort = new AbortController();
   private readonly statsByPipeline = new Map<string, WorkerStats>();
@@ -303,15 +305,18 @@ export class Worker {
   }
 
   /**
-   * Bounds V8's young generation, and below the default budget its old generation's growth, by the
-   * memory budget (process-wide: the smallest budget of a process's workers wins); returns the bounds.
+   * Bounds V8's young generation, below the default budget its old generation's growth, and up to
+   * a little above it the ArrayBuffers waiting for a major collection, by the memory budget
+   * (process-wide: the smallest budget of a process's running workers wins); returns the bounds.
    */
-  private boundHeap(): { youngGenerationMiB: number; oldGenerationGrowthPercent: number | 'V8' } {
+  private boundHeap(): { youngGenerationMiB: number; oldGenerationGrowthPercent: number | 'V8'; buffersCollectedAboveMiB: number | 'V8' } {
     const young = youngGenerationMiB(this.memoryBudgetMb);
     const oldGrowth = oldGenerationGrowthPercent(this.memoryBudgetMb);
+    const buffers = bufferCollectionMiB(this.memoryBudgetMb);
     boundYoungGeneration(young);
     if (oldGrowth !== undefined) boundOldGenerationGrowth(oldGrowth);
-    return { youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth ?? 'V8' };
+    if (buffers !== undefined) this.releaseBufferLimit ??= collectBuffersAbove(buffers);
+    return { youngGenerationMiB: young, oldGenerationGrowthPercent: oldGrowth ?? 'V8', buffersCollectedAboveMiB: buffers ?? 'V8' };
   }
 
   /**
@@ -352,6 +357,8 @@ export class Worker {
   }
 
   private async release(): Promise<void> {
+    this.releaseBufferLimit?.();
+    this.releaseBufferLimit = undefined;
     await this.admin?.disconnect().catch(() => {});
     this.admin = undefined;
   }

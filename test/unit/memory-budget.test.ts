@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/defaults.js';
 import {
+  bufferCollectionMiB,
   fetchSizing,
   MEMORY_MODEL,
   MIN_MEMORY_BUDGET_MB,
@@ -30,6 +31,10 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
   it('leaves the old generation to V8 from the default budget up; below it, 100 % past what survived at the smallest, rising to 300 %', () => {
     expect(MIN_MEMORY_BUDGET_MB).toBe(164);
     expect([164, 170, 175, DEFAULTS.memoryBudgetMb, 200, 4096].map(oldGenerationGrowthPercent)).toEqual([100, 200, 283, undefined, undefined, undefined]);
+  });
+
+  it('asks for a major collection once ArrayBuffers reach twice what the budget leaves above the base and the young generation, below the 64 MiB V8 lets wait', () => {
+    expect([164, DEFAULTS.memoryBudgetMb, 180, 184, 200, 4096].map(bufferCollectionMiB)).toEqual([24, 48, 56, undefined, undefined, undefined]);
   });
 
   it('gives the young generation a fifth to a tenth of the budget, a power of two from 16 to 128 MiB', () => {
