@@ -84,7 +84,6 @@ export function boundOldGenerationGrowth(percent: number): void {
   setFlagsFromString(`--heap-growing-percent=${growthPercent}`);
 }
 
-
 /** The limits asked for by the callers that have not released theirs (collectBuffersAbove). */
 const bufferLimits = new Set<{ readonly bytes: number }>();
 let collectMajor: (() => Promise<void>) | undefined;
@@ -107,11 +106,11 @@ let leftBytes = 0;
  *
  * Checked after each collection V8 runs (a worker that allocates collects its young generation
  * every few tens of milliseconds; an idle one is not checked, and has nothing piling up). What
- * outlives a collection asked for here is held, not garbage: the next is asked for only once
- * ArrayBuffers have grown half the limit past it, so a worker holding more than the limit (large
- * records) does not collect on every check (V8's own major collections count alike). The collection is V8's full one, as `gc()` runs it
- * (with --expose-gc set from inside the process: a library cannot put it on Node's command line),
- * posted as a task rather than run inside the check.
+ * outlives a major collection (V8's own or one asked for here) is held, not garbage: the next is
+ * asked for only once ArrayBuffers have grown half the limit past it, so a worker holding more
+ * than the limit (large records) does not collect on every check. The collection is V8's full
+ * one, as `gc()` runs it (--expose-gc is set from inside the process: a library cannot put it on
+ * Node's command line), posted as a task rather than run inside the check.
  *
  * Process-wide: the smallest limit of the callers that have not released theirs wins. Returns the
  * release (a stopped worker's limit no longer counts).

@@ -306,8 +306,8 @@ export class Worker {
 
   /**
    * Bounds V8's young generation, below the default budget its old generation's growth, and up to
-   * a little above it the ArrayBuffers waiting for a major collection, by the memory budget
-   * (process-wide: the smallest budget of a process's running workers wins); returns the bounds.
+   * a budget a little above the default the ArrayBuffers waiting for a major collection (released
+   * when the worker stops), by the memory budget (process-wide: the smallest wins); returns the bounds.
    */
   private boundHeap(): { youngGenerationMiB: number; oldGenerationGrowthPercent: number | 'V8'; buffersCollectedAboveMiB: number | 'V8' } {
     const young = youngGenerationMiB(this.memoryBudgetMb);
