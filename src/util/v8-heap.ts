@@ -129,12 +129,13 @@ export function collectBuffersAbove(maxMiB: number): () => void {
 
 /** After each batch of collections heard of (`major`: one of them was a major collection). */
 function checkBuffers(major: boolean): void {
-  if (bufferLimits.size === 0 || !collectMajor) return;
+  // Noted even while no limit is asked for, so a worker started later never counts as held what an
+  // earlier one held before the last major collection.
   if (major) {
     measureLeft = true;
     return;
   }
-  if (collecting) return;
+  if (bufferLimits.size === 0 || !collectMajor || collecting) return;
   const { arrayBuffers } = process.memoryUsage();
   if (measureLeft) {
     measureLeft = false;
