@@ -79,7 +79,8 @@ export const DEFAULTS = {
    * The peak RSS one worker is sized for, in MiB: sizes its fetches, V8's young generation and, below
    * this default, how far its old generation runs ahead of what is live (config/memory-budget.ts),
    * which bound what it holds whatever its partition count; nothing caps the heap, so a large batch
-   * still fits. 176: 512 KiB fetch responses and a 16 MiB young generation, the old generation left
+   * still fits. 176: 512 KiB fetch responses (1 MiB from 64 partitions up: a fetch costs per partition
+   * it names) and a 16 MiB young generation, the old generation left
    * to V8 (load-tests/results/partitions-2026-12-06-fetch-size.md: 1.25 MiB responses, the default
    * until then, peaked at 200–234 MiB with JSON at 96 partitions); the smallest budget, 164, also
    * holds the old generation at 2× what survived, for 1.5–1.7× the CPU per record

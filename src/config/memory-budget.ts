@@ -9,7 +9,9 @@
  * long as it does. So the budget, less what a worker
  * takes before it fetches anything, sizes the fetch responses (`maxBytes`); a pipeline gets a
  * share in proportion to its partitions, and each partition an equal share of its pipeline's
- * response (`maxBytesPerPartition`), so 96 partitions fetch as much at once as 12 do.
+ * response (`maxBytesPerPartition`). Many partitions get a larger response, up to twice that
+ * share: every fetch costs a little per partition it names, whatever the partition carries
+ * (`MEMORY_MODEL.partitionRoomBytes`).
  *
  * A record batch larger than these limits still comes: the broker returns the first batch of
  * the first non-empty partition of a response whole (KIP-74), and KafkaJS shuffles the
@@ -52,6 +54,28 @@ export const MEMORY_MODEL = {
   ownOldGrowthFromMb: 176,
   /** V8 starts a major collection by itself once ArrayBuffers have grown this much since the last (its external memory limit). */
   ownBufferCollectionMiB: 64,
+  /**
+   * Room in the worker's fetch responses per partition they cover, at least: a fetch request names
+   * every partition its consumer owns, and the broker reads and KafkaJS encodes and decodes each of
+   * them in every round trip, so a response that leaves each only a few records makes that cost per
+   * record large. At 96 partitions the default budget's 512 KiB left ~5 KB each, and a worker copying
+   * bytes waited on its fetches (0.58–0.77 cores busy at 81,112–87,038 records/s; 98,649–108,795 at
+   * 0.81–0.82 with 1 MiB). Up to twice the budget's own share (`bytesPerFetchedByte`): the Buffers
+   * waiting for a major collection, which grew with the response size, are bounded apart
+   * (`bufferCollectionMiB`), and peak RSS at 96 partitions and the default budget read 176–181 MiB
+   * with 1 MiB against 153–183 with 512 KiB (at 384: 186–197 against 186–189, records/s bytes
+   * 66,442–68,238 against 60,955–65,451, JSON 50,225–52,180 against 47,394–47,983). And up to
+   * `partitionRoomMaxBytes` in all. At the smallest budget, where the old generation is held close,
+   * twice its 256 KiB share left JSON at 96 partitions' peak RSS as it was (155.8–163 against
+   * 152.3–166.8 MiB) for more CPU per record (14.4–15.9 against 11.1–13 ms per 1,000).
+   */
+  partitionRoomBytes: 16 * 1024,
+  /**
+   * The most the partitions' room takes the worker's responses to: 2 and 4 MiB at 96 partitions
+   * fetched no faster than 1 MiB (bytes 102,707–105,678 and 78,002–97,340 records/s) and held more
+   * (peak RSS up to 193 and 201 MiB). A budget whose own share is larger keeps its share.
+   */
+  partitionRoomMaxBytes: MiB,
   /** Below this a response carries a few hundred 1 KB records at most: round trips, not records, would bound the throughput. */
   minFetchBytes: 256 * 1024,
   /** KafkaJS's default maxBytes: more per response did not fetch faster on one broker. */
@@ -131,7 +155,9 @@ export function fetchSizing(budgetMb: number, partitions: readonly number[]): Fe
   const clamp = (value: number, min: number, max: number) => Math.floor(Math.min(max, Math.max(min, value)));
   const counts = partitions.map((count) => Math.max(1, Math.floor(count)));
   const total = counts.reduce((sum, count) => sum + count, 0);
-  const fetchable = ((budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb)) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
+  const share = ((budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb)) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
+  const room = Math.min(total * MEMORY_MODEL.partitionRoomBytes, 2 * share, MEMORY_MODEL.partitionRoomMaxBytes);
+  const fetchable = Math.max(share, room);
   return counts.map((count) => {
     const maxBytes = clamp((fetchable * count) / total, MEMORY_MODEL.minFetchBytes, MEMORY_MODEL.maxFetchBytes);
     const maxBytesPerPartition = clamp(maxBytes / count, MEMORY_MODEL.minPartitionBytes, Math.min(MEMORY_MODEL.maxPartitionBytes, maxBytes));

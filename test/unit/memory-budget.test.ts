@@ -13,7 +13,7 @@ import {
 const MiB = 1024 * 1024;
 
 describe('fetchSizing: fetch limits from the memory budget', () => {
-  it('sizes the response from the budget less the base and the young generation, whatever the partition count', () => {
+  it('sizes the response from the budget less the base and the young generation, where that is more than the partitions ask for', () => {
     const budget = 240;
     const [at12] = fetchSizing(budget, [12]);
     const [at96] = fetchSizing(budget, [96]);
@@ -23,9 +23,21 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
   });
 
   it('fetches 512 KiB at once by default (a larger response outlives the young generation) and holds its young generation at the least', () => {
-    const [sizing] = fetchSizing(DEFAULTS.memoryBudgetMb, [96]);
+    const [sizing] = fetchSizing(DEFAULTS.memoryBudgetMb, [12]);
     expect(sizing?.maxBytes).toBe(512 * 1024);
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
+  });
+
+  it('gives many partitions a larger response: 16 KiB of room each, up to twice the budget share and 1 MiB', () => {
+    const at = (budget: number, partitions: readonly number[]) => fetchSizing(budget, partitions).map(({ maxBytes }) => maxBytes / 1024);
+    // The default budget's share is 512 KiB: 32 partitions ask for as much, 48 for more, 64 for twice.
+    expect([12, 32, 48, 64, 96, 384, 5000].map((partitions) => at(DEFAULTS.memoryBudgetMb, [partitions])[0])).toEqual([512, 512, 768, 1024, 1024, 1024, 1024]);
+    // The smallest budget's share is 256 KiB: twice that at most.
+    expect(at(MIN_MEMORY_BUDGET_MB, [96])).toEqual([512]);
+    // A budget whose share is over 1 MiB keeps it.
+    expect(at(212, [96])).toEqual([1280]);
+    // Pipelines share the room the worker's partitions ask for, in proportion to theirs.
+    expect(at(DEFAULTS.memoryBudgetMb, [24, 72])).toEqual([256, 768]);
   });
 
   it('leaves the old generation to V8 from the default budget up; below it, 100 % past what survived at the smallest, rising to 300 %', () => {
