@@ -1,7 +1,7 @@
 import kafkajs, { type Admin } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Serial } from '../util/serial.js';
-import { MAX_REQUEST_BYTES, RECORD_BATCH_OVERHEAD } from './record-size.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, RECORD_BATCH_OVERHEAD } from './record-size.js';
 
 // KafkaJS is CommonJS and its enums are not visible as named ESM exports.
 const { ConfigResourceTypes } = kafkajs;
@@ -98,7 +98,7 @@ export class TopicCatalog {
         continue;
       }
       // Without a readable config, the broker default (message.max.bytes) is the safe guess.
-      const next = { partitions: count, maxMessageBytes: limit ?? 1_048_588 };
+      const next = { partitions: count, maxMessageBytes: limit ?? DEFAULT_MAX_MESSAGE_BYTES };
       const previous = this.known.get(topic);
       if (previous && (previous.partitions !== next.partitions || previous.maxMessageBytes !== next.maxMessageBytes)) {
         this.logger.info({ topic, before: previous, after: next }, 'output topic changed');

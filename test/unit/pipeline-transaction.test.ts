@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { CommitListener, CommitResult, GroupMembership, PartitionCommitter } from '../../src/commit/index.js';
 import { transactionalStrategy } from '../../src/commit/transactional.js';
+import { MAX_REQUEST_BYTES } from '../../src/commit/request-size.js';
 
 /**
  * The shared transaction's bookkeeping, over a scripted KafkaJS producer: which partitions a
@@ -295,14 +296,14 @@ describe('the shared transaction of a pipeline', () => {
     await b.committer.open();
     const ahead = a.committer.writesAhead;
     expect(ahead).toBeGreaterThan(1);
-    const big = (nextOffset: string) => ({ outputs: [{ topic: 'out', messages: [{ value: Buffer.alloc(200 * 1024) }] }], nextOffset, records: 1 });
+    const big = (nextOffset: string) => ({ outputs: [{ topic: 'out', messages: [{ value: Buffer.alloc(Math.floor(MAX_REQUEST_BYTES * 0.4)) }] }], nextOffset, records: 1 });
     // The first unit's request is on its way; the next ones wait for it.
     const writes = [a.committer.write(big('1'))];
     await until(() => release !== undefined);
     writes.push(a.committer.write(big('2')), b.committer.write(big('11')));
     expect(b.committer.writesAhead).toBe(ahead);
     writes.push(b.committer.write(big('12')));
-    // 600 KiB wait: more than a produce request carries. Every partition writes one at a time.
+    // 1.2 requests' worth wait: more than a produce request carries. Every partition writes one at a time.
     expect(a.committer.writesAhead).toBe(1);
     expect(b.committer.writesAhead).toBe(1);
     release?.();
