@@ -294,7 +294,7 @@ export class PipelineTransaction {
       // A transaction begun right after a commit meets CONCURRENT_TRANSACTIONS while the
       // coordinator writes the previous one's markers: a few milliseconds on one broker, seconds
       // at a few hundred partitions on a busy one. That answer is retried apart from the counted
-      // retries below (our KafkaJS patch 012), every 5 ms at first and at most every 100 ms,
+      // retries below (our KafkaJS patches 012 and 033), every 5 ms for the first 50 ms, then up to every 100 ms,
       // until concurrentTransactionsTimeoutMs, as the Java producer retries it until its delivery
       // timeout: a busy coordinator slows the cycle instead of aborting it. Bounded by the
       // transaction timeout: a coordinator that has not ended the previous transaction within

@@ -8,7 +8,9 @@ import { createErrorFromCode, createEosManager, createRetry, createSendMessages,
  * 2.2.4 AddPartitionsToTxn's CONCURRENT_TRANSACTIONS was one of the producer's counted retries and
  * AddOffsetsToTxn's had no retry at all, so a busy coordinator aborted transactions.
  * patches/kafkajs+2.2.4+012+concurrent-transactions-retry.patch retries it on its own until the
- * producer's `concurrentTransactionsTimeout`, then fails as not retriable; these tests drive the real
+ * producer's `concurrentTransactionsTimeout`, then fails as not retriable
+ * (patches/kafkajs+2.2.4+033+concurrent-transactions-poll.patch: every 5 ms for the
+ * first ten retries, then less and less often); these tests drive the real
  * eosManager, sendMessages and retrier over a scripted coordinator and fail on the unpatched package.
  */
 const TOPIC = 'out';
@@ -58,6 +60,17 @@ describe('KafkaJS CONCURRENT_TRANSACTIONS at the start of a transaction (patched
     await send();
     expect(requests.addPartitions).toBe(9);
     expect(requests.produce).toBe(1);
+  });
+
+  it('asks again every few milliseconds at first, so the write follows the markers closely (patch 033)', async () => {
+    // Eight answers: 8 × 5 ms with the first retries at a fixed 5 ms; 5 + 10 + 20 + 40 + 80 + 3 × 100
+    // = 455 ms with a backoff doubling from the first retry, as before patch 033.
+    const { cluster, requests } = scriptedCoordinator({ addPartitions: 8, addOffsets: 0 });
+    const { send } = await transaction(cluster, 5_000);
+    const started = Date.now();
+    await send();
+    expect(requests.addPartitions).toBe(9);
+    expect(Date.now() - started).toBeLessThan(200);
   });
 
   it('gives up after concurrentTransactionsTimeout with an error that is not retried again', async () => {
