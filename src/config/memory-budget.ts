@@ -121,8 +121,13 @@ export function oldGenerationGrowthPercent(budgetMb: number): number | undefined
  * worker at 96 partitions over its budget by 20-40 MiB.
  */
 export function bufferCollectionMiB(budgetMb: number): number | undefined {
-  const limit = 2 * (budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb));
+  const limit = 2 * headroomMiB(budgetMb);
   return limit < MEMORY_MODEL.ownBufferCollectionMiB ? limit : undefined;
+}
+
+/** What the budget leaves above the base and the young generation, in MiB: what fetches and the Buffers they leave may take. */
+function headroomMiB(budgetMb: number): number {
+  return budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb);
 }
 
 /** The smallest budget accepted: the base, the smallest young generation and the smallest fetch. */
@@ -155,7 +160,7 @@ export function fetchSizing(budgetMb: number, partitions: readonly number[]): Fe
   const clamp = (value: number, min: number, max: number) => Math.floor(Math.min(max, Math.max(min, value)));
   const counts = partitions.map((count) => Math.max(1, Math.floor(count)));
   const total = counts.reduce((sum, count) => sum + count, 0);
-  const share = ((budgetMb - MEMORY_MODEL.baseMiB - youngGenerationMiB(budgetMb)) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
+  const share = (headroomMiB(budgetMb) * MiB) / MEMORY_MODEL.bytesPerFetchedByte;
   const room = Math.min(total * MEMORY_MODEL.partitionRoomBytes, 2 * share, MEMORY_MODEL.partitionRoomMaxBytes);
   const fetchable = Math.max(share, room);
   return counts.map((count) => {
