@@ -22,7 +22,7 @@ describe('fetchSizing: fetch limits from the memory budget', () => {
     expect(at96?.maxBytes).toBe(expected);
   });
 
-  it('fetches 512 KiB at once by default (a larger response outlives the young generation) and holds its young generation at the least', () => {
+  it('fetches 512 KiB at once for 12 partitions, the default budget share (a larger share outlives the young generation) and holds its young generation at the least', () => {
     const [sizing] = fetchSizing(DEFAULTS.memoryBudgetMb, [12]);
     expect(sizing?.maxBytes).toBe(512 * 1024);
     expect(youngGenerationMiB(DEFAULTS.memoryBudgetMb)).toBe(MEMORY_MODEL.minYoungMiB);
