@@ -21,6 +21,7 @@ import { createGenerator, type WorkloadOptions } from './generators.js';
 import { auditGroup, type BrokerEnv, createTopics, deleteTopics, type GroupAudit, produceBacklog, sleep } from './kafka-env.js';
 import { cpuMsPer1k, median } from './metrics.js';
 import { describeWhereabouts, locateInputs } from './missing-forensics.js';
+import { latencyRunOrder } from './latency-order.js';
 import { describeLatencyRun, openModelLatency, PRIME_MS } from './open-model-latency.js';
 import { describeRequestTrace, type RequestTrace } from './request-trace.js';
 import { ceilingBelowContenders, checkTargets, type Contender, type LatencyPoint, mark, PAIRS, type PartitionCell } from './partition-targets.js';
@@ -260,7 +261,7 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
       'CPU ms per 1,000 records: the process\'s CPU time (user + system, every thread, /proc/<pid>/stat; the txstream worker\'s Node process, the Kafka Streams JVM) over the measured window ÷ the records committed in it (median of rounds; pair ratios are medians of per-round ratios). Cores busy: that CPU time ÷ the window\'s length. "Whole run" divides the CPU of the process\'s whole life (start-up, JIT warm-up and group join included) by the records it committed. The harness, kcat and the broker are not counted.',
       `Latency: an open-model constant arrival rate ${
         options.latencyRates.length > 0
-          ? `at fixed offered loads of ${options.latencyRates.map((r) => r.toLocaleString('en-US')).join(' and ')} records/s, the same for both sides of each pair, in round 1 (fresh topics for each run)`
+          ? `at fixed offered loads of ${options.latencyRates.map((r) => r.toLocaleString('en-US')).join(' and ')} records/s, the same for both sides of each pair, in round 1 after each partition count's throughput runs (fresh topics for each run; every contender at the first load in the round's order, then in reverse at the next, the first order flipped at the next partition count, so neither side of a pair always runs first)`
           : `at ${options.latencyFraction === 0.5 ? 'half' : options.latencyFraction} of that contender's saturation in round 1 (its own fresh topics)`
       }, ${options.latencyDurationMs / 1000} s measured, each value stamped with its intended send time (first bursts of ${PRIME_MS / 1000} s at the offered rate, sent before the schedule until one burst is all visible within ${PRIME_MS / 1000} s of its end, so a contender's start on fresh topics is not counted; then the records sent in the schedule's first ${options.latencyWarmupMs / 1000} s are a warm-up, not counted either) and sent by kcat (librdkafka, fed by the harness at the scheduled times; a KafkaJS producer in the harness when kcat is missing); a read_committed reader timestamps each output as it arrives (kcat, its values read line by line by the harness, for JSON values; a KafkaJS consumer in the harness otherwise).`,
       `The broker ceiling: ProducerPerformance (batch.size=256KB, linger.ms=5, acks=all, ${options.ceiling.records} records of ${generator.options.recordBytes} B) then ConsumerPerformance (fetch rate) on a topic of the same partition count; the lower of the two, best of ${options.ceiling.runsPerRound} runs per round, median over rounds.`,
@@ -595,21 +596,6 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               ` — ${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAtRunStart}, loop ${loopAtRunStart} ms`,
           );
           if (result.trace) log(describeRequestTrace(result.trace));
-          if (roundIndex === 0 && FIXED_LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0) {
-            for (const rate of options.latencyRates) {
-              try {
-                const latency = await latencyRun(contender, partitions, rate, seed++);
-                (entry.fixedLatency ??= []).push(latency);
-                log(describeLatencyRun(latency, 'offered'));
-                if (latency.trace) log(describeRequestTrace(latency.trace));
-                if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run at ${rate} rec/s: audit ${latency.audit}`);
-              } catch (error) {
-                const message = `${partitions} partitions, ${contender} latency run at ${rate} rec/s: ${(error as Error).message}`;
-                notes.push(`Failed: ${message}`);
-                log(`✗ ${message}`);
-              }
-            }
-          }
           if (roundIndex === 0 && options.latencyRates.length === 0 && LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0 && result.rate.recordsPerSecond > 0) {
             try {
               const latency = await latencyRun(contender, partitions, Math.max(5, Math.round(result.rate.recordsPerSecond * options.latencyFraction)), seed++);
@@ -619,6 +605,24 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
               if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run: audit ${latency.audit}`);
             } catch (error) {
               const message = `${partitions} partitions, ${contender} latency run: ${(error as Error).message}`;
+              notes.push(`Failed: ${message}`);
+              log(`✗ ${message}`);
+            }
+          }
+        }
+        if (roundIndex === 0 && options.latencyDurationMs > 0) {
+          // At fixed offered loads, after this partition count's throughput runs, in an order where
+          // neither side of a pair always goes first on the quieter machine (latency-order.ts).
+          const latencyContenders = contenderOrder.filter((contender) => FIXED_LATENCY_CONTENDERS.includes(contender));
+          for (const { contender, rate } of latencyRunOrder(latencyContenders, options.latencyRates, partitionOrder.indexOf(partitions))) {
+            try {
+              const latency = await latencyRun(contender, partitions, rate, seed++);
+              (rawOf(contender, partitions).fixedLatency ??= []).push(latency);
+              log(`[p${partitions}] ${contender} ${describeLatencyRun(latency, 'offered').trim()}`);
+              if (latency.trace) log(describeRequestTrace(latency.trace));
+              if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run at ${rate} rec/s: audit ${latency.audit}`);
+            } catch (error) {
+              const message = `${partitions} partitions, ${contender} latency run at ${rate} rec/s: ${(error as Error).message}`;
               notes.push(`Failed: ${message}`);
               log(`✗ ${message}`);
             }
