@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
@@ -62,7 +62,11 @@ export class LocalKafkaCluster {
   static load(name: string): LocalKafkaCluster | undefined {
     const file = join(clusterDir(name), 'cluster.json');
     if (!existsSync(file)) return undefined;
-    return new LocalKafkaCluster(JSON.parse(readFileSync(file, 'utf8')) as ClusterState);
+    try {
+      return new LocalKafkaCluster(JSON.parse(readFileSync(file, 'utf8')) as ClusterState);
+    } catch (error) {
+      throw new LocalSetupError(`${file} does not hold a local cluster's state (${(error as Error).message}): its nodes' pids are unknown; stop its JVMs by hand (their command lines name ${clusterDir(name)}), then delete that directory`);
+    }
   }
 
   get name(): string {
@@ -180,8 +184,9 @@ export class LocalKafkaCluster {
     this.save();
   }
 
-  async stop(options: { wipe?: boolean } = {}): Promise<void> {
-    await Promise.all(this.state.nodes.map((node) => this.stopNode(node.nodeId)));
+  /** Stops every node: SIGTERM (a clean shutdown, up to 30 s a node), or SIGKILL for a cluster whose data is thrown away. */
+  async stop(options: { wipe?: boolean; signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<void> {
+    await Promise.all(this.state.nodes.map((node) => this.stopNode(node.nodeId, options.signal)));
     if (options.wipe) rmSync(clusterDir(this.state.name), { recursive: true, force: true });
   }
 
@@ -221,7 +226,13 @@ export class LocalKafkaCluster {
   private save(): void {
     const dir = clusterDir(this.state.name);
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'cluster.json'), `${JSON.stringify(this.state, null, 2)}\n`);
+    const file = join(dir, 'cluster.json');
+    // Written aside, then renamed over the old one: a process killed while saving (an interrupted
+    // soak stopping its cluster) leaves the old state or the new, never an empty file that no later
+    // command can read to find the JVMs still running.
+    const written = `${file}.${process.pid}.tmp`;
+    writeFileSync(written, `${JSON.stringify(this.state, null, 2)}\n`);
+    renameSync(written, file);
   }
 }
 

@@ -103,17 +103,35 @@ export async function reapOrphanFaultClusters(options: { finishedRun?: number; l
   for (const name of readdirSync(root)) {
     const creator = new RegExp(`^${FAULT_PREFIX}(\\d+)-`).exec(name)?.[1];
     if (creator === undefined || !finished(Number(creator))) continue;
-    const nodes = LocalKafkaCluster.load(name)?.runningNodes() ?? [];
-    const ours = nodes.filter((node) => node.pid !== undefined && commandLine(node.pid).includes(node.dir));
-    for (const node of ours) process.kill(node.pid as number, 'SIGKILL');
+    const ours = brokerPidsOf(name);
+    for (const pid of ours) process.kill(pid, 'SIGKILL');
     // Bounded: a killed child of a live process stays a zombie (alive to kill(0)) until it is reaped.
     const deadline = Date.now() + 10_000;
-    while (ours.some((node) => isAlive(node.pid as number)) && Date.now() < deadline) await sleep(100);
+    while (ours.some((pid) => isAlive(pid)) && Date.now() < deadline) await sleep(100);
     rmSync(clusterDir(name), { recursive: true, force: true });
-    options.log?.(`removed leftover fault cluster ${name}${ours.length > 0 ? ` (killed ${ours.length} broker JVM(s): ${ours.map((node) => node.pid).join(', ')})` : ''}`);
+    options.log?.(`removed leftover fault cluster ${name}${ours.length > 0 ? ` (killed ${ours.length} broker JVM(s): ${ours.join(', ')})` : ''}`);
     reaped.push(name);
   }
   return reaped;
+}
+
+/**
+ * The pids of a fault cluster's running nodes whose command line names the node's own directory.
+ * From its state file; when that cannot be read (a process killed while writing it), from every
+ * process whose command line names the cluster's directory.
+ */
+function brokerPidsOf(name: string): number[] {
+  let recorded: Array<{ pid?: number; dir: string }>;
+  try {
+    recorded = LocalKafkaCluster.load(name)?.runningNodes() ?? [];
+  } catch {
+    const dir = clusterDir(name);
+    return readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+      .map(Number)
+      .filter((pid) => commandLine(pid).includes(`${dir}/`));
+  }
+  return recorded.filter((node) => node.pid !== undefined && commandLine(node.pid).includes(node.dir)).map((node) => node.pid as number);
 }
 
 function parentOf(pid: number): number | undefined {
@@ -257,7 +275,9 @@ export function faultClusterFor(local: LocalKafkaCluster): FaultCluster {
     },
     async destroy() {
       destroyed = true;
-      await local.stop({ wipe: true });
+      // Its data is thrown away: no clean shutdown to wait for (a KRaft node whose peers are
+      // stopping with it can take its whole 30 s grace, long enough for a run to end meanwhile).
+      await local.stop({ wipe: true, signal: 'SIGKILL' });
     },
   };
 }

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isAlive } from '../../src/local-server/supervisor.js';
-import type { LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
+import { LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { faultClusterFor, reapOrphanFaultClusters } from '../support/cluster.js';
 
 /**
@@ -86,10 +86,39 @@ describe('reapOrphanFaultClusters', () => {
     expect(existsSync(stranger.dir)).toBe(false);
   });
 
+  it('finds the brokers of a cluster whose state file was left empty (its process killed while saving) by their command lines', async () => {
+    const name = `fault-${deadPid()}-dddddd`;
+    const truncated = fakeCluster(name);
+    writeFileSync(join(truncated.dir, 'cluster.json'), '');
+    const stranger = standIn([]);
+    expect(await reapOrphanFaultClusters()).toEqual([name]);
+    expect(await gone(truncated.pid)).toBe(true);
+    expect(existsSync(truncated.dir)).toBe(false);
+    expect(isAlive(stranger)).toBe(true);
+  });
+
   it('ignores clusters that are not fault clusters (the suite broker, kafka:up)', async () => {
     const other = fakeCluster(`test-${deadPid()}`);
     expect(await reapOrphanFaultClusters()).toEqual([]);
     expect(isAlive(other.pid)).toBe(true);
+  });
+});
+
+describe('LocalKafkaCluster state file', () => {
+  it('is saved by a rename: the new state in place, and no temporary file left beside it', async () => {
+    const { dir, pid } = fakeCluster('saved-cluster');
+    const cluster = LocalKafkaCluster.load('saved-cluster');
+    await cluster?.stopNode(1, 'SIGKILL');
+    expect(await gone(pid)).toBe(true);
+    expect(readdirSync(dir).filter((entry) => entry !== 'node-1')).toEqual(['cluster.json']);
+    const saved = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { nodes: Array<{ pid?: number }> };
+    expect(saved.nodes[0]?.pid).toBeUndefined();
+  });
+
+  it('that cannot be read is named, with what to do, not a bare JSON error', () => {
+    const { dir } = fakeCluster('emptied-cluster');
+    writeFileSync(join(dir, 'cluster.json'), '');
+    expect(() => LocalKafkaCluster.load('emptied-cluster')).toThrow(/cluster\.json does not hold a local cluster's state .*stop its JVMs by hand/);
   });
 });
 
@@ -111,8 +140,8 @@ function scriptedLocal() {
     stopNode: vi.fn(async (nodeId: number, signal?: string) => {
       calls.push(`stop ${nodeId} ${signal ?? 'SIGTERM'}`);
     }),
-    stop: vi.fn(async () => {
-      calls.push('stop all');
+    stop: vi.fn(async (options?: { signal?: string }) => {
+      calls.push(`stop all ${options?.signal ?? 'SIGTERM'}`);
     }),
     waitUntilReady: vi.fn(async () => {}),
   };
@@ -125,7 +154,8 @@ describe('FaultCluster.destroy', () => {
     const cluster = faultClusterFor(local);
     await cluster.destroy();
     await expect(cluster.restart(2)).rejects.toThrow(/destroyed/);
-    expect(calls).toEqual(['stop all']);
+    // Its data is thrown away: killed, not shut down cleanly (which can take 30 s a node).
+    expect(calls).toEqual(['stop all SIGKILL']);
   });
 
   it('stops a node whose restart was under way when it ran', async () => {
@@ -136,6 +166,6 @@ describe('FaultCluster.destroy', () => {
     await cluster.destroy();
     release();
     await expect(restarting).rejects.toThrow(/destroyed while node 2 restarted/);
-    expect(calls).toEqual(['start 2', 'stop all', 'stop 2 SIGKILL']);
+    expect(calls).toEqual(['start 2', 'stop all SIGKILL', 'stop 2 SIGKILL']);
   });
 });
