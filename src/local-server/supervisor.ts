@@ -54,17 +54,23 @@ export function isListening(port: number, host = '127.0.0.1', timeoutMs = 1000):
   });
 }
 
-/** Asks the OS for a free port on loopback. */
-export function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen({ port: 0, host: '127.0.0.1' }, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/** Where findFreePort looks: below Linux's ephemeral ports (32768+), clear of the test suite's fault clusters (20000+). */
+export const FREE_PORT_RANGE = { from: 10_000, to: 20_000 } as const;
+
+/**
+ * A free port on loopback for a server that binds it a moment later. Not the OS's pick (listen on
+ * port 0): that is an ephemeral port, which the kernel also gives to outgoing connections, and one
+ * of them can take it before the server binds it (a console started 2 s after the pick found its
+ * port taken, in a test run with many Kafka clients connecting). A random port of FREE_PORT_RANGE,
+ * checked free, is never handed out that way.
+ */
+export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+  const { from, to } = FREE_PORT_RANGE;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (await isPortFree(port, host)) return port;
+  }
+  throw new LocalSetupError(`no free port on ${host} between ${from} and ${to - 1} after 200 tries`);
 }
 
 /** Sends SIGTERM, waits for exit, then SIGKILL: a broker needs a moment to close its logs. */
