@@ -552,6 +552,25 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
     }
 
     let seed = 1;
+    type LatencyRunResult = Awaited<ReturnType<typeof latencyRun>>;
+    /**
+     * One latency run, logged with its request trace. txstream's outputs that are not exactly-once
+     * fail the sweep; a run that could not be measured is a note. Undefined when it failed.
+     */
+    const loggedLatencyRun = async (contender: Contender, partitions: number, rate: number, what: string, line: (run: LatencyRunResult) => string) => {
+      try {
+        const latency = await latencyRun(contender, partitions, rate, seed++);
+        log(line(latency));
+        if (latency.trace) log(describeRequestTrace(latency.trace));
+        if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} ${what}: audit ${latency.audit}`);
+        return latency;
+      } catch (error) {
+        const message = `${partitions} partitions, ${contender} ${what}: ${(error as Error).message}`;
+        notes.push(`Failed: ${message}`);
+        log(`✗ ${message}`);
+        return undefined;
+      }
+    };
     for (let roundIndex = 0; roundIndex < options.rounds; roundIndex++) {
       // Orders alternate every round, so neither a partition count nor a contender always goes first.
       const partitionOrder = roundIndex % 2 === 0 ? options.partitions : [...options.partitions].reverse();
@@ -597,17 +616,9 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           );
           if (result.trace) log(describeRequestTrace(result.trace));
           if (roundIndex === 0 && options.latencyRates.length === 0 && LATENCY_CONTENDERS.includes(contender) && options.latencyDurationMs > 0 && result.rate.recordsPerSecond > 0) {
-            try {
-              const latency = await latencyRun(contender, partitions, Math.max(5, Math.round(result.rate.recordsPerSecond * options.latencyFraction)), seed++);
-              entry.latency = latency;
-              log(describeLatencyRun(latency));
-              if (latency.trace) log(describeRequestTrace(latency.trace));
-              if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run: audit ${latency.audit}`);
-            } catch (error) {
-              const message = `${partitions} partitions, ${contender} latency run: ${(error as Error).message}`;
-              notes.push(`Failed: ${message}`);
-              log(`✗ ${message}`);
-            }
+            const rate = Math.max(5, Math.round(result.rate.recordsPerSecond * options.latencyFraction));
+            const latency = await loggedLatencyRun(contender, partitions, rate, 'latency run', (run) => describeLatencyRun(run));
+            if (latency) entry.latency = latency;
           }
         }
         if (roundIndex === 0 && options.latencyDurationMs > 0) {
@@ -615,17 +626,8 @@ export async function runPartitionsSweep(env: BrokerEnv, options: PartitionsOpti
           // neither side of a pair always goes first on the quieter machine (latency-order.ts).
           const latencyContenders = contenderOrder.filter((contender) => FIXED_LATENCY_CONTENDERS.includes(contender));
           for (const { contender, rate } of latencyRunOrder(latencyContenders, options.latencyRates, partitionOrder.indexOf(partitions))) {
-            try {
-              const latency = await latencyRun(contender, partitions, rate, seed++);
-              (rawOf(contender, partitions).fixedLatency ??= []).push(latency);
-              log(`[p${partitions}] ${contender} ${describeLatencyRun(latency, 'offered').trim()}`);
-              if (latency.trace) log(describeRequestTrace(latency.trace));
-              if ((contender === 'transactional' || contender === 'transactional-bytes') && !latency.exactlyOnce) failures.push(`${partitions} partitions, ${contender} latency run at ${rate} rec/s: audit ${latency.audit}`);
-            } catch (error) {
-              const message = `${partitions} partitions, ${contender} latency run at ${rate} rec/s: ${(error as Error).message}`;
-              notes.push(`Failed: ${message}`);
-              log(`✗ ${message}`);
-            }
+            const latency = await loggedLatencyRun(contender, partitions, rate, `latency run at ${rate} rec/s`, (run) => `[p${partitions}] ${contender} ${describeLatencyRun(run, 'offered').trim()}`);
+            if (latency) (rawOf(contender, partitions).fixedLatency ??= []).push(latency);
           }
         }
         // After the contenders, on a broker warmed by them (a freshly started broker's JIT made the path alone 10 × slower).
