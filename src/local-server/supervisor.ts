@@ -54,7 +54,10 @@ export function isListening(port: number, host = '127.0.0.1', timeoutMs = 1000):
   });
 }
 
-/** Where findFreePort looks: below Linux's ephemeral ports (32768+), clear of the test suite's fault clusters (20000+). */
+/** Linux's first ephemeral port (ip_local_port_range): from here up the kernel also hands ports to outgoing connections. */
+export const EPHEMERAL_PORTS_FROM = 32_768;
+
+/** Where findFreePort looks: below the ephemeral ports, and below the test suite's fault clusters, which take from its end up to them. */
 export const FREE_PORT_RANGE = { from: 10_000, to: 20_000 } as const;
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import type { Admin } from 'kafkajs';
 import { join } from 'node:path';
 import { runJavaAsync } from '../../src/local-jvm/java.js';
-import { isAlive, isListening, isPortFree, sleep } from '../../src/local-server/supervisor.js';
+import { EPHEMERAL_PORTS_FROM, FREE_PORT_RANGE, isAlive, isListening, isPortFree, sleep } from '../../src/local-server/supervisor.js';
 import { clusterDir, jarCacheDir, LocalKafkaCluster } from '../../src/local-kafka/cluster.js';
 import { CONTROLLER_PORT_OFFSET, layoutFromBasePort } from '../../src/local-kafka/layout.js';
 import { coordinatorPartition, GROUP_STATE_TOPIC, TRANSACTION_STATE_TOPIC } from './coordinator.js';
@@ -71,12 +71,13 @@ export async function startFaultCluster(options: { brokers: 1 | 3; name?: string
 
 /**
  * A base port whose broker ports and controller ports (100 above) are all free, picked
- * below Linux's ephemeral range (32768+), where outgoing connections never take a port
- * between our check and the broker's bind.
+ * below Linux's ephemeral range, where outgoing connections never take a port between our
+ * check and the broker's bind, and above the single ports findFreePort hands out.
  */
 async function freePortBlock(nodes: number): Promise<number> {
+  const from = FREE_PORT_RANGE.to;
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (32_768 - 20_000 - CONTROLLER_PORT_OFFSET - nodes));
+    const base = from + Math.floor(Math.random() * (EPHEMERAL_PORTS_FROM - from - CONTROLLER_PORT_OFFSET - nodes));
     const ports = Array.from({ length: nodes }, (_, i) => [base + i, base + CONTROLLER_PORT_OFFSET + i]).flat();
     if ((await Promise.all(ports.map((port) => isPortFree(port)))).every(Boolean)) return base;
   }
